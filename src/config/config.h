@@ -1,0 +1,51 @@
+// Config: every setting of a run, parsed and validated once; plain data, no LibTorch.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace parallax {
+
+struct Config {
+  // Model.
+  std::string model = "resnet50";
+  std::string norm = "batch";  // batch | none (BatchNorm-free, for equivalence tests)
+
+  // Data.
+  std::string dataset = "synthetic";  // synthetic | cifar10 | fashion-mnist | mnist
+  std::string data_dir;               // empty: the dataset's default folder
+  std::string synthetic_kind = "learnable";  // learnable | random
+  int64_t synthetic_train = 2048;
+  int64_t synthetic_test = 512;
+  int64_t image_size = 32;
+  int64_t channels = 3;
+  int64_t classes = 10;
+  bool augment = true;
+
+  // Strategy and devices.
+  std::string strategy = "single";
+  std::string device = "cpu";
+  int threads = 0;  // intra-op threads per rank; 0: every core
+
+  // Optimisation.
+  int64_t batch_size = 32;  // global
+  int64_t eval_batch_size = 256;
+  int64_t epochs = 3;
+  int64_t steps = 0;  // 0: no limit; else stop after this many optimizer steps in all
+  double target_accuracy = 0;  // 0: none; else stop once test accuracy reaches it
+  std::string optimizer = "sgd";  // sgd | adam
+  double lr = 0.05;
+  double momentum = 0.9;
+  double weight_decay = 5e-4;
+  bool nesterov = false;
+  std::string lr_schedule = "cosine";  // constant | step | cosine | onecycle
+  double warmup = 0;                   // epochs of linear LR warm-up
+  uint64_t seed = 0;
+
+  // Measurement and output.
+  int64_t timing_warmup = 5;  // first steps left out of step-time statistics
+  std::string out;            // empty: runs/<time>-<strategy>-<model>
+  std::string resume;         // run directory to continue from its last checkpoint
+  bool checkpoint = true;
+};
+
+}  // namespace parallax

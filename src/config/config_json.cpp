@@ -1,0 +1,21 @@
+// Config <-> JSON: one field list, missing keys keep their defaults (older run directories load).
+#include "config/config_json.h"
+
+namespace parallax {
+
+#define PARALLAX_CONFIG_FIELDS                                                                   \
+  model, norm, dataset, data_dir, synthetic_kind, synthetic_train, synthetic_test, image_size,   \
+      channels, classes, augment, strategy, device, threads, batch_size, eval_batch_size, epochs, \
+      steps, target_accuracy, optimizer, lr, momentum, weight_decay, nesterov, lr_schedule,      \
+      warmup, seed, timing_warmup, out, resume, checkpoint
+
+void to_json(nlohmann::json& nlohmann_json_j, const Config& nlohmann_json_t) {
+  NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(NLOHMANN_JSON_TO, PARALLAX_CONFIG_FIELDS))
+}
+
+void from_json(const nlohmann::json& nlohmann_json_j, Config& nlohmann_json_t) {
+  const Config nlohmann_json_default_obj;
+  NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(NLOHMANN_JSON_FROM_WITH_DEFAULT, PARALLAX_CONFIG_FIELDS))
+}
+
+}  // namespace parallax

@@ -1,0 +1,103 @@
+// The `train` options table (CLI11): names, help, defaults and the sets of allowed values.
+#include "config/options.h"
+
+#include <CLI/CLI.hpp>
+
+#include "config/config_json.h"
+
+namespace parallax {
+namespace {
+
+// The Config field an option writes: `--batch-size` -> batch_size, `--no-augment` -> augment.
+std::string field_of(const CLI::Option& opt) {
+  std::string name = opt.get_lnames().empty() ? opt.get_name() : opt.get_lnames().front();
+  if (name.rfind("no-", 0) == 0) name = name.substr(3);
+  for (char& c : name) c = c == '-' ? '_' : c;
+  return name;
+}
+
+}  // namespace
+
+void add_train_options(CLI::App& app, Config& c) {
+  auto one_of = [](std::vector<std::string> v) { return CLI::IsMember(std::move(v)); };
+
+  app.option_defaults()->always_capture_default();
+  auto* model = app.add_option_group("Model");
+  model->add_option("--model", c.model, "network: resnet18|34|50|101 (torchvision layout, 7x7 stem) "
+                    "or resnet20|56 (CIFAR layout of He et al., 3x3 stem)")
+      ->check(one_of({"resnet18", "resnet34", "resnet50", "resnet101", "resnet20", "resnet56"}));
+  model->add_option("--norm", c.norm, "normalisation layers: batch, or none (for equivalence tests)")
+      ->check(one_of({"batch", "none"}));
+
+  auto* data = app.add_option_group("Data");
+  data->add_option("--dataset", c.dataset, "synthetic (generated from --seed, no download), "
+                   "cifar10, fashion-mnist (Debian's dataset-fashion-mnist by default), mnist")
+      ->check(one_of({"synthetic", "cifar10", "fashion-mnist", "mnist"}));
+  data->add_option("--data-dir", c.data_dir, "folder of the dataset's files (default: "
+                   "data/cifar10, " PARALLAX_DEFAULT_FASHION_MNIST_DIR ", data/mnist)");
+  data->add_option("--synthetic-kind", c.synthetic_kind, "learnable: class-dependent patterns, "
+                   "accuracy must rise; random: pure noise, for timing only")
+      ->check(one_of({"learnable", "random"}));
+  data->add_option("--synthetic-train", c.synthetic_train, "synthetic training images");
+  data->add_option("--synthetic-test", c.synthetic_test, "synthetic test images");
+  data->add_option("--image-size", c.image_size, "synthetic image height and width");
+  data->add_option("--channels", c.channels, "synthetic image channels");
+  data->add_option("--classes", c.classes, "synthetic classes");
+  data->add_flag("--augment,!--no-augment", c.augment, "training augmentation: random crop "
+                 "(4-pixel padding) and horizontal flip; normalisation is always on");
+
+  auto* run = app.add_option_group("Strategy and devices");
+  run->add_option("--strategy", c.strategy, "parallelism: single (one device)")
+      ->check(one_of({"single"}));
+  run->add_option("--device", c.device, "cpu, or cuda (cuda:N for one GPU)");
+  run->add_option("--threads", c.threads, "intra-op threads per rank (0: every core)");
+
+  auto* opt = app.add_option_group("Optimisation");
+  opt->add_option("--batch-size", c.batch_size, "global batch size (images per optimizer step)");
+  opt->add_option("--eval-batch-size", c.eval_batch_size, "batch size for evaluation");
+  opt->add_option("--epochs", c.epochs, "passes over the training split");
+  opt->add_option("--steps", c.steps, "stop after this many optimizer steps in all (0: no limit)");
+  opt->add_option("--target-accuracy", c.target_accuracy, "stop once test accuracy reaches this "
+                  "fraction (0 < A <= 1); epochs and time to reach it are recorded");
+  opt->add_option("--optimizer", c.optimizer, "sgd (momentum, nesterov, weight decay) or adam")
+      ->check(one_of({"sgd", "adam"}));
+  opt->add_option("--lr", c.lr, "learning rate (peak learning rate for onecycle)");
+  opt->add_option("--momentum", c.momentum, "SGD momentum");
+  opt->add_option("--weight-decay", c.weight_decay, "L2 weight decay");
+  opt->add_flag("--nesterov,!--no-nesterov", c.nesterov, "Nesterov momentum for SGD");
+  opt->add_option("--lr-schedule", c.lr_schedule, "constant; step (x0.1 at 50% and 75% of "
+                  "training); cosine (to 0); onecycle (up from lr/25 then down, as PyTorch)")
+      ->check(one_of({"constant", "step", "cosine", "onecycle"}));
+  opt->add_option("--warmup", c.warmup, "epochs of linear learning-rate warm-up from 0 "
+                  "(fractions allowed)");
+  opt->add_option("--seed", c.seed, "seed of the model, the data order, augmentation and "
+                  "synthetic data: the same seed gives the same loss trajectory");
+
+  auto* out = app.add_option_group("Measurement and output");
+  out->add_option("--timing-warmup", c.timing_warmup, "first steps left out of step-time "
+                  "statistics (allocator and oneDNN warm-up)");
+  out->add_option("--out", c.out, "run directory (default runs/<time>-<strategy>-<model>)");
+  out->add_option("--resume", c.resume, "continue the run in this directory from its last "
+                  "checkpoint; options given now override its saved ones");
+  out->add_flag("--checkpoint,!--no-checkpoint", c.checkpoint, "write a checkpoint after each "
+                "epoch (atomically)");
+}
+
+Config merge_resumed_config(const CLI::App& app, const Config& given, const Config& saved) {
+  nlohmann::json merged = saved;
+  const nlohmann::json now = given;
+  auto take_given = [&](const CLI::App& from) {
+    for (const CLI::Option* opt : from.get_options()) {
+      if (opt->count() == 0) continue;
+      const std::string key = field_of(*opt);
+      if (now.contains(key)) merged[key] = now[key];
+    }
+  };
+  take_given(app);
+  // Option groups are nameless sub-apps that hold their own options.
+  for (const CLI::App* group : app.get_subcommands([](const CLI::App* a) { return a->get_name().empty(); }))
+    take_given(*group);
+  return merged.get<Config>();
+}
+
+}  // namespace parallax

@@ -1,0 +1,52 @@
+// Config validation: ranges and combinations that CLI11's type checks cannot see.
+#include "config/validate.h"
+
+#include <regex>
+#include <sstream>
+
+#include "config/user_error.h"
+
+namespace parallax {
+namespace {
+
+template <typename T>
+void require(bool ok, const char* option, T value, const char* what) {
+  if (ok) return;
+  std::ostringstream msg;
+  msg << option << " " << value << ": " << what;
+  throw UserError(msg.str());
+}
+
+}  // namespace
+
+void validate(const Config& c) {
+  require(c.batch_size >= 1, "--batch-size", c.batch_size, "must be at least 1");
+  require(c.eval_batch_size >= 1, "--eval-batch-size", c.eval_batch_size, "must be at least 1");
+  require(c.epochs >= 1, "--epochs", c.epochs, "must be at least 1");
+  require(c.steps >= 0, "--steps", c.steps, "must be 0 (no limit) or more");
+  require(c.target_accuracy >= 0 && c.target_accuracy <= 1, "--target-accuracy", c.target_accuracy,
+          "must be a fraction in (0, 1], e.g. 0.9 for 90%");
+  require(c.lr > 0, "--lr", c.lr, "must be positive");
+  require(c.momentum >= 0 && c.momentum < 1, "--momentum", c.momentum, "must be in [0, 1)");
+  require(c.weight_decay >= 0, "--weight-decay", c.weight_decay, "must be 0 or more");
+  require(!c.nesterov || (c.optimizer == "sgd" && c.momentum > 0), "--nesterov", "",
+          "needs --optimizer sgd with --momentum above 0");
+  require(c.warmup >= 0 && c.warmup <= c.epochs, "--warmup", c.warmup,
+          "must be between 0 and --epochs");
+  require(c.threads >= 0, "--threads", c.threads, "must be 0 (every core) or more");
+  require(c.timing_warmup >= 0, "--timing-warmup", c.timing_warmup, "must be 0 or more");
+  require(std::regex_match(c.device, std::regex("cpu|cuda(:[0-9]+)?")), "--device", c.device,
+          "must be cpu, cuda or cuda:N");
+  if (c.dataset == "synthetic") {
+    require(c.synthetic_train >= 1, "--synthetic-train", c.synthetic_train, "must be at least 1");
+    require(c.synthetic_test >= 1, "--synthetic-test", c.synthetic_test, "must be at least 1");
+    require(c.image_size >= 8 && c.image_size <= 1024, "--image-size", c.image_size,
+            "must be between 8 and 1024");
+    require(c.channels >= 1 && c.channels <= 16, "--channels", c.channels,
+            "must be between 1 and 16");
+    require(c.classes >= 2 && c.classes <= 1000, "--classes", c.classes,
+            "must be between 2 and 1000");
+  }
+}
+
+}  // namespace parallax

@@ -1,0 +1,78 @@
+// parallax: the command line's subcommands (train, data); every piece of work lives in the library.
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "config/options.h"
+#include "config/user_error.h"
+#include "data/download.h"
+#include "data/info.h"
+#include "train/checkpoint.h"
+#include "train/train_command.h"
+
+namespace {
+
+constexpr int kUserErrorExit = 2;
+
+int run(int argc, char** argv) {
+  CLI::App app{"parallax: train a network under a parallelism strategy and measure what the "
+               "strategy does to throughput, scaling and time to converge"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", PARALLAX_VERSION);
+
+  parallax::Config cfg;
+  auto* train = app.add_subcommand("train", "train one run; writes summary.json, steps.csv, "
+                                   "epochs.csv and a checkpoint into the run directory");
+  parallax::add_train_options(*train, cfg);
+
+  auto* data = app.add_subcommand("data", "download or inspect datasets");
+  data->require_subcommand(1);
+  std::string dataset, dir = "data/cifar10", path;
+  auto* download = data->add_subcommand("download", "download and verify a dataset (resumable)");
+  download->add_option("dataset", dataset, "dataset to fetch")->required()
+      ->check(CLI::IsMember({"cifar10"}));
+  download->add_option("--dir", dir, "folder to put it in")->capture_default_str();
+  auto* info = data->add_subcommand("info", "describe a dataset folder or file");
+  info->add_option("path", path, "folder or file")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::fprintf(stderr, "parallax: error: %s (see parallax --help)\n", e.what());
+    return kUserErrorExit;
+  }
+
+  if (*train) {
+    if (!cfg.resume.empty()) {
+      const std::string resume = cfg.resume;
+      cfg = parallax::merge_resumed_config(*train, cfg, parallax::load_run_config(resume));
+      cfg.resume = resume;
+    }
+    parallax::run_training(cfg);
+  } else if (*download) {
+    parallax::download_cifar10(dir);
+  } else if (*info) {
+    std::cout << parallax::describe_data_path(path);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const parallax::UserError& e) {
+    std::fprintf(stderr, "parallax: error: %s\n", e.what());
+    return kUserErrorExit;
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "parallax: internal error: %s\n", e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "parallax: internal error: %s\n", e.what());
+    return 1;
+  }
+}

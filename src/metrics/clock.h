@@ -1,0 +1,18 @@
+// Stopwatch: monotonic wall-clock seconds since construction.
+#pragma once
+#include <chrono>
+
+namespace parallax {
+
+class Stopwatch {
+ public:
+  Stopwatch() : start_(std::chrono::steady_clock::now()) {}
+  double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace parallax

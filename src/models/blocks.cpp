@@ -1,0 +1,41 @@
+// ModelBlocks: registration under nested names, and running a range of blocks.
+#include "models/blocks.h"
+
+#include <torch/torch.h>
+
+namespace parallax {
+
+void ModelBlocks::add(const std::string& name, std::shared_ptr<Block> block) {
+  const auto dot = name.find('.');
+  if (dot == std::string::npos) {
+    register_module(name, block);
+  } else {
+    // Container modules ("layer1") exist only to give parameters their torchvision names.
+    const std::string parent = name.substr(0, dot);
+    auto children = named_children();
+    std::shared_ptr<torch::nn::Module> holder =
+        children.contains(parent) ? children[parent]
+                                  : register_module(parent, std::make_shared<torch::nn::Module>());
+    holder->register_module(name.substr(dot + 1), block);
+  }
+  blocks_.push_back({name, std::move(block)});
+}
+
+int64_t ModelBlocks::index_of(const std::string& name) const {
+  for (size_t i = 0; i < blocks_.size(); ++i)
+    if (blocks_[i].name == name) return static_cast<int64_t>(i);
+  return -1;
+}
+
+torch::Tensor ModelBlocks::forward_range(torch::Tensor x, size_t begin, size_t end) {
+  for (size_t i = begin; i < end; ++i) x = blocks_[i].block->forward(x);
+  return x;
+}
+
+int64_t ModelBlocks::parameter_count() const {
+  int64_t n = 0;
+  for (const auto& p : parameters()) n += p.numel();
+  return n;
+}
+
+}  // namespace parallax

@@ -1,0 +1,41 @@
+// ModelBlocks: a network as an ordered list of named blocks that any strategy can cut into stages.
+#pragma once
+#include <torch/nn/module.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace parallax {
+
+// One block of a network: a module with a single tensor in and out.
+class Block : public torch::nn::Module {
+ public:
+  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+};
+
+struct NamedBlock {
+  std::string name;  // "stem", "layer1.0", ..., "fc"
+  std::shared_ptr<Block> block;
+};
+
+class ModelBlocks : public torch::nn::Module {
+ public:
+  // Registers the block under its dotted name ("layer3.0" becomes child "0" of child "layer3"),
+  // so parameter names follow torchvision's ("layer3.0.conv1.weight").
+  void add(const std::string& name, std::shared_ptr<Block> block);
+
+  const std::vector<NamedBlock>& blocks() const { return blocks_; }
+  int64_t index_of(const std::string& name) const;  // -1 if absent
+
+  // Runs blocks [begin, end) in order; forward(x) runs them all.
+  torch::Tensor forward_range(torch::Tensor x, size_t begin, size_t end);
+  torch::Tensor forward(const torch::Tensor& x) { return forward_range(x, 0, blocks_.size()); }
+
+  int64_t parameter_count() const;
+
+ private:
+  std::vector<NamedBlock> blocks_;
+};
+
+}  // namespace parallax

@@ -1,0 +1,23 @@
+// ResNet factory: resnet18/34/50/101 (torchvision layout) and resnet20/56 (CIFAR layout).
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/blocks.h"
+
+namespace parallax {
+
+struct ModelSpec {
+  std::string name = "resnet50";
+  int64_t in_channels = 3;
+  int64_t classes = 10;
+  bool batch_norm = true;
+};
+
+const std::vector<std::string>& model_names();
+
+// Blocks: "stem", "layer1.0", ..., "fc". Throws UserError for an unknown name.
+std::shared_ptr<ModelBlocks> make_resnet(const ModelSpec& spec);
+
+}  // namespace parallax

@@ -1,0 +1,111 @@
+// ResNet blocks: torchvision's layout and initialisation; option-A shortcuts for CIFAR ResNets.
+#include "models/resnet_blocks.h"
+
+#include <torch/torch.h>
+
+namespace parallax {
+namespace F = torch::nn::functional;
+
+torch::nn::Conv2d ResNetBlock::conv(const std::string& name, int64_t in, int64_t out,
+                                    int64_t kernel, int64_t stride) {
+  auto c = register_module(
+      name, torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel)
+                                  .stride(stride).padding(kernel / 2).bias(false)));
+  torch::nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
+  return c;
+}
+
+torch::nn::BatchNorm2d ResNetBlock::norm(const std::string& name, int64_t channels) {
+  if (!batch_norm_) return nullptr;
+  return register_module(name, torch::nn::BatchNorm2d(channels));  // weight 1, bias 0
+}
+
+Stem::Stem(int64_t in_channels, int64_t out_channels, bool imagenet, bool batch_norm)
+    : ResNetBlock(batch_norm), imagenet_(imagenet) {
+  conv1_ = conv("conv1", in_channels, out_channels, imagenet ? 7 : 3, imagenet ? 2 : 1);
+  bn1_ = norm("bn1", out_channels);
+}
+
+torch::Tensor Stem::forward(const torch::Tensor& x) {
+  auto y = torch::relu(apply(bn1_, conv1_->forward(x)));
+  return imagenet_ ? F::max_pool2d(y, F::MaxPool2dFuncOptions(3).stride(2).padding(1)) : y;
+}
+
+namespace {
+
+torch::nn::Sequential projection(torch::nn::Conv2d conv, torch::nn::BatchNorm2d bn) {
+  torch::nn::Sequential s;
+  s->push_back(conv);
+  if (bn) s->push_back(bn);
+  return s;
+}
+
+}  // namespace
+
+BasicBlock::BasicBlock(int64_t in, int64_t out, int64_t stride, Shortcut shortcut, bool batch_norm)
+    : ResNetBlock(batch_norm), stride_(stride) {
+  conv1_ = conv("conv1", in, out, 3, stride);
+  bn1_ = norm("bn1", out);
+  conv2_ = conv("conv2", out, out, 3, 1);
+  bn2_ = norm("bn2", out);
+  if (stride == 1 && in == out) return;
+  if (shortcut == Shortcut::kZeroPad) {
+    zero_pad_channels_ = out - in;
+  } else {
+    // Built unregistered, then registered whole, so names read "downsample.0.weight".
+    torch::nn::Conv2d c(torch::nn::Conv2dOptions(in, out, 1).stride(stride).bias(false));
+    torch::nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
+    downsample_ = register_module(
+        "downsample", projection(c, batch_norm ? torch::nn::BatchNorm2d(out) : nullptr));
+  }
+}
+
+torch::Tensor BasicBlock::shortcut(const torch::Tensor& x) {
+  if (downsample_) return downsample_->forward(x);
+  if (zero_pad_channels_ == 0 && stride_ == 1) return x;
+  // Option A of He et al.: subsample, then pad the new channels with zeros (no parameters).
+  using torch::indexing::None;
+  using torch::indexing::Slice;
+  auto sub = x.index({Slice(), Slice(), Slice(None, None, stride_), Slice(None, None, stride_)});
+  const int64_t half = zero_pad_channels_ / 2;
+  return F::pad(sub, F::PadFuncOptions({0, 0, 0, 0, half, zero_pad_channels_ - half}));
+}
+
+torch::Tensor BasicBlock::forward(const torch::Tensor& x) {
+  auto y = torch::relu(apply(bn1_, conv1_->forward(x)));
+  y = apply(bn2_, conv2_->forward(y));
+  return torch::relu(y + shortcut(x));
+}
+
+Bottleneck::Bottleneck(int64_t in, int64_t width, int64_t stride, bool batch_norm)
+    : ResNetBlock(batch_norm) {
+  const int64_t out = width * kExpansion;
+  conv1_ = conv("conv1", in, width, 1, 1);
+  bn1_ = norm("bn1", width);
+  conv2_ = conv("conv2", width, width, 3, stride);
+  bn2_ = norm("bn2", width);
+  conv3_ = conv("conv3", width, out, 1, 1);
+  bn3_ = norm("bn3", out);
+  if (stride == 1 && in == out) return;
+  torch::nn::Conv2d c(torch::nn::Conv2dOptions(in, out, 1).stride(stride).bias(false));
+  torch::nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
+  downsample_ = register_module(
+      "downsample", projection(c, batch_norm ? torch::nn::BatchNorm2d(out) : nullptr));
+}
+
+torch::Tensor Bottleneck::forward(const torch::Tensor& x) {
+  auto y = torch::relu(apply(bn1_, conv1_->forward(x)));
+  y = torch::relu(apply(bn2_, conv2_->forward(y)));
+  y = apply(bn3_, conv3_->forward(y));
+  return torch::relu(y + (downsample_ ? downsample_->forward(x) : x));
+}
+
+Head::Head(int64_t in_features, int64_t classes) {
+  linear_ = register_module("linear", torch::nn::Linear(in_features, classes));
+}
+
+torch::Tensor Head::forward(const torch::Tensor& x) {
+  return linear_->forward(x.mean({2, 3}));  // global average pool + flatten in one op
+}
+
+}  // namespace parallax

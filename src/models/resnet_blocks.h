@@ -1,0 +1,77 @@
+// The blocks ResNets are built from: stems, basic and bottleneck residual blocks, and the head.
+#pragma once
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+
+#include "models/blocks.h"
+
+namespace parallax {
+
+// Shared by every ResNet block: conv and (optional) BatchNorm construction with torchvision's init.
+class ResNetBlock : public Block {
+ protected:
+  explicit ResNetBlock(bool batch_norm) : batch_norm_(batch_norm) {}
+  torch::nn::Conv2d conv(const std::string& name, int64_t in, int64_t out, int64_t kernel,
+                         int64_t stride);
+  torch::nn::BatchNorm2d norm(const std::string& name, int64_t channels);  // nullptr if no BN
+  static torch::Tensor apply(torch::nn::BatchNorm2d& bn, const torch::Tensor& x) {
+    return bn ? bn->forward(x) : x;
+  }
+  bool batch_norm_;
+};
+
+// torchvision: 7x7/2 conv, BN, ReLU, 3x3/2 max-pool. CIFAR (He et al.): 3x3/1 conv, BN, ReLU.
+class Stem : public ResNetBlock {
+ public:
+  Stem(int64_t in_channels, int64_t out_channels, bool imagenet, bool batch_norm);
+  torch::Tensor forward(const torch::Tensor& x) override;
+
+ private:
+  bool imagenet_;
+  torch::nn::Conv2d conv1_{nullptr};
+  torch::nn::BatchNorm2d bn1_{nullptr};
+};
+
+// How a residual block matches shapes when it changes width or resolution.
+enum class Shortcut { kProjection, kZeroPad };  // 1x1 conv + BN (torchvision) | option A (CIFAR)
+
+class BasicBlock : public ResNetBlock {
+ public:
+  BasicBlock(int64_t in, int64_t out, int64_t stride, Shortcut shortcut, bool batch_norm);
+  torch::Tensor forward(const torch::Tensor& x) override;
+
+ private:
+  torch::Tensor shortcut(const torch::Tensor& x);
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
+  torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
+  torch::nn::Sequential downsample_{nullptr};
+  int64_t zero_pad_channels_ = 0;
+  int64_t stride_;
+};
+
+// torchvision's ResNet v1.5 bottleneck: 1x1, 3x3 (carries the stride), 1x1 with 4x expansion.
+class Bottleneck : public ResNetBlock {
+ public:
+  static constexpr int64_t kExpansion = 4;
+  Bottleneck(int64_t in, int64_t width, int64_t stride, bool batch_norm);
+  torch::Tensor forward(const torch::Tensor& x) override;
+
+ private:
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
+  torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr};
+  torch::nn::Sequential downsample_{nullptr};
+};
+
+// Global average pool, flatten, fully connected classifier.
+class Head : public Block {
+ public:
+  Head(int64_t in_features, int64_t classes);
+  torch::Tensor forward(const torch::Tensor& x) override;
+
+ private:
+  torch::nn::Linear linear_{nullptr};
+};
+
+}  // namespace parallax

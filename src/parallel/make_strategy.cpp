@@ -1,0 +1,16 @@
+// make_strategy(): the one place that maps --strategy to an implementation.
+#include <torch/torch.h>
+
+#include "config/user_error.h"
+#include "parallel/single.h"
+#include "parallel/strategy.h"
+
+namespace parallax {
+
+std::unique_ptr<Strategy> make_strategy(const Config& cfg, const DistContext& ctx,
+                                        std::shared_ptr<ModelBlocks> model) {
+  if (cfg.strategy == "single") return std::make_unique<SingleDevice>(cfg, ctx, std::move(model));
+  throw UserError("--strategy " + cfg.strategy + ": not available in this build; use single");
+}
+
+}  // namespace parallax

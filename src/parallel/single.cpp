@@ -1,0 +1,87 @@
+// SingleDevice: forward, cross-entropy, backward, optimizer step; evaluation without autograd.
+#include "parallel/single.h"
+
+#include <torch/torch.h>
+
+#include "data/loader.h"
+#include "metrics/clock.h"
+#include "train/optimizer.h"
+
+namespace parallax {
+
+SingleDevice::SingleDevice(const Config& cfg, const DistContext& ctx,
+                           std::shared_ptr<ModelBlocks> model)
+    : model_(std::move(model)), device_(ctx.device) {
+  model_->to(device_);
+  optimizer_ = make_optimizer(cfg, model_->parameters());
+}
+
+StepStats SingleDevice::train_step(const Batch& batch) {
+  const Stopwatch watch;
+  model_->train();
+  optimizer_->zero_grad();
+  auto logits = model_->forward(batch.images);
+  auto loss = torch::nn::functional::cross_entropy(logits, batch.labels);
+  loss.backward();
+  optimizer_->step();
+  StepStats stats;
+  // One host sync per step: the loss and the count of right answers leave the device together.
+  auto correct = logits.detach().argmax(1).eq(batch.labels).sum();
+  auto both = torch::stack({loss.detach().to(torch::kDouble), correct.to(torch::kDouble)}).cpu();
+  stats.loss = both[0].item<double>();
+  stats.correct = static_cast<int64_t>(both[1].item<double>());
+  stats.images = batch.size();
+  stats.compute_s = watch.seconds();
+  return stats;
+}
+
+EvalStats SingleDevice::evaluate(Loader& test) {
+  torch::NoGradGuard no_grad;
+  model_->eval();
+  // Sums stay on the device; one sync at the end instead of one per batch.
+  auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(device_));
+  auto correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device_));
+  EvalStats stats;
+  for (int64_t i = 0; i < test.batches(); ++i) {
+    const Batch b = test.batch(i);
+    auto logits = model_->forward(b.images);
+    loss_sum += torch::nn::functional::cross_entropy(
+        logits, b.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+    correct += logits.argmax(1).eq(b.labels).sum();
+    stats.total += b.size();
+  }
+  stats.loss_sum = loss_sum.item<double>();
+  stats.correct = correct.item<int64_t>();
+  return stats;
+}
+
+void SingleDevice::set_lr(double lr) { set_learning_rate(*optimizer_, lr); }
+
+MemoryStats SingleDevice::memory() const {
+  MemoryStats m;
+  for (const auto& p : model_->parameters()) {
+    m.param_bytes += p.numel() * p.element_size();
+    if (p.grad().defined()) m.grad_bytes += p.grad().numel() * p.grad().element_size();
+  }
+  m.optimizer_state_bytes = optimizer_state_bytes(*optimizer_);
+  return m;
+}
+
+void SingleDevice::save(torch::serialize::OutputArchive& archive) {
+  torch::serialize::OutputArchive model_archive, optimizer_archive;
+  model_->save(model_archive);
+  optimizer_->save(optimizer_archive);
+  archive.write("model", model_archive);
+  archive.write("optimizer", optimizer_archive);
+}
+
+void SingleDevice::load(torch::serialize::InputArchive& archive) {
+  torch::serialize::InputArchive model_archive, optimizer_archive;
+  archive.read("model", model_archive);
+  archive.read("optimizer", optimizer_archive);
+  model_->load(model_archive);
+  model_->to(device_);
+  optimizer_->load(optimizer_archive);
+}
+
+}  // namespace parallax

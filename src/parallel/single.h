@@ -1,0 +1,26 @@
+// SingleDevice: the whole model and optimizer on one device; the baseline every strategy is held to.
+#pragma once
+#include <torch/optim/optimizer.h>
+
+#include "parallel/strategy.h"
+
+namespace parallax {
+
+class SingleDevice : public Strategy {
+ public:
+  SingleDevice(const Config& cfg, const DistContext& ctx, std::shared_ptr<ModelBlocks> model);
+
+  StepStats train_step(const Batch& batch) override;
+  EvalStats evaluate(Loader& test) override;
+  void set_lr(double lr) override;
+  MemoryStats memory() const override;
+  void save(torch::serialize::OutputArchive& archive) override;
+  void load(torch::serialize::InputArchive& archive) override;
+
+ private:
+  std::shared_ptr<ModelBlocks> model_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  torch::Device device_;
+};
+
+}  // namespace parallax

@@ -1,0 +1,57 @@
+// Strategy: how one training step is spread over ranks; the trainer never branches on its name.
+#pragma once
+#include <torch/types.h>
+
+#include <memory>
+
+#include "config/config.h"
+#include "data/batch.h"
+#include "dist/dist_context.h"
+#include "models/blocks.h"
+
+namespace torch::serialize {
+class InputArchive;
+class OutputArchive;
+}  // namespace torch::serialize
+
+namespace parallax {
+
+class Loader;
+
+struct StepStats {
+  double loss = 0;        // mean loss of the step's global batch
+  double compute_s = 0;   // forward + backward + optimizer
+  double comm_s = 0;      // communication not hidden under compute
+  double idle_s = 0;      // waiting on other ranks (pipeline bubble)
+  int64_t images = 0;     // images in the global batch
+  int64_t correct = 0;    // of which predicted right (training accuracy, before the update)
+};
+
+struct EvalStats {
+  double loss_sum = 0;
+  int64_t correct = 0, total = 0;
+  double loss() const { return total ? loss_sum / total : 0; }
+  double accuracy() const { return total ? static_cast<double>(correct) / total : 0; }
+};
+
+// Bytes this rank holds for the model, its gradients and the optimizer's state.
+struct MemoryStats {
+  int64_t param_bytes = 0, grad_bytes = 0, optimizer_state_bytes = 0;
+};
+
+class Strategy {
+ public:
+  virtual ~Strategy() = default;
+  virtual StepStats train_step(const Batch& batch) = 0;  // forward, backward, sync, update
+  virtual EvalStats evaluate(Loader& test) = 0;          // over the whole test split
+  virtual void set_lr(double lr) = 0;
+  virtual MemoryStats memory() const = 0;
+  // Checkpoints: model parameters and buffers, and the optimizer state.
+  virtual void save(torch::serialize::OutputArchive& archive) = 0;
+  virtual void load(torch::serialize::InputArchive& archive) = 0;
+};
+
+std::unique_ptr<Strategy> make_strategy(const Config& cfg, const DistContext& ctx,
+                                        std::shared_ptr<ModelBlocks> model);
+
+}  // namespace parallax

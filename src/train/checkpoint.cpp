@@ -1,0 +1,66 @@
+// Checkpoint I/O through LibTorch archives; the trainer state rides along as a JSON byte tensor.
+#include "train/checkpoint.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "config/config_json.h"
+#include "config/user_error.h"
+#include "metrics/atomic_file.h"
+
+namespace parallax {
+namespace fs = std::filesystem;
+
+std::string checkpoint_path(const std::string& run_dir) { return run_dir + "/checkpoint.pt"; }
+
+void save_checkpoint(const std::string& run_dir, Strategy& strategy, const TrainState& state) {
+  torch::serialize::OutputArchive archive;
+  strategy.save(archive);
+  const std::string json = nlohmann::json(state).dump();
+  auto bytes = torch::empty({static_cast<int64_t>(json.size())}, torch::kUInt8);
+  std::memcpy(bytes.data_ptr(), json.data(), json.size());
+  archive.write("trainer_state", bytes);
+  replace_file_atomic(checkpoint_path(run_dir),
+                      [&](const std::string& temp) { archive.save_to(temp); });
+}
+
+TrainState load_checkpoint(const std::string& run_dir, Strategy& strategy) {
+  const std::string path = checkpoint_path(run_dir);
+  if (!fs::exists(path))
+    throw UserError("--resume " + run_dir + ": no checkpoint.pt there; give a run directory "
+                    "written with checkpoints on");
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+    strategy.load(archive);
+    torch::Tensor bytes;
+    archive.read("trainer_state", bytes);
+    const std::string json(static_cast<const char*>(bytes.data_ptr()), bytes.numel());
+    return nlohmann::json::parse(json).get<TrainState>();
+  } catch (const c10::Error& e) {
+    throw UserError(path + ": unreadable checkpoint or one from another model/optimizer (" +
+                    std::string(e.what_without_backtrace()).substr(0, 200) + ")");
+  }
+}
+
+void save_run_config(const std::string& run_dir, const Config& cfg) {
+  write_file_atomic(run_dir + "/config.json", nlohmann::json(cfg).dump(2) + "\n");
+}
+
+Config load_run_config(const std::string& run_dir) {
+  const std::string path = run_dir + "/config.json";
+  std::ifstream in(path);
+  if (!in)
+    throw UserError("--resume " + run_dir + ": no config.json there; give a run directory "
+                    "that parallax train wrote");
+  try {
+    return nlohmann::json::parse(in).get<Config>();
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(path + ": not a parallax config (" + e.what() + ")");
+  }
+}
+
+}  // namespace parallax

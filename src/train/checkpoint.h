@@ -1,0 +1,20 @@
+// Checkpoints: model, optimizer and trainer state in one archive, replaced atomically each epoch.
+#pragma once
+#include <string>
+
+#include "config/config.h"
+#include "parallel/strategy.h"
+#include "train/train_state.h"
+
+namespace parallax {
+
+std::string checkpoint_path(const std::string& run_dir);
+void save_checkpoint(const std::string& run_dir, Strategy& strategy, const TrainState& state);
+// Restores strategy in place and returns the trainer's state; UserError if missing or unreadable.
+TrainState load_checkpoint(const std::string& run_dir, Strategy& strategy);
+
+// The config a run directory was started with (its config.json).
+void save_run_config(const std::string& run_dir, const Config& cfg);
+Config load_run_config(const std::string& run_dir);
+
+}  // namespace parallax

@@ -1,0 +1,78 @@
+// Summary figures: step times are the median (p10, p90) after --timing-warmup steps.
+#include "train/summary.h"
+
+#include <ctime>
+
+#include "config/config_json.h"
+#include "metrics/percentiles.h"
+#include "metrics/system_info.h"
+
+namespace parallax {
+namespace {
+
+nlohmann::json or_null(double value, bool present) { return present ? nlohmann::json(value) : nullptr; }
+
+}  // namespace
+
+nlohmann::json make_summary(const Config& cfg, const TrainState& state, const RunFacts& facts) {
+  std::vector<double> step_s;
+  double compute_s = 0, data_s = 0, timed_s = 0;
+  int64_t images_per_step = 0;
+  for (const auto& r : state.steps) {
+    if (r.step < cfg.timing_warmup) continue;
+    step_s.push_back(r.step_s);
+    compute_s += r.compute_s;
+    data_s += r.data_s;
+    timed_s += r.step_s;
+    images_per_step = r.images;
+  }
+  const Percentiles p = percentiles(step_s);
+  double train_time_s = 0, epoch_sum = 0;
+  for (const auto& e : state.epochs) epoch_sum += e.train_time_s;
+  if (!state.epochs.empty()) train_time_s = state.epochs.back().elapsed_train_s;
+  const bool have_epochs = !state.epochs.empty();
+  const bool reached = state.epochs_to_target > 0;
+
+  nlohmann::json j;
+  j["parallax_version"] = PARALLAX_VERSION;
+  j["torch_version"] = torch_version();
+  j["host"] = host_name();
+  j["finished_at"] = static_cast<int64_t>(std::time(nullptr));
+  j["config"] = cfg;
+  j["strategy"] = cfg.strategy;
+  j["model"] = {{"name", cfg.model}, {"parameters", facts.model_parameters}};
+  j["dataset"] = {{"name", cfg.dataset}, {"source", facts.dataset_source},
+                  {"train_images", facts.train_images}, {"test_images", facts.test_images}};
+  j["world_size"] = facts.world_size;
+  j["threads_per_rank"] = facts.threads;
+  j["device"] = facts.device;
+  j["allocator"] = allocator_name();
+  j["steps"] = state.step;
+  j["epochs"] = state.epochs.size();
+  j["timing_warmup_steps"] = cfg.timing_warmup;
+  j["images_per_sec"] = p.median > 0 ? images_per_step / p.median : 0.0;
+  j["step_time_s"] = {{"median", p.median}, {"p10", p.p10}, {"p90", p.p90},
+                      {"samples", step_s.size()}};
+  j["data_time_fraction"] = timed_s > 0 ? data_s / timed_s : 0.0;
+  j["mean_epoch_time_s"] = or_null(have_epochs ? epoch_sum / state.epochs.size() : 0, have_epochs);
+  j["train_time_s"] = train_time_s;
+  j["final_loss"] = or_null(have_epochs ? state.epochs.back().train_loss : 0, have_epochs);
+  j["test_accuracy"] = or_null(have_epochs ? state.epochs.back().test_accuracy : 0, have_epochs);
+  j["target_accuracy"] = or_null(cfg.target_accuracy, cfg.target_accuracy > 0);
+  j["epochs_to_target"] = reached ? nlohmann::json(state.epochs_to_target) : nullptr;
+  j["time_to_target_s"] = or_null(state.time_to_target_s, reached);
+  j["compute_s"] = compute_s;
+  j["comm_s"] = 0.0;                   // one device: nothing crosses ranks
+  j["comm_hidden_fraction"] = nullptr;  // no communication to hide
+  j["bubble_fraction"] = nullptr;       // not a pipeline
+  j["ranks"] = nlohmann::json::array({{{"rank", 0},
+                                       {"peak_memory_bytes", peak_rss_bytes()},
+                                       {"peak_memory_kind", "process peak RSS"},
+                                       {"param_bytes", facts.memory.param_bytes},
+                                       {"grad_bytes", facts.memory.grad_bytes},
+                                       {"optimizer_state_bytes",
+                                        facts.memory.optimizer_state_bytes}}});
+  return j;
+}
+
+}  // namespace parallax

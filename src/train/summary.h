@@ -1,0 +1,26 @@
+// summary.json: the run's headline figures, computed from the trainer's records.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "config/config.h"
+#include "parallel/strategy.h"
+#include "train/train_state.h"
+
+namespace parallax {
+
+// What the summary needs beyond the config and the trainer's records.
+struct RunFacts {
+  int world_size = 1;
+  int threads = 1;
+  std::string device;
+  std::string dataset_source;
+  int64_t train_images = 0, test_images = 0;
+  int64_t model_parameters = 0;
+  MemoryStats memory;
+};
+
+nlohmann::json make_summary(const Config& cfg, const TrainState& state, const RunFacts& facts);
+
+}  // namespace parallax

@@ -1,0 +1,103 @@
+// The train command: set up device, data, model and strategy; train; write the run directory.
+#include "train/train_command.h"
+
+#include <torch/torch.h>
+
+#include <ctime>
+#include <filesystem>
+
+#include "config/user_error.h"
+#include "config/validate.h"
+#include "data/load_dataset.h"
+#include "dist/device.h"
+#include "metrics/atomic_file.h"
+#include "metrics/run_files.h"
+#include "metrics/system_info.h"
+#include "models/resnet.h"
+#include "train/checkpoint.h"
+#include "train/summary.h"
+#include "train/trainer.h"
+
+namespace parallax {
+namespace fs = std::filesystem;
+namespace {
+
+std::string choose_run_dir(const Config& cfg) {
+  if (!cfg.out.empty()) return cfg.out;
+  if (!cfg.resume.empty()) return cfg.resume;
+  char stamp[32];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", std::localtime(&now));
+  return "runs/" + std::string(stamp) + "-" + cfg.strategy + "-" + cfg.model;
+}
+
+void prepare_run_dir(const std::string& dir, bool resuming) {
+  if (!resuming && fs::exists(checkpoint_path(dir)))
+    throw UserError("--out " + dir + ": already holds a run; continue it with --resume " + dir +
+                    " or choose another --out");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw UserError("--out " + dir + ": cannot create it (" + ec.message() + ")");
+}
+
+}  // namespace
+
+std::string run_training(const Config& cfg, bool verbose,
+                         const std::function<void(const TrainState&)>& after_epoch) {
+  validate(cfg);
+  const bool resuming = !cfg.resume.empty();
+  const std::string run_dir = choose_run_dir(cfg);
+  prepare_run_dir(run_dir, resuming);
+
+  const int threads = configure_threads(cfg.threads);
+  const torch::Device device = resolve_device(cfg.device);
+  torch::manual_seed(cfg.seed);
+
+  const Dataset data = load_dataset(cfg);
+  if (cfg.batch_size > data.train.size())
+    throw UserError("--batch-size " + std::to_string(cfg.batch_size) + ": larger than the " +
+                    std::to_string(data.train.size()) + " training images; give a smaller one");
+  auto model = make_resnet({cfg.model, data.channels(), data.classes, cfg.norm == "batch"});
+  const DistContext ctx{0, 1, 0, device};
+  auto strategy = make_strategy(cfg, ctx, model);
+
+  const Normalization norm = channel_stats(data.train.images);
+  LoaderOptions train_opts{cfg.batch_size, true, cfg.augment, cfg.seed, 0, 1};
+  LoaderOptions test_opts{cfg.eval_batch_size, false, false, cfg.seed, 0, 1};
+  Loader train(data.train, norm, train_opts, device);
+  Loader test(data.test, norm, test_opts, device);
+
+  TrainState state;
+  if (resuming) state = load_checkpoint(cfg.resume, *strategy);
+  save_run_config(run_dir, cfg);
+
+  RunFacts facts;
+  facts.threads = threads;
+  facts.device = device.str();
+  facts.dataset_source = data.source;
+  facts.train_images = data.train.size();
+  facts.test_images = data.test.size();
+  facts.model_parameters = model->parameter_count();
+  if (verbose)
+    std::fprintf(stderr, "parallax: %s (%.2fM parameters) on %s [%lld train / %lld test], %s, "
+                 "%s, %d threads, %s malloc -> %s\n", cfg.model.c_str(),
+                 facts.model_parameters / 1e6, data.source.c_str(),
+                 static_cast<long long>(facts.train_images),
+                 static_cast<long long>(facts.test_images), cfg.strategy.c_str(),
+                 facts.device.c_str(), threads, allocator_name().c_str(), run_dir.c_str());
+
+  auto write_outputs = [&](const TrainState& s) {
+    if (cfg.checkpoint) save_checkpoint(run_dir, *strategy, s);
+    write_run_tables(run_dir, s);
+    facts.memory = strategy->memory();
+    write_file_atomic(run_dir + "/summary.json", make_summary(cfg, s, facts).dump(2) + "\n");
+    if (after_epoch) after_epoch(s);
+  };
+  Trainer trainer(cfg, *strategy, train, test, verbose, write_outputs);
+  trainer.run(state);
+  if (state.epochs.empty()) write_outputs(state);  // e.g. resumed a finished run
+  if (verbose) std::fprintf(stderr, "parallax: wrote %s/summary.json\n", run_dir.c_str());
+  return run_dir;
+}
+
+}  // namespace parallax

@@ -1,0 +1,37 @@
+// TrainState: what the trainer has done so far; saved in every checkpoint so a run can resume.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <vector>
+
+namespace parallax {
+
+struct StepRecord {
+  int64_t step = 0, epoch = 0, images = 0, correct = 0;
+  double loss = 0, lr = 0, step_s = 0, data_s = 0, compute_s = 0;
+};
+
+struct EpochRecord {
+  int64_t epoch = 0, steps = 0;
+  double train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = 0;
+  double train_time_s = 0, eval_time_s = 0, images_per_sec = 0, lr = 0;
+  double elapsed_train_s = 0;  // training time of all epochs so far (evaluation left out)
+};
+
+struct TrainState {
+  int64_t next_epoch = 0, step = 0;
+  int64_t epochs_to_target = -1;  // -1: target not (yet) reached
+  double time_to_target_s = -1;
+  std::vector<EpochRecord> epochs;
+  std::vector<StepRecord> steps;
+};
+
+void to_json(nlohmann::json& j, const StepRecord& r);
+void from_json(const nlohmann::json& j, StepRecord& r);
+void to_json(nlohmann::json& j, const EpochRecord& r);
+void from_json(const nlohmann::json& j, EpochRecord& r);
+void to_json(nlohmann::json& j, const TrainState& s);
+void from_json(const nlohmann::json& j, TrainState& s);
+
+}  // namespace parallax

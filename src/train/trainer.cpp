@@ -1,0 +1,95 @@
+// The training loop; every figure it records goes into TrainState for the run directory.
+#include "train/trainer.h"
+
+#include <torch/torch.h>
+
+#include "metrics/clock.h"
+#include "train/lr_schedule.h"
+
+namespace parallax {
+
+Trainer::Trainer(const Config& cfg, Strategy& strategy, Loader& train, Loader& test, bool verbose,
+                 EpochHook on_epoch)
+    : cfg_(cfg), strategy_(strategy), train_(train), test_(test), verbose_(verbose),
+      on_epoch_(std::move(on_epoch)),
+      progress_(stderr, cfg.epochs, train.batches()) {}
+
+int64_t Trainer::total_steps() const {
+  const int64_t all_epochs = cfg_.epochs * train_.batches();
+  return cfg_.steps > 0 ? std::min(cfg_.steps, all_epochs) : all_epochs;
+}
+
+EpochRecord Trainer::train_epoch(TrainState& state, int64_t epoch) {
+  LrSchedule schedule{cfg_.lr_schedule, cfg_.lr,
+                      static_cast<int64_t>(cfg_.warmup * static_cast<double>(train_.batches())),
+                      total_steps()};
+  EpochRecord r;
+  r.epoch = epoch;
+  double loss_sum = 0;
+  int64_t images = 0, correct = 0;
+  const Stopwatch epoch_watch;
+  train_.set_epoch(epoch);
+  for (int64_t i = 0; i < train_.batches() && state.step < total_steps(); ++i) {
+    const Stopwatch step_watch;
+    const double lr = lr_at(schedule, state.step);
+    strategy_.set_lr(lr);
+    const Batch batch = train_.batch(i);
+    const double data_s = step_watch.seconds();
+    const StepStats s = strategy_.train_step(batch);
+    StepRecord rec;
+    rec.step = state.step++;
+    rec.epoch = epoch;
+    rec.images = s.images;
+    rec.correct = s.correct;
+    rec.loss = s.loss;
+    rec.lr = lr;
+    rec.data_s = data_s;
+    rec.compute_s = s.compute_s;
+    rec.step_s = step_watch.seconds();
+    state.steps.push_back(rec);
+    loss_sum += s.loss * s.images;
+    images += s.images;
+    correct += s.correct;
+    r.lr = lr;
+    ++r.steps;
+    if (verbose_) progress_.step(epoch, i, s.loss, images / epoch_watch.seconds());
+  }
+  r.train_time_s = epoch_watch.seconds();
+  r.train_loss = images ? loss_sum / images : 0;
+  r.train_accuracy = images ? static_cast<double>(correct) / images : 0;
+  r.images_per_sec = r.train_time_s > 0 ? images / r.train_time_s : 0;
+  return r;
+}
+
+void Trainer::run(TrainState& state) {
+  auto done = [&] {
+    return state.next_epoch >= cfg_.epochs || state.step >= total_steps() ||
+           state.epochs_to_target > 0;
+  };
+  for (int64_t epoch = state.next_epoch; !done(); ++epoch) {
+    EpochRecord r = train_epoch(state, epoch);
+    const Stopwatch eval_watch;
+    const EvalStats eval = strategy_.evaluate(test_);
+    r.eval_time_s = eval_watch.seconds();
+    r.test_loss = eval.loss();
+    r.test_accuracy = eval.accuracy();
+    r.elapsed_train_s =
+        (state.epochs.empty() ? 0 : state.epochs.back().elapsed_train_s) + r.train_time_s;
+    state.epochs.push_back(r);
+    state.next_epoch = epoch + 1;
+
+    if (cfg_.target_accuracy > 0 && state.epochs_to_target < 0 &&
+        r.test_accuracy >= cfg_.target_accuracy) {
+      state.epochs_to_target = epoch + 1;
+      state.time_to_target_s = r.elapsed_train_s;
+    }
+    if (verbose_) {
+      const double per_epoch = r.elapsed_train_s / static_cast<double>(state.epochs.size());
+      const double eta = done() ? 0 : per_epoch * static_cast<double>(cfg_.epochs - epoch - 1);
+      progress_.epoch(r, eta);
+    }
+    if (on_epoch_) on_epoch_(state);
+  }
+}
+
+}  // namespace parallax

@@ -1,0 +1,38 @@
+// Trainer: epochs of steps, evaluation after each, LR schedule, target accuracy, checkpoints.
+#pragma once
+#include <functional>
+
+#include "config/config.h"
+#include "data/loader.h"
+#include "parallel/strategy.h"
+#include "train/progress.h"
+#include "train/train_state.h"
+
+namespace parallax {
+
+class Trainer {
+ public:
+  // Called after each epoch's evaluation, e.g. to write a checkpoint and the run's files.
+  using EpochHook = std::function<void(const TrainState&)>;
+
+  Trainer(const Config& cfg, Strategy& strategy, Loader& train, Loader& test, bool verbose,
+          EpochHook on_epoch = nullptr);
+
+  // Continues from state (a fresh TrainState or one loaded from a checkpoint) until the epochs,
+  // the step budget or the target accuracy is exhausted.
+  void run(TrainState& state);
+
+ private:
+  int64_t total_steps() const;
+  EpochRecord train_epoch(TrainState& state, int64_t epoch);
+
+  const Config& cfg_;
+  Strategy& strategy_;
+  Loader& train_;
+  Loader& test_;
+  bool verbose_;
+  EpochHook on_epoch_;
+  Progress progress_;
+};
+
+}  // namespace parallax

@@ -1,0 +1,71 @@
+// ResNet construction: parameter counts equal torchvision's (and He et al.'s), shapes, block names.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "config/user_error.h"
+#include "models/resnet.h"
+
+namespace parallax {
+namespace {
+
+int64_t params_of(const std::string& name, int64_t classes = 10, int64_t channels = 3) {
+  return make_resnet({name, channels, classes, true})->parameter_count();
+}
+
+TEST(ResNet, ParameterCountsEqualTorchvisionFor10Classes) {
+  EXPECT_EQ(params_of("resnet18"), 11181642);
+  EXPECT_EQ(params_of("resnet34"), 21289802);
+  EXPECT_EQ(params_of("resnet50"), 23528522);
+  EXPECT_EQ(params_of("resnet101"), 42520650);
+}
+
+TEST(ResNet, CifarResNetsHaveOptionAShortcutsAndHeEtAlSizes) {
+  EXPECT_EQ(params_of("resnet20"), 269722);
+  EXPECT_EQ(params_of("resnet56"), 853018);
+}
+
+TEST(ResNet, InputChannelsAndClassesChangeOnlyStemAndHead) {
+  // One input channel: the 7x7 stem loses 2 * 64 * 49 weights; 100 classes: fc grows by 90 * 2049.
+  EXPECT_EQ(params_of("resnet50", 10, 1), 23528522 - 2 * 64 * 49);
+  EXPECT_EQ(params_of("resnet50", 100, 3), 23528522 + 90 * 2049);
+}
+
+TEST(ResNet, BlocksAreNamedInOrderAndParametersFollowTorchvisionNames) {
+  auto m = make_resnet({"resnet50", 3, 10, true});
+  const auto& blocks = m->blocks();
+  ASSERT_EQ(blocks.size(), 1u + 3 + 4 + 6 + 3 + 1);
+  EXPECT_EQ(blocks.front().name, "stem");
+  EXPECT_EQ(blocks[1].name, "layer1.0");
+  EXPECT_EQ(m->index_of("layer3.0"), 8);
+  EXPECT_EQ(blocks.back().name, "fc");
+  auto named = m->named_parameters();
+  EXPECT_TRUE(named.contains("layer3.0.downsample.0.weight"));
+  EXPECT_TRUE(named.contains("layer1.2.bn3.bias"));
+}
+
+TEST(ResNet, ForwardGivesLogitsForEachLayoutAndBlockRangesCompose) {
+  torch::manual_seed(0);
+  for (const std::string name : {"resnet18", "resnet20"}) {
+    auto m = make_resnet({name, 1, 7, true});
+    m->eval();
+    auto x = torch::randn({2, 1, 28, 28});
+    auto y = m->forward(x);
+    EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, 7})) << name;
+    const size_t cut = 3;
+    auto staged = m->forward_range(m->forward_range(x, 0, cut), cut, m->blocks().size());
+    EXPECT_TRUE(torch::equal(y, staged)) << name;
+  }
+}
+
+TEST(ResNet, NoNormModelHasNoBatchNorm) {
+  auto m = make_resnet({"resnet20", 3, 10, false});
+  for (const auto& p : m->named_parameters()) EXPECT_EQ(p.key().find("bn"), std::string::npos);
+  EXPECT_EQ(m->named_buffers().size(), 0u);
+}
+
+TEST(ResNet, UnknownModelIsAUserError) {
+  EXPECT_THROW(make_resnet({"resnet7", 3, 10, true}), UserError);
+}
+
+}  // namespace
+}  // namespace parallax
