@@ -41,6 +41,11 @@ int run(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    const std::string first = argc > 1 ? argv[1] : "";
+    if (!first.empty() && first[0] != '-' && first != "train" && first != "data") {
+      std::fprintf(stderr, "parallax: error: unknown command '%s'; use train or data\n", argv[1]);
+      return kUserErrorExit;
+    }
     std::fprintf(stderr, "parallax: error: %s (see parallax --help)\n", e.what());
     return kUserErrorExit;
   }

@@ -27,7 +27,7 @@ Stem::Stem(int64_t in_channels, int64_t out_channels, bool imagenet, bool batch_
 }
 
 torch::Tensor Stem::forward(const torch::Tensor& x) {
-  auto y = torch::relu(apply(bn1_, conv1_->forward(x)));
+  auto y = apply(bn1_, conv1_->forward(x)).relu_();
   return imagenet_ ? F::max_pool2d(y, F::MaxPool2dFuncOptions(3).stride(2).padding(1)) : y;
 }
 
@@ -72,9 +72,10 @@ torch::Tensor BasicBlock::shortcut(const torch::Tensor& x) {
 }
 
 torch::Tensor BasicBlock::forward(const torch::Tensor& x) {
-  auto y = torch::relu(apply(bn1_, conv1_->forward(x)));
+  auto y = apply(bn1_, conv1_->forward(x)).relu_();
   y = apply(bn2_, conv2_->forward(y));
-  return torch::relu(y + shortcut(x));
+  y += shortcut(x);  // in place, as torchvision: BatchNorm's backward does not need its output
+  return y.relu_();
 }
 
 Bottleneck::Bottleneck(int64_t in, int64_t width, int64_t stride, bool batch_norm)
@@ -94,10 +95,11 @@ Bottleneck::Bottleneck(int64_t in, int64_t width, int64_t stride, bool batch_nor
 }
 
 torch::Tensor Bottleneck::forward(const torch::Tensor& x) {
-  auto y = torch::relu(apply(bn1_, conv1_->forward(x)));
-  y = torch::relu(apply(bn2_, conv2_->forward(y)));
+  auto y = apply(bn1_, conv1_->forward(x)).relu_();
+  y = apply(bn2_, conv2_->forward(y)).relu_();
   y = apply(bn3_, conv3_->forward(y));
-  return torch::relu(y + (downsample_ ? downsample_->forward(x) : x));
+  y += downsample_ ? downsample_->forward(x) : x;
+  return y.relu_();
 }
 
 Head::Head(int64_t in_features, int64_t classes) {

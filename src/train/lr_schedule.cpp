@@ -20,9 +20,10 @@ double lr_at(const LrSchedule& s, int64_t step) {
   if (s.kind == "onecycle") {
     // As torch.optim.lr_scheduler.OneCycleLR (cos annealing, div_factor 25, final 1e4).
     const double initial = s.base_lr / 25.0, final_lr = initial / 1e4;
-    const double up = s.warmup_steps > 0 ? static_cast<double>(s.warmup_steps) : 0.3 * total;
-    if (step < up) return cosine_between(initial, s.base_lr, step / std::max(up, 1.0));
-    return cosine_between(s.base_lr, final_lr, (step - up) / std::max(total - 1 - up, 1.0));
+    // The peak falls on step pct_start * total - 1, the end on step total - 1, as in PyTorch.
+    const double peak = (s.warmup_steps > 0 ? static_cast<double>(s.warmup_steps) : 0.3 * total) - 1;
+    if (step <= peak) return cosine_between(initial, s.base_lr, step / std::max(peak, 1.0));
+    return cosine_between(s.base_lr, final_lr, (step - peak) / std::max(total - 1 - peak, 1.0));
   }
   if (step < s.warmup_steps) return s.base_lr * (step + 1) / static_cast<double>(s.warmup_steps);
   const double after = static_cast<double>(step - s.warmup_steps);
