@@ -1,0 +1,43 @@
+// Dataset dispatch by name, with the fix for a missing folder spelled out per dataset.
+#include "data/load_dataset.h"
+
+#include <filesystem>
+
+#include "config/user_error.h"
+#include "data/cifar10.h"
+#include "data/idx.h"
+#include "data/synthetic.h"
+
+namespace parallax {
+
+std::string default_data_dir(const std::string& dataset) {
+  if (dataset == "cifar10") return "data/cifar10";
+  if (dataset == "fashion-mnist") return PARALLAX_DEFAULT_FASHION_MNIST_DIR;
+  if (dataset == "mnist") return "data/mnist";
+  return "";
+}
+
+Dataset load_dataset(const Config& cfg) {
+  if (cfg.dataset == "synthetic") {
+    SyntheticSpec spec;
+    spec.kind = cfg.synthetic_kind;
+    spec.train = cfg.synthetic_train;
+    spec.test = cfg.synthetic_test;
+    spec.image_size = cfg.image_size;
+    spec.channels = cfg.channels;
+    spec.classes = cfg.classes;
+    spec.seed = cfg.seed;
+    return make_synthetic(spec);
+  }
+  const std::string dir = cfg.data_dir.empty() ? default_data_dir(cfg.dataset) : cfg.data_dir;
+  if (!std::filesystem::is_directory(dir)) {
+    std::string fix = "give --data-dir with the " + cfg.dataset + " files";
+    if (cfg.dataset == "cifar10") fix = "run `parallax data download cifar10 --dir " + dir + "`";
+    if (cfg.dataset == "fashion-mnist") fix += ", or `apt-get install dataset-fashion-mnist`";
+    throw UserError("--data-dir " + dir + ": no such folder; " + fix);
+  }
+  Dataset d = cfg.dataset == "cifar10" ? read_cifar10(dir) : read_idx_dataset(dir, cfg.dataset);
+  return d;
+}
+
+}  // namespace parallax

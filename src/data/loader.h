@@ -1,0 +1,42 @@
+// Loader: turns a split's uint8 images into normalised (and, for training, augmented) batches.
+#pragma once
+#include <torch/types.h>
+
+#include "data/augment.h"
+#include "data/batch.h"
+#include "data/dataset.h"
+#include "data/sampler.h"
+
+namespace parallax {
+
+struct LoaderOptions {
+  int64_t batch_size = 32;  // per rank
+  bool train = true;        // train: shuffle, augment (if augment), drop the last partial batch
+  bool augment = true;
+  uint64_t seed = 0;
+  int rank = 0, world = 1;
+};
+
+class Loader {
+ public:
+  Loader(const Split& split, Normalization norm, const LoaderOptions& options, torch::Device device);
+
+  void set_epoch(int64_t epoch) { sampler_.set_epoch(epoch); }
+  int64_t batches() const;
+  int64_t samples() const;  // images this rank visits per epoch (after dropping a partial batch)
+
+  // Batch i of the current epoch. The tensors are views of buffers reused by the next call:
+  // consume (or copy) them before asking for another batch.
+  Batch batch(int64_t i);
+
+ private:
+  Split split_;
+  Normalization norm_;
+  LoaderOptions options_;
+  torch::Device device_;
+  Sampler sampler_;
+  torch::Tensor host_images_, host_labels_;      // pinned when the device is a GPU
+  torch::Tensor device_images_, device_labels_;  // undefined on CPU: the host buffers serve
+};
+
+}  // namespace parallax
