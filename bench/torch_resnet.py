@@ -1,0 +1,63 @@
+#!/usr/bin/python3
+"""PyTorch reference for bench/single_device.sh: torchvision's ResNet trained on random data.
+
+Same settings as `parallax train` in the bench (SGD lr 0.05, momentum 0.9, weight decay 5e-4,
+cross-entropy, train mode); inputs are made once, so the step itself is what is timed.
+Prints one JSON line.
+"""
+import argparse
+import json
+import os
+import statistics
+import time
+
+import torch
+import torchvision
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", default="resnet50")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=5)
+    a = p.parse_args()
+
+    torch.set_num_threads(a.threads)
+    torch.set_num_interop_threads(1)
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, a.model)(num_classes=10)
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    batches = [(torch.randn(a.batch_size, 3, a.image_size, a.image_size),
+                torch.randint(0, 10, (a.batch_size,))) for _ in range(3)]
+
+    times = []
+    for step in range(a.warmup + a.steps):
+        x, y = batches[step % len(batches)]
+        start = time.perf_counter()
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        loss.item()
+        if step >= a.warmup:
+            times.append(time.perf_counter() - start)
+
+    median = statistics.median(times)
+    print(json.dumps({
+        "framework": "pytorch " + torch.__version__,
+        "model": a.model,
+        "threads": a.threads,
+        "batch_size": a.batch_size,
+        "images_per_sec": a.batch_size / median,
+        "step_time_s_median": median,
+        "allocator": "tcmalloc" if "tcmalloc" in os.environ.get("LD_PRELOAD", "") else "glibc",
+    }))
+
+
+if __name__ == "__main__":
+    main()
