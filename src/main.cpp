@@ -1,6 +1,6 @@
 // parallax: the command line's subcommands (train, data); every piece of work lives in the library.
-#include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <iostream>
@@ -17,13 +17,15 @@ namespace {
 constexpr int kUserErrorExit = 2;
 
 int run(int argc, char** argv) {
-  CLI::App app{"parallax: train a network under a parallelism strategy and measure what the "
-               "strategy does to throughput, scaling and time to converge"};
+  CLI::App app{
+      "parallax: train a network under a parallelism strategy and measure what the "
+      "strategy does to throughput, scaling and time to converge"};
   app.require_subcommand(1);
   app.set_version_flag("--version", PARALLAX_VERSION);
 
   parallax::Config cfg;
-  auto* train = app.add_subcommand("train", "train one run; writes summary.json, steps.csv, "
+  auto* train = app.add_subcommand("train",
+                                   "train one run; writes summary.json, steps.csv, "
                                    "epochs.csv and a checkpoint into the run directory");
   parallax::add_train_options(*train, cfg);
 
@@ -31,7 +33,8 @@ int run(int argc, char** argv) {
   data->require_subcommand(1);
   std::string dataset, dir = "data/cifar10", path;
   auto* download = data->add_subcommand("download", "download and verify a dataset (resumable)");
-  download->add_option("dataset", dataset, "dataset to fetch")->required()
+  download->add_option("dataset", dataset, "dataset to fetch")
+      ->required()
       ->check(CLI::IsMember({"cifar10"}));
   download->add_option("--dir", dir, "folder to put it in")->capture_default_str();
   auto* info = data->add_subcommand("info", "describe a dataset folder or file");

@@ -13,7 +13,8 @@ namespace parallax::testing {
 class TempDir {
  public:
   TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "parallax-test-XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "parallax-test-XXXXXX").string();
     path_ = ::mkdtemp(pattern.data());
   }
   ~TempDir() { std::filesystem::remove_all(path_); }

@@ -11,8 +11,8 @@ struct Config {
   std::string norm = "batch";  // batch | none (BatchNorm-free, for equivalence tests)
 
   // Data.
-  std::string dataset = "synthetic";  // synthetic | cifar10 | fashion-mnist | mnist
-  std::string data_dir;               // empty: the dataset's default folder
+  std::string dataset = "synthetic";         // synthetic | cifar10 | fashion-mnist | mnist
+  std::string data_dir;                      // empty: the dataset's default folder
   std::string synthetic_kind = "learnable";  // learnable | random
   int64_t synthetic_train = 2048;
   int64_t synthetic_test = 512;
@@ -30,8 +30,8 @@ struct Config {
   int64_t batch_size = 32;  // global
   int64_t eval_batch_size = 256;
   int64_t epochs = 3;
-  int64_t steps = 0;  // 0: no limit; else stop after this many optimizer steps in all
-  double target_accuracy = 0;  // 0: none; else stop once test accuracy reaches it
+  int64_t steps = 0;              // 0: no limit; else stop after this many optimizer steps in all
+  double target_accuracy = 0;     // 0: none; else stop once test accuracy reaches it
   std::string optimizer = "sgd";  // sgd | adam
   double lr = 0.05;
   double momentum = 0.9;

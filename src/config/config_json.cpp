@@ -3,10 +3,10 @@
 
 namespace parallax {
 
-#define PARALLAX_CONFIG_FIELDS                                                                   \
-  model, norm, dataset, data_dir, synthetic_kind, synthetic_train, synthetic_test, image_size,   \
+#define PARALLAX_CONFIG_FIELDS                                                                    \
+  model, norm, dataset, data_dir, synthetic_kind, synthetic_train, synthetic_test, image_size,    \
       channels, classes, augment, strategy, device, threads, batch_size, eval_batch_size, epochs, \
-      steps, target_accuracy, optimizer, lr, momentum, weight_decay, nesterov, lr_schedule,      \
+      steps, target_accuracy, optimizer, lr, momentum, weight_decay, nesterov, lr_schedule,       \
       warmup, seed, timing_warmup, out, resume, checkpoint
 
 void to_json(nlohmann::json& nlohmann_json_j, const Config& nlohmann_json_t) {

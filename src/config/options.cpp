@@ -23,19 +23,25 @@ void add_train_options(CLI::App& app, Config& c) {
 
   app.option_defaults()->always_capture_default();
   auto* model = app.add_option_group("Model");
-  model->add_option("--model", c.model, "network: resnet18|34|50|101 (torchvision layout, 7x7 stem) "
-                    "or resnet20|56 (CIFAR layout of He et al., 3x3 stem)")
+  model
+      ->add_option("--model", c.model,
+                   "network: resnet18|34|50|101 (torchvision layout, 7x7 stem) "
+                   "or resnet20|56 (CIFAR layout of He et al., 3x3 stem)")
       ->check(one_of({"resnet18", "resnet34", "resnet50", "resnet101", "resnet20", "resnet56"}));
-  model->add_option("--norm", c.norm, "normalisation layers: batch, or none (for equivalence tests)")
+  model
+      ->add_option("--norm", c.norm, "normalisation layers: batch, or none (for equivalence tests)")
       ->check(one_of({"batch", "none"}));
 
   auto* data = app.add_option_group("Data");
-  data->add_option("--dataset", c.dataset, "synthetic (generated from --seed, no download), "
+  data->add_option("--dataset", c.dataset,
+                   "synthetic (generated from --seed, no download), "
                    "cifar10, fashion-mnist (Debian's dataset-fashion-mnist by default), mnist")
       ->check(one_of({"synthetic", "cifar10", "fashion-mnist", "mnist"}));
-  data->add_option("--data-dir", c.data_dir, "folder of the dataset's files (default: "
+  data->add_option("--data-dir", c.data_dir,
+                   "folder of the dataset's files (default: "
                    "data/cifar10, " PARALLAX_DEFAULT_FASHION_MNIST_DIR ", data/mnist)");
-  data->add_option("--synthetic-kind", c.synthetic_kind, "learnable: class-dependent patterns, "
+  data->add_option("--synthetic-kind", c.synthetic_kind,
+                   "learnable: class-dependent patterns, "
                    "accuracy must rise; random: pure noise, for timing only")
       ->check(one_of({"learnable", "random"}));
   data->add_option("--synthetic-train", c.synthetic_train, "synthetic training images");
@@ -43,7 +49,8 @@ void add_train_options(CLI::App& app, Config& c) {
   data->add_option("--image-size", c.image_size, "synthetic image height and width");
   data->add_option("--channels", c.channels, "synthetic image channels");
   data->add_option("--classes", c.classes, "synthetic classes");
-  data->add_flag("--augment,!--no-augment", c.augment, "training augmentation: random crop "
+  data->add_flag("--augment,!--no-augment", c.augment,
+                 "training augmentation: random crop "
                  "(4-pixel padding) and horizontal flip; normalisation is always on");
 
   auto* run = app.add_option_group("Strategy and devices");
@@ -57,7 +64,8 @@ void add_train_options(CLI::App& app, Config& c) {
   opt->add_option("--eval-batch-size", c.eval_batch_size, "batch size for evaluation");
   opt->add_option("--epochs", c.epochs, "passes over the training split");
   opt->add_option("--steps", c.steps, "stop after this many optimizer steps in all (0: no limit)");
-  opt->add_option("--target-accuracy", c.target_accuracy, "stop once test accuracy reaches this "
+  opt->add_option("--target-accuracy", c.target_accuracy,
+                  "stop once test accuracy reaches this "
                   "fraction (0 < A <= 1); epochs and time to reach it are recorded");
   opt->add_option("--optimizer", c.optimizer, "sgd (momentum, nesterov, weight decay) or adam")
       ->check(one_of({"sgd", "adam"}));
@@ -65,21 +73,27 @@ void add_train_options(CLI::App& app, Config& c) {
   opt->add_option("--momentum", c.momentum, "SGD momentum");
   opt->add_option("--weight-decay", c.weight_decay, "L2 weight decay");
   opt->add_flag("--nesterov,!--no-nesterov", c.nesterov, "Nesterov momentum for SGD");
-  opt->add_option("--lr-schedule", c.lr_schedule, "constant; step (x0.1 at 50% and 75% of "
+  opt->add_option("--lr-schedule", c.lr_schedule,
+                  "constant; step (x0.1 at 50% and 75% of "
                   "training); cosine (to 0); onecycle (up from lr/25 then down, as PyTorch)")
       ->check(one_of({"constant", "step", "cosine", "onecycle"}));
-  opt->add_option("--warmup", c.warmup, "epochs of linear learning-rate warm-up from 0 "
+  opt->add_option("--warmup", c.warmup,
+                  "epochs of linear learning-rate warm-up from 0 "
                   "(fractions allowed)");
-  opt->add_option("--seed", c.seed, "seed of the model, the data order, augmentation and "
+  opt->add_option("--seed", c.seed,
+                  "seed of the model, the data order, augmentation and "
                   "synthetic data: the same seed gives the same loss trajectory");
 
   auto* out = app.add_option_group("Measurement and output");
-  out->add_option("--timing-warmup", c.timing_warmup, "first steps left out of step-time "
+  out->add_option("--timing-warmup", c.timing_warmup,
+                  "first steps left out of step-time "
                   "statistics (allocator and oneDNN warm-up)");
   out->add_option("--out", c.out, "run directory (default runs/<time>-<strategy>-<model>)");
-  out->add_option("--resume", c.resume, "continue the run in this directory from its last "
+  out->add_option("--resume", c.resume,
+                  "continue the run in this directory from its last "
                   "checkpoint; options given now override its saved ones");
-  out->add_flag("--checkpoint,!--no-checkpoint", c.checkpoint, "write a checkpoint after each "
+  out->add_flag("--checkpoint,!--no-checkpoint", c.checkpoint,
+                "write a checkpoint after each "
                 "epoch (atomically)");
 }
 
@@ -95,7 +109,8 @@ Config merge_resumed_config(const CLI::App& app, const Config& given, const Conf
   };
   take_given(app);
   // Option groups are nameless sub-apps that hold their own options.
-  for (const CLI::App* group : app.get_subcommands([](const CLI::App* a) { return a->get_name().empty(); }))
+  for (const CLI::App* group :
+       app.get_subcommands([](const CLI::App* a) { return a->get_name().empty(); }))
     take_given(*group);
   return merged.get<Config>();
 }

@@ -8,7 +8,8 @@
 namespace parallax {
 
 Normalization channel_stats(const torch::Tensor& images_u8) {
-  auto x = images_u8.to(torch::kDouble).div_(255.0).transpose(0, 1).reshape({images_u8.size(1), -1});
+  auto x =
+      images_u8.to(torch::kDouble).div_(255.0).transpose(0, 1).reshape({images_u8.size(1), -1});
   auto mean = x.mean(1), std = x.std(1).clamp_min(1e-3);
   Normalization n;
   for (int64_t c = 0; c < x.size(0); ++c) {

@@ -48,16 +48,18 @@ void extract(const std::string& archive_path, const std::string& into) {
   archive_read_support_filter_all(in.get());
   archive_read_support_format_all(in.get());
   if (archive_read_open_filename(in.get(), archive_path.c_str(), 1 << 16) != ARCHIVE_OK)
-    throw UserError("download: cannot open " + archive_path + ": " + archive_error_string(in.get()));
+    throw UserError("download: cannot open " + archive_path + ": " +
+                    archive_error_string(in.get()));
   std::unique_ptr<archive, int (*)(archive*)> out(archive_write_disk_new(), archive_write_free);
-  archive_write_disk_set_options(out.get(), ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-                                                ARCHIVE_EXTRACT_SECURE_SYMLINKS);
+  archive_write_disk_set_options(out.get(),
+                                 ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS);
   archive_entry* entry;
   while (archive_read_next_header(in.get(), &entry) == ARCHIVE_OK) {
     const std::string target = into + "/" + archive_entry_pathname(entry);
     archive_entry_set_pathname(entry, target.c_str());
     if (archive_write_header(out.get(), entry) != ARCHIVE_OK)
-      throw UserError("download: cannot extract " + target + ": " + archive_error_string(out.get()));
+      throw UserError("download: cannot extract " + target + ": " +
+                      archive_error_string(out.get()));
     const void* block;
     size_t size;
     la_int64_t offset;
@@ -76,7 +78,8 @@ std::string md5_of_file(const std::string& path) {
   EVP_DigestInit_ex(ctx.get(), EVP_md5(), nullptr);
   std::vector<unsigned char> buf(1 << 20);
   size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) EVP_DigestUpdate(ctx.get(), buf.data(), n);
+  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0)
+    EVP_DigestUpdate(ctx.get(), buf.data(), n);
   std::fclose(f);
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

@@ -1,4 +1,5 @@
-// Dataset download: resumable (libcurl), verified (MD5 via OpenSSL), extracted atomically (libarchive).
+// Dataset download: resumable (libcurl), verified (MD5 via OpenSSL), extracted atomically
+// (libarchive).
 #pragma once
 #include <string>
 

@@ -19,7 +19,8 @@ uint32_t big_endian(const unsigned char* b) {
 std::string find_idx(const std::string& dir, const std::string& stem) {
   for (const std::string& name : {stem, stem + ".gz"})
     if (std::filesystem::exists(dir + "/" + name)) return dir + "/" + name;
-  throw UserError("idx: " + dir + "/" + stem + "[.gz] is missing; give --data-dir with the "
+  throw UserError("idx: " + dir + "/" + stem +
+                  "[.gz] is missing; give --data-dir with the "
                   "four IDX files");
 }
 
@@ -35,7 +36,8 @@ torch::Tensor read_idx(const std::string& path) {
     throw UserError("idx: " + path + " holds element type " + std::to_string(header[2]) +
                     "; only unsigned bytes (0x08) are supported");
   const int dims = header[3];
-  if (dims < 1 || dims > 4) throw UserError("idx: " + path + " has " + std::to_string(dims) + " dimensions");
+  if (dims < 1 || dims > 4)
+    throw UserError("idx: " + path + " has " + std::to_string(dims) + " dimensions");
   std::vector<int64_t> shape;
   int64_t total = 1;
   for (int i = 0; i < dims; ++i) {
@@ -47,17 +49,19 @@ torch::Tensor read_idx(const std::string& path) {
   auto data = torch::empty(shape, torch::kUInt8);
   const int got = gzread(f.get(), data.data_ptr(), static_cast<unsigned>(total));
   if (got != total)
-    throw UserError("idx: " + path + " is truncated: " + std::to_string(std::max(got, 0)) +
-                    " of " + std::to_string(total) + " data bytes");
+    throw UserError("idx: " + path + " is truncated: " + std::to_string(std::max(got, 0)) + " of " +
+                    std::to_string(total) + " data bytes");
   unsigned char extra;
   if (gzread(f.get(), &extra, 1) != 0)
-    throw UserError("idx: " + path + " has bytes after its " + std::to_string(total) + " data bytes");
+    throw UserError("idx: " + path + " has bytes after its " + std::to_string(total) +
+                    " data bytes");
   return data;
 }
 
 Dataset read_idx_dataset(const std::string& dir, const std::string& name) {
   auto load = [&](const std::string& images_stem, const std::string& labels_stem) {
-    const std::string image_path = find_idx(dir, images_stem), label_path = find_idx(dir, labels_stem);
+    const std::string image_path = find_idx(dir, images_stem),
+                      label_path = find_idx(dir, labels_stem);
     auto images = read_idx(image_path);
     auto labels = read_idx(label_path);
     if (images.dim() != 3 || labels.dim() != 1 || images.size(0) != labels.size(0))

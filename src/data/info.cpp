@@ -32,8 +32,8 @@ std::string describe_data_path(const std::string& path) {
   std::ostringstream out;
   out.precision(4);
   if (fs::is_directory(path)) {
-    const bool cifar = fs::exists(path + "/data_batch_1.bin") ||
-                       fs::is_directory(path + "/cifar-10-batches-bin");
+    const bool cifar =
+        fs::exists(path + "/data_batch_1.bin") || fs::is_directory(path + "/cifar-10-batches-bin");
     const Dataset d = cifar ? read_cifar10(path) : read_idx_dataset(path, "idx");
     out << "format: " << (cifar ? "CIFAR-10 binary" : "IDX (MNIST / Fashion-MNIST)") << " in "
         << d.source << "\nclasses: " << d.classes << "\n";
@@ -42,7 +42,8 @@ std::string describe_data_path(const std::string& path) {
     return out.str();
   }
   if (!fs::exists(path))
-    throw UserError("data info " + path + ": no such file or folder; give a CIFAR-10 or IDX "
+    throw UserError("data info " + path +
+                    ": no such file or folder; give a CIFAR-10 or IDX "
                     "folder, or one of their files");
   if (path.size() > 4 && path.substr(path.size() - 4) == ".bin") {
     const auto records = static_cast<int64_t>(fs::file_size(path)) / kCifarRecordBytes;

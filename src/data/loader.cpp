@@ -36,7 +36,8 @@ int64_t Loader::samples() const {
 Batch Loader::batch(int64_t i) {
   const auto& order = sampler_.indices();
   const int64_t first = i * options_.batch_size;
-  const int64_t count = std::min<int64_t>(options_.batch_size, static_cast<int64_t>(order.size()) - first);
+  const int64_t count =
+      std::min<int64_t>(options_.batch_size, static_cast<int64_t>(order.size()) - first);
   TORCH_CHECK(i >= 0 && count > 0, "batch ", i, " is past the end of the epoch");
 
   const auto& img = split_.images;

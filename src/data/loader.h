@@ -19,7 +19,8 @@ struct LoaderOptions {
 
 class Loader {
  public:
-  Loader(const Split& split, Normalization norm, const LoaderOptions& options, torch::Device device);
+  Loader(const Split& split, Normalization norm, const LoaderOptions& options,
+         torch::Device device);
 
   void set_epoch(int64_t epoch) { sampler_.set_epoch(epoch); }
   int64_t batches() const;

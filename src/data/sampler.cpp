@@ -18,7 +18,8 @@ void Sampler::set_epoch(int64_t epoch) {
   std::iota(order_.begin(), order_.end(), 0);
   if (shuffle_) {
     for (int64_t i = size_ - 1; i > 0; --i) {
-      const uint64_t r = mix_seed(seed_, 0x5A3, static_cast<uint64_t>(epoch), static_cast<uint64_t>(i));
+      const uint64_t r =
+          mix_seed(seed_, 0x5A3, static_cast<uint64_t>(epoch), static_cast<uint64_t>(i));
       std::swap(order_[i], order_[static_cast<int64_t>(r % static_cast<uint64_t>(i + 1))]);
     }
   }

@@ -1,4 +1,5 @@
-// Synthetic data: generated in vectorised tensor ops from a private generator (no global RNG state).
+// Synthetic data: generated in vectorised tensor ops from a private generator (no global RNG
+// state).
 #include "data/synthetic.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -11,8 +12,8 @@ namespace {
 
 Split make_random(int64_t n, const SyntheticSpec& s, at::Generator& gen) {
   Split split;
-  split.images = torch::randint(0, 256, {n, s.channels, s.image_size, s.image_size}, gen,
-                                torch::kUInt8);
+  split.images =
+      torch::randint(0, 256, {n, s.channels, s.image_size, s.image_size}, gen, torch::kUInt8);
   split.labels = torch::randint(0, s.classes, {n}, gen, torch::kLong);
   return split;
 }

@@ -16,7 +16,8 @@ struct SyntheticSpec {
 
 // The same spec always gives the same bytes. `learnable`: each class is a grating of its own
 // orientation and frequency over a class colour, under random phase and pixel noise, so a network
-// must learn features (not one pixel) and accuracy rises well above chance within a few dozen steps.
+// must learn features (not one pixel) and accuracy rises well above chance within a few dozen
+// steps.
 Dataset make_synthetic(const SyntheticSpec& spec);
 
 }  // namespace parallax

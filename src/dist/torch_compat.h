@@ -9,6 +9,8 @@
 namespace parallax::compat {
 
 // The LibTorch this binary was compiled against, e.g. "1.13.0".
-inline const char* torch_version() { return TORCH_VERSION; }
+inline const char* torch_version() {
+  return TORCH_VERSION;
+}
 
 }  // namespace parallax::compat

@@ -35,6 +35,8 @@ int cpu_cores() {
   return static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
 }
 
-std::string torch_version() { return compat::torch_version(); }
+std::string torch_version() {
+  return compat::torch_version();
+}
 
 }  // namespace parallax

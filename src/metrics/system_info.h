@@ -5,10 +5,10 @@
 
 namespace parallax {
 
-std::string allocator_name();   // "tcmalloc", "jemalloc" or "glibc": which malloc serves us
-int64_t peak_rss_bytes();       // peak resident memory of this process
+std::string allocator_name();  // "tcmalloc", "jemalloc" or "glibc": which malloc serves us
+int64_t peak_rss_bytes();      // peak resident memory of this process
 std::string host_name();
-int cpu_cores();                // cores this process may run on
+int cpu_cores();  // cores this process may run on
 std::string torch_version();
 
 }  // namespace parallax

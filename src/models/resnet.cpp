@@ -10,7 +10,7 @@ namespace parallax {
 namespace {
 
 struct Layout {
-  bool imagenet;    // torchvision (7x7 stem, 4 stages of 64..512) or CIFAR (3x3 stem, 16/32/64)
+  bool imagenet;  // torchvision (7x7 stem, 4 stages of 64..512) or CIFAR (3x3 stem, 16/32/64)
   bool bottleneck;
   std::vector<int64_t> depths;
 };
@@ -22,14 +22,15 @@ Layout layout_of(const std::string& name) {
   if (name == "resnet101") return {true, true, {3, 4, 23, 3}};
   if (name == "resnet20") return {false, false, {3, 3, 3}};
   if (name == "resnet56") return {false, false, {9, 9, 9}};
-  throw UserError("--model " + name + ": unknown; choose resnet18, resnet34, resnet50, "
+  throw UserError("--model " + name +
+                  ": unknown; choose resnet18, resnet34, resnet50, "
                   "resnet101, resnet20 or resnet56");
 }
 
 }  // namespace
 
 const std::vector<std::string>& model_names() {
-  static const std::vector<std::string> names = {"resnet18", "resnet34", "resnet50",
+  static const std::vector<std::string> names = {"resnet18",  "resnet34", "resnet50",
                                                  "resnet101", "resnet20", "resnet56"};
   return names;
 }
@@ -38,8 +39,8 @@ std::shared_ptr<ModelBlocks> make_resnet(const ModelSpec& spec) {
   const Layout layout = layout_of(spec.name);
   const int64_t base = layout.imagenet ? 64 : 16;
   auto model = std::make_shared<ModelBlocks>();
-  model->add("stem", std::make_shared<Stem>(spec.in_channels, base, layout.imagenet,
-                                            spec.batch_norm));
+  model->add("stem",
+             std::make_shared<Stem>(spec.in_channels, base, layout.imagenet, spec.batch_norm));
   int64_t channels = base;
   for (size_t stage = 0; stage < layout.depths.size(); ++stage) {
     const int64_t width = base << stage;

@@ -8,9 +8,10 @@ namespace F = torch::nn::functional;
 
 torch::nn::Conv2d ResNetBlock::conv(const std::string& name, int64_t in, int64_t out,
                                     int64_t kernel, int64_t stride) {
-  auto c = register_module(
-      name, torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel)
-                                  .stride(stride).padding(kernel / 2).bias(false)));
+  auto c = register_module(name, torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel)
+                                                       .stride(stride)
+                                                       .padding(kernel / 2)
+                                                       .bias(false)));
   torch::nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
   return c;
 }
@@ -90,8 +91,8 @@ Bottleneck::Bottleneck(int64_t in, int64_t width, int64_t stride, bool batch_nor
   if (stride == 1 && in == out) return;
   torch::nn::Conv2d c(torch::nn::Conv2dOptions(in, out, 1).stride(stride).bias(false));
   torch::nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
-  downsample_ = register_module(
-      "downsample", projection(c, batch_norm ? torch::nn::BatchNorm2d(out) : nullptr));
+  downsample_ = register_module("downsample",
+                                projection(c, batch_norm ? torch::nn::BatchNorm2d(out) : nullptr));
 }
 
 torch::Tensor Bottleneck::forward(const torch::Tensor& x) {

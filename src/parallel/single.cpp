@@ -55,7 +55,9 @@ EvalStats SingleDevice::evaluate(Loader& test) {
   return stats;
 }
 
-void SingleDevice::set_lr(double lr) { set_learning_rate(*optimizer_, lr); }
+void SingleDevice::set_lr(double lr) {
+  set_learning_rate(*optimizer_, lr);
+}
 
 MemoryStats SingleDevice::memory() const {
   MemoryStats m;

@@ -1,4 +1,5 @@
-// SingleDevice: the whole model and optimizer on one device; the baseline every strategy is held to.
+// SingleDevice: the whole model and optimizer on one device; the baseline every strategy is held
+// to.
 #pragma once
 #include <torch/optim/optimizer.h>
 

@@ -14,7 +14,9 @@
 namespace parallax {
 namespace fs = std::filesystem;
 
-std::string checkpoint_path(const std::string& run_dir) { return run_dir + "/checkpoint.pt"; }
+std::string checkpoint_path(const std::string& run_dir) {
+  return run_dir + "/checkpoint.pt";
+}
 
 void save_checkpoint(const std::string& run_dir, Strategy& strategy, const TrainState& state) {
   torch::serialize::OutputArchive archive;
@@ -30,7 +32,8 @@ void save_checkpoint(const std::string& run_dir, Strategy& strategy, const Train
 TrainState load_checkpoint(const std::string& run_dir, Strategy& strategy) {
   const std::string path = checkpoint_path(run_dir);
   if (!fs::exists(path))
-    throw UserError("--resume " + run_dir + ": no checkpoint.pt there; give a run directory "
+    throw UserError("--resume " + run_dir +
+                    ": no checkpoint.pt there; give a run directory "
                     "written with checkpoints on");
   torch::serialize::InputArchive archive;
   try {
@@ -54,7 +57,8 @@ Config load_run_config(const std::string& run_dir) {
   const std::string path = run_dir + "/config.json";
   std::ifstream in(path);
   if (!in)
-    throw UserError("--resume " + run_dir + ": no config.json there; give a run directory "
+    throw UserError("--resume " + run_dir +
+                    ": no config.json there; give a run directory "
                     "that parallax train wrote");
   try {
     return nlohmann::json::parse(in).get<Config>();

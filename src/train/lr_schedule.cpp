@@ -21,7 +21,8 @@ double lr_at(const LrSchedule& s, int64_t step) {
     // As torch.optim.lr_scheduler.OneCycleLR (cos annealing, div_factor 25, final 1e4).
     const double initial = s.base_lr / 25.0, final_lr = initial / 1e4;
     // The peak falls on step pct_start * total - 1, the end on step total - 1, as in PyTorch.
-    const double peak = (s.warmup_steps > 0 ? static_cast<double>(s.warmup_steps) : 0.3 * total) - 1;
+    const double peak =
+        (s.warmup_steps > 0 ? static_cast<double>(s.warmup_steps) : 0.3 * total) - 1;
     if (step <= peak) return cosine_between(initial, s.base_lr, step / std::max(peak, 1.0));
     return cosine_between(s.base_lr, final_lr, (step - peak) / std::max(total - 1 - peak, 1.0));
   }

@@ -11,11 +11,11 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Config& cfg,
     return std::make_unique<torch::optim::Adam>(
         std::move(params), torch::optim::AdamOptions(cfg.lr).weight_decay(cfg.weight_decay));
   }
-  return std::make_unique<torch::optim::SGD>(
-      std::move(params), torch::optim::SGDOptions(cfg.lr)
-                             .momentum(cfg.momentum)
-                             .nesterov(cfg.nesterov)
-                             .weight_decay(cfg.weight_decay));
+  return std::make_unique<torch::optim::SGD>(std::move(params),
+                                             torch::optim::SGDOptions(cfg.lr)
+                                                 .momentum(cfg.momentum)
+                                                 .nesterov(cfg.nesterov)
+                                                 .weight_decay(cfg.weight_decay));
 }
 
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
@@ -23,7 +23,9 @@ void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
 }
 
 int64_t optimizer_state_bytes(const torch::optim::Optimizer& optimizer) {
-  auto bytes = [](const torch::Tensor& t) { return t.defined() ? t.numel() * t.element_size() : 0; };
+  auto bytes = [](const torch::Tensor& t) {
+    return t.defined() ? t.numel() * t.element_size() : 0;
+  };
   int64_t total = 0;
   for (const auto& entry : optimizer.state()) {
     const auto* state = entry.second.get();

@@ -15,7 +15,10 @@ double now_s() {
 }  // namespace
 
 Progress::Progress(std::FILE* out, int64_t epochs, int64_t steps_per_epoch)
-    : out_(out), tty_(isatty(fileno(out)) != 0), epochs_(epochs), steps_per_epoch_(steps_per_epoch) {}
+    : out_(out),
+      tty_(isatty(fileno(out)) != 0),
+      epochs_(epochs),
+      steps_per_epoch_(steps_per_epoch) {}
 
 void Progress::step(int64_t epoch, int64_t index, double loss, double images_per_sec) {
   if (!tty_) return;

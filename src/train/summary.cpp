@@ -10,7 +10,9 @@
 namespace parallax {
 namespace {
 
-nlohmann::json or_null(double value, bool present) { return present ? nlohmann::json(value) : nullptr; }
+nlohmann::json or_null(double value, bool present) {
+  return present ? nlohmann::json(value) : nullptr;
+}
 
 }  // namespace
 
@@ -41,8 +43,10 @@ nlohmann::json make_summary(const Config& cfg, const TrainState& state, const Ru
   j["config"] = cfg;
   j["strategy"] = cfg.strategy;
   j["model"] = {{"name", cfg.model}, {"parameters", facts.model_parameters}};
-  j["dataset"] = {{"name", cfg.dataset}, {"source", facts.dataset_source},
-                  {"train_images", facts.train_images}, {"test_images", facts.test_images}};
+  j["dataset"] = {{"name", cfg.dataset},
+                  {"source", facts.dataset_source},
+                  {"train_images", facts.train_images},
+                  {"test_images", facts.test_images}};
   j["world_size"] = facts.world_size;
   j["threads_per_rank"] = facts.threads;
   j["device"] = facts.device;
@@ -51,8 +55,8 @@ nlohmann::json make_summary(const Config& cfg, const TrainState& state, const Ru
   j["epochs"] = state.epochs.size();
   j["timing_warmup_steps"] = cfg.timing_warmup;
   j["images_per_sec"] = p.median > 0 ? images_per_step / p.median : 0.0;
-  j["step_time_s"] = {{"median", p.median}, {"p10", p.p10}, {"p90", p.p90},
-                      {"samples", step_s.size()}};
+  j["step_time_s"] = {
+      {"median", p.median}, {"p10", p.p10}, {"p90", p.p90}, {"samples", step_s.size()}};
   j["data_time_fraction"] = timed_s > 0 ? data_s / timed_s : 0.0;
   j["mean_epoch_time_s"] = or_null(have_epochs ? epoch_sum / state.epochs.size() : 0, have_epochs);
   j["train_time_s"] = train_time_s;
@@ -62,16 +66,16 @@ nlohmann::json make_summary(const Config& cfg, const TrainState& state, const Ru
   j["epochs_to_target"] = reached ? nlohmann::json(state.epochs_to_target) : nullptr;
   j["time_to_target_s"] = or_null(state.time_to_target_s, reached);
   j["compute_s"] = compute_s;
-  j["comm_s"] = 0.0;                   // one device: nothing crosses ranks
+  j["comm_s"] = 0.0;                    // one device: nothing crosses ranks
   j["comm_hidden_fraction"] = nullptr;  // no communication to hide
   j["bubble_fraction"] = nullptr;       // not a pipeline
-  j["ranks"] = nlohmann::json::array({{{"rank", 0},
-                                       {"peak_memory_bytes", peak_rss_bytes()},
-                                       {"peak_memory_kind", "process peak RSS"},
-                                       {"param_bytes", facts.memory.param_bytes},
-                                       {"grad_bytes", facts.memory.grad_bytes},
-                                       {"optimizer_state_bytes",
-                                        facts.memory.optimizer_state_bytes}}});
+  j["ranks"] =
+      nlohmann::json::array({{{"rank", 0},
+                              {"peak_memory_bytes", peak_rss_bytes()},
+                              {"peak_memory_kind", "process peak RSS"},
+                              {"param_bytes", facts.memory.param_bytes},
+                              {"grad_bytes", facts.memory.grad_bytes},
+                              {"optimizer_state_bytes", facts.memory.optimizer_state_bytes}}});
   return j;
 }
 

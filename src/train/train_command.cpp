@@ -79,9 +79,10 @@ std::string run_training(const Config& cfg, bool verbose,
   facts.test_images = data.test.size();
   facts.model_parameters = model->parameter_count();
   if (verbose)
-    std::fprintf(stderr, "parallax: %s (%.2fM parameters) on %s [%lld train / %lld test], %s, "
-                 "%s, %d threads, %s malloc -> %s\n", cfg.model.c_str(),
-                 facts.model_parameters / 1e6, data.source.c_str(),
+    std::fprintf(stderr,
+                 "parallax: %s (%.2fM parameters) on %s [%lld train / %lld test], %s, "
+                 "%s, %d threads, %s malloc -> %s\n",
+                 cfg.model.c_str(), facts.model_parameters / 1e6, data.source.c_str(),
                  static_cast<long long>(facts.train_images),
                  static_cast<long long>(facts.test_images), cfg.strategy.c_str(),
                  facts.device.c_str(), threads, allocator_name().c_str(), run_dir.c_str());

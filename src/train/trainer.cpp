@@ -10,7 +10,11 @@ namespace parallax {
 
 Trainer::Trainer(const Config& cfg, Strategy& strategy, Loader& train, Loader& test, bool verbose,
                  EpochHook on_epoch)
-    : cfg_(cfg), strategy_(strategy), train_(train), test_(test), verbose_(verbose),
+    : cfg_(cfg),
+      strategy_(strategy),
+      train_(train),
+      test_(test),
+      verbose_(verbose),
       on_epoch_(std::move(on_epoch)),
       progress_(stderr, cfg.epochs, train.batches()) {}
 

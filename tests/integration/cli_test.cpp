@@ -28,10 +28,10 @@ void expect_user_error(const std::string& args, const std::string& needle) {
 TEST(Cli, HelpExplainsEveryTrainOption) {
   const auto r = run_command(std::string(PARALLAX_BINARY) + " train --help");
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* opt : {"--model", "--dataset", "--data-dir", "--batch-size", "--epochs",
-                          "--steps", "--target-accuracy", "--lr", "--momentum", "--weight-decay",
-                          "--nesterov", "--optimizer", "--lr-schedule", "--warmup", "--seed",
-                          "--threads", "--device", "--out", "--resume"})
+  for (const char* opt :
+       {"--model", "--dataset", "--data-dir", "--batch-size", "--epochs", "--steps",
+        "--target-accuracy", "--lr", "--momentum", "--weight-decay", "--nesterov", "--optimizer",
+        "--lr-schedule", "--warmup", "--seed", "--threads", "--device", "--out", "--resume"})
     EXPECT_NE(r.output.find(opt), std::string::npos) << opt;
 }
 
@@ -52,7 +52,8 @@ TEST(Cli, ShortRunWritesParsableRunFilesAndRefusesToOverwrite) {
   const std::string out = dir / "run";
   const std::string cmd = std::string(PARALLAX_BINARY) +
                           " train --model resnet20 --image-size 16 --synthetic-train 128 "
-                          "--synthetic-test 64 --epochs 1 --threads 1 --out " + out;
+                          "--synthetic-test 64 --epochs 1 --threads 1 --out " +
+                          out;
   const auto r = run_command(cmd);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto summary = nlohmann::json::parse(testing::read_text(out + "/summary.json"));

@@ -21,7 +21,9 @@ void expect_rejected(const Config& cfg, const std::string& option) {
   }
 }
 
-TEST(Validate, DefaultsAreValid) { EXPECT_NO_THROW(validate(Config{})); }
+TEST(Validate, DefaultsAreValid) {
+  EXPECT_NO_THROW(validate(Config{}));
+}
 
 TEST(Validate, RejectsEachBadValueNamingItsOption) {
   Config c;
@@ -88,10 +90,10 @@ TEST(Options, ResumeKeepsSavedValuesUnlessGivenAgain) {
   add_train_options(app, given);
   parse(app, given, {"--epochs", "5", "--resume", "runs/x"});
   const Config merged = merge_resumed_config(app, given, saved);
-  EXPECT_EQ(merged.epochs, 5);             // given now
-  EXPECT_EQ(merged.model, "resnet20");     // saved
-  EXPECT_DOUBLE_EQ(merged.lr, 0.3);        // saved, although the default differs
-  EXPECT_FALSE(merged.augment);            // saved flag
+  EXPECT_EQ(merged.epochs, 5);          // given now
+  EXPECT_EQ(merged.model, "resnet20");  // saved
+  EXPECT_DOUBLE_EQ(merged.lr, 0.3);     // saved, although the default differs
+  EXPECT_FALSE(merged.augment);         // saved flag
 }
 
 TEST(ConfigJson, RoundTripsEveryField) {

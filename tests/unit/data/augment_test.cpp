@@ -24,7 +24,8 @@ TEST(Augment, CropFlipIsAPureFunctionOfSeedEpochSample) {
   }
   EXPECT_GT(seen.size(), 100u);  // 9 x 9 x 2 = 162 choices, well spread
   int differ = 0;
-  for (int64_t i = 0; i < 100; ++i) differ += crop_flip_for(7, 4, i).dx != crop_flip_for(7, 3, i).dx;
+  for (int64_t i = 0; i < 100; ++i)
+    differ += crop_flip_for(7, 4, i).dx != crop_flip_for(7, 3, i).dx;
   EXPECT_GT(differ, 50);  // another epoch, other crops
 }
 
@@ -80,8 +81,9 @@ TEST(Sampler, RankSharesAreDisjointAndCoverTheEpoch) {
 }
 
 TEST(Loader, TrainDropsPartialBatchEvalKeepsItAndLabelsFollowTheOrder) {
-  Split split{torch::arange(10, torch::kUInt8).view({10, 1, 1, 1}).expand({10, 1, 2, 2}).contiguous(),
-              torch::arange(10, torch::kLong)};
+  Split split{
+      torch::arange(10, torch::kUInt8).view({10, 1, 1, 1}).expand({10, 1, 2, 2}).contiguous(),
+      torch::arange(10, torch::kLong)};
   Normalization n{{0.f}, {1.f / 255.f}};
   Loader train(split, n, {4, true, false, 3, 0, 1}, torch::kCPU);
   EXPECT_EQ(train.batches(), 2);

@@ -40,7 +40,8 @@ TEST(Download, FetchesVerifiesAndExtracts) {
   const std::string md5 = md5_of_file(src / "c.tar.gz");
   EXPECT_EQ(md5.size(), 32u);
   download_cifar10(dst.path(), "file://" + (src / "c.tar.gz"), md5);
-  EXPECT_EQ(testing::read_text(dst / "cifar-10-batches-bin/test_batch.bin"), std::string(5000, 't'));
+  EXPECT_EQ(testing::read_text(dst / "cifar-10-batches-bin/test_batch.bin"),
+            std::string(5000, 't'));
   EXPECT_FALSE(std::filesystem::exists(dst / "cifar-10-binary.tar.gz.part"));
 }
 
@@ -62,7 +63,8 @@ TEST(Download, APartialFileIsResumedNotRestarted) {
   make_archive(src / "c.tar.gz");
   const std::string whole = testing::read_text(src / "c.tar.gz");
   // The first half is already here; a restart would append the whole file and break the MD5.
-  std::ofstream(dst / "cifar-10-binary.tar.gz.part", std::ios::binary) << whole.substr(0, whole.size() / 2);
+  std::ofstream(dst / "cifar-10-binary.tar.gz.part", std::ios::binary)
+      << whole.substr(0, whole.size() / 2);
   download_cifar10(dst.path(), "file://" + (src / "c.tar.gz"), md5_of_file(src / "c.tar.gz"));
   EXPECT_EQ(testing::read_text(dst / "cifar-10-binary.tar.gz"), whole);
   EXPECT_TRUE(std::filesystem::exists(dst / "cifar-10-batches-bin/data_batch_1.bin"));

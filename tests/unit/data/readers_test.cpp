@@ -17,7 +17,8 @@ namespace parallax {
 namespace {
 
 void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
 
 // Record r: label r % 10; pixel (c, y, x) = (r + 3c + 5y + 7x) % 256.
@@ -28,7 +29,8 @@ std::vector<uint8_t> cifar_records(int64_t records, int64_t first = 0) {
     b.push_back(static_cast<uint8_t>(r % 10));
     for (int c = 0; c < 3; ++c)
       for (int y = 0; y < 32; ++y)
-        for (int x = 0; x < 32; ++x) b.push_back(static_cast<uint8_t>((r + 3 * c + 5 * y + 7 * x) % 256));
+        for (int x = 0; x < 32; ++x)
+          b.push_back(static_cast<uint8_t>((r + 3 * c + 5 * y + 7 * x) % 256));
   }
   return b;
 }
@@ -134,7 +136,8 @@ TEST(Idx, WrongMagicTruncatedAndTrailingBytesAreRefusedByName) {
 
 TEST(Idx, DatasetFolderGivesOneChannelImagesAndInt64Labels) {
   testing::TempDir dir;
-  write_gz(dir / "train-images-idx3-ubyte.gz", idx_file({3, 28, 28}, std::vector<uint8_t>(3 * 784, 5)));
+  write_gz(dir / "train-images-idx3-ubyte.gz",
+           idx_file({3, 28, 28}, std::vector<uint8_t>(3 * 784, 5)));
   write_gz(dir / "train-labels-idx1-ubyte.gz", idx_file({3}, {0, 9, 4}));
   write_bytes(dir / "t10k-images-idx3-ubyte", idx_file({1, 28, 28}, std::vector<uint8_t>(784, 1)));
   write_bytes(dir / "t10k-labels-idx1-ubyte", idx_file({1}, {2}));

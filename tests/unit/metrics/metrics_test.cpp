@@ -25,14 +25,16 @@ TEST(AtomicFile, ReplacesWholeAndLeavesNoTempOnFailure) {
   write_file_atomic(path, "first");
   write_file_atomic(path, "second");
   EXPECT_EQ(testing::read_text(path), "second");
-  EXPECT_THROW(replace_file_atomic(path, [](const std::string& tmp) {
-                 write_file_atomic(tmp, "partial");
-                 throw std::runtime_error("writer died");
-               }),
+  EXPECT_THROW(replace_file_atomic(path,
+                                   [](const std::string& tmp) {
+                                     write_file_atomic(tmp, "partial");
+                                     throw std::runtime_error("writer died");
+                                   }),
                std::runtime_error);
   EXPECT_EQ(testing::read_text(path), "second");
   int files = 0;
-  for (const auto& e : std::filesystem::directory_iterator(dir.path())) files += e.is_regular_file();
+  for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+    files += e.is_regular_file();
   EXPECT_EQ(files, 1);
 }
 
@@ -41,7 +43,8 @@ TEST(RunFiles, CsvHasHeaderAndFullPrecisionRows) {
   r.step = 3;
   r.loss = 1.234567891;
   const std::string csv = steps_csv({r});
-  EXPECT_EQ(csv.substr(0, csv.find('\n')), "step,epoch,images,correct,loss,lr,step_s,data_s,compute_s");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "step,epoch,images,correct,loss,lr,step_s,data_s,compute_s");
   EXPECT_NE(csv.find("3,0,0,0,1.23456789,"), std::string::npos) << csv;
 }
 

@@ -29,8 +29,8 @@ TEST(LrSchedule, CosineFallsFromPeakToZeroAfterWarmup) {
 
 TEST(LrSchedule, OneCycleMatchesPyTorchEndpoints) {
   LrSchedule s{"onecycle", 1.0, 0, 100};
-  EXPECT_NEAR(lr_at(s, 0), 1.0 / 25, 1e-12);         // initial_lr = max_lr / div_factor
-  EXPECT_NEAR(lr_at(s, 29), 1.0, 1e-12);             // peak at step pct_start * total - 1
+  EXPECT_NEAR(lr_at(s, 0), 1.0 / 25, 1e-12);  // initial_lr = max_lr / div_factor
+  EXPECT_NEAR(lr_at(s, 29), 1.0, 1e-12);      // peak at step pct_start * total - 1
   EXPECT_LT(lr_at(s, 28), 1.0);
   EXPECT_NEAR(lr_at(s, 99), 1.0 / 25 / 1e4, 1e-12);  // final_div_factor on the last step
 }

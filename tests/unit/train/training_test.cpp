@@ -5,8 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "config/user_error.h"
-#include "test_util.h"
 #include "models/resnet.h"
+#include "test_util.h"
 #include "train/train_command.h"
 #include "train/train_state.h"
 
@@ -105,9 +105,10 @@ TEST(Training, ResumeReachesTheSameResultAsAnUninterruptedRun) {
 
     Config part = whole;
     part.out = dir / ("part-" + optimizer);
-    EXPECT_THROW(run_training(part, false, [](const TrainState& s) {
-                   if (s.next_epoch == 1) throw Stopped{};
-                 }),
+    EXPECT_THROW(run_training(part, false,
+                              [](const TrainState& s) {
+                                if (s.next_epoch == 1) throw Stopped{};
+                              }),
                  Stopped);
     EXPECT_EQ(losses_of(part.out).size(), 8u);  // one epoch on disk
     Config resumed = part;
