@@ -14,11 +14,16 @@ namespace parallax {
 namespace fs = std::filesystem;
 namespace {
 
+std::string label_counts(const torch::Tensor& labels) {
+  std::string out;
+  auto counts = torch::bincount(labels.to(torch::kLong));
+  for (int64_t k = 0; k < counts.size(0); ++k) out += " " + std::to_string(counts[k].item<int64_t>());
+  return out;
+}
+
 void describe_split(std::ostringstream& out, const std::string& name, const Split& s) {
   out << name << ": " << s.size() << " images of " << s.images.size(1) << "x" << s.images.size(2)
-      << "x" << s.images.size(3) << "; per class:";
-  auto counts = torch::bincount(s.labels);
-  for (int64_t k = 0; k < counts.size(0); ++k) out << " " << counts[k].item<int64_t>();
+      << "x" << s.images.size(3) << "; per class:" << label_counts(s.labels);
   auto x = s.images.to(torch::kFloat).div_(255).transpose(0, 1).reshape({s.images.size(1), -1});
   out << "; pixel mean/std per channel:";
   for (int64_t c = 0; c < x.size(0); ++c)
@@ -53,7 +58,7 @@ std::string describe_data_path(const std::string& path) {
   }
   const torch::Tensor t = read_idx(path);
   out << "format: IDX, unsigned bytes, shape " << t.sizes() << "\n";
-  if (t.dim() == 1) out << "label counts: " << torch::bincount(t.to(torch::kLong)) << "\n";
+  if (t.dim() == 1) out << "per class:" << label_counts(t) << "\n";
   return out.str();
 }
 
