@@ -59,7 +59,7 @@ int run(int argc, char** argv) {
       cfg = parallax::merge_resumed_config(*train, cfg, parallax::load_run_config(resume));
       cfg.resume = resume;
     }
-    parallax::run_training(cfg);
+    return parallax::train_main(cfg, argc, argv);
   } else if (*download) {
     parallax::download_cifar10(dir);
   } else if (*info) {

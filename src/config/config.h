@@ -24,7 +24,19 @@ struct Config {
   // Strategy and devices.
   std::string strategy = "single";
   std::string device = "cpu";
-  int threads = 0;  // intra-op threads per rank; 0: every core
+  int threads = 0;  // intra-op threads per rank; 0: the cores divided among local ranks
+
+  // Ranks: spawned locally (--nproc) or joined from torchrun / Slurm / mpirun variables.
+  int nproc = 1;
+  int nnodes = 1;
+  int node_rank = 0;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 0;        // 0: a free port (one node only)
+  double comm_timeout = 120;  // seconds before a collective that cannot finish fails
+
+  // Data parallelism.
+  double bucket_mb = 25;  // gradient bucket size after the first (1 MiB) bucket
+  bool overlap = true;    // all-reduce buckets while backward runs
 
   // Optimisation.
   int64_t batch_size = 32;  // global

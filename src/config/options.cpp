@@ -54,10 +54,28 @@ void add_train_options(CLI::App& app, Config& c) {
                  "(4-pixel padding) and horizontal flip; normalisation is always on");
 
   auto* run = app.add_option_group("Strategy and devices");
-  run->add_option("--strategy", c.strategy, "parallelism: single (one device)")
-      ->check(one_of({"single"}));
+  run->add_option("--strategy", c.strategy,
+                  "parallelism: single (one device); ddp (data "
+                  "parallel: bucketed all-reduce overlapped with backward)")
+      ->check(one_of({"single", "ddp"}));
   run->add_option("--device", c.device, "cpu, or cuda (cuda:N for one GPU)");
-  run->add_option("--threads", c.threads, "intra-op threads per rank (0: every core)");
+  run->add_option("--threads", c.threads, "intra-op threads per rank (0: cores / local ranks)");
+  run->add_option("--nproc", c.nproc, "ranks to start on this node (one process each)");
+  run->add_option("--nnodes", c.nnodes, "nodes taking part (multi-node: run once per node)");
+  run->add_option("--node-rank", c.node_rank, "this node's index among --nnodes");
+  run->add_option("--master-addr", c.master_addr, "host of rank 0 (the rendezvous store)");
+  run->add_option("--master-port", c.master_port,
+                  "port of the rendezvous store (0: a free one; "
+                  "give one for multi-node)");
+  run->add_option("--comm-timeout", c.comm_timeout,
+                  "seconds before a stuck collective fails "
+                  "(a dead rank ends the others within this)");
+  run->add_option("--bucket-mb", c.bucket_mb,
+                  "ddp: gradient bucket size in MiB (the first "
+                  "bucket is 1 MiB so communication starts early)");
+  run->add_flag("--overlap,!--no-overlap", c.overlap,
+                "ddp: all-reduce each full bucket while "
+                "backward goes on (--no-overlap: reduce after backward)");
 
   auto* opt = app.add_option_group("Optimisation");
   opt->add_option("--batch-size", c.batch_size, "global batch size (images per optimizer step)");

@@ -33,6 +33,18 @@ void validate(const Config& c) {
           "needs --optimizer sgd with --momentum above 0");
   require(c.warmup >= 0 && c.warmup <= c.epochs, "--warmup", c.warmup,
           "must be between 0 and --epochs");
+  require(c.nproc >= 1 && c.nproc <= 1024, "--nproc", c.nproc, "must be between 1 and 1024");
+  require(c.nnodes >= 1, "--nnodes", c.nnodes, "must be at least 1");
+  require(c.node_rank >= 0 && c.node_rank < c.nnodes, "--node-rank", c.node_rank,
+          "must be in [0, --nnodes)");
+  require(c.nnodes == 1 || c.master_port != 0, "--master-port", c.master_port,
+          "must be given (the same on every node) when --nnodes is above 1");
+  require(c.master_port >= 0 && c.master_port <= 65535, "--master-port", c.master_port,
+          "must be a TCP port");
+  require(c.comm_timeout > 0, "--comm-timeout", c.comm_timeout, "must be positive");
+  require(c.bucket_mb > 0, "--bucket-mb", c.bucket_mb, "must be positive");
+  require(c.strategy != "single" || c.nproc * c.nnodes == 1, "--strategy", c.strategy,
+          "runs one rank; use --strategy ddp for more than one");
   require(c.threads >= 0, "--threads", c.threads, "must be 0 (every core) or more");
   require(c.timing_warmup >= 0, "--timing-warmup", c.timing_warmup, "must be 0 or more");
   require(std::regex_match(c.device, std::regex("cpu|cuda(:[0-9]+)?")), "--device", c.device,

@@ -11,7 +11,8 @@ Loader::Loader(const Split& split, Normalization norm, const LoaderOptions& opti
       norm_(std::move(norm)),
       options_(options),
       device_(device),
-      sampler_(split.size(), options.train, options.seed, options.rank, options.world) {
+      sampler_(split.size(), options.train, options.seed, options.rank, options.world,
+               /*pad=*/options.train) {
   const auto& img = split_.images;
   auto host = torch::TensorOptions().pinned_memory(device.is_cuda());
   host_images_ = torch::empty({options.batch_size, img.size(1), img.size(2), img.size(3)},

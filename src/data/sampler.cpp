@@ -7,8 +7,14 @@
 
 namespace parallax {
 
-Sampler::Sampler(int64_t size, bool shuffle, uint64_t seed, int rank, int world)
-    : size_(size), shuffle_(shuffle), seed_(seed), rank_(rank), world_(world), order_(size) {
+Sampler::Sampler(int64_t size, bool shuffle, uint64_t seed, int rank, int world, bool pad)
+    : size_(size),
+      shuffle_(shuffle),
+      seed_(seed),
+      rank_(rank),
+      world_(world),
+      pad_(pad),
+      order_(size) {
   set_epoch(0);
 }
 
@@ -23,7 +29,8 @@ void Sampler::set_epoch(int64_t epoch) {
       std::swap(order_[i], order_[static_cast<int64_t>(r % static_cast<uint64_t>(i + 1))]);
     }
   }
-  const int64_t per_rank = (size_ + world_ - 1) / world_;
+  const int64_t per_rank =
+      pad_ ? (size_ + world_ - 1) / world_ : (size_ - rank_ + world_ - 1) / world_;
   indices_.resize(per_rank);
   for (int64_t k = 0; k < per_rank; ++k) indices_[k] = order_[(k * world_ + rank_) % size_];
 }

@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include "config/user_error.h"
+#include "parallel/data_parallel.h"
 #include "parallel/single.h"
 #include "parallel/strategy.h"
 
@@ -10,7 +11,9 @@ namespace parallax {
 std::unique_ptr<Strategy> make_strategy(const Config& cfg, const DistContext& ctx,
                                         std::shared_ptr<ModelBlocks> model) {
   if (cfg.strategy == "single") return std::make_unique<SingleDevice>(cfg, ctx, std::move(model));
-  throw UserError("--strategy " + cfg.strategy + ": not available in this build; use single");
+  if (cfg.strategy == "ddp") return std::make_unique<DataParallel>(cfg, ctx, std::move(model));
+  throw UserError("--strategy " + cfg.strategy +
+                  ": not available in this build; use single or ddp");
 }
 
 }  // namespace parallax

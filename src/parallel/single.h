@@ -18,7 +18,7 @@ class SingleDevice : public Strategy {
   void save(torch::serialize::OutputArchive& archive) override;
   void load(torch::serialize::InputArchive& archive) override;
 
- private:
+ protected:
   std::shared_ptr<ModelBlocks> model_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   torch::Device device_;

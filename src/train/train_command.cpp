@@ -10,6 +10,9 @@
 #include "config/validate.h"
 #include "data/load_dataset.h"
 #include "dist/device.h"
+#include "dist/dist_context.h"
+#include "dist/launcher.h"
+#include "dist/rank_env.h"
 #include "metrics/atomic_file.h"
 #include "metrics/run_files.h"
 #include "metrics/system_info.h"
@@ -42,15 +45,43 @@ void prepare_run_dir(const std::string& dir, bool resuming) {
 
 }  // namespace
 
+int train_main(const Config& cfg, int argc, char** argv) {
+  validate(cfg);
+  const auto env = rank_env_from(::getenv);
+  if (env || cfg.nproc * cfg.nnodes == 1) {
+    run_training(cfg);
+    return 0;
+  }
+  LaunchSpec spec;
+  spec.argv.push_back(std::filesystem::read_symlink("/proc/self/exe").string());
+  for (int i = 1; i < argc; ++i) spec.argv.push_back(argv[i]);
+  spec.nproc = cfg.nproc;
+  spec.nnodes = cfg.nnodes;
+  spec.node_rank = cfg.node_rank;
+  spec.master_addr = cfg.master_addr;
+  spec.master_port = cfg.master_port;
+  spec.threads_per_rank = cfg.threads > 0 ? cfg.threads : std::max(1, cpu_cores() / cfg.nproc);
+  return launch_ranks(spec);
+}
+
 std::string run_training(const Config& cfg, bool verbose,
                          const std::function<void(const TrainState&)>& after_epoch) {
   validate(cfg);
+  const auto env = rank_env_from(::getenv);
+  const int local_world = env ? env->local_world : 1;
+  const int threads =
+      configure_threads(cfg.threads > 0 ? cfg.threads : std::max(1, cpu_cores() / local_world));
+  const DistContext ctx = make_dist_context(cfg, env);
+  const torch::Device device = ctx.device;
+  verbose = verbose && ctx.is_root();
+  if (cfg.batch_size % ctx.world != 0)
+    throw UserError("--batch-size " + std::to_string(cfg.batch_size) +
+                    ": global, so it must "
+                    "divide by the " +
+                    std::to_string(ctx.world) + " data-parallel ranks");
   const bool resuming = !cfg.resume.empty();
   const std::string run_dir = choose_run_dir(cfg);
-  prepare_run_dir(run_dir, resuming);
-
-  const int threads = configure_threads(cfg.threads);
-  const torch::Device device = resolve_device(cfg.device);
+  if (ctx.is_root()) prepare_run_dir(run_dir, resuming);
   torch::manual_seed(cfg.seed);
 
   const Dataset data = load_dataset(cfg);
@@ -58,20 +89,21 @@ std::string run_training(const Config& cfg, bool verbose,
     throw UserError("--batch-size " + std::to_string(cfg.batch_size) + ": larger than the " +
                     std::to_string(data.train.size()) + " training images; give a smaller one");
   auto model = make_resnet({cfg.model, data.channels(), data.classes, cfg.norm == "batch"});
-  const DistContext ctx{0, 1, 0, device};
   auto strategy = make_strategy(cfg, ctx, model);
 
   const Normalization norm = channel_stats(data.train.images);
-  LoaderOptions train_opts{cfg.batch_size, true, cfg.augment, cfg.seed, 0, 1};
-  LoaderOptions test_opts{cfg.eval_batch_size, false, false, cfg.seed, 0, 1};
+  const int64_t local_batch = cfg.batch_size / ctx.world;
+  LoaderOptions train_opts{local_batch, true, cfg.augment, cfg.seed, ctx.rank, ctx.world};
+  LoaderOptions test_opts{cfg.eval_batch_size, false, false, cfg.seed, ctx.rank, ctx.world};
   Loader train(data.train, norm, train_opts, device);
   Loader test(data.test, norm, test_opts, device);
 
   TrainState state;
   if (resuming) state = load_checkpoint(cfg.resume, *strategy);
-  save_run_config(run_dir, cfg);
+  if (ctx.is_root()) save_run_config(run_dir, cfg);
 
   RunFacts facts;
+  facts.world_size = ctx.world;
   facts.threads = threads;
   facts.device = device.str();
   facts.dataset_source = data.source;
@@ -88,6 +120,10 @@ std::string run_training(const Config& cfg, bool verbose,
                  facts.device.c_str(), threads, allocator_name().c_str(), run_dir.c_str());
 
   auto write_outputs = [&](const TrainState& s) {
+    if (!ctx.is_root()) {
+      if (after_epoch) after_epoch(s);
+      return;
+    }
     if (cfg.checkpoint) save_checkpoint(run_dir, *strategy, s);
     write_run_tables(run_dir, s);
     facts.memory = strategy->memory();

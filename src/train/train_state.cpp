@@ -11,7 +11,8 @@ namespace parallax {
     NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(NLOHMANN_JSON_FROM, __VA_ARGS__))   \
   }
 
-PARALLAX_JSON_FUNCS(StepRecord, step, epoch, images, correct, loss, lr, step_s, data_s, compute_s)
+PARALLAX_JSON_FUNCS(StepRecord, step, epoch, images, correct, loss, lr, step_s, data_s, compute_s,
+                    comm_s)
 PARALLAX_JSON_FUNCS(EpochRecord, epoch, steps, train_loss, train_accuracy, test_loss, test_accuracy,
                     train_time_s, eval_time_s, images_per_sec, lr, elapsed_train_s)
 PARALLAX_JSON_FUNCS(TrainState, next_epoch, step, epochs_to_target, time_to_target_s, epochs, steps)

@@ -49,6 +49,7 @@ EpochRecord Trainer::train_epoch(TrainState& state, int64_t epoch) {
     rec.lr = lr;
     rec.data_s = data_s;
     rec.compute_s = s.compute_s;
+    rec.comm_s = s.comm_s;
     rec.step_s = step_watch.seconds();
     state.steps.push_back(rec);
     loss_sum += s.loss * s.images;

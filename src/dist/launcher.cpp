@@ -1,0 +1,194 @@
+// Launcher: fork/exec per rank, one poll loop over their output pipes, signals and exits.
+#include "dist/launcher.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "config/user_error.h"
+
+namespace parallax {
+namespace {
+
+int g_signal_pipe[2] = {-1, -1};  // written by handlers, read by the poll loop (self-pipe trick)
+
+void on_signal(int sig) {
+  const unsigned char s = static_cast<unsigned char>(sig);
+  [[maybe_unused]] ssize_t n = ::write(g_signal_pipe[1], &s, 1);
+}
+
+struct Rank {
+  pid_t pid = -1;
+  int out = -1, err = -1;          // read ends of the child's stdout and stderr
+  std::string out_tail, err_tail;  // bytes after the last newline
+  bool running = true;
+  int code = 0;
+};
+
+void forward_lines(int rank, std::string& tail, const char* data, size_t n, std::FILE* to,
+                   bool flush_all) {
+  tail.append(data, n);
+  size_t start = 0, nl;
+  while ((nl = tail.find('\n', start)) != std::string::npos) {
+    std::fprintf(to, "[rank %d] %.*s\n", rank, static_cast<int>(nl - start), tail.data() + start);
+    start = nl + 1;
+  }
+  tail.erase(0, start);
+  if (flush_all && !tail.empty()) {
+    std::fprintf(to, "[rank %d] %s\n", rank, tail.c_str());
+    tail.clear();
+  }
+  std::fflush(to);
+}
+
+pid_t spawn(const LaunchSpec& spec, int local, int out_fd, int err_fd, int world) {
+  const pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  // Child: ends with its parent (no orphans if the launcher is killed), own output pipes.
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  ::dup2(out_fd, STDOUT_FILENO);
+  ::dup2(err_fd, STDERR_FILENO);
+  ::setpgid(0, 0);  // a terminal's Ctrl-C reaches the launcher alone, which forwards it once
+  ::setenv("RANK", std::to_string(spec.node_rank * spec.nproc + local).c_str(), 1);
+  ::setenv("WORLD_SIZE", std::to_string(world).c_str(), 1);
+  ::setenv("LOCAL_RANK", std::to_string(local).c_str(), 1);
+  ::setenv("LOCAL_WORLD_SIZE", std::to_string(spec.nproc).c_str(), 1);
+  ::setenv("MASTER_ADDR", spec.master_addr.c_str(), 1);
+  ::setenv("MASTER_PORT", std::to_string(spec.master_port).c_str(), 1);
+  ::setenv("OMP_NUM_THREADS", std::to_string(spec.threads_per_rank).c_str(), 1);
+  std::vector<char*> args;
+  for (const auto& a : spec.argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  ::execv(args[0], args.data());
+  std::fprintf(stderr, "cannot start %s: %s\n", args[0], std::strerror(errno));
+  ::_exit(127);
+}
+
+}  // namespace
+
+int free_tcp_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error("cannot find a free TCP port on 127.0.0.1");
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+int launch_ranks(const LaunchSpec& input) {
+  LaunchSpec spec = input;
+  if (spec.master_port == 0) spec.master_port = free_tcp_port();
+  const int world = spec.nproc * spec.nnodes;
+  if (::pipe2(g_signal_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGCHLD, &sa, nullptr);
+
+  std::vector<Rank> ranks(spec.nproc);
+  for (int i = 0; i < spec.nproc; ++i) {
+    int out[2], err[2];
+    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)
+      throw std::runtime_error("pipe failed");
+    ranks[i].pid = spawn(spec, i, out[1], err[1], world);
+    ::close(out[1]);
+    ::close(err[1]);
+    ranks[i].out = out[0];
+    ranks[i].err = err[0];
+  }
+
+  int first_failed = -1, running = spec.nproc;
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point kill_deadline = Clock::time_point::max();
+  auto stop_all = [&](int sig) {
+    for (auto& r : ranks)
+      if (r.running) ::kill(r.pid, sig);
+  };
+  while (running > 0 || std::any_of(ranks.begin(), ranks.end(),
+                                    [](const Rank& r) { return r.out >= 0 || r.err >= 0; })) {
+    std::vector<pollfd> fds{{g_signal_pipe[0], POLLIN, 0}};
+    for (const auto& r : ranks) {
+      if (r.out >= 0) fds.push_back({r.out, POLLIN, 0});
+      if (r.err >= 0) fds.push_back({r.err, POLLIN, 0});
+    }
+    int timeout_ms = -1;
+    if (kill_deadline != Clock::time_point::max())
+      timeout_ms = static_cast<int>(std::max<int64_t>(
+          0, std::chrono::duration_cast<std::chrono::milliseconds>(kill_deadline - Clock::now())
+                 .count()));
+    ::poll(fds.data(), fds.size(), timeout_ms);
+    if (Clock::now() >= kill_deadline) {
+      stop_all(SIGKILL);  // ranks that ignored SIGTERM through the grace period
+      kill_deadline = Clock::time_point::max();
+    }
+
+    unsigned char sig;
+    while (::read(g_signal_pipe[0], &sig, 1) == 1) {
+      if (sig == SIGINT || sig == SIGTERM) stop_all(sig);
+    }
+    // Reap every child that has ended (SIGCHLD may coalesce several exits into one).
+    for (int i = 0; i < spec.nproc; ++i) {
+      Rank& r = ranks[i];
+      int status;
+      if (!r.running || ::waitpid(r.pid, &status, WNOHANG) != r.pid) continue;
+      r.running = false;
+      --running;
+      r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      if (r.code != 0 && first_failed < 0) {
+        first_failed = i;
+        stop_all(SIGTERM);
+        kill_deadline = Clock::now() + std::chrono::seconds(10);
+      }
+    }
+    char buf[8192];
+    for (int i = 0; i < spec.nproc; ++i) {
+      Rank& r = ranks[i];
+      const int global = spec.node_rank * spec.nproc + i;
+      for (auto [fd, tail, to] : {std::make_tuple(&r.out, &r.out_tail, stdout),
+                                  std::make_tuple(&r.err, &r.err_tail, stderr)}) {
+        if (*fd < 0) continue;
+        pollfd p{*fd, POLLIN, 0};
+        if (::poll(&p, 1, 0) <= 0) continue;
+        const ssize_t n = ::read(*fd, buf, sizeof(buf));
+        if (n > 0) {
+          forward_lines(global, *tail, buf, static_cast<size_t>(n), to, false);
+        } else {
+          forward_lines(global, *tail, buf, 0, to, true);
+          ::close(*fd);
+          *fd = -1;
+        }
+      }
+    }
+  }
+  ::close(g_signal_pipe[0]);
+  ::close(g_signal_pipe[1]);
+  if (first_failed < 0) return 0;
+  const int global = spec.node_rank * spec.nproc + first_failed;
+  std::fprintf(stderr, "parallax: error: rank %d failed first (exit code %d); stopped the others\n",
+               global, ranks[first_failed].code);
+  return ranks[first_failed].code;
+}
+
+}  // namespace parallax

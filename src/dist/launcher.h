@@ -1,0 +1,25 @@
+// Launcher: starts the local ranks of a run as child processes of this one and watches them.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace parallax {
+
+struct LaunchSpec {
+  std::vector<std::string> argv;  // the command each rank runs (this binary and its arguments)
+  int nproc = 1;                  // ranks on this node
+  int nnodes = 1, node_rank = 0;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 0;  // 0: a free port on this machine (single node only)
+  int threads_per_rank = 1;
+};
+
+// A TCP port nobody listens on right now (bound to port 0, then released).
+int free_tcp_port();
+
+// Runs the ranks with RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT
+// and OMP_NUM_THREADS set; prefixes each line they print with "[rank R] "; forwards SIGINT and
+// SIGTERM. When a rank fails, stops the others, names it in one line and returns its exit code.
+int launch_ranks(const LaunchSpec& spec);
+
+}  // namespace parallax
