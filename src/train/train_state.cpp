@@ -8,7 +8,9 @@ namespace parallax {
     NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(NLOHMANN_JSON_TO, __VA_ARGS__))     \
   }                                                                              \
   void from_json(const nlohmann::json& nlohmann_json_j, Type& nlohmann_json_t) { \
-    NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(NLOHMANN_JSON_FROM, __VA_ARGS__))   \
+    const Type nlohmann_json_default_obj{}; /* older files lack newer fields */     \
+    NLOHMANN_JSON_EXPAND(                                                        \
+        NLOHMANN_JSON_PASTE(NLOHMANN_JSON_FROM_WITH_DEFAULT, __VA_ARGS__))       \
   }
 
 PARALLAX_JSON_FUNCS(StepRecord, step, epoch, images, correct, loss, lr, step_s, data_s, compute_s,
