@@ -35,8 +35,10 @@ struct Config {
   double comm_timeout = 120;  // seconds before a collective that cannot finish fails
 
   // Data parallelism.
-  double bucket_mb = 25;  // gradient bucket size after the first (1 MiB) bucket
-  bool overlap = true;    // all-reduce buckets while backward runs
+  double bucket_mb = 25;         // gradient bucket size after the first (1 MiB) bucket
+  bool overlap = true;           // all-reduce buckets while backward runs
+  int accumulate = 1;            // micro-batches per optimizer step; only the last one syncs
+  bool verify_replicas = false;  // after each step, check every rank holds rank 0's parameters
 
   // Optimisation.
   int64_t batch_size = 32;  // global

@@ -6,9 +6,9 @@ namespace parallax {
 #define PARALLAX_CONFIG_FIELDS                                                                 \
   model, norm, dataset, data_dir, synthetic_kind, synthetic_train, synthetic_test, image_size, \
       channels, classes, augment, strategy, device, threads, nproc, nnodes, node_rank,         \
-      master_addr, master_port, comm_timeout, bucket_mb, overlap, batch_size, eval_batch_size, \
-      epochs, steps, target_accuracy, optimizer, lr, momentum, weight_decay, nesterov,         \
-      lr_schedule, warmup, seed, timing_warmup, out, resume, checkpoint
+      master_addr, master_port, comm_timeout, bucket_mb, overlap, accumulate, verify_replicas, \
+      batch_size, eval_batch_size, epochs, steps, target_accuracy, optimizer, lr, momentum,    \
+      weight_decay, nesterov, lr_schedule, warmup, seed, timing_warmup, out, resume, checkpoint
 
 void to_json(nlohmann::json& nlohmann_json_j, const Config& nlohmann_json_t) {
   NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(NLOHMANN_JSON_TO, PARALLAX_CONFIG_FIELDS))

@@ -76,6 +76,12 @@ void add_train_options(CLI::App& app, Config& c) {
   run->add_flag("--overlap,!--no-overlap", c.overlap,
                 "ddp: all-reduce each full bucket while "
                 "backward goes on (--no-overlap: reduce after backward)");
+  run->add_option("--accumulate", c.accumulate,
+                  "ddp: micro-batches per optimizer step (the "
+                  "global batch is split K ways; only the last micro-batch all-reduces)");
+  run->add_flag("--verify-replicas", c.verify_replicas,
+                "ddp: after every step, check that every "
+                "rank holds bitwise rank 0's parameters (slow; for debugging and tests)");
 
   auto* opt = app.add_option_group("Optimisation");
   opt->add_option("--batch-size", c.batch_size, "global batch size (images per optimizer step)");

@@ -42,6 +42,7 @@ void validate(const Config& c) {
   require(c.master_port >= 0 && c.master_port <= 65535, "--master-port", c.master_port,
           "must be a TCP port");
   require(c.comm_timeout > 0, "--comm-timeout", c.comm_timeout, "must be positive");
+  require(c.accumulate >= 1, "--accumulate", c.accumulate, "must be at least 1");
   require(c.bucket_mb > 0, "--bucket-mb", c.bucket_mb, "must be positive");
   require(c.strategy != "single" || c.nproc * c.nnodes == 1, "--strategy", c.strategy,
           "runs one rank; use --strategy ddp for more than one");

@@ -13,7 +13,10 @@ namespace parallax {
 
 DataParallel::DataParallel(const Config& cfg, const DistContext& ctx,
                            std::shared_ptr<ModelBlocks> model)
-    : SingleDevice(cfg, ctx, model), ctx_(ctx) {
+    : SingleDevice(cfg, ctx, model),
+      ctx_(ctx),
+      accumulate_(cfg.accumulate),
+      verify_replicas_(cfg.verify_replicas) {
   if (ctx.world == 1) return;  // one rank: nothing to reduce, SingleDevice's step serves
   if (const char* fault = std::getenv("PARALLAX_FAULT")) {
     int rank = -1;
@@ -56,17 +59,27 @@ StepStats DataParallel::train_step(const Batch& batch) {
   model_->train();
   // Gradients as none: autograd hands each hook a fresh gradient, the reducer copies it.
   for (auto& p : model_->parameters()) p.mutable_grad().reset();
-  reducer_->prepare();
-  auto logits = model_->forward(batch.images);
-  auto loss = torch::nn::functional::cross_entropy(logits, batch.labels);
-  loss.backward();
-  const ReduceStats reduced = reducer_->finalize();
+  step_sums_.zero_();
+  const int64_t micro = batch.size() / accumulate_;
+  ReduceStats reduced;
+  for (int64_t m = 0; m < accumulate_; ++m) {
+    const bool last = m + 1 == accumulate_;
+    auto images = batch.images.narrow(0, m * micro, micro);
+    auto labels = batch.labels.narrow(0, m * micro, micro);
+    reducer_->prepare(/*sync=*/last);  // earlier micro-batches only accumulate into .grad
+    auto logits = model_->forward(images);
+    auto loss = torch::nn::functional::cross_entropy(logits, labels);
+    // Divided by K so that K accumulated micro-batches give the gradient of the whole batch.
+    (accumulate_ > 1 ? loss / static_cast<double>(accumulate_) : loss).backward();
+    step_sums_[0] += loss.detach().to(torch::kDouble) * micro;
+    step_sums_[1] += logits.detach().argmax(1).eq(labels).sum().to(torch::kDouble);
+    if (last) reduced = reducer_->finalize();
+  }
   optimizer_->step();
+  if (verify_replicas_) verify_replicas();
 
   // The step's loss and accuracy over the global batch, for the record.
-  step_sums_[0] = loss.detach().to(torch::kDouble) * batch.size();
-  step_sums_[1] = logits.detach().argmax(1).eq(batch.labels).sum().to(torch::kDouble);
-  step_sums_[2] = static_cast<double>(batch.size());
+  step_sums_[2] = static_cast<double>(micro * accumulate_);
   std::vector<torch::Tensor> sums{step_sums_};
   ctx_.world_pg->allreduce(sums)->wait();
   auto host = step_sums_.cpu();
@@ -76,8 +89,23 @@ StepStats DataParallel::train_step(const Batch& batch) {
   stats.loss = v[0] / v[2];
   stats.correct = static_cast<int64_t>(v[1]);
   stats.comm_s = reduced.wait_s;
+  stats.comm_busy_s = reduced.busy_s;
   stats.compute_s = watch.seconds() - reduced.wait_s;
   return stats;
+}
+
+void DataParallel::verify_replicas() {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> parts;
+  for (const auto& p : model_->parameters()) parts.push_back(p.reshape(-1));
+  const auto mine = torch::cat(parts);
+  std::vector<torch::Tensor> root{mine.clone()};
+  ctx_.world_pg->broadcast(root)->wait();
+  if (!torch::equal(root[0], mine))
+    throw std::runtime_error("rank " + std::to_string(ctx_.rank) +
+                             "'s parameters differ from "
+                             "rank 0's after step " +
+                             std::to_string(steps_ - 1));
 }
 
 void DataParallel::exit_if_fault_injected() {

@@ -18,8 +18,11 @@ class DataParallel : public SingleDevice {
   void broadcast_from_root(std::vector<torch::Tensor> tensors);
 
   void exit_if_fault_injected();
+  void verify_replicas();  // throws unless this rank holds bitwise rank 0's parameters
 
   DistContext ctx_;
+  int64_t accumulate_;
+  bool verify_replicas_;
   int64_t steps_ = 0;
   int64_t fault_step_ = -1;  // PARALLAX_FAULT="RANK:STEP": that rank dies at that step (tests)
   std::unique_ptr<GradReducer> reducer_;

@@ -55,7 +55,8 @@ GradReducer::GradReducer(std::vector<torch::Tensor> params, compat::Group group,
     params_[k].register_hook([this, k](const torch::Tensor& grad) { on_grad(k, grad); });
 }
 
-void GradReducer::prepare() {
+void GradReducer::prepare(bool sync) {
+  sync_ = sync;
   for (auto& b : buckets_) {
     b.pending = b.params.size();
     b.launched = false;
@@ -63,10 +64,10 @@ void GradReducer::prepare() {
   }
   std::fill(got_.begin(), got_.end(), 0);
   next_launch_ = 0;
-  first_launch_ = -1;
 }
 
 void GradReducer::on_grad(size_t k, const torch::Tensor& grad) {
+  if (!sync_) return;  // accumulation micro-step: autograd sums into .grad, nothing to send
   // The hook sees the gradient before autograd accumulates it into .grad: copy it, never
   // reduce it in place. A .grad still defined here holds earlier micro-steps (accumulation).
   views_[k].copy_(grad);
@@ -82,10 +83,14 @@ void GradReducer::launch_ready() {
 }
 
 void GradReducer::launch(Bucket& b) {
-  if (first_launch_ < 0) first_launch_ = now_s();
   std::vector<torch::Tensor> tensors{b.flat};
+  b.launched_at = now_s();
+  b.done_at = 0;
   b.work = group_->allreduce(tensors);  // sum; divided by the world size in finalize()
   b.launched = true;
+  // Completion time, from the communication thread: how long the all-reduce really took.
+  std::atomic<double>* done = &b.done_at;
+  b.work->getFuture()->addCallback([done](c10::ivalue::Future&) { *done = now_s(); });
 }
 
 ReduceStats GradReducer::finalize() {
@@ -108,7 +113,14 @@ ReduceStats GradReducer::finalize() {
   }
   const double end = now_s();
   stats.wait_s = end - start;
-  stats.launch_s = first_launch_ < 0 ? stats.wait_s : end - first_launch_;
+  // Buckets run one after another on the communication thread: merge their in-flight intervals.
+  double covered_to = 0;
+  for (const auto& b : buckets_) {
+    const double done = b.done_at > 0 ? b.done_at.load() : end;
+    const double from = std::max(b.launched_at, covered_to);
+    if (done > from) stats.busy_s += done - from;
+    covered_to = std::max(covered_to, done);
+  }
   for (size_t k = 0; k < params_.size(); ++k) params_[k].mutable_grad() = views_[k];
   return stats;
 }

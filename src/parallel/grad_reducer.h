@@ -2,6 +2,7 @@
 #pragma once
 #include <torch/types.h>
 
+#include <atomic>
 #include <vector>
 
 #include "dist/torch_compat.h"
@@ -16,8 +17,8 @@ struct ReducerOptions {
 
 // Per step figures of the reducer.
 struct ReduceStats {
-  double wait_s = 0;    // time finalize() waited for all-reduces: communication not hidden
-  double launch_s = 0;  // time from the first launch to the end of the last wait
+  double wait_s = 0;  // time finalize() waited for all-reduces: communication not hidden
+  double busy_s = 0;  // time some all-reduce was in flight (launch to completion, merged)
   int buckets = 0;
 };
 
@@ -29,8 +30,8 @@ class GradReducer {
   GradReducer(const GradReducer&) = delete;
   GradReducer& operator=(const GradReducer&) = delete;
 
-  // Before backward: the next gradients will be reduced.
-  void prepare();
+  // Before backward: the next gradients will be reduced (sync) or left to accumulate in .grad.
+  void prepare(bool sync = true);
   // After backward: waits for every bucket, averages over ranks and makes each parameter's
   // .grad a view of its bucket. Every rank then holds bitwise the same gradients.
   ReduceStats finalize();
@@ -44,6 +45,11 @@ class GradReducer {
     size_t pending = 0;
     compat::Work work;
     bool launched = false;
+    double launched_at = 0;
+    std::atomic<double> done_at{0};  // set by the communication thread on completion
+    Bucket() = default;
+    Bucket(Bucket&& o) noexcept
+        : flat(std::move(o.flat)), params(std::move(o.params)), pending(o.pending) {}
   };
   void on_grad(size_t param, const torch::Tensor& grad);
   void launch_ready();
@@ -59,7 +65,7 @@ class GradReducer {
   int world_;
   ReducerOptions options_;
   size_t next_launch_ = 0;
-  double first_launch_ = -1;
+  bool sync_ = true;
 };
 
 }  // namespace parallax

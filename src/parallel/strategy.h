@@ -19,12 +19,13 @@ namespace parallax {
 class Loader;
 
 struct StepStats {
-  double loss = 0;       // mean loss of the step's global batch
-  double compute_s = 0;  // forward + backward + optimizer
-  double comm_s = 0;     // communication not hidden under compute
-  double idle_s = 0;     // waiting on other ranks (pipeline bubble)
-  int64_t images = 0;    // images in the global batch
-  int64_t correct = 0;   // of which predicted right (training accuracy, before the update)
+  double loss = 0;         // mean loss of the step's global batch
+  double compute_s = 0;    // forward + backward + optimizer
+  double comm_s = 0;       // communication not hidden under compute (time spent waiting on it)
+  double comm_busy_s = 0;  // time communication was in flight, hidden or not
+  double idle_s = 0;       // waiting on other ranks (pipeline bubble)
+  int64_t images = 0;      // images in the global batch
+  int64_t correct = 0;     // of which predicted right (training accuracy, before the update)
 };
 
 struct EvalStats {

@@ -1,6 +1,7 @@
 // Summary figures: step times are the median (p10, p90) after --timing-warmup steps.
 #include "train/summary.h"
 
+#include <algorithm>
 #include <ctime>
 
 #include "config/config_json.h"
@@ -18,13 +19,14 @@ nlohmann::json or_null(double value, bool present) {
 
 nlohmann::json make_summary(const Config& cfg, const TrainState& state, const RunFacts& facts) {
   std::vector<double> step_s;
-  double compute_s = 0, comm_s = 0, data_s = 0, timed_s = 0;
+  double compute_s = 0, comm_s = 0, comm_busy_s = 0, data_s = 0, timed_s = 0;
   int64_t images_per_step = 0;
   for (const auto& r : state.steps) {
     if (r.step < cfg.timing_warmup) continue;
     step_s.push_back(r.step_s);
     compute_s += r.compute_s;
     comm_s += r.comm_s;
+    comm_busy_s += r.comm_busy_s;
     data_s += r.data_s;
     timed_s += r.step_s;
     images_per_step = r.images;
@@ -68,8 +70,11 @@ nlohmann::json make_summary(const Config& cfg, const TrainState& state, const Ru
   j["time_to_target_s"] = or_null(state.time_to_target_s, reached);
   j["compute_s"] = compute_s;
   j["comm_s"] = comm_s;  // communication compute did not hide (waits), after the warm-up
-  j["comm_hidden_fraction"] = nullptr;  // no communication to hide
-  j["bubble_fraction"] = nullptr;       // not a pipeline
+  j["comm_busy_s"] = comm_busy_s;
+  // Share of the all-reduce time that backward's compute covered: 1 - exposed / in flight.
+  j["comm_hidden_fraction"] =
+      or_null(comm_busy_s > 0 ? std::max(0.0, 1.0 - comm_s / comm_busy_s) : 0, comm_busy_s > 0);
+  j["bubble_fraction"] = nullptr;  // not a pipeline
   j["ranks"] =
       nlohmann::json::array({{{"rank", 0},
                               {"peak_memory_bytes", peak_rss_bytes()},

@@ -74,11 +74,11 @@ std::string run_training(const Config& cfg, bool verbose,
   const DistContext ctx = make_dist_context(cfg, env);
   const torch::Device device = ctx.device;
   verbose = verbose && ctx.is_root();
-  if (cfg.batch_size % ctx.world != 0)
-    throw UserError("--batch-size " + std::to_string(cfg.batch_size) +
-                    ": global, so it must "
-                    "divide by the " +
-                    std::to_string(ctx.world) + " data-parallel ranks");
+  const int64_t splits = ctx.world * (cfg.strategy == "ddp" ? cfg.accumulate : 1);
+  if (cfg.batch_size % splits != 0)
+    throw UserError("--batch-size " + std::to_string(cfg.batch_size) + ": global, so it must " +
+                    "divide by the " + std::to_string(ctx.world) + " data-parallel ranks x " +
+                    "--accumulate (" + std::to_string(splits) + ")");
   const bool resuming = !cfg.resume.empty();
   const std::string run_dir = choose_run_dir(cfg);
   if (ctx.is_root()) prepare_run_dir(run_dir, resuming);

@@ -9,7 +9,7 @@ namespace parallax {
 
 struct StepRecord {
   int64_t step = 0, epoch = 0, images = 0, correct = 0;
-  double loss = 0, lr = 0, step_s = 0, data_s = 0, compute_s = 0, comm_s = 0;
+  double loss = 0, lr = 0, step_s = 0, data_s = 0, compute_s = 0, comm_s = 0, comm_busy_s = 0;
 };
 
 struct EpochRecord {

@@ -50,6 +50,7 @@ EpochRecord Trainer::train_epoch(TrainState& state, int64_t epoch) {
     rec.data_s = data_s;
     rec.compute_s = s.compute_s;
     rec.comm_s = s.comm_s;
+    rec.comm_busy_s = s.comm_busy_s;
     rec.step_s = step_watch.seconds();
     state.steps.push_back(rec);
     loss_sum += s.loss * s.images;

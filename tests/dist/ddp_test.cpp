@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
+
 #include "dist/launcher.h"
 #include "models/resnet.h"
 #include "test_paths.h"
@@ -18,7 +20,7 @@ std::string train_args(const std::string& out) {
   return std::string(PARALLAX_BINARY) +
          " train --model resnet20 --norm none --image-size 16 --synthetic-train 48 "
          "--synthetic-test 32 --batch-size 16 --epochs 1 --lr 0.01 --lr-schedule constant "
-         "--threads 1 --comm-timeout 30 --out " +
+         "--threads 1 --timing-warmup 0 --comm-timeout 30 --out " +
          out;
 }
 
@@ -47,14 +49,26 @@ TEST(Ddp, TwoAndFourRanksEqualOneDeviceWithTheWholeBatch) {
     for (const char* overlap : {"--overlap", "--no-overlap"}) {
       const std::string out = dir / ("ddp" + std::to_string(ranks) + overlap);
       // Small buckets so that several all-reduces are in flight during backward.
+      // --verify-replicas: every rank checks after every step that it holds rank 0's parameters.
       auto ddp = run_command(train_args(out) + " --strategy ddp --bucket-mb 0.05 " + overlap +
-                             " --nproc " + std::to_string(ranks));
+                             " --verify-replicas --nproc " + std::to_string(ranks));
       ASSERT_EQ(ddp.exit_code, 0) << ddp.output;
       EXPECT_LT(max_difference(dir / "single", out), 1e-5) << ranks << " ranks " << overlap;
     }
   }
-  // The parameters moved: equal to single is not equal to the initial model.
-  EXPECT_GT(max_difference(dir / "single", dir / "ddp2--overlap"), 0.0);
+  // Accumulating 2 micro-batches per rank (4 x 2 = 8 pieces of the batch) changes nothing.
+  auto acc = run_command(train_args(dir / "acc") +
+                         " --strategy ddp --accumulate 2 --verify-replicas --nproc 4");
+  ASSERT_EQ(acc.exit_code, 0) << acc.output;
+  EXPECT_LT(max_difference(dir / "single", dir / "acc"), 1e-5);
+
+  const auto summary =
+      nlohmann::json::parse(testing::read_text(dir / "ddp2--overlap/summary.json"));
+  EXPECT_EQ(summary["world_size"], 2);
+  const double hidden = summary["comm_hidden_fraction"].get<double>();
+  EXPECT_GE(hidden, 0.0);
+  EXPECT_LE(hidden, 1.0);
+  EXPECT_GT(summary["comm_busy_s"].get<double>(), 0.0);
 }
 
 TEST(Ddp, ADeadRankEndsEveryRankAndIsNamed) {

@@ -1,0 +1,72 @@
+#!/usr/bin/python3
+"""PyTorch reference for bench/data_parallel.sh: torchvision ResNet under DistributedDataParallel.
+
+N processes on this machine (gloo), 1 thread each, random data, batch B per rank, SGD as
+parallax's bench. Prints one JSON line with the global images/s (N * B / median step time).
+"""
+import argparse
+import json
+import os
+import statistics
+import time
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torchvision
+
+
+def worker(rank, a, port, queue):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(a.threads)
+    dist.init_process_group("gloo", rank=rank, world_size=a.nproc)
+    torch.manual_seed(0)
+    model = torch.nn.parallel.DistributedDataParallel(
+        getattr(torchvision.models, a.model)(num_classes=10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    batches = [(torch.randn(a.batch_size, 3, a.image_size, a.image_size),
+                torch.randint(0, 10, (a.batch_size,))) for _ in range(3)]
+    times = []
+    for step in range(a.warmup + a.steps):
+        x, y = batches[step % len(batches)]
+        start = time.perf_counter()
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        loss.item()
+        if step >= a.warmup:
+            times.append(time.perf_counter() - start)
+    if rank == 0:
+        queue.put(statistics.median(times))
+    dist.destroy_process_group()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", default="resnet50")
+    p.add_argument("--nproc", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=32, help="per rank")
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=5)
+    a = p.parse_args()
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    mp.spawn(worker, args=(a, port, queue), nprocs=a.nproc, join=True)
+    median = queue.get()
+    print(json.dumps({"framework": "pytorch-ddp " + torch.__version__, "nproc": a.nproc,
+                      "images_per_sec": a.nproc * a.batch_size / median,
+                      "step_time_s_median": median,
+                      "allocator": "tcmalloc" if "tcmalloc" in os.environ.get("LD_PRELOAD", "")
+                      else "glibc"}))
+
+
+if __name__ == "__main__":
+    main()
