@@ -1,5 +1,6 @@
 // Test helpers: a temporary folder removed at the end of the test, and running the CLI binary.
 #pragma once
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -7,6 +8,9 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
+
+#include "config/user_error.h"
 
 namespace parallax::testing {
 
@@ -48,6 +52,18 @@ inline CommandResult run_command(const std::string& command) {
   const int status = ::pclose(pipe);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+// Expects f() to throw UserError whose one line contains every needle (a path, an option...).
+template <typename F>
+void expect_user_error(F f, const std::vector<std::string>& needles) {
+  try {
+    f();
+    ADD_FAILURE() << "no UserError; expected one naming " << needles[0];
+  } catch (const UserError& e) {
+    for (const auto& n : needles)
+      EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what() << "\nlacks: " << n;
+  }
 }
 
 }  // namespace parallax::testing

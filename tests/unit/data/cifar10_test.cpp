@@ -16,6 +16,8 @@
 
 namespace parallax {
 namespace {
+
+using testing::expect_user_error;
 namespace fs = std::filesystem;
 
 void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
@@ -56,17 +58,6 @@ torch::Tensor expected_images(int64_t count, int64_t first) {
   auto base = (c * 3 + y * 5 + x * 7).remainder(256).to(torch::kUInt8).unsqueeze(0);
   auto shift = torch::arange(first, first + count, torch::kLong).mul(13).remainder(256);
   return shift.to(torch::kUInt8).view({-1, 1, 1, 1}) + base;
-}
-
-template <typename F>
-void expect_user_error(F f, const std::vector<std::string>& needles) {
-  try {
-    f();
-    ADD_FAILURE() << "no UserError; expected one naming " << needles[0];
-  } catch (const UserError& e) {
-    for (const auto& n : needles)
-      EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what() << "\nlacks: " << n;
-  }
 }
 
 TEST(Cifar10File, RecordsLandChannelMajorWithTheirLabels) {

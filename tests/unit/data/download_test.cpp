@@ -15,6 +15,8 @@
 
 namespace parallax {
 namespace {
+
+using testing::expect_user_error;
 namespace fs = std::filesystem;
 using Files = std::map<std::string, std::string>;  // path inside the archive -> contents
 
@@ -70,17 +72,6 @@ void expect_extracted(const testing::TempDir& dst, const Files& files) {
   for (const auto& e : fs::directory_iterator(dst.path()))
     EXPECT_EQ(e.path().filename().string().rfind(".cifar-10-extract-", 0), std::string::npos)
         << "temporary folder left: " << e.path();
-}
-
-template <typename F>
-void expect_user_error(F f, const std::vector<std::string>& needles) {
-  try {
-    f();
-    ADD_FAILURE() << "no UserError; expected one naming " << needles[0];
-  } catch (const UserError& e) {
-    for (const auto& n : needles)
-      EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what() << "\nlacks: " << n;
-  }
 }
 
 TEST(Md5, KnownDigests) {

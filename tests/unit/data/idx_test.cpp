@@ -15,6 +15,8 @@
 
 namespace parallax {
 namespace {
+
+using testing::expect_user_error;
 namespace fs = std::filesystem;
 using Bytes = std::vector<uint8_t>;
 
@@ -47,17 +49,6 @@ Bytes ramp(size_t n, int step) {
   Bytes b(n);
   for (size_t i = 0; i < n; ++i) b[i] = static_cast<uint8_t>(i * step % 251);
   return b;
-}
-
-template <typename F>
-void expect_user_error(F f, const std::vector<std::string>& needles) {
-  try {
-    f();
-    ADD_FAILURE() << "no UserError; expected one naming " << needles[0];
-  } catch (const UserError& e) {
-    for (const auto& n : needles)
-      EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << e.what() << "\nlacks: " << n;
-  }
 }
 
 TEST(Idx, PlainAndGzippedFilesGiveTheSameTensor) {
