@@ -8,36 +8,23 @@ import argparse
 import json
 import os
 import statistics
-import time
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 import torchvision
 
+from torch_resnet import timed_steps
+
 
 def worker(rank, a, port, queue):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(a.threads)
     dist.init_process_group("gloo", rank=rank, world_size=a.nproc)
-    torch.manual_seed(0)
+    torch.manual_seed(0)  # the same initial replica on every rank
     model = torch.nn.parallel.DistributedDataParallel(
         getattr(torchvision.models, a.model)(num_classes=10))
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    batches = [(torch.randn(a.batch_size, 3, a.image_size, a.image_size),
-                torch.randint(0, 10, (a.batch_size,))) for _ in range(3)]
-    times = []
-    for step in range(a.warmup + a.steps):
-        x, y = batches[step % len(batches)]
-        start = time.perf_counter()
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        loss.item()
-        if step >= a.warmup:
-            times.append(time.perf_counter() - start)
+    times = timed_steps(model, a)
     if rank == 0:
         queue.put(statistics.median(times))
     dist.destroy_process_group()

@@ -15,6 +15,28 @@ import torch
 import torchvision
 
 
+def timed_steps(model, a):
+    """Trains model on random batches (made ahead) and returns the step times after warm-up."""
+    torch.manual_seed(0)
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    batches = [(torch.randn(a.batch_size, 3, a.image_size, a.image_size),
+                torch.randint(0, 10, (a.batch_size,))) for _ in range(3)]
+    times = []
+    for step in range(a.warmup + a.steps):
+        x, y = batches[step % len(batches)]
+        start = time.perf_counter()
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        loss.item()
+        if step >= a.warmup:
+            times.append(time.perf_counter() - start)
+    return times
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--model", default="resnet50")
@@ -27,27 +49,8 @@ def main():
 
     torch.set_num_threads(a.threads)
     torch.set_num_interop_threads(1)
-    torch.manual_seed(0)
     model = getattr(torchvision.models, a.model)(num_classes=10)
-    model.train()
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    batches = [(torch.randn(a.batch_size, 3, a.image_size, a.image_size),
-                torch.randint(0, 10, (a.batch_size,))) for _ in range(3)]
-
-    times = []
-    for step in range(a.warmup + a.steps):
-        x, y = batches[step % len(batches)]
-        start = time.perf_counter()
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        loss.item()
-        if step >= a.warmup:
-            times.append(time.perf_counter() - start)
-
-    median = statistics.median(times)
+    median = statistics.median(timed_steps(model, a))
     print(json.dumps({
         "framework": "pytorch " + torch.__version__,
         "model": a.model,
