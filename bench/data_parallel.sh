@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Data-parallel throughput side by side in one run: ResNet-50, 32x32 random data, batch 32 per
-# rank, 1 thread per rank: parallax single rank, ddp on 2 ranks with and without overlap, and
-# PyTorch's DistributedDataParallel (with tcmalloc preloaded, and as installed). Rounds alternate
+# rank, 1 thread per rank: parallax single rank, ddp on 2 ranks with and without overlap, zero
+# stage 1 and 2, PyTorch's DistributedDataParallel (with tcmalloc preloaded, and as installed) and
+# PyTorch's ZeroRedundancyOptimizer under DDP (tcmalloc preloaded). Rounds alternate
 # the contenders; each figure is the best round. Usage: bench/data_parallel.sh [BUILD_DIR]
 # Env: ROUNDS (2), STEPS (20 timed), WARMUP (5), MODEL (resnet50), OUT (bench/results).
 set -euo pipefail
@@ -26,42 +27,58 @@ parallax_run() {  # nproc strategy extra-args...
     --steps $((warmup + steps)) --timing-warmup "$warmup" --threads 1 --lr 0.05 \
     --lr-schedule constant --no-augment --no-checkpoint --strategy "$strategy" --nproc "$n" \
     --out "$tmp/run" "$@" >/dev/null 2>&1
-  echo "$(field "$tmp/run/summary.json" images_per_sec) $(field "$tmp/run/summary.json" comm_hidden_fraction)"
+  $py -c "import json,sys; s=json.load(open(sys.argv[1])); print(s['images_per_sec'],
+      s['comm_hidden_fraction'] or 0, s['ranks'][0]['optimizer_state_bytes'])" "$tmp/run/summary.json"
 }
-torch_ddp() {  # [preload]
+torch_ddp() {  # preload [--zero]
   LD_PRELOAD=${1:-} $py bench/torch_ddp.py --model "$model" --nproc 2 --threads 1 --batch-size 32 \
-    --steps "$steps" --warmup "$warmup" 2>/dev/null | tail -1 |
+    --steps "$steps" --warmup "$warmup" ${2:-} 2>/dev/null | tail -1 |
     $py -c 'import json,sys; print(json.load(sys.stdin)["images_per_sec"])'
 }
 best() { $py -c "import sys; print(max(float(x) for x in sys.argv[1:]))" "$@"; }
 
-single=(); overlap=(); plain=(); tdp=(); tdp_tc=(); hidden=0
+single=(); overlap=(); plain=(); z1=(); z2=(); tdp=(); tdp_tc=(); tz=(); hidden=0
 for ((i = 0; i < rounds; i++)); do
   single+=("$(parallax_run 1 single | cut -d' ' -f1)")
-  read -r ips hidden < <(parallax_run 2 ddp --overlap); overlap+=("$ips")
+  read -r ips hidden ddp_state < <(parallax_run 2 ddp --overlap); overlap+=("$ips")
   plain+=("$(parallax_run 2 ddp --no-overlap | cut -d' ' -f1)")
-  if [ $have_torch = 1 ]; then tdp_tc+=("$(torch_ddp "$tcmalloc")"); tdp+=("$(torch_ddp)"); fi
+  read -r ips _ z1_state < <(parallax_run 2 zero --zero-stage 1); z1+=("$ips")
+  read -r ips _ z2_state < <(parallax_run 2 zero --zero-stage 2); z2+=("$ips")
+  if [ $have_torch = 1 ]; then
+    tdp_tc+=("$(torch_ddp "$tcmalloc")"); tdp+=("$(torch_ddp)"); tz+=("$(torch_ddp "$tcmalloc" --zero)")
+  fi
 done
-s=$(best "${single[@]}") o=$(best "${overlap[@]}") p=$(best "${plain[@]}")
-t=$([ $have_torch = 1 ] && best "${tdp_tc[@]}" || echo 0)
-tg=$([ $have_torch = 1 ] && best "${tdp[@]}" || echo 0)
+bt() { [ $have_torch = 1 ] && best "$@" || echo 0; }
 mkdir -p "$out_dir"
-$py - "$s" "$o" "$p" "$t" "$tg" "$hidden" "$model" "$out_dir/data_parallel.json" <<'PY'
+$py - "$model" "$out_dir/data_parallel.json" "$hidden" "$ddp_state" "$z1_state" "$z2_state" \
+  "$(best "${single[@]}")" "$(best "${overlap[@]}")" "$(best "${plain[@]}")" "$(best "${z1[@]}")" \
+  "$(best "${z2[@]}")" "$(bt "${tdp_tc[@]}")" "$(bt "${tdp[@]}")" "$(bt "${tz[@]}")" <<'PY'
 import json, sys
-s, o, p, t, tg, hidden = map(float, sys.argv[1:7])
+model, path = sys.argv[1:3]
+hidden, ddp_state, z1_state, z2_state = map(float, sys.argv[3:7])
+s, o, p, z1, z2, t, tg, tz = map(float, sys.argv[7:15])
 ratio = lambda a, b: f"{a / b:.2f}x" if b > 0 else "n/a"
 rows = [("parallax single rank (1 thread)", s), ("parallax ddp 2 ranks, overlap", o),
-        ("parallax ddp 2 ranks, no overlap", p), ("pytorch DDP 2 ranks + tcmalloc", t),
-        ("pytorch DDP 2 ranks (glibc)", tg)]
+        ("parallax ddp 2 ranks, no overlap", p), ("parallax zero-1 2 ranks", z1),
+        ("parallax zero-2 2 ranks", z2), ("pytorch DDP 2 ranks + tcmalloc", t),
+        ("pytorch DDP 2 ranks (glibc)", tg), ("pytorch DDP+ZeroRedundancyOpt + tcmalloc", tz)]
 for name, v in rows:
-    print(f"{name:<36} {v:8.1f} img/s")
-print(f"ddp overlap / no overlap            {ratio(o, p)}")
-print(f"ddp overlap / pytorch DDP+tcmalloc  {ratio(o, t)}")
-print(f"ddp overlap / pytorch DDP (glibc)   {ratio(o, tg)}")
-print(f"ddp 2 ranks / single rank           {ratio(o, s)} (ideal 2.00x)")
-print(f"comm_hidden_fraction (overlap)      {hidden:.2f}")
-json.dump({"model": sys.argv[7], "single": s, "ddp_overlap": o, "ddp_no_overlap": p,
-           "pytorch_ddp_tcmalloc": t, "pytorch_ddp": tg, "comm_hidden_fraction": hidden},
-          open(sys.argv[8], "w"))
-print("wrote", sys.argv[8])
+    print(f"{name:<42} {v:8.1f} img/s")
+print(f"ddp overlap / no overlap                   {ratio(o, p)}")
+print(f"ddp overlap / pytorch DDP+tcmalloc         {ratio(o, t)}")
+print(f"ddp overlap / pytorch DDP (glibc)          {ratio(o, tg)}")
+print(f"zero-1 / ddp overlap                       {ratio(z1, o)} (target >= 0.90x)")
+print(f"zero-2 / ddp overlap                       {ratio(z2, o)}")
+print(f"zero-1 / pytorch ZeroRedundancyOptimizer   {ratio(z1, tz)}")
+print(f"ddp 2 ranks / single rank                  {ratio(o, s)} (ideal 2.00x)")
+print(f"optimizer state per rank: ddp {ddp_state / 2**20:.1f} MiB, zero-1 {z1_state / 2**20:.1f} MiB"
+      f" ({ratio(z1_state, ddp_state)}), zero-2 {z2_state / 2**20:.1f} MiB")
+print(f"comm_hidden_fraction (ddp overlap)         {hidden:.2f}")
+json.dump({"model": model, "single": s, "ddp_overlap": o, "ddp_no_overlap": p, "zero1": z1,
+           "zero2": z2, "pytorch_ddp_tcmalloc": t, "pytorch_ddp": tg,
+           "pytorch_zero_tcmalloc": tz, "comm_hidden_fraction": hidden,
+           "optimizer_state_bytes_per_rank": {"ddp": ddp_state, "zero1": z1_state,
+                                              "zero2": z2_state}},
+          open(path, "w"))
+print("wrote", path)
 PY

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""PyTorch reference for bench/data_parallel.sh: torchvision ResNet under DistributedDataParallel.
+"""PyTorch reference for bench/data_parallel.sh: torchvision ResNet under DistributedDataParallel,
+with --zero under ZeroRedundancyOptimizer (SGD state sharded over ranks, ZeRO-1).
 
 N processes on this machine (gloo), 1 thread each, random data, batch B per rank, SGD as
 parallax's bench. Prints one JSON line with the global images/s (N * B / median step time).
@@ -24,7 +25,12 @@ def worker(rank, a, port, queue):
     torch.manual_seed(0)  # the same initial replica on every rank
     model = torch.nn.parallel.DistributedDataParallel(
         getattr(torchvision.models, a.model)(num_classes=10))
-    times = timed_steps(model, a)
+    optimizer = None
+    if a.zero:
+        from torch.distributed.optim import ZeroRedundancyOptimizer
+        optimizer = ZeroRedundancyOptimizer(model.parameters(), optimizer_class=torch.optim.SGD,
+                                            lr=0.05, momentum=0.9, weight_decay=5e-4)
+    times = timed_steps(model, a, optimizer)
     if rank == 0:
         queue.put(statistics.median(times))
     dist.destroy_process_group()
@@ -39,6 +45,7 @@ def main():
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--zero", action="store_true", help="ZeroRedundancyOptimizer around SGD")
     a = p.parse_args()
     import socket
     with socket.socket() as s:
@@ -48,7 +55,8 @@ def main():
     queue = ctx.Queue()
     mp.spawn(worker, args=(a, port, queue), nprocs=a.nproc, join=True)
     median = queue.get()
-    print(json.dumps({"framework": "pytorch-ddp " + torch.__version__, "nproc": a.nproc,
+    name = "pytorch-ddp-zero " if a.zero else "pytorch-ddp "
+    print(json.dumps({"framework": name + torch.__version__, "nproc": a.nproc,
                       "images_per_sec": a.nproc * a.batch_size / median,
                       "step_time_s_median": median,
                       "allocator": "tcmalloc" if "tcmalloc" in os.environ.get("LD_PRELOAD", "")

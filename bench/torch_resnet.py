@@ -15,11 +15,13 @@ import torch
 import torchvision
 
 
-def timed_steps(model, a):
-    """Trains model on random batches (made ahead) and returns the step times after warm-up."""
+def timed_steps(model, a, optimizer=None):
+    """Trains model on random batches (made ahead) and returns the step times after warm-up.
+    optimizer: built from the model's parameters; default SGD as parallax's bench."""
     torch.manual_seed(0)
     model.train()
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    opt = optimizer or torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9,
+                                       weight_decay=5e-4)
     loss_fn = torch.nn.CrossEntropyLoss()
     batches = [(torch.randn(a.batch_size, 3, a.image_size, a.image_size),
                 torch.randint(0, 10, (a.batch_size,))) for _ in range(3)]

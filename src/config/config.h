@@ -24,6 +24,7 @@ struct Config {
   // Strategy and devices.
   std::string strategy = "single";
   std::string device = "cpu";
+  std::string backend = "auto";  // auto (gloo on cpu, nccl on cuda) | gloo | nccl | mpi
   int threads = 0;  // intra-op threads per rank; 0: the cores divided among local ranks
 
   // Ranks: spawned locally (--nproc) or joined from torchrun / Slurm / mpirun variables.
@@ -39,6 +40,8 @@ struct Config {
   bool overlap = true;           // all-reduce buckets while backward runs
   int accumulate = 1;            // micro-batches per optimizer step; only the last one syncs
   bool verify_replicas = false;  // after each step, check every rank holds rank 0's parameters
+  bool sync_bn = false;          // BatchNorm statistics over the global batch (all ranks)
+  int zero_stage = 1;            // zero: 1 shards optimizer state, 2 also gradients
 
   // Optimisation.
   int64_t batch_size = 32;  // global

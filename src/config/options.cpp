@@ -56,9 +56,18 @@ void add_train_options(CLI::App& app, Config& c) {
   auto* run = app.add_option_group("Strategy and devices");
   run->add_option("--strategy", c.strategy,
                   "parallelism: single (one device); ddp (data "
-                  "parallel: bucketed all-reduce overlapped with backward)")
-      ->check(one_of({"single", "ddp"}));
+                  "parallel: bucketed all-reduce overlapped with backward); zero (ddp with the "
+                  "optimizer state, and with --zero-stage 2 the gradients, sharded over ranks)")
+      ->check(one_of({"single", "ddp", "zero"}));
+  run->add_option("--zero-stage", c.zero_stage,
+                  "zero: 1 = each rank keeps and updates 1/N of the optimizer state, "
+                  "parameters all-gathered; 2 = gradients reduce-scattered too, only the shard kept")
+      ->check(CLI::IsMember({1, 2}));
   run->add_option("--device", c.device, "cpu, or cuda (cuda:N for one GPU)");
+  run->add_option("--backend", c.backend,
+                  "collectives: auto (gloo on cpu, nccl on cuda), gloo, nccl, or mpi "
+                  "(when this LibTorch was built with them)")
+      ->check(one_of({"auto", "gloo", "nccl", "mpi"}));
   run->add_option("--threads", c.threads, "intra-op threads per rank (0: cores / local ranks)");
   run->add_option("--nproc", c.nproc, "ranks to start on this node (one process each)");
   run->add_option("--nnodes", c.nnodes, "nodes taking part (multi-node: run once per node)");
@@ -71,17 +80,20 @@ void add_train_options(CLI::App& app, Config& c) {
                   "seconds before a stuck collective fails "
                   "(a dead rank ends the others within this)");
   run->add_option("--bucket-mb", c.bucket_mb,
-                  "ddp: gradient bucket size in MiB (the first "
+                  "ddp/zero: gradient bucket size in MiB (the first "
                   "bucket is 1 MiB so communication starts early)");
   run->add_flag("--overlap,!--no-overlap", c.overlap,
-                "ddp: all-reduce each full bucket while "
+                "ddp/zero: all-reduce each full bucket while "
                 "backward goes on (--no-overlap: reduce after backward)");
   run->add_option("--accumulate", c.accumulate,
-                  "ddp: micro-batches per optimizer step (the "
+                  "ddp/zero: micro-batches per optimizer step (the "
                   "global batch is split K ways; only the last micro-batch all-reduces)");
   run->add_flag("--verify-replicas", c.verify_replicas,
                 "ddp: after every step, check that every "
                 "rank holds bitwise rank 0's parameters (slow; for debugging and tests)");
+  run->add_flag("--sync-bn", c.sync_bn,
+                "ddp/zero: BatchNorm statistics over the global batch (one all-reduce per "
+                "BatchNorm layer in forward and backward) instead of each rank's share");
 
   auto* opt = app.add_option_group("Optimisation");
   opt->add_option("--batch-size", c.batch_size, "global batch size (images per optimizer step)");
@@ -123,6 +135,9 @@ void add_train_options(CLI::App& app, Config& c) {
 
 Config merge_resumed_config(const CLI::App& app, const Config& given, const Config& saved) {
   nlohmann::json merged = saved;
+  // A resumed run writes into the folder it resumes unless --out is given again: the saved
+  // "out" may be a copy's origin.
+  merged["out"] = "";
   const nlohmann::json now = given;
   auto take_given = [&](const CLI::App& from) {
     for (const CLI::Option* opt : from.get_options()) {

@@ -45,7 +45,13 @@ void validate(const Config& c) {
   require(c.accumulate >= 1, "--accumulate", c.accumulate, "must be at least 1");
   require(c.bucket_mb > 0, "--bucket-mb", c.bucket_mb, "must be positive");
   require(c.strategy != "single" || c.nproc * c.nnodes == 1, "--strategy", c.strategy,
-          "runs one rank; use --strategy ddp for more than one");
+          "runs one rank; use --strategy ddp or zero for more than one");
+  require(c.zero_stage == 1 || c.zero_stage == 2, "--zero-stage", c.zero_stage, "must be 1 or 2");
+  require(!c.sync_bn || c.strategy == "ddp" || c.strategy == "zero", "--sync-bn", "",
+          "needs --strategy ddp or zero (data-parallel ranks to share statistics with)");
+  require(!c.sync_bn || c.norm == "batch", "--sync-bn", "", "needs --norm batch");
+  require(c.backend != "nccl" || c.device.rfind("cuda", 0) == 0, "--backend", c.backend,
+          "moves CUDA tensors only; use --device cuda, or --backend gloo on cpu");
   require(c.threads >= 0, "--threads", c.threads, "must be 0 (every core) or more");
   require(c.timing_warmup >= 0, "--timing-warmup", c.timing_warmup, "must be 0 or more");
   require(std::regex_match(c.device, std::regex("cpu|cuda(:[0-9]+)?")), "--device", c.device,

@@ -4,6 +4,13 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <functional>
 
 #include "config/config_json.h"
@@ -15,7 +22,8 @@ namespace {
 
 std::string config_fingerprint(const Config& cfg) {
   nlohmann::json j = cfg;
-  j.erase("node_rank");  // the one option that differs between nodes by design
+  // Options that may differ between nodes by design: the node's index and its local paths.
+  for (const char* key : {"node_rank", "out", "data_dir", "resume"}) j.erase(key);
   return std::to_string(std::hash<std::string>{}(j.dump()));
 }
 
@@ -41,6 +49,40 @@ void check_same_config(c10d::Store& store, int rank, int world, const Config& cf
     throw UserError("rank " + std::to_string(rank) +
                     " runs another config than rank 0; start "
                     "every rank with the same options");
+}
+
+// This host's address on the route to the master: connect() on a UDP socket picks the route
+// (nothing is sent). The hostname's address is not good enough: it is often 127.0.0.1.
+std::string local_address_towards(const std::string& master, int port) {
+  addrinfo hints{}, *found = nullptr;
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_DGRAM;
+  if (::getaddrinfo(master.c_str(), std::to_string(port).c_str(), &hints, &found) != 0 || !found)
+    return "";
+  std::string ip;
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in local{};
+  socklen_t len = sizeof(local);
+  if (fd >= 0 && ::connect(fd, found->ai_addr, found->ai_addrlen) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) {
+    char buf[INET_ADDRSTRLEN];
+    if (::inet_ntop(AF_INET, &local.sin_addr, buf, sizeof(buf))) ip = buf;
+  }
+  if (fd >= 0) ::close(fd);
+  ::freeaddrinfo(found);
+  return ip;
+}
+
+// Gloo's transport device: the interface named by GLOO_SOCKET_IFNAME (as PyTorch honours it),
+// else the address that routes to the master.
+std::shared_ptr<::gloo::transport::Device> gloo_device(const std::string& master, int port) {
+  if (const char* iface = std::getenv("GLOO_SOCKET_IFNAME"); iface && *iface)
+    return c10d::ProcessGroupGloo::createDeviceForInterface(iface);
+  if (master == "127.0.0.1" || master == "localhost")
+    return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
+  const std::string local = local_address_towards(master, port);
+  if (local.empty()) return c10d::ProcessGroupGloo::createDefaultDevice();
+  return c10d::ProcessGroupGloo::createDeviceForHostname(local);
 }
 
 }  // namespace
@@ -71,9 +113,7 @@ DistContext make_dist_context(const Config& cfg, const std::optional<RankEnv>& e
   check_same_config(*ctx.store, ctx.rank, ctx.world, cfg);
 
   auto gloo = c10d::ProcessGroupGloo::Options::create(timeout);
-  const bool loopback = env->master_addr == "127.0.0.1" || env->master_addr == "localhost";
-  gloo->devices.push_back(loopback ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
-                                   : c10d::ProcessGroupGloo::createDefaultDevice());
+  gloo->devices.push_back(gloo_device(env->master_addr, env->master_port));
   gloo->threads = 1;  // one per rank: the cores belong to the intra-op pool
   ctx.world_pg = c10::make_intrusive<c10d::ProcessGroupGloo>(
       c10::make_intrusive<c10d::PrefixStore>("world", ctx.store), ctx.rank, ctx.world, gloo);

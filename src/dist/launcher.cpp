@@ -24,7 +24,7 @@
 namespace parallax {
 namespace {
 
-int g_signal_pipe[2] = {-1, -1};  // written by handlers, read by the poll loop (self-pipe trick)
+int g_signal_pipe[2] = {-1, -1};  // written by handlers, drained (non-blocking) by the poll loop
 
 void on_signal(int sig) {
   const unsigned char s = static_cast<unsigned char>(sig);
@@ -100,7 +100,7 @@ int launch_ranks(const LaunchSpec& input) {
   LaunchSpec spec = input;
   if (spec.master_port == 0) spec.master_port = free_tcp_port();
   const int world = spec.nproc * spec.nnodes;
-  if (::pipe2(g_signal_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  if (::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) throw std::runtime_error("pipe failed");
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   ::sigaction(SIGINT, &sa, nullptr);

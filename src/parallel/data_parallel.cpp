@@ -3,6 +3,8 @@
 
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -27,6 +29,9 @@ DataParallel::DataParallel(const Config& cfg, const DistContext& ctx,
   ReducerOptions options;
   options.bucket_mb = cfg.bucket_mb;
   options.overlap = cfg.overlap;
+  options.shard = cfg.strategy == "zero";
+  options.reduce_scatter = options.shard && cfg.zero_stage == 2;
+  options.rank = ctx.rank;
   reducer_ = std::make_unique<GradReducer>(model_->parameters(), ctx.world_pg, ctx.world, options);
   step_sums_ = torch::zeros({3}, torch::TensorOptions().dtype(torch::kDouble).device(ctx.device));
 }
@@ -75,7 +80,7 @@ StepStats DataParallel::train_step(const Batch& batch) {
     step_sums_[1] += logits.detach().argmax(1).eq(labels).sum().to(torch::kDouble);
     if (last) reduced = reducer_->finalize();
   }
-  optimizer_->step();
+  const double update_wait_s = update();
   if (verify_replicas_) verify_replicas();
 
   // The step's loss and accuracy over the global batch, for the record.
@@ -88,10 +93,27 @@ StepStats DataParallel::train_step(const Batch& batch) {
   stats.images = static_cast<int64_t>(v[2]);
   stats.loss = v[0] / v[2];
   stats.correct = static_cast<int64_t>(v[1]);
-  stats.comm_s = reduced.wait_s;
+  stats.comm_s = reduced.wait_s + update_wait_s;
   stats.comm_busy_s = reduced.busy_s;
-  stats.compute_s = watch.seconds() - reduced.wait_s;
+  stats.compute_s = watch.seconds() - stats.comm_s;
   return stats;
+}
+
+double DataParallel::update() {
+  optimizer_->step();
+  return 0;
+}
+
+nlohmann::json DataParallel::details() const {
+  if (!reducer_) return nlohmann::json::object();
+  nlohmann::json buckets = nlohmann::json::array();
+  for (const auto& t : reducer_->timings()) {
+    const double steps = std::max<int64_t>(1, t.steps);
+    buckets.push_back({{"bytes", t.bytes},
+                       {"mean_wait_s", t.wait_s / steps},
+                       {"mean_in_flight_s", t.flight_s / steps}});
+  }
+  return {{"buckets", buckets}};
 }
 
 void DataParallel::verify_replicas() {

@@ -13,19 +13,25 @@ class DataParallel : public SingleDevice {
 
   StepStats train_step(const Batch& batch) override;
   EvalStats evaluate(Loader& test) override;
+  nlohmann::json details() const override;
 
- private:
+ protected:
+  // After the gradients are reduced: the optimizer step, and for ZeRO the parameters'
+  // all-gather. Returns the seconds spent waiting on communication.
+  virtual double update();
   void broadcast_from_root(std::vector<torch::Tensor> tensors);
 
+  DistContext ctx_;
+  std::unique_ptr<GradReducer> reducer_;
+
+ private:
   void exit_if_fault_injected();
   void verify_replicas();  // throws unless this rank holds bitwise rank 0's parameters
 
-  DistContext ctx_;
   int64_t accumulate_;
   bool verify_replicas_;
   int64_t steps_ = 0;
   int64_t fault_step_ = -1;  // PARALLAX_FAULT="RANK:STEP": that rank dies at that step (tests)
-  std::unique_ptr<GradReducer> reducer_;
   torch::Tensor step_sums_;  // [loss sum, correct, images]: one small all-reduce per step
 };
 

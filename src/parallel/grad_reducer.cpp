@@ -17,50 +17,52 @@ double now_s() {
 GradReducer::GradReducer(std::vector<torch::Tensor> params, compat::Group group, int world,
                          const ReducerOptions& options)
     : params_(std::move(params)),
-      bucket_of_(params_.size()),
+      views_(params_.size()),
       got_(params_.size(), 0),
       group_(std::move(group)),
       world_(world),
       options_(options) {
-  // Reverse model order: the last layers' gradients are ready first in backward.
-  std::vector<std::vector<size_t>> groups(1);
-  double cap = options.first_bucket_mb * 1024 * 1024, filled = 0;
-  for (size_t k = params_.size(); k-- > 0;) {
-    const double bytes = static_cast<double>(params_[k].numel() * params_[k].element_size());
-    if (!groups.back().empty() && filled + bytes > cap) {
-      groups.emplace_back();
-      filled = 0;
-      cap = options.bucket_mb * 1024 * 1024;
-    }
-    groups.back().push_back(k);
-    filled += bytes;
-  }
-  views_.resize(params_.size());
-  for (auto& members : groups) {
-    Bucket b;
-    int64_t numel = 0;
-    for (size_t k : members) numel += params_[k].numel();
-    b.flat = torch::zeros({numel}, params_[members.front()].options());
-    int64_t offset = 0;
-    for (size_t k : members) {
-      views_[k] = b.flat.narrow(0, offset, params_[k].numel()).view(params_[k].sizes());
-      offset += params_[k].numel();
-      bucket_of_[k] = buckets_.size();
-    }
-    b.params = std::move(members);
-    bucket_bytes_.push_back(numel * b.flat.element_size());
-    buckets_.push_back(std::move(b));
+  std::vector<int64_t> numels;
+  for (const auto& p : params_) numels.push_back(p.numel());
+  const int64_t element = params_.empty() ? 4 : params_.front().element_size();
+  const double mib = 1024.0 * 1024.0;
+  layout_ = plan_buckets(numels, element, options.first_bucket_mb * mib, options.bucket_mb * mib,
+                         options.shard ? world : 1);
+  buckets_.resize(layout_.buckets.size());
+  timings_.resize(layout_.buckets.size());
+  const auto opts = params_.empty() ? torch::TensorOptions() : params_.front().options();
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    const BucketPlan& plan = layout_.buckets[b];
+    timings_[b].bytes = plan.numel * element;
+    // Stage 2 allocates the whole bucket only while its gradients are being reduced.
+    if (!options.reduce_scatter) allocate(b);
+    if (!options.shard) continue;
+    const int64_t chunk = plan.padded / world_;
+    buckets_[b].shard = options.reduce_scatter
+                            ? torch::zeros({chunk}, opts)
+                            : buckets_[b].flat.narrow(0, options.rank * chunk, chunk);
   }
   for (size_t k = 0; k < params_.size(); ++k)
     params_[k].register_hook([this, k](const torch::Tensor& grad) { on_grad(k, grad); });
 }
 
+void GradReducer::allocate(size_t b) {
+  const BucketPlan& plan = layout_.buckets[b];
+  Bucket& bucket = buckets_[b];
+  bucket.flat = torch::empty({plan.padded}, params_[plan.params.front()].options());
+  // Padding and the slices of parameters without a gradient this step must read as zeros.
+  bucket.flat.zero_();
+  for (size_t i = 0; i < plan.params.size(); ++i) {
+    const size_t k = plan.params[i];
+    views_[k] = bucket.flat.narrow(0, plan.offsets[i], params_[k].numel()).view(params_[k].sizes());
+  }
+}
+
 void GradReducer::prepare(bool sync) {
   sync_ = sync;
-  for (auto& b : buckets_) {
-    b.pending = b.params.size();
-    b.launched = false;
-    b.work.reset();
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    buckets_[b].pending = layout_.buckets[b].params.size();
+    buckets_[b].work.reset();
   }
   std::fill(got_.begin(), got_.end(), 0);
   next_launch_ = 0;
@@ -68,13 +70,14 @@ void GradReducer::prepare(bool sync) {
 
 void GradReducer::on_grad(size_t k, const torch::Tensor& grad) {
   if (!sync_) return;  // accumulation micro-step: autograd sums into .grad, nothing to send
+  const size_t b = layout_.bucket_of[k];
+  if (!buckets_[b].flat.defined()) allocate(b);
   // The hook sees the gradient before autograd accumulates it into .grad: copy it, never
   // reduce it in place. A .grad still defined here holds earlier micro-steps (accumulation).
   views_[k].copy_(grad);
   if (params_[k].grad().defined()) views_[k].add_(params_[k].grad());
   got_[k] = 1;
-  Bucket& b = buckets_[bucket_of_[k]];
-  if (--b.pending == 0 && options_.overlap) launch_ready();
+  if (--buckets_[b].pending == 0 && options_.overlap) launch_ready();
 }
 
 void GradReducer::launch_ready() {
@@ -83,12 +86,16 @@ void GradReducer::launch_ready() {
 }
 
 void GradReducer::launch(Bucket& b) {
-  std::vector<torch::Tensor> tensors{b.flat};
   b.launched_at = now_s();
   b.done_at = 0;
-  b.work = group_->allreduce(tensors);  // sum; divided by the world size in finalize()
-  b.launched = true;
-  // Completion time, from the communication thread: how long the all-reduce really took.
+  if (options_.reduce_scatter) {
+    b.scatter = reduce_scatter_sum(group_, b.flat, b.shard, world_);
+    b.work = b.scatter.work;
+  } else {
+    std::vector<torch::Tensor> tensors{b.flat};
+    b.work = group_->allreduce(tensors);  // sum; divided by the world size in finalize()
+  }
+  // Completion time, from the communication thread: how long the collective really took.
   std::atomic<double>* done = &b.done_at;
   b.work->getFuture()->addCallback([done](c10::ivalue::Future&) { *done = now_s(); });
 }
@@ -96,33 +103,63 @@ void GradReducer::launch(Bucket& b) {
 ReduceStats GradReducer::finalize() {
   ReduceStats stats;
   const double start = now_s();
-  // Parameters that got no gradient this step contribute zeros (their slices were not written).
-  for (auto& b : buckets_) {
-    if (b.pending == 0) continue;
-    for (size_t k : b.params)
+  // Parameters that got no gradient this step contribute zeros.
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    Bucket& bucket = buckets_[b];
+    if (bucket.pending == 0) continue;
+    if (!bucket.flat.defined()) allocate(b);
+    for (size_t k : layout_.buckets[b].params)
       if (!got_[k]) views_[k].zero_();
-    b.pending = 0;
+    bucket.pending = 0;
   }
   launch_ready();
-  for (auto& b : buckets_) {
-    b.work->wait();
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    Bucket& bucket = buckets_[b];
+    const double before = now_s();
+    bucket.work->wait();
+    timings_[b].wait_s += now_s() - before;
     // Each rank's loss is the mean over its equal share of the batch, so the mean of the ranks'
     // gradients is the gradient of the mean loss over the global batch.
-    b.flat.div_(world_);
-    ++stats.buckets;
+    if (options_.reduce_scatter) {
+      bucket.scatter.finish();
+      bucket.scatter = {};
+      bucket.shard.div_(world_);
+      bucket.flat.reset();
+    } else {
+      bucket.flat.div_(world_);
+    }
   }
   const double end = now_s();
   stats.wait_s = end - start;
   // Buckets run one after another on the communication thread: merge their in-flight intervals.
   double covered_to = 0;
-  for (const auto& b : buckets_) {
-    const double done = b.done_at > 0 ? b.done_at.load() : end;
-    const double from = std::max(b.launched_at, covered_to);
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    const Bucket& bucket = buckets_[b];
+    const double done = bucket.done_at > 0 ? bucket.done_at.load() : end;
+    timings_[b].flight_s += done - bucket.launched_at;
+    ++timings_[b].steps;
+    const double from = std::max(bucket.launched_at, covered_to);
     if (done > from) stats.busy_s += done - from;
     covered_to = std::max(covered_to, done);
   }
-  for (size_t k = 0; k < params_.size(); ++k) params_[k].mutable_grad() = views_[k];
+  for (size_t k = 0; k < params_.size(); ++k) {
+    if (options_.reduce_scatter) {
+      params_[k].mutable_grad().reset();
+      views_[k].reset();
+    } else {
+      params_[k].mutable_grad() = views_[k];
+    }
+  }
   return stats;
+}
+
+int64_t GradReducer::held_grad_bytes() const {
+  int64_t bytes = 0;
+  for (const auto& b : buckets_) {
+    const auto& kept = options_.reduce_scatter ? b.shard : b.flat;
+    if (kept.defined()) bytes += kept.numel() * kept.element_size();
+  }
+  return bytes;
 }
 
 }  // namespace parallax

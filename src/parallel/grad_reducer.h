@@ -1,25 +1,39 @@
-// GradReducer: DDP's gradient all-reduce in flat buckets, launched as autograd hooks fire.
+// GradReducer: DDP's gradient all-reduce in flat buckets, launched as autograd hooks fire; for
+// ZeRO the buckets are padded so each rank owns one equal slice of every bucket, and at stage 2
+// the buckets are reduce-scattered and only this rank's slice is kept.
 #pragma once
 #include <torch/types.h>
 
 #include <atomic>
 #include <vector>
 
+#include "dist/collectives.h"
 #include "dist/torch_compat.h"
+#include "parallel/bucket_layout.h"
 
 namespace parallax {
 
 struct ReducerOptions {
   double first_bucket_mb = 1;  // small, so the first all-reduce starts early in backward
   double bucket_mb = 25;
-  bool overlap = true;  // launch each bucket once full; false: all after backward
+  bool overlap = true;          // launch each bucket once full; false: all after backward
+  bool shard = false;           // ZeRO: pad buckets to world x chunk; rank r owns chunk r
+  bool reduce_scatter = false;  // ZeRO-2: keep only this rank's reduced chunk of each bucket
+  int rank = 0;
 };
 
 // Per step figures of the reducer.
 struct ReduceStats {
-  double wait_s = 0;  // time finalize() waited for all-reduces: communication not hidden
-  double busy_s = 0;  // time some all-reduce was in flight (launch to completion, merged)
-  int buckets = 0;
+  double wait_s = 0;  // time finalize() waited for the collectives: communication not hidden
+  double busy_s = 0;  // time some collective was in flight (launch to completion, merged)
+};
+
+// Running totals per bucket, over the steps that synchronised.
+struct BucketTiming {
+  int64_t bytes = 0;
+  double wait_s = 0;    // time finalize() spent waiting for this bucket
+  double flight_s = 0;  // launch to completion
+  int64_t steps = 0;
 };
 
 class GradReducer {
@@ -32,35 +46,42 @@ class GradReducer {
 
   // Before backward: the next gradients will be reduced (sync) or left to accumulate in .grad.
   void prepare(bool sync = true);
-  // After backward: waits for every bucket, averages over ranks and makes each parameter's
-  // .grad a view of its bucket. Every rank then holds bitwise the same gradients.
+  // After backward: waits for every bucket and averages over ranks. All-reduce: each parameter's
+  // .grad becomes a view of its bucket, bitwise equal on every rank. Reduce-scatter: .grad is
+  // released and only shard_grad() holds this rank's averaged slices.
   ReduceStats finalize();
 
-  const std::vector<int64_t>& bucket_bytes() const { return bucket_bytes_; }
+  const BucketLayout& layout() const { return layout_; }
+  // This rank's slice (ReducerOptions::shard) of bucket b's averaged gradient.
+  const torch::Tensor& shard_grad(size_t b) const { return buckets_[b].shard; }
+  // Gradient bytes kept between steps (full buckets, or the shards at stage 2).
+  int64_t held_grad_bytes() const;
+  const std::vector<BucketTiming>& timings() const { return timings_; }
 
  private:
   struct Bucket {
-    torch::Tensor flat;
-    std::vector<size_t> params;
+    torch::Tensor flat;   // the whole bucket (at stage 2 only while it is being reduced)
+    torch::Tensor shard;  // this rank's chunk of the average (shard mode)
     size_t pending = 0;
     compat::Work work;
-    bool launched = false;
+    PendingReduceScatter scatter;
     double launched_at = 0;
     std::atomic<double> done_at{0};  // set by the communication thread on completion
     Bucket() = default;
     Bucket(Bucket&& o) noexcept
-        : flat(std::move(o.flat)), params(std::move(o.params)), pending(o.pending) {}
+        : flat(std::move(o.flat)), shard(std::move(o.shard)), pending(o.pending) {}
   };
+  void allocate(size_t b);  // the bucket's flat buffer and its parameters' views into it
   void on_grad(size_t param, const torch::Tensor& grad);
   void launch_ready();
   void launch(Bucket& b);
 
   std::vector<torch::Tensor> params_;
+  BucketLayout layout_;
   std::vector<torch::Tensor> views_;  // param i's slice of its bucket, shaped like the param
-  std::vector<size_t> bucket_of_;
-  std::vector<char> got_;  // param k's gradient arrived this step
+  std::vector<char> got_;             // param k's gradient arrived this step
   std::vector<Bucket> buckets_;
-  std::vector<int64_t> bucket_bytes_;
+  std::vector<BucketTiming> timings_;
   compat::Group group_;
   int world_;
   ReducerOptions options_;

@@ -3,6 +3,7 @@
 #include <torch/types.h>
 
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 
 #include "config/config.h"
 #include "data/batch.h"
@@ -50,6 +51,8 @@ class Strategy {
   // Checkpoints: model parameters and buffers, and the optimizer state.
   virtual void save(torch::serialize::OutputArchive& archive) = 0;
   virtual void load(torch::serialize::InputArchive& archive) = 0;
+  // Strategy-specific figures for summary.json (bucket timings, stage costs...).
+  virtual nlohmann::json details() const;
 };
 
 std::unique_ptr<Strategy> make_strategy(const Config& cfg, const DistContext& ctx,

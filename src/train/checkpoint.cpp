@@ -18,9 +18,11 @@ std::string checkpoint_path(const std::string& run_dir) {
   return run_dir + "/checkpoint.pt";
 }
 
-void save_checkpoint(const std::string& run_dir, Strategy& strategy, const TrainState& state) {
+void save_checkpoint(const std::string& run_dir, Strategy& strategy, const TrainState& state,
+                     bool write_file) {
   torch::serialize::OutputArchive archive;
   strategy.save(archive);
+  if (!write_file) return;
   const std::string json = nlohmann::json(state).dump();
   auto bytes = torch::empty({static_cast<int64_t>(json.size())}, torch::kUInt8);
   std::memcpy(bytes.data_ptr(), json.data(), json.size());

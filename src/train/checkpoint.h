@@ -9,7 +9,10 @@
 namespace parallax {
 
 std::string checkpoint_path(const std::string& run_dir);
-void save_checkpoint(const std::string& run_dir, Strategy& strategy, const TrainState& state);
+// Every rank calls it (a sharded strategy gathers its state); only the one with write_file set
+// (rank 0) writes the file.
+void save_checkpoint(const std::string& run_dir, Strategy& strategy, const TrainState& state,
+                     bool write_file = true);
 // Restores strategy in place and returns the trainer's state; UserError if missing or unreadable.
 TrainState load_checkpoint(const std::string& run_dir, Strategy& strategy);
 

@@ -75,13 +75,17 @@ nlohmann::json make_summary(const Config& cfg, const TrainState& state, const Ru
   j["comm_hidden_fraction"] =
       or_null(comm_busy_s > 0 ? std::max(0.0, 1.0 - comm_s / comm_busy_s) : 0, comm_busy_s > 0);
   j["bubble_fraction"] = nullptr;  // not a pipeline
-  j["ranks"] =
-      nlohmann::json::array({{{"rank", 0},
-                              {"peak_memory_bytes", peak_rss_bytes()},
-                              {"peak_memory_kind", "process peak RSS"},
-                              {"param_bytes", facts.memory.param_bytes},
-                              {"grad_bytes", facts.memory.grad_bytes},
-                              {"optimizer_state_bytes", facts.memory.optimizer_state_bytes}}});
+  j["ranks"] = nlohmann::json::array();
+  for (size_t r = 0; r < facts.rank_memory.size(); ++r) {
+    const MemoryStats& m = facts.rank_memory[r];
+    j["ranks"].push_back({{"rank", r},
+                          {"peak_memory_bytes", facts.rank_peak_rss.at(r)},
+                          {"peak_memory_kind", "process peak RSS"},
+                          {"param_bytes", m.param_bytes},
+                          {"grad_bytes", m.grad_bytes},
+                          {"optimizer_state_bytes", m.optimizer_state_bytes}});
+  }
+  if (!facts.details.is_null() && !facts.details.empty()) j["strategy_details"] = facts.details;
   return j;
 }
 

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "parallel/strategy.h"
@@ -18,7 +19,9 @@ struct RunFacts {
   std::string dataset_source;
   int64_t train_images = 0, test_images = 0;
   int64_t model_parameters = 0;
-  MemoryStats memory;
+  std::vector<MemoryStats> rank_memory;  // index = rank
+  std::vector<int64_t> rank_peak_rss;     // index = rank
+  nlohmann::json details;                 // the strategy's own figures (Strategy::details)
 };
 
 nlohmann::json make_summary(const Config& cfg, const TrainState& state, const RunFacts& facts);

@@ -64,6 +64,34 @@ int train_main(const Config& cfg, int argc, char** argv) {
   return launch_ranks(spec);
 }
 
+namespace {
+
+// Every rank's memory figures, gathered on every rank (a collective).
+void gather_rank_memory(const DistContext& ctx, const MemoryStats& mine, RunFacts& facts) {
+  auto row = torch::tensor({mine.param_bytes, mine.grad_bytes, mine.optimizer_state_bytes,
+                            peak_rss_bytes()},
+                           torch::kLong)
+                 .to(ctx.device);  // NCCL moves device tensors only
+  std::vector<torch::Tensor> rows{row};
+  if (ctx.world > 1) {
+    std::vector<std::vector<torch::Tensor>> out(1);
+    for (int r = 0; r < ctx.world; ++r) out[0].push_back(torch::empty_like(row));
+    std::vector<torch::Tensor> in{row};
+    ctx.world_pg->allgather(out, in)->wait();
+    rows = out[0];
+  }
+  facts.rank_memory.clear();
+  facts.rank_peak_rss.clear();
+  for (const auto& r : rows) {
+    const auto host = r.cpu();
+    const int64_t* v = host.data_ptr<int64_t>();
+    facts.rank_memory.push_back({v[0], v[1], v[2]});
+    facts.rank_peak_rss.push_back(v[3]);
+  }
+}
+
+}  // namespace
+
 std::string run_training(const Config& cfg, bool verbose,
                          const std::function<void(const TrainState&)>& after_epoch) {
   validate(cfg);
@@ -74,7 +102,7 @@ std::string run_training(const Config& cfg, bool verbose,
   const DistContext ctx = make_dist_context(cfg, env);
   const torch::Device device = ctx.device;
   verbose = verbose && ctx.is_root();
-  const int64_t splits = ctx.world * (cfg.strategy == "ddp" ? cfg.accumulate : 1);
+  const int64_t splits = ctx.world * (cfg.strategy == "single" ? 1 : cfg.accumulate);
   if (cfg.batch_size % splits != 0)
     throw UserError("--batch-size " + std::to_string(cfg.batch_size) + ": global, so it must " +
                     "divide by the " + std::to_string(ctx.world) + " data-parallel ranks x " +
@@ -120,13 +148,16 @@ std::string run_training(const Config& cfg, bool verbose,
                  facts.device.c_str(), threads, allocator_name().c_str(), run_dir.c_str());
 
   auto write_outputs = [&](const TrainState& s) {
+    // Collective parts first, on every rank: the checkpoint (ZeRO gathers its shards) and the
+    // per-rank memory figures.
+    if (cfg.checkpoint) save_checkpoint(run_dir, *strategy, s, ctx.is_root());
+    gather_rank_memory(ctx, strategy->memory(), facts);
     if (!ctx.is_root()) {
       if (after_epoch) after_epoch(s);
       return;
     }
-    if (cfg.checkpoint) save_checkpoint(run_dir, *strategy, s);
     write_run_tables(run_dir, s);
-    facts.memory = strategy->memory();
+    facts.details = strategy->details();
     write_file_atomic(run_dir + "/summary.json", make_summary(cfg, s, facts).dump(2) + "\n");
     if (after_epoch) after_epoch(s);
   };

@@ -80,6 +80,25 @@ TEST(Sampler, RankSharesAreDisjointAndCoverTheEpoch) {
   EXPECT_EQ(covered.size(), 40u);
 }
 
+TEST(Sampler, UnevenShardsPadForTrainingAndCoverExactlyOnceForEvaluation) {
+  std::multiset<int64_t> padded;
+  std::set<int64_t> exact;
+  int64_t exact_total = 0;
+  for (int r = 0; r < 4; ++r) {
+    Sampler train(42, true, 3, r, 4, /*pad=*/true);
+    train.set_epoch(1);
+    EXPECT_EQ(train.indices().size(), 11u);  // ceil(42 / 4): every rank the same step count
+    padded.insert(train.indices().begin(), train.indices().end());
+    Sampler eval(42, false, 3, r, 4, /*pad=*/false);
+    exact_total += static_cast<int64_t>(eval.indices().size());
+    exact.insert(eval.indices().begin(), eval.indices().end());
+  }
+  for (int64_t i = 0; i < 42; ++i) EXPECT_GE(padded.count(i), 1u) << "index " << i;
+  EXPECT_EQ(padded.size(), 44u);  // 2 samples repeated to pad
+  EXPECT_EQ(exact_total, 42);
+  EXPECT_EQ(exact.size(), 42u);
+}
+
 TEST(Loader, TrainDropsPartialBatchEvalKeepsItAndLabelsFollowTheOrder) {
   Split split{
       torch::arange(10, torch::kUInt8).view({10, 1, 1, 1}).expand({10, 1, 2, 2}).contiguous(),

@@ -1,0 +1,53 @@
+// NCCL has flat reduce-scatter and all-gather; Gloo gets them from all-to-all and list all-gather.
+#include "dist/collectives.h"
+
+#include <torch/torch.h>
+
+namespace parallax {
+namespace {
+
+bool is_nccl(const compat::Group& group) {
+  return group->getBackendName() == "nccl";
+}
+
+}  // namespace
+
+void PendingReduceScatter::finish() {
+  if (recv.defined()) at::sum_out(out, recv.view({-1, out.numel()}), 0);
+}
+
+PendingReduceScatter reduce_scatter_sum(const compat::Group& group, const torch::Tensor& flat,
+                                        const torch::Tensor& out, int world) {
+  PendingReduceScatter p;
+  p.out = out;
+  if (is_nccl(group)) {
+    auto dst = out;
+    auto src = flat;
+    p.work = group->_reduce_scatter_base(dst, src);
+    return p;
+  }
+  // Rank j receives every rank's chunk j; the sum is taken locally in finish(). The same bytes
+  // cross the wire as in a ring reduce-scatter: (world - 1) / world of the buffer per rank.
+  p.recv = torch::empty({world * out.numel()}, flat.options());
+  auto dst = p.recv;
+  auto src = flat;
+  std::vector<int64_t> equal_splits;  // empty: equal chunks
+  p.work = group->alltoall_base(dst, src, equal_splits, equal_splits);
+  return p;
+}
+
+compat::Work all_gather_in_place(const compat::Group& group, const torch::Tensor& flat, int rank,
+                                 int world) {
+  const int64_t chunk = flat.numel() / world;
+  auto mine = flat.narrow(0, rank * chunk, chunk);
+  if (is_nccl(group)) {
+    auto dst = flat;
+    return group->_allgather_base(dst, mine);
+  }
+  std::vector<torch::Tensor> inputs{mine};
+  std::vector<std::vector<torch::Tensor>> outputs(1);
+  for (int r = 0; r < world; ++r) outputs[0].push_back(flat.narrow(0, r * chunk, chunk));
+  return group->allgather(outputs, inputs);
+}
+
+}  // namespace parallax

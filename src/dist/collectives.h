@@ -1,0 +1,25 @@
+// Collectives over flat buffers that not every backend offers natively (Gloo has no
+// reduce-scatter and no flat all-gather): one call, the best the backend can do.
+#pragma once
+#include <torch/types.h>
+
+#include "dist/torch_compat.h"
+
+namespace parallax {
+
+// A reduce-scatter in flight: sums `flat` (world x chunk elements) over ranks and leaves this
+// rank's chunk of the sum in `out`. finish() must run after work->wait().
+struct PendingReduceScatter {
+  compat::Work work;
+  torch::Tensor recv;  // Gloo: every rank's copy of my chunk, summed by finish()
+  torch::Tensor out;
+  void finish();
+};
+PendingReduceScatter reduce_scatter_sum(const compat::Group& group, const torch::Tensor& flat,
+                                        const torch::Tensor& out, int world);
+
+// All-gather in place: rank r's chunk of `flat` (world x chunk elements) goes to every rank.
+compat::Work all_gather_in_place(const compat::Group& group, const torch::Tensor& flat, int rank,
+                                 int world);
+
+}  // namespace parallax

@@ -1,0 +1,39 @@
+// Bucket layout: which parameters share a flat gradient buffer, where each one sits in it, and
+// which slice of it each rank owns (ZeRO). Pure functions of the parameters' sizes.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace parallax {
+
+// Rank's contiguous slice of a buffer of `numel` elements split over `world` ranks: every rank
+// gets ceil(numel / world) slots (the buffer is padded to world x that), the last ones may hold
+// fewer real elements, or none.
+struct Shard {
+  int64_t offset = 0;  // first element
+  int64_t numel = 0;   // real elements in the slice (<= chunk)
+  int64_t chunk = 0;   // slots per rank, padding included
+};
+Shard shard_of(int64_t numel, int rank, int world);
+
+struct BucketPlan {
+  std::vector<size_t> params;    // indices into the parameter list, in the bucket's order
+  std::vector<int64_t> offsets;  // each parameter's first element in the flat buffer
+  int64_t numel = 0;             // real elements
+  int64_t padded = 0;            // buffer length: numel rounded up to a multiple of pad_to
+};
+
+struct BucketLayout {
+  std::vector<BucketPlan> buckets;  // in the order they are filled and launched
+  std::vector<size_t> bucket_of;    // parameter -> bucket
+  std::vector<int64_t> offset_of;   // parameter -> first element in its bucket
+};
+
+// Parameters in model order, sizes in elements of element_bytes each. Buckets are filled in
+// reverse model order (backward produces the last layers' gradients first): the first holds up to
+// first_bytes, the others up to bytes; a parameter larger than a bucket gets one of its own.
+BucketLayout plan_buckets(const std::vector<int64_t>& numels, int64_t element_bytes,
+                          double first_bytes, double bytes, int pad_to = 1);
+
+}  // namespace parallax

@@ -1,0 +1,127 @@
+// Zero: the optimizer sees one tensor per bucket (this rank's chunk), with the reducer's averaged
+// chunk as its gradient; SGD and Adam are elementwise, so the update equals DDP's bit for bit.
+#include "parallel/zero.h"
+
+#include <torch/torch.h>
+
+#include "dist/collectives.h"
+#include "metrics/clock.h"
+#include "train/optimizer.h"
+
+namespace parallax {
+
+Zero::Zero(const Config& cfg, const DistContext& ctx, std::shared_ptr<ModelBlocks> model)
+    : DataParallel(cfg, ctx, std::move(model)), cfg_(cfg), sharded_(reducer_ != nullptr) {
+  if (!sharded_) return;
+  const auto& layout = reducer_->layout();
+  auto opts = model_->parameters().front().options();
+  for (const auto& plan : layout.buckets) flat_params_.push_back(torch::zeros({plan.padded}, opts));
+  bind_parameters_to_flat_buffers();
+  for (size_t b = 0; b < layout.buckets.size(); ++b) {
+    const int64_t chunk = layout.buckets[b].padded / ctx_.world;
+    // A tensor of its own (detach) over this rank's chunk of the bucket's parameters.
+    shards_.push_back(flat_params_[b].narrow(0, ctx_.rank * chunk, chunk).detach());
+    shards_.back().mutable_grad() = reducer_->shard_grad(b);
+  }
+  optimizer_ = make_optimizer(cfg, shards_);
+}
+
+void Zero::bind_parameters_to_flat_buffers() {
+  torch::NoGradGuard no_grad;
+  const auto& layout = reducer_->layout();
+  auto params = model_->parameters();
+  for (size_t k = 0; k < params.size(); ++k) {
+    auto view = flat_params_[layout.bucket_of[k]]
+                    .narrow(0, layout.offset_of[k], params[k].numel())
+                    .view(params[k].sizes());
+    view.copy_(params[k]);
+    params[k].set_data(view);
+  }
+}
+
+double Zero::update() {
+  if (!sharded_) return DataParallel::update();
+  optimizer_->step();  // this rank's chunks only
+  const Stopwatch watch;
+  std::vector<compat::Work> works;
+  for (auto& flat : flat_params_)
+    works.push_back(all_gather_in_place(ctx_.world_pg, flat, ctx_.rank, ctx_.world));
+  for (auto& w : works) w->wait();
+  return watch.seconds();
+}
+
+MemoryStats Zero::memory() const {
+  MemoryStats m = DataParallel::memory();
+  if (!sharded_) return m;
+  m.grad_bytes = reducer_->held_grad_bytes();
+  return m;  // optimizer_state_bytes: the shard optimizer's, 1/world of DDP's
+}
+
+void Zero::save(torch::serialize::OutputArchive& archive) {
+  if (!sharded_) return DataParallel::save(archive);
+  // The single-device optimizer over the whole model, filled with every rank's slices.
+  auto params = model_->parameters();
+  auto whole = make_optimizer(cfg_, params);
+  const auto& layout = reducer_->layout();
+  for (size_t b = 0; b < shards_.size(); ++b) {
+    const auto mine = get_param_state(*optimizer_, shards_[b]);
+    if (!mine) continue;  // no step yet: no state on any rank
+    const auto& plan = layout.buckets[b];
+    for (const auto& [name, slice] : mine->tensors) {
+      auto full = torch::empty({plan.padded}, slice.options());
+      full.narrow(0, ctx_.rank * slice.numel(), slice.numel()).copy_(slice);
+      all_gather_in_place(ctx_.world_pg, full, ctx_.rank, ctx_.world)->wait();
+      if (!ctx_.is_root()) continue;
+      for (size_t i = 0; i < plan.params.size(); ++i) {
+        const auto& p = params[plan.params[i]];
+        ParamState st = get_param_state(*whole, p).value_or(ParamState{});
+        st.step = mine->step;
+        st.tensors[name] = full.narrow(0, plan.offsets[i], p.numel()).view(p.sizes()).clone();
+        set_param_state(*whole, p, st);
+      }
+    }
+  }
+  torch::serialize::OutputArchive model_archive, optimizer_archive;
+  model_->save(model_archive);
+  whole->save(optimizer_archive);
+  archive.write("model", model_archive);
+  archive.write("optimizer", optimizer_archive);
+}
+
+void Zero::load(torch::serialize::InputArchive& archive) {
+  if (!sharded_) return DataParallel::load(archive);
+  torch::serialize::InputArchive model_archive, optimizer_archive;
+  archive.read("model", model_archive);
+  archive.read("optimizer", optimizer_archive);
+  model_->load(model_archive);  // replaces the parameters' storage: bind them again
+  model_->to(device_);
+  bind_parameters_to_flat_buffers();
+  auto params = model_->parameters();
+  auto whole = make_optimizer(cfg_, params);
+  whole->load(optimizer_archive);
+  // Every rank cuts its own chunk out of the consolidated state: any world size resumes.
+  const auto& layout = reducer_->layout();
+  for (size_t b = 0; b < shards_.size(); ++b) {
+    const auto& plan = layout.buckets[b];
+    ParamState mine;
+    bool any = false;
+    for (size_t i = 0; i < plan.params.size(); ++i) {
+      const auto st = get_param_state(*whole, params[plan.params[i]]);
+      if (!st) continue;
+      any = true;
+      mine.step = st->step;
+      for (const auto& [name, t] : st->tensors) {
+        auto& full = mine.tensors[name];
+        if (!full.defined()) full = torch::zeros({plan.padded}, t.options());
+        full.narrow(0, plan.offsets[i], t.numel()).copy_(t.reshape(-1));
+      }
+    }
+    if (!any) continue;
+    const int64_t chunk = shards_[b].numel();
+    for (auto& [name, full] : mine.tensors)
+      full = full.narrow(0, ctx_.rank * chunk, chunk).clone();
+    set_param_state(*optimizer_, shards_[b], mine);
+  }
+}
+
+}  // namespace parallax

@@ -1,0 +1,33 @@
+// Zero (ZeRO-1/2): data parallel with the optimizer state, and at stage 2 the gradients, split
+// over ranks. Each rank updates its slice of every gradient bucket, then the parameters are
+// all-gathered, so every rank again holds the whole model, bitwise equal.
+#pragma once
+#include "parallel/data_parallel.h"
+
+namespace parallax {
+
+class Zero : public DataParallel {
+ public:
+  Zero(const Config& cfg, const DistContext& ctx, std::shared_ptr<ModelBlocks> model);
+
+  MemoryStats memory() const override;
+  // Checkpoints are consolidated: save() gathers every rank's optimizer slices (a collective: every
+  // rank calls it) into the single-device layout, so any strategy and world size can resume.
+  void save(torch::serialize::OutputArchive& archive) override;
+  void load(torch::serialize::InputArchive& archive) override;
+
+ protected:
+  double update() override;
+
+ private:
+  // The parameters become views into per-bucket flat buffers (the gradient buckets' layout), so
+  // one all-gather per bucket refreshes them.
+  void bind_parameters_to_flat_buffers();
+
+  Config cfg_;
+  bool sharded_ = false;                   // false with one rank: plain single-device training
+  std::vector<torch::Tensor> flat_params_;  // per bucket, padded to world x chunk
+  std::vector<torch::Tensor> shards_;       // per bucket: this rank's chunk (the optimizer's params)
+};
+
+}  // namespace parallax

@@ -1,0 +1,69 @@
+// Bucket layout and shards: pure functions, checked against hand-made tables.
+#include "parallel/bucket_layout.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace parallax {
+namespace {
+
+TEST(ShardOf, SlicesAreDisjointEqualSizedAndCoverTheBuffer) {
+  for (int64_t numel : {0, 1, 7, 8, 9, 1000003}) {
+    for (int world : {1, 2, 3, 4, 8}) {
+      int64_t covered = 0, next = 0;
+      for (int r = 0; r < world; ++r) {
+        const Shard s = shard_of(numel, r, world);
+        EXPECT_EQ(s.chunk, (numel + world - 1) / world);
+        EXPECT_LE(s.numel, s.chunk);
+        if (s.numel > 0) EXPECT_EQ(s.offset, next) << numel << " over " << world;
+        next = s.offset + s.numel;
+        covered += s.numel;
+      }
+      EXPECT_EQ(covered, numel) << numel << " over " << world;
+    }
+  }
+  const Shard last = shard_of(10, 3, 4);  // chunks of 3: 0-2, 3-5, 6-8, 9
+  EXPECT_EQ(last.offset, 9);
+  EXPECT_EQ(last.numel, 1);
+  const Shard empty = shard_of(2, 3, 4);  // chunks of 1: ranks 2 and 3 hold padding only
+  EXPECT_EQ(empty.numel, 0);
+}
+
+TEST(PlanBuckets, ReverseOrderFirstBucketSmallThenCapped) {
+  // Sizes in elements of 4 bytes: 100 B first bucket, 200 B after.
+  const std::vector<int64_t> numels{10, 30, 20, 5, 40, 3};
+  const BucketLayout l = plan_buckets(numels, 4, 100, 200, 1);
+  // Reverse order: [3] (12 B; +160 B overflows 100), [40, 5] (180 B), [20, 30] (200 B), [10].
+  ASSERT_EQ(l.buckets.size(), 4u);
+  EXPECT_EQ(l.buckets[0].params, (std::vector<size_t>{5}));
+  EXPECT_EQ(l.buckets[1].params, (std::vector<size_t>{4, 3}));
+  EXPECT_EQ(l.buckets[2].params, (std::vector<size_t>{2, 1}));
+  EXPECT_EQ(l.buckets[3].params, (std::vector<size_t>{0}));
+  EXPECT_EQ(l.buckets[1].offsets, (std::vector<int64_t>{0, 40}));
+  EXPECT_EQ(l.buckets[1].numel, 45);
+  EXPECT_EQ(l.bucket_of[3], 1u);
+  EXPECT_EQ(l.offset_of[3], 40);
+  // Every parameter in exactly one bucket.
+  std::set<size_t> seen;
+  for (const auto& b : l.buckets)
+    for (size_t k : b.params) EXPECT_TRUE(seen.insert(k).second);
+  EXPECT_EQ(seen.size(), numels.size());
+}
+
+TEST(PlanBuckets, PaddedToTheWorldSoEveryRankOwnsAnEqualChunk) {
+  const BucketLayout l = plan_buckets({7, 6}, 4, 1e9, 1e9, 4);
+  ASSERT_EQ(l.buckets.size(), 1u);
+  EXPECT_EQ(l.buckets[0].numel, 13);
+  EXPECT_EQ(l.buckets[0].padded, 16);
+}
+
+TEST(PlanBuckets, AParameterLargerThanABucketGetsOneOfItsOwn) {
+  const BucketLayout l = plan_buckets({1000, 1, 1}, 4, 8, 8, 1);
+  ASSERT_EQ(l.buckets.size(), 2u);
+  EXPECT_EQ(l.buckets[0].params, (std::vector<size_t>{2, 1}));
+  EXPECT_EQ(l.buckets[1].params, (std::vector<size_t>{0}));
+}
+
+}  // namespace
+}  // namespace parallax
