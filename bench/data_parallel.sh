@@ -30,10 +30,16 @@ parallax_run() {  # nproc strategy extra-args...
   $py -c "import json,sys; s=json.load(open(sys.argv[1])); print(s['images_per_sec'],
       s['comm_hidden_fraction'] or 0, s['ranks'][0]['optimizer_state_bytes'])" "$tmp/run/summary.json"
 }
-torch_ddp() {  # preload [--zero]
-  LD_PRELOAD=${1:-} $py bench/torch_ddp.py --model "$model" --nproc 2 --threads 1 --batch-size 32 \
-    --steps "$steps" --warmup "$warmup" ${2:-} 2>/dev/null | tail -1 |
-    $py -c 'import json,sys; print(json.load(sys.stdin)["images_per_sec"])'
+torch_ddp() {  # preload [--zero]: images/s, or 0 with a warning when the run failed (tried twice)
+  local line
+  for _ in 1 2; do
+    line=$(LD_PRELOAD=${1:-} $py bench/torch_ddp.py --model "$model" --nproc 2 --threads 1 \
+      --batch-size 32 --steps "$steps" --warmup "$warmup" ${2:-} 2>"$tmp/torch.err" | tail -1)
+    if [ -n "$line" ]; then
+      $py -c 'import json,sys; print(json.loads(sys.argv[1])["images_per_sec"])' "$line"; return
+    fi
+  done
+  echo "bench: pytorch run ${2:-ddp} failed: $(tail -1 "$tmp/torch.err")" >&2; echo 0
 }
 best() { $py -c "import sys; print(max(float(x) for x in sys.argv[1:]))" "$@"; }
 

@@ -4,21 +4,19 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cstdlib>
 #include <functional>
 
 #include "config/config_json.h"
 #include "config/user_error.h"
 #include "dist/device.h"
+#include "dist/process_group.h"
 
 namespace parallax {
 namespace {
+
+std::string first_line(const std::string& text) {
+  return text.substr(0, std::min(text.find('\n'), size_t{200}));
+}
 
 std::string config_fingerprint(const Config& cfg) {
   nlohmann::json j = cfg;
@@ -34,7 +32,14 @@ void check_same_config(c10d::Store& store, int rank, int world, const Config& cf
     store.set("parallax/config", bytes(mine));
     // Rank 0 collects every verdict, so that it fails too instead of waiting for a lost rank.
     for (int r = 1; r < world; ++r) {
-      const auto ok = store.get("parallax/config_ok/" + std::to_string(r));
+      std::vector<uint8_t> ok;
+      try {
+        ok = store.get("parallax/config_ok/" + std::to_string(r));
+      } catch (const std::exception& e) {
+        throw UserError("rank " + std::to_string(r) + " of " + std::to_string(world) +
+                        " did not join within --comm-timeout; start every node with the same " +
+                        "--nproc and --nnodes, and check that they reach --master-addr");
+      }
       if (ok != bytes("1"))
         throw UserError("rank " + std::to_string(r) +
                         " runs another config than rank 0; start "
@@ -49,40 +54,6 @@ void check_same_config(c10d::Store& store, int rank, int world, const Config& cf
     throw UserError("rank " + std::to_string(rank) +
                     " runs another config than rank 0; start "
                     "every rank with the same options");
-}
-
-// This host's address on the route to the master: connect() on a UDP socket picks the route
-// (nothing is sent). The hostname's address is not good enough: it is often 127.0.0.1.
-std::string local_address_towards(const std::string& master, int port) {
-  addrinfo hints{}, *found = nullptr;
-  hints.ai_family = AF_INET;
-  hints.ai_socktype = SOCK_DGRAM;
-  if (::getaddrinfo(master.c_str(), std::to_string(port).c_str(), &hints, &found) != 0 || !found)
-    return "";
-  std::string ip;
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in local{};
-  socklen_t len = sizeof(local);
-  if (fd >= 0 && ::connect(fd, found->ai_addr, found->ai_addrlen) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) {
-    char buf[INET_ADDRSTRLEN];
-    if (::inet_ntop(AF_INET, &local.sin_addr, buf, sizeof(buf))) ip = buf;
-  }
-  if (fd >= 0) ::close(fd);
-  ::freeaddrinfo(found);
-  return ip;
-}
-
-// Gloo's transport device: the interface named by GLOO_SOCKET_IFNAME (as PyTorch honours it),
-// else the address that routes to the master.
-std::shared_ptr<::gloo::transport::Device> gloo_device(const std::string& master, int port) {
-  if (const char* iface = std::getenv("GLOO_SOCKET_IFNAME"); iface && *iface)
-    return c10d::ProcessGroupGloo::createDeviceForInterface(iface);
-  if (master == "127.0.0.1" || master == "localhost")
-    return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
-  const std::string local = local_address_towards(master, port);
-  if (local.empty()) return c10d::ProcessGroupGloo::createDefaultDevice();
-  return c10d::ProcessGroupGloo::createDeviceForHostname(local);
 }
 
 }  // namespace
@@ -106,17 +77,19 @@ DistContext make_dist_context(const Config& cfg, const std::optional<RankEnv>& e
   try {
     ctx.store = c10::make_intrusive<c10d::TCPStore>(env->master_addr, opts);
   } catch (const std::exception& e) {
-    throw UserError("rendezvous with " + env->master_addr + ":" + std::to_string(env->master_port) +
-                    " failed (" + std::string(e.what()).substr(0, 160) + "); check --master-addr " +
-                    "and --master-port (is the port free on rank 0's host?)");
+    const std::string where = env->master_addr + ":" + std::to_string(env->master_port);
+    throw UserError(
+        ctx.rank == 0
+            ? "rendezvous store on " + where + " could not start (" + first_line(e.what()) +
+                  "); is the port in use? give another --master-port, or 0 for a free one"
+            : "cannot reach rank 0's rendezvous store at " + where + " within --comm-timeout " +
+                  "(" + first_line(e.what()) + "); check --master-addr and --master-port, and " +
+                  "that rank 0 is running");
   }
   check_same_config(*ctx.store, ctx.rank, ctx.world, cfg);
-
-  auto gloo = c10d::ProcessGroupGloo::Options::create(timeout);
-  gloo->devices.push_back(gloo_device(env->master_addr, env->master_port));
-  gloo->threads = 1;  // one per rank: the cores belong to the intra-op pool
-  ctx.world_pg = c10::make_intrusive<c10d::ProcessGroupGloo>(
-      c10::make_intrusive<c10d::PrefixStore>("world", ctx.store), ctx.rank, ctx.world, gloo);
+  ctx.world_pg = make_process_group(
+      {cfg.backend, ctx.device, env->master_addr, env->master_port, timeout},
+      c10::make_intrusive<c10d::PrefixStore>("world", ctx.store), ctx.rank, ctx.world);
   return ctx;
 }
 

@@ -38,4 +38,8 @@ int64_t ModelBlocks::parameter_count() const {
   return n;
 }
 
+void ModelBlocks::set_norm_override(const NormOverride& f) {
+  for (auto& b : blocks_) b.block->set_norm_override(f);
+}
+
 }  // namespace parallax

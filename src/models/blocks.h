@@ -2,16 +2,26 @@
 #pragma once
 #include <torch/nn/module.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+namespace torch::nn {
+class BatchNorm2dImpl;
+}  // namespace torch::nn
+
 namespace parallax {
+
+// Replaces how a block applies its BatchNorm layers in training (e.g. statistics over all ranks);
+// it gets the layer (its weight, bias and running statistics) and the input.
+using NormOverride = std::function<torch::Tensor(torch::nn::BatchNorm2dImpl&, const torch::Tensor&)>;
 
 // One block of a network: a module with a single tensor in and out.
 class Block : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  virtual void set_norm_override(const NormOverride& f) {}  // blocks without BatchNorm ignore it
 };
 
 struct NamedBlock {
@@ -33,6 +43,7 @@ class ModelBlocks : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x) { return forward_range(x, 0, blocks_.size()); }
 
   int64_t parameter_count() const;
+  void set_norm_override(const NormOverride& f);  // on every block
 
  private:
   std::vector<NamedBlock> blocks_;

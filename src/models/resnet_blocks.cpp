@@ -61,8 +61,15 @@ BasicBlock::BasicBlock(int64_t in, int64_t out, int64_t stride, Shortcut shortcu
   }
 }
 
+torch::Tensor ResNetBlock::project(torch::nn::Sequential& downsample, const torch::Tensor& x) {
+  auto y = downsample[0]->as<torch::nn::Conv2d>()->forward(x);
+  if (downsample->size() < 2) return y;
+  torch::nn::BatchNorm2d bn(std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(downsample->ptr(1)));
+  return apply(bn, y);
+}
+
 torch::Tensor BasicBlock::shortcut(const torch::Tensor& x) {
-  if (downsample_) return downsample_->forward(x);
+  if (downsample_) return project(downsample_, x);
   if (zero_pad_channels_ == 0 && stride_ == 1) return x;
   // Option A of He et al.: subsample, then pad the new channels with zeros (no parameters).
   using torch::indexing::None;
@@ -99,7 +106,7 @@ torch::Tensor Bottleneck::forward(const torch::Tensor& x) {
   auto y = apply(bn1_, conv1_->forward(x)).relu_();
   y = apply(bn2_, conv2_->forward(y)).relu_();
   y = apply(bn3_, conv3_->forward(y));
-  y += downsample_ ? downsample_->forward(x) : x;
+  y += downsample_ ? project(downsample_, x) : x;
   return y.relu_();
 }
 

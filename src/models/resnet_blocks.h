@@ -11,15 +11,22 @@ namespace parallax {
 
 // Shared by every ResNet block: conv and (optional) BatchNorm construction with torchvision's init.
 class ResNetBlock : public Block {
+ public:
+  void set_norm_override(const NormOverride& f) override { norm_override_ = f; }
+
  protected:
   explicit ResNetBlock(bool batch_norm) : batch_norm_(batch_norm) {}
   torch::nn::Conv2d conv(const std::string& name, int64_t in, int64_t out, int64_t kernel,
                          int64_t stride);
   torch::nn::BatchNorm2d norm(const std::string& name, int64_t channels);  // nullptr if no BN
-  static torch::Tensor apply(torch::nn::BatchNorm2d& bn, const torch::Tensor& x) {
-    return bn ? bn->forward(x) : x;
+  torch::Tensor apply(torch::nn::BatchNorm2d& bn, const torch::Tensor& x) {
+    if (!bn) return x;
+    return norm_override_ && bn->is_training() ? norm_override_(*bn, x) : bn->forward(x);
   }
+  // The 1x1 projection shortcut (conv, then BatchNorm unless BN-free) through apply().
+  torch::Tensor project(torch::nn::Sequential& downsample, const torch::Tensor& x);
   bool batch_norm_;
+  NormOverride norm_override_;
 };
 
 // torchvision: 7x7/2 conv, BN, ReLU, 3x3/2 max-pool. CIFAR (He et al.): 3x3/1 conv, BN, ReLU.

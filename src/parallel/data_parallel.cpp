@@ -10,6 +10,7 @@
 
 #include "data/loader.h"
 #include "metrics/clock.h"
+#include "parallel/sync_batch_norm.h"
 
 namespace parallax {
 
@@ -26,6 +27,8 @@ DataParallel::DataParallel(const Config& cfg, const DistContext& ctx,
     if (std::sscanf(fault, "%d:%lld", &rank, &step) == 2 && rank == ctx.rank) fault_step_ = step;
   }
   broadcast_from_root(model_->parameters());
+  broadcast_from_root(model_->buffers());
+  if (cfg.sync_bn) model_->set_norm_override(sync_batch_norm_over(ctx.world_pg, ctx.world));
   ReducerOptions options;
   options.bucket_mb = cfg.bucket_mb;
   options.overlap = cfg.overlap;

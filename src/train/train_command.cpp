@@ -48,7 +48,13 @@ void prepare_run_dir(const std::string& dir, bool resuming) {
 int train_main(const Config& cfg, int argc, char** argv) {
   validate(cfg);
   const auto env = rank_env_from(::getenv);
-  if (env || cfg.nproc * cfg.nnodes == 1) {
+  const int asked = cfg.nproc * cfg.nnodes;
+  if (env && asked != 1 && asked != env->world)
+    throw UserError("--nproc " + std::to_string(cfg.nproc) + " x --nnodes " +
+                    std::to_string(cfg.nnodes) + " = " + std::to_string(asked) + " ranks, but the " +
+                    env->source + " environment has a world of " + std::to_string(env->world) +
+                    "; give matching values, or leave --nproc and --nnodes out under a launcher");
+  if (env || asked == 1) {
     run_training(cfg);
     return 0;
   }

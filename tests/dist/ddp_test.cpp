@@ -1,9 +1,14 @@
 // Data parallelism with real ranks on loopback: DDP(N) equals one device with the full batch,
 // a dead rank ends the job and is named, mismatched configs are refused.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "dist/launcher.h"
 #include "models/resnet.h"
@@ -71,6 +76,46 @@ TEST(Ddp, TwoAndFourRanksEqualOneDeviceWithTheWholeBatch) {
   EXPECT_GT(summary["comm_busy_s"].get<double>(), 0.0);
 }
 
+// Parameters, then running statistics, of a BatchNorm resnet20 checkpoint, as two flat tensors.
+std::pair<torch::Tensor, torch::Tensor> state_of_bn_model(const std::string& run_dir) {
+  auto model = make_resnet({"resnet20", 3, 10, true});
+  torch::serialize::InputArchive archive, model_archive;
+  archive.load_from(run_dir + "/checkpoint.pt");
+  archive.read("model", model_archive);
+  model->load(model_archive);
+  std::vector<torch::Tensor> params, buffers;
+  for (const auto& p : model->parameters()) params.push_back(p.detach().reshape(-1));
+  for (const auto& b : model->buffers()) buffers.push_back(b.to(torch::kDouble).reshape(-1));
+  return {torch::cat(params), torch::cat(buffers)};
+}
+
+double relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
+  return ((a - b).abs().max() / a.abs().max()).item<double>();
+}
+
+TEST(Ddp, SyncBatchNormOnTwoRanksEqualsOneDeviceWithTheWholeBatch) {
+  testing::TempDir dir;
+  // No augmentation: zero-padded crops put activations at ReLU's kink, where float rounding in
+  // the order of the sums (1e-7) flips units on or off and the runs drift apart by 1e-5.
+  const std::string bn = " --norm batch --no-augment";
+  auto run = [&](const std::string& name, const std::string& extra) {
+    auto r = run_command(std::regex_replace(train_args(dir / name), std::regex(" --norm none"), bn) +
+                         extra);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return state_of_bn_model(dir / name);
+  };
+  const auto single = run("single", " --strategy single");
+  const auto synced = run("sync", " --strategy ddp --sync-bn --nproc 2");
+  const auto local = run("local", " --strategy ddp --nproc 2");
+  // Synchronised BatchNorm sees the global batch, as one device: the same parameters and the
+  // same running statistics (the variances are large numbers: compared relatively).
+  EXPECT_LT((single.first - synced.first).abs().max().item<double>(), 1e-5);
+  EXPECT_LT(relative_difference(single.second, synced.second), 1e-5);
+  // Without it each rank normalises its own half: the test can tell the difference.
+  EXPECT_GT((single.first - local.first).abs().max().item<double>(), 1e-3);
+  EXPECT_GT(relative_difference(single.second, local.second), 1e-3);
+}
+
 TEST(Ddp, ADeadRankEndsEveryRankAndIsNamed) {
   testing::TempDir dir;
   auto r =
@@ -92,6 +137,41 @@ TEST(Ddp, RanksWithDifferentConfigsAreRefused) {
   EXPECT_NE(r.output.find("another config than rank 0"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("rank1=2"), std::string::npos) << r.output;
   EXPECT_NE(rank0.find("rank0=2"), std::string::npos) << rank0;
+}
+
+TEST(Rendezvous, BadPortsMastersAndWorldSizesAreOneClearLine) {
+  testing::TempDir dir;
+  const std::string base =
+      std::regex_replace(train_args(dir / "run"), std::regex("--comm-timeout 30"), "--comm-timeout 3") +
+      " --strategy ddp";
+  // A port something else listens on.
+  const int busy = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(busy, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(busy, 1), 0);
+  socklen_t len = sizeof(addr);
+  ::getsockname(busy, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string port = std::to_string(ntohs(addr.sin_port));
+  auto in_use = run_command(base + " --nproc 2 --master-port " + port);
+  ::close(busy);
+  EXPECT_NE(in_use.exit_code, 0);
+  EXPECT_NE(in_use.output.find("is the port in use?"), std::string::npos) << in_use.output;
+
+  // Rank 1 alone: nobody serves the store.
+  const std::string env = "MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(free_tcp_port()) +
+                          " WORLD_SIZE=2 RANK=1 ";
+  auto unreachable = run_command(env + base);
+  EXPECT_EQ(unreachable.exit_code, 2) << unreachable.output;
+  EXPECT_NE(unreachable.output.find("cannot reach rank 0's rendezvous store"), std::string::npos)
+      << unreachable.output;
+
+  // A launcher's world of 2 against --nproc 3.
+  auto mismatch = run_command(env + base + " --nproc 3");
+  EXPECT_EQ(mismatch.exit_code, 2) << mismatch.output;
+  EXPECT_NE(mismatch.output.find("--nproc 3 x --nnodes 1 = 3 ranks"), std::string::npos)
+      << mismatch.output;
 }
 
 }  // namespace
