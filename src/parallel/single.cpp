@@ -70,20 +70,30 @@ MemoryStats SingleDevice::memory() const {
 }
 
 void SingleDevice::save(torch::serialize::OutputArchive& archive) {
+  save_with(archive, *optimizer_);
+}
+
+void SingleDevice::load(torch::serialize::InputArchive& archive) {
+  load_with(archive, *optimizer_);
+}
+
+void SingleDevice::save_with(torch::serialize::OutputArchive& archive,
+                             torch::optim::Optimizer& optimizer) {
   torch::serialize::OutputArchive model_archive, optimizer_archive;
   model_->save(model_archive);
-  optimizer_->save(optimizer_archive);
+  optimizer.save(optimizer_archive);
   archive.write("model", model_archive);
   archive.write("optimizer", optimizer_archive);
 }
 
-void SingleDevice::load(torch::serialize::InputArchive& archive) {
+void SingleDevice::load_with(torch::serialize::InputArchive& archive,
+                             torch::optim::Optimizer& optimizer) {
   torch::serialize::InputArchive model_archive, optimizer_archive;
   archive.read("model", model_archive);
   archive.read("optimizer", optimizer_archive);
   model_->load(model_archive);
   model_->to(device_);
-  optimizer_->load(optimizer_archive);
+  optimizer.load(optimizer_archive);
 }
 
 }  // namespace parallax

@@ -19,6 +19,10 @@ class SingleDevice : public Strategy {
   void load(torch::serialize::InputArchive& archive) override;
 
  protected:
+  // The checkpoint layout every strategy shares: "model" and "optimizer" (over the whole model).
+  void save_with(torch::serialize::OutputArchive& archive, torch::optim::Optimizer& optimizer);
+  void load_with(torch::serialize::InputArchive& archive, torch::optim::Optimizer& optimizer);
+
   std::shared_ptr<ModelBlocks> model_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   torch::Device device_;

@@ -81,24 +81,15 @@ void Zero::save(torch::serialize::OutputArchive& archive) {
       }
     }
   }
-  torch::serialize::OutputArchive model_archive, optimizer_archive;
-  model_->save(model_archive);
-  whole->save(optimizer_archive);
-  archive.write("model", model_archive);
-  archive.write("optimizer", optimizer_archive);
+  save_with(archive, *whole);
 }
 
 void Zero::load(torch::serialize::InputArchive& archive) {
   if (!sharded_) return DataParallel::load(archive);
-  torch::serialize::InputArchive model_archive, optimizer_archive;
-  archive.read("model", model_archive);
-  archive.read("optimizer", optimizer_archive);
-  model_->load(model_archive);  // replaces the parameters' storage: bind them again
-  model_->to(device_);
-  bind_parameters_to_flat_buffers();
   auto params = model_->parameters();
   auto whole = make_optimizer(cfg_, params);
-  whole->load(optimizer_archive);
+  load_with(archive, *whole);  // replaces the parameters' storage: bind them again
+  bind_parameters_to_flat_buffers();
   // Every rank cuts its own chunk out of the consolidated state: any world size resumes.
   const auto& layout = reducer_->layout();
   for (size_t b = 0; b < shards_.size(); ++b) {

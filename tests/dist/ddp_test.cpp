@@ -13,6 +13,7 @@
 #include "dist/launcher.h"
 #include "models/resnet.h"
 #include "test_paths.h"
+#include "run_params.h"
 #include "test_util.h"
 
 namespace parallax {
@@ -29,22 +30,7 @@ std::string train_args(const std::string& out) {
          out;
 }
 
-std::vector<torch::Tensor> parameters_of(const std::string& run_dir) {
-  auto model = make_resnet({"resnet20", 3, 10, false});
-  torch::serialize::InputArchive archive, model_archive;
-  archive.load_from(run_dir + "/checkpoint.pt");
-  archive.read("model", model_archive);
-  model->load(model_archive);
-  return model->parameters();
-}
-
-double max_difference(const std::string& a, const std::string& b) {
-  const auto pa = parameters_of(a), pb = parameters_of(b);
-  double worst = 0;
-  for (size_t i = 0; i < pa.size(); ++i)
-    worst = std::max(worst, (pa[i] - pb[i]).abs().max().item<double>());
-  return worst;
-}
+using testing::max_difference;
 
 TEST(Ddp, TwoAndFourRanksEqualOneDeviceWithTheWholeBatch) {
   testing::TempDir dir;
