@@ -16,7 +16,9 @@ TEST(ShardOf, SlicesAreDisjointEqualSizedAndCoverTheBuffer) {
         const Shard s = shard_of(numel, r, world);
         EXPECT_EQ(s.chunk, (numel + world - 1) / world);
         EXPECT_LE(s.numel, s.chunk);
-        if (s.numel > 0) EXPECT_EQ(s.offset, next) << numel << " over " << world;
+        if (s.numel > 0) {
+          EXPECT_EQ(s.offset, next) << numel << " over " << world;
+        }
         next = s.offset + s.numel;
         covered += s.numel;
       }
