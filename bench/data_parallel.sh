@@ -7,12 +7,7 @@
 # Env: ROUNDS (2), STEPS (20 timed), WARMUP (5), MODEL (resnet50), OUT (bench/results).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${1:-build}
-rounds=${ROUNDS:-2} steps=${STEPS:-20} warmup=${WARMUP:-5} model=${MODEL:-resnet50}
-out_dir=${OUT:-bench/results}
-py=/usr/bin/python3
-tcmalloc=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
-[ -x "$build/parallax" ] || scripts/build.sh
+source bench/common.sh "$@"
 have_torch=0; $py -c 'import torch, torchvision' 2>/dev/null && have_torch=1
 [ $have_torch = 1 ] || echo "bench: no python3-torch here (apt-get install python3-torch python3-torchvision): parallax side only"
 

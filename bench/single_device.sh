@@ -6,13 +6,7 @@
 # Env: ROUNDS (2), STEPS (20 timed), WARMUP (5 untimed), MODEL (resnet50), OUT (bench/results).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${1:-build}
-rounds=${ROUNDS:-2} steps=${STEPS:-20} warmup=${WARMUP:-5} model=${MODEL:-resnet50}
-out_dir=${OUT:-bench/results}
-py=/usr/bin/python3
-tcmalloc=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
-
-[ -x "$build/parallax" ] || scripts/build.sh
+source bench/common.sh "$@"
 if ! $py -c 'import torch, torchvision' 2>/dev/null; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get install -y -qq --no-install-recommends python3-torch python3-torchvision >/dev/null 2>&1 ||
