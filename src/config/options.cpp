@@ -82,6 +82,10 @@ void add_train_options(CLI::App& app, Config& c) {
   run->add_option("--bucket-mb", c.bucket_mb,
                   "ddp/zero: gradient bucket size in MiB (the first "
                   "bucket is 1 MiB so communication starts early)");
+  run->add_option("--tail-bucket-mb", c.tail_bucket_mb,
+                  "ddp/zero: the bucket launched last (the model's first layers) holds this "
+                  "many MiB and the ones before it 2x, 4x ... up to --bucket-mb, so little "
+                  "communication is left when backward ends (0: plain --bucket-mb buckets)");
   run->add_flag("--overlap,!--no-overlap", c.overlap,
                 "ddp/zero: all-reduce each full bucket while "
                 "backward goes on (--no-overlap: reduce after backward)");

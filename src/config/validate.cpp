@@ -44,6 +44,8 @@ void validate(const Config& c) {
   require(c.comm_timeout > 0, "--comm-timeout", c.comm_timeout, "must be positive");
   require(c.accumulate >= 1, "--accumulate", c.accumulate, "must be at least 1");
   require(c.bucket_mb > 0, "--bucket-mb", c.bucket_mb, "must be positive");
+  require(c.tail_bucket_mb >= 0, "--tail-bucket-mb", c.tail_bucket_mb,
+          "must be 0 (no tapered tail) or positive");
   require(c.strategy != "single" || c.nproc * c.nnodes == 1, "--strategy", c.strategy,
           "runs one rank; use --strategy ddp or zero for more than one");
   require(c.zero_stage == 1 || c.zero_stage == 2, "--zero-stage", c.zero_stage, "must be 1 or 2");

@@ -28,8 +28,19 @@ int64_t ModelBlocks::index_of(const std::string& name) const {
 }
 
 torch::Tensor ModelBlocks::forward_range(torch::Tensor x, size_t begin, size_t end) {
-  for (size_t i = begin; i < end; ++i) x = blocks_[i].block->forward(x);
+  for (size_t i = begin; i < end; ++i) {
+    if (before_block_) before_block_(i);
+    x = blocks_[i].block->forward(x);
+  }
   return x;
+}
+
+std::vector<std::vector<size_t>> ModelBlocks::parameter_indices_by_block() const {
+  std::vector<std::vector<size_t>> indices(blocks_.size());
+  size_t next = 0;
+  for (size_t i = 0; i < blocks_.size(); ++i)
+    for (size_t n = blocks_[i].block->parameters().size(); n > 0; --n) indices[i].push_back(next++);
+  return indices;
 }
 
 int64_t ModelBlocks::parameter_count() const {

@@ -17,6 +17,10 @@ namespace parallax {
 // it gets the layer (its weight, bias and running statistics) and the input.
 using NormOverride = std::function<torch::Tensor(torch::nn::BatchNorm2dImpl&, const torch::Tensor&)>;
 
+// Called with a block's index just before the block runs forward (e.g. to wait until that block's
+// parameters have arrived from other ranks).
+using BeforeBlock = std::function<void(size_t block)>;
+
 // One block of a network: a module with a single tensor in and out.
 class Block : public torch::nn::Module {
  public:
@@ -44,9 +48,14 @@ class ModelBlocks : public torch::nn::Module {
 
   int64_t parameter_count() const;
   void set_norm_override(const NormOverride& f);  // on every block
+  void set_before_block(BeforeBlock f) { before_block_ = std::move(f); }
+  // For each block, the indices of its parameters in parameters() (which lists them block by
+  // block, in order).
+  std::vector<std::vector<size_t>> parameter_indices_by_block() const;
 
  private:
   std::vector<NamedBlock> blocks_;
+  BeforeBlock before_block_;
 };
 
 }  // namespace parallax

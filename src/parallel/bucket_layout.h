@@ -33,7 +33,11 @@ struct BucketLayout {
 // Parameters in model order, sizes in elements of element_bytes each. Buckets are filled in
 // reverse model order (backward produces the last layers' gradients first): the first holds up to
 // first_bytes, the others up to bytes; a parameter larger than a bucket gets one of its own.
+// With tail_bytes > 0 the model's first parameters, whose gradients come last, go to a tapered
+// tail of buckets holding up to ..., 4, 2, 1 x tail_bytes (the last launched is the smallest):
+// the bucket launched last cannot overlap anything, so its all-reduce is the exposed remainder.
 BucketLayout plan_buckets(const std::vector<int64_t>& numels, int64_t element_bytes,
-                          double first_bytes, double bytes, int pad_to = 1);
+                          double first_bytes, double bytes, int pad_to = 1,
+                          double tail_bytes = 0);
 
 }  // namespace parallax

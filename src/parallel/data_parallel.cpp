@@ -31,9 +31,10 @@ DataParallel::DataParallel(const Config& cfg, const DistContext& ctx,
   if (cfg.sync_bn) model_->set_norm_override(sync_batch_norm_over(ctx.world_pg, ctx.world));
   ReducerOptions options;
   options.bucket_mb = cfg.bucket_mb;
+  options.tail_bucket_mb = cfg.tail_bucket_mb;
   options.overlap = cfg.overlap;
   options.shard = cfg.strategy == "zero";
-  options.reduce_scatter = options.shard && cfg.zero_stage == 2;
+  options.release_buckets = options.shard && cfg.zero_stage == 2;
   options.rank = ctx.rank;
   reducer_ = std::make_unique<GradReducer>(model_->parameters(), ctx.world_pg, ctx.world, options);
   step_sums_ = torch::zeros({3}, torch::TensorOptions().dtype(torch::kDouble).device(ctx.device));
@@ -83,20 +84,23 @@ StepStats DataParallel::train_step(const Batch& batch) {
     step_sums_[1] += logits.detach().argmax(1).eq(labels).sum().to(torch::kDouble);
     if (last) reduced = reducer_->finalize();
   }
-  const double update_wait_s = update();
-  if (verify_replicas_) verify_replicas();
-
-  // The step's loss and accuracy over the global batch, for the record.
+  // The step's loss and accuracy over the global batch, for the record; launched before the
+  // update so that it is not queued behind ZeRO's parameter all-gathers.
   step_sums_[2] = static_cast<double>(micro * accumulate_);
   std::vector<torch::Tensor> sums{step_sums_};
-  ctx_.world_pg->allreduce(sums)->wait();
+  auto sums_work = ctx_.world_pg->allreduce(sums);
+  const double update_wait_s = update();
+  if (verify_replicas_) verify_replicas();
+  sums_work->wait();
   auto host = step_sums_.cpu();
   const double* v = host.data_ptr<double>();
   StepStats stats;
   stats.images = static_cast<int64_t>(v[2]);
   stats.loss = v[0] / v[2];
   stats.correct = static_cast<int64_t>(v[1]);
-  stats.comm_s = reduced.wait_s + update_wait_s;
+  // exposed_comm_s_: e.g. this step's forward waiting for the last step's parameter all-gathers.
+  stats.comm_s = reduced.wait_s + update_wait_s + exposed_comm_s_;
+  exposed_comm_s_ = 0;
   stats.comm_busy_s = reduced.busy_s;
   stats.compute_s = watch.seconds() - stats.comm_s;
   return stats;
@@ -120,6 +124,7 @@ nlohmann::json DataParallel::details() const {
 }
 
 void DataParallel::verify_replicas() {
+  settle_parameters();
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> parts;
   for (const auto& p : model_->parameters()) parts.push_back(p.reshape(-1));

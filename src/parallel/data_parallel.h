@@ -19,10 +19,14 @@ class DataParallel : public SingleDevice {
   // After the gradients are reduced: the optimizer step, and for ZeRO the parameters'
   // all-gather. Returns the seconds spent waiting on communication.
   virtual double update();
+  // Before anyone reads the parameters outside training (verification, evaluation, checkpoints):
+  // finish whatever is still writing them (ZeRO's all-gathers).
+  virtual void settle_parameters() {}
   void broadcast_from_root(std::vector<torch::Tensor> tensors);
 
   DistContext ctx_;
   std::unique_ptr<GradReducer> reducer_;
+  double exposed_comm_s_ = 0;  // communication waited for outside the reducer, since last step
 
  private:
   void exit_if_fault_injected();

@@ -27,7 +27,7 @@ GradReducer::GradReducer(std::vector<torch::Tensor> params, compat::Group group,
   const int64_t element = params_.empty() ? 4 : params_.front().element_size();
   const double mib = 1024.0 * 1024.0;
   layout_ = plan_buckets(numels, element, options.first_bucket_mb * mib, options.bucket_mb * mib,
-                         options.shard ? world : 1);
+                         options.shard ? world : 1, options.tail_bucket_mb * mib);
   buckets_.resize(layout_.buckets.size());
   timings_.resize(layout_.buckets.size());
   const auto opts = params_.empty() ? torch::TensorOptions() : params_.front().options();
@@ -35,10 +35,11 @@ GradReducer::GradReducer(std::vector<torch::Tensor> params, compat::Group group,
     const BucketPlan& plan = layout_.buckets[b];
     timings_[b].bytes = plan.numel * element;
     // Stage 2 allocates the whole bucket only while its gradients are being reduced.
-    if (!options.reduce_scatter) allocate(b);
+    if (!options.release_buckets) allocate(b);
     if (!options.shard) continue;
+    // Kept buckets are reduce-scattered in place: the chunk is a view of the bucket.
     const int64_t chunk = plan.padded / world_;
-    buckets_[b].shard = options.reduce_scatter
+    buckets_[b].shard = options.release_buckets
                             ? torch::zeros({chunk}, opts)
                             : buckets_[b].flat.narrow(0, options.rank * chunk, chunk);
   }
@@ -88,7 +89,7 @@ void GradReducer::launch_ready() {
 void GradReducer::launch(Bucket& b) {
   b.launched_at = now_s();
   b.done_at = 0;
-  if (options_.reduce_scatter) {
+  if (options_.shard) {
     b.scatter = reduce_scatter_sum(group_, b.flat, b.shard, world_);
     b.work = b.scatter.work;
   } else {
@@ -120,11 +121,11 @@ ReduceStats GradReducer::finalize() {
     timings_[b].wait_s += now_s() - before;
     // Each rank's loss is the mean over its equal share of the batch, so the mean of the ranks'
     // gradients is the gradient of the mean loss over the global batch.
-    if (options_.reduce_scatter) {
+    if (options_.shard) {
       bucket.scatter.finish();
       bucket.scatter = {};
       bucket.shard.div_(world_);
-      bucket.flat.reset();
+      if (options_.release_buckets) bucket.flat.reset();
     } else {
       bucket.flat.div_(world_);
     }
@@ -143,9 +144,10 @@ ReduceStats GradReducer::finalize() {
     covered_to = std::max(covered_to, done);
   }
   for (size_t k = 0; k < params_.size(); ++k) {
-    if (options_.reduce_scatter) {
+    if (options_.shard) {
+      // Only this rank's chunk of each bucket is averaged: no whole .grad to show.
       params_[k].mutable_grad().reset();
-      views_[k].reset();
+      if (options_.release_buckets) views_[k].reset();
     } else {
       params_[k].mutable_grad() = views_[k];
     }
@@ -156,7 +158,7 @@ ReduceStats GradReducer::finalize() {
 int64_t GradReducer::held_grad_bytes() const {
   int64_t bytes = 0;
   for (const auto& b : buckets_) {
-    const auto& kept = options_.reduce_scatter ? b.shard : b.flat;
+    const auto& kept = options_.release_buckets ? b.shard : b.flat;
     if (kept.defined()) bytes += kept.numel() * kept.element_size();
   }
   return bytes;

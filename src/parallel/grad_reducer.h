@@ -1,6 +1,7 @@
 // GradReducer: DDP's gradient all-reduce in flat buckets, launched as autograd hooks fire; for
-// ZeRO the buckets are padded so each rank owns one equal slice of every bucket, and at stage 2
-// the buckets are reduce-scattered and only this rank's slice is kept.
+// ZeRO the buckets are padded so each rank owns one equal slice of every bucket, and are
+// reduce-scattered (each rank receives only its slice's sum); at stage 2 the whole buckets are
+// released after each step and only this rank's slices are kept.
 #pragma once
 #include <torch/types.h>
 
@@ -16,9 +17,10 @@ namespace parallax {
 struct ReducerOptions {
   double first_bucket_mb = 1;  // small, so the first all-reduce starts early in backward
   double bucket_mb = 25;
+  double tail_bucket_mb = 1;   // the last launched bucket; 0: no tapered tail (see plan_buckets)
   bool overlap = true;          // launch each bucket once full; false: all after backward
-  bool shard = false;           // ZeRO: pad buckets to world x chunk; rank r owns chunk r
-  bool reduce_scatter = false;  // ZeRO-2: keep only this rank's reduced chunk of each bucket
+  bool shard = false;            // ZeRO: pad to world x chunk; reduce-scatter, rank r gets chunk r
+  bool release_buckets = false;  // ZeRO-2: free whole buckets after each step, keep the chunks
   int rank = 0;
 };
 
@@ -47,21 +49,21 @@ class GradReducer {
   // Before backward: the next gradients will be reduced (sync) or left to accumulate in .grad.
   void prepare(bool sync = true);
   // After backward: waits for every bucket and averages over ranks. All-reduce: each parameter's
-  // .grad becomes a view of its bucket, bitwise equal on every rank. Reduce-scatter: .grad is
-  // released and only shard_grad() holds this rank's averaged slices.
+  // .grad becomes a view of its bucket, bitwise equal on every rank. Reduce-scatter (shard): .grad
+  // is reset and shard_grad() holds this rank's averaged slices.
   ReduceStats finalize();
 
   const BucketLayout& layout() const { return layout_; }
   // This rank's slice (ReducerOptions::shard) of bucket b's averaged gradient.
   const torch::Tensor& shard_grad(size_t b) const { return buckets_[b].shard; }
-  // Gradient bytes kept between steps (full buckets, or the shards at stage 2).
+  // Gradient bytes kept between steps (whole buckets, or only the chunks with release_buckets).
   int64_t held_grad_bytes() const;
   const std::vector<BucketTiming>& timings() const { return timings_; }
 
  private:
   struct Bucket {
-    torch::Tensor flat;   // the whole bucket (at stage 2 only while it is being reduced)
-    torch::Tensor shard;  // this rank's chunk of the average (shard mode)
+    torch::Tensor flat;   // the whole bucket (with release_buckets only while being reduced)
+    torch::Tensor shard;  // this rank's chunk of the average (shard mode; a view of flat if kept)
     size_t pending = 0;
     compat::Work work;
     PendingReduceScatter scatter;

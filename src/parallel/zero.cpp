@@ -4,6 +4,8 @@
 
 #include <torch/torch.h>
 
+#include <set>
+
 #include "dist/collectives.h"
 #include "metrics/clock.h"
 #include "train/optimizer.h"
@@ -24,6 +26,14 @@ Zero::Zero(const Config& cfg, const DistContext& ctx, std::shared_ptr<ModelBlock
     shards_.back().mutable_grad() = reducer_->shard_grad(b);
   }
   optimizer_ = make_optimizer(cfg, shards_);
+  gathers_.resize(layout.buckets.size());
+  for (size_t b = 0; b < layout.buckets.size(); ++b) all_buckets_.push_back(b);
+  for (const auto& indices : model_->parameter_indices_by_block()) {
+    std::set<size_t> buckets;
+    for (size_t k : indices) buckets.insert(layout.bucket_of[k]);
+    block_buckets_.emplace_back(buckets.begin(), buckets.end());
+  }
+  model_->set_before_block([this](size_t block) { wait_gathers(block_buckets_[block]); });
 }
 
 void Zero::bind_parameters_to_flat_buffers() {
@@ -42,12 +52,38 @@ void Zero::bind_parameters_to_flat_buffers() {
 double Zero::update() {
   if (!sharded_) return DataParallel::update();
   optimizer_->step();  // this rank's chunks only
+  launch_gathers();    // waited for block by block in the next forward
+  return 0;
+}
+
+void Zero::launch_gathers() {
+  // Buckets hold the model in reverse order: the last bucket holds the first layers, which the
+  // next forward needs first, so it goes first.
+  for (size_t b = flat_params_.size(); b-- > 0;)
+    gathers_[b] = all_gather_in_place(ctx_.world_pg, flat_params_[b], ctx_.rank, ctx_.world);
+}
+
+void Zero::wait_gathers(const std::vector<size_t>& buckets) {
   const Stopwatch watch;
-  std::vector<compat::Work> works;
-  for (auto& flat : flat_params_)
-    works.push_back(all_gather_in_place(ctx_.world_pg, flat, ctx_.rank, ctx_.world));
-  for (auto& w : works) w->wait();
-  return watch.seconds();
+  bool waited = false;
+  for (size_t b : buckets) {
+    if (!gathers_[b]) continue;
+    // Until this returns, other ranks' slices of these parameters are still arriving.
+    gathers_[b]->wait();
+    gathers_[b].reset();
+    waited = true;
+  }
+  if (waited) exposed_comm_s_ += watch.seconds();
+}
+
+void Zero::wait_gathers() {
+  if (sharded_) wait_gathers(all_buckets_);
+}
+
+EvalStats Zero::evaluate(Loader& test) {
+  wait_gathers();
+  exposed_comm_s_ = 0;  // a wait between steps: not part of the next step's time
+  return DataParallel::evaluate(test);
 }
 
 MemoryStats Zero::memory() const {
@@ -59,6 +95,7 @@ MemoryStats Zero::memory() const {
 
 void Zero::save(torch::serialize::OutputArchive& archive) {
   if (!sharded_) return DataParallel::save(archive);
+  wait_gathers();
   // The single-device optimizer over the whole model, filled with every rank's slices.
   auto params = model_->parameters();
   auto whole = make_optimizer(cfg_, params);
@@ -86,6 +123,7 @@ void Zero::save(torch::serialize::OutputArchive& archive) {
 
 void Zero::load(torch::serialize::InputArchive& archive) {
   if (!sharded_) return DataParallel::load(archive);
+  wait_gathers();  // nothing may still be writing into the buffers being replaced
   auto params = model_->parameters();
   auto whole = make_optimizer(cfg_, params);
   load_with(archive, *whole);  // replaces the parameters' storage: bind them again

@@ -1,6 +1,8 @@
 // Zero (ZeRO-1/2): data parallel with the optimizer state, and at stage 2 the gradients, split
-// over ranks. Each rank updates its slice of every gradient bucket, then the parameters are
-// all-gathered, so every rank again holds the whole model, bitwise equal.
+// over ranks. Gradients are reduce-scattered; each rank updates its slice of every gradient
+// bucket, then the parameters are all-gathered, so every rank again holds the whole model,
+// bitwise equal. The all-gathers overlap the next forward: each block waits only for the buckets
+// that hold its own parameters, and the first layers' buckets are gathered first.
 #pragma once
 #include "parallel/data_parallel.h"
 
@@ -10,6 +12,7 @@ class Zero : public DataParallel {
  public:
   Zero(const Config& cfg, const DistContext& ctx, std::shared_ptr<ModelBlocks> model);
 
+  EvalStats evaluate(Loader& test) override;
   MemoryStats memory() const override;
   // Checkpoints are consolidated: save() gathers every rank's optimizer slices (a collective: every
   // rank calls it) into the single-device layout, so any strategy and world size can resume.
@@ -18,16 +21,24 @@ class Zero : public DataParallel {
 
  protected:
   double update() override;
+  void settle_parameters() override { wait_gathers(); }
 
  private:
   // The parameters become views into per-bucket flat buffers (the gradient buckets' layout), so
   // one all-gather per bucket refreshes them.
   void bind_parameters_to_flat_buffers();
+  void launch_gathers();
+  void wait_gathers(const std::vector<size_t>& buckets);  // and time the wait
+  void wait_gathers();                                     // all of them
+
 
   Config cfg_;
   bool sharded_ = false;                   // false with one rank: plain single-device training
   std::vector<torch::Tensor> flat_params_;  // per bucket, padded to world x chunk
   std::vector<torch::Tensor> shards_;       // per bucket: this rank's chunk (the optimizer's params)
+  std::vector<compat::Work> gathers_;       // per bucket: its all-gather in flight, or null
+  std::vector<std::vector<size_t>> block_buckets_;  // per block: the buckets of its parameters
+  std::vector<size_t> all_buckets_;
 };
 
 }  // namespace parallax

@@ -67,5 +67,29 @@ TEST(ResNet, UnknownModelIsAUserError) {
   EXPECT_THROW(make_resnet({"resnet7", 3, 10, true}), UserError);
 }
 
+TEST(ModelBlocks, ParameterIndicesByBlockPointAtEachBlocksOwnParameters) {
+  auto m = make_resnet({"resnet20", 3, 10, true});
+  const auto all = m->parameters();
+  const auto indices = m->parameter_indices_by_block();
+  ASSERT_EQ(indices.size(), m->blocks().size());
+  size_t total = 0;
+  for (size_t b = 0; b < indices.size(); ++b) {
+    const auto own = m->blocks()[b].block->parameters();
+    ASSERT_EQ(indices[b].size(), own.size()) << m->blocks()[b].name;
+    for (size_t i = 0; i < own.size(); ++i)
+      EXPECT_TRUE(all[indices[b][i]].is_same(own[i])) << m->blocks()[b].name << " " << i;
+    total += own.size();
+  }
+  EXPECT_EQ(total, all.size());
+}
+
+TEST(ModelBlocks, BeforeBlockIsCalledForEachBlockInOrder) {
+  auto m = make_resnet({"resnet20", 3, 10, true});
+  std::vector<size_t> seen;
+  m->set_before_block([&](size_t b) { seen.push_back(b); });
+  m->forward_range(torch::zeros({1, 3, 8, 8}), 0, 3);
+  EXPECT_EQ(seen, (std::vector<size_t>{0, 1, 2}));
+}
+
 }  // namespace
 }  // namespace parallax

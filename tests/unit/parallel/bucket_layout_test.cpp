@@ -67,5 +67,30 @@ TEST(PlanBuckets, AParameterLargerThanABucketGetsOneOfItsOwn) {
   EXPECT_EQ(l.buckets[1].params, (std::vector<size_t>{0}));
 }
 
+TEST(PlanBuckets, TaperedTailEndsWithTheSmallestBucket) {
+  // 4-byte elements; body buckets 400 B, first 100 B, tail caps 40 B then 80 B (160 >= 400? no:
+  // 40, 80, 160, 320, then 640 >= 400 stops the taper).
+  const std::vector<int64_t> numels{5, 5, 10, 10, 30, 50, 100, 100};
+  const BucketLayout l = plan_buckets(numels, 4, 100, 400, 1, 40);
+  // Tail from the model's start: {0,1} (40 B), {2,3} (80 B), {4} (120 B; +200 B > 160),
+  // {5} (200 B; +400 B > 320); body in reverse: {7} (400 B > 100 B cap alone), {6}.
+  ASSERT_EQ(l.buckets.size(), 6u);
+  EXPECT_EQ(l.buckets[0].params, (std::vector<size_t>{7}));
+  EXPECT_EQ(l.buckets[1].params, (std::vector<size_t>{6}));
+  EXPECT_EQ(l.buckets[2].params, (std::vector<size_t>{5}));
+  EXPECT_EQ(l.buckets[3].params, (std::vector<size_t>{4}));
+  EXPECT_EQ(l.buckets[4].params, (std::vector<size_t>{3, 2}));
+  EXPECT_EQ(l.buckets[5].params, (std::vector<size_t>{1, 0}));
+  EXPECT_EQ(l.buckets[5].offsets, (std::vector<int64_t>{0, 5}));
+  EXPECT_EQ(l.bucket_of[0], 5u);
+  EXPECT_EQ(l.offset_of[0], 5);
+}
+
+TEST(PlanBuckets, ATailCapAboveTheBucketSizeIsNoTaper) {
+  const BucketLayout l = plan_buckets({2, 2, 2}, 4, 100, 400, 1, 1000);
+  ASSERT_EQ(l.buckets.size(), 1u);
+  EXPECT_EQ(l.buckets[0].params, (std::vector<size_t>{2, 1, 0}));
+}
+
 }  // namespace
 }  // namespace parallax
