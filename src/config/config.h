@@ -44,6 +44,15 @@ struct Config {
   bool sync_bn = false;          // BatchNorm statistics over the global batch (all ranks)
   int zero_stage = 1;            // zero: 1 shards optimizer state, 2 also gradients
 
+  // Model and pipeline parallelism.
+  std::string split_at;                   // "layer3.0" or "layer2.0,layer3.0": first block of stages 2..
+  std::string balance = "time";           // blocks | params | time: cut when --split-at is empty
+  std::string pipeline_schedule = "1f1b";  // gpipe | 1f1b
+  int64_t micro_batches = 0;              // per pipeline step; 0: from --split-size, else 4 x stages
+  int64_t split_size = 0;                 // micro-batch size (the study's term); 0: unused
+  int dp = 1;                             // hybrid: data-parallel replicas of the pipeline
+  int pp = 1;                             // hybrid: pipeline stages (world = dp x pp)
+
   // Optimisation.
   int64_t batch_size = 32;  // global
   int64_t eval_batch_size = 256;

@@ -57,12 +57,42 @@ void add_train_options(CLI::App& app, Config& c) {
   run->add_option("--strategy", c.strategy,
                   "parallelism: single (one device); ddp (data "
                   "parallel: bucketed all-reduce overlapped with backward); zero (ddp with the "
-                  "optimizer state, and with --zero-stage 2 the gradients, sharded over ranks)")
-      ->check(one_of({"single", "ddp", "zero"}));
+                  "optimizer state, and with --zero-stage 2 the gradients, sharded over ranks); "
+                  "model (the model cut into one stage per rank, one batch at a time); pipeline "
+                  "(stages fed micro-batches, --pipeline-schedule); hybrid (--dp replicas of a "
+                  "--pp stage pipeline)")
+      ->check(one_of({"single", "ddp", "zero", "model", "pipeline", "hybrid"}));
   run->add_option("--zero-stage", c.zero_stage,
                   "zero: 1 = each rank keeps and updates 1/N of the optimizer state, "
                   "parameters all-gathered; 2 = gradients reduce-scattered too, only the shard kept")
       ->check(CLI::IsMember({1, 2}));
+  auto* pipe = app.add_option_group("Model and pipeline parallelism");
+  pipe->add_option("--split-at", c.split_at,
+                   "model/pipeline/hybrid: the first block of each stage after the first, "
+                   "comma-separated (the study's cut: layer3.0); default: --balance")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            return v.empty() || v.front() == ',' || v.back() == ',' ? "a list of block names"
+                                                                    : std::string();
+          },
+          "BLOCK[,BLOCK...]"));
+  pipe->add_option("--balance", c.balance,
+                   "without --split-at, cut into stages of equal: blocks, params, or time "
+                   "(forward+backward of each block profiled on the real input first)")
+      ->check(one_of({"blocks", "params", "time"}));
+  pipe->add_option("--pipeline-schedule", c.pipeline_schedule,
+                   "pipeline/hybrid: gpipe (all forwards, then all backwards) or 1f1b (one "
+                   "forward, one backward: same bubble, fewer activations held). BatchNorm "
+                   "statistics are per micro-batch, as in GPipe")
+      ->check(one_of({"gpipe", "1f1b"}));
+  pipe->add_option("--micro-batches", c.micro_batches,
+                   "pipeline/hybrid: micro-batches per step (default 4 x stages, at most the "
+                   "batch)");
+  pipe->add_option("--split-size", c.split_size,
+                   "pipeline/hybrid: micro-batch size instead of --micro-batches (the last one "
+                   "may be smaller)");
+  pipe->add_option("--dp", c.dp, "hybrid: data-parallel replicas (world = dp x pp)");
+  pipe->add_option("--pp", c.pp, "hybrid: pipeline stages (world = dp x pp)");
   run->add_option("--device", c.device, "cpu, or cuda (cuda:N for one GPU)");
   run->add_option("--backend", c.backend,
                   "collectives: auto (gloo on cpu, nccl on cuda), gloo, nccl, or mpi "

@@ -49,6 +49,21 @@ void validate(const Config& c) {
   require(c.strategy != "single" || c.nproc * c.nnodes == 1, "--strategy", c.strategy,
           "runs one rank; use --strategy ddp or zero for more than one");
   require(c.zero_stage == 1 || c.zero_stage == 2, "--zero-stage", c.zero_stage, "must be 1 or 2");
+  const bool staged = c.strategy == "model" || c.strategy == "pipeline" || c.strategy == "hybrid";
+  require(c.micro_batches >= 0, "--micro-batches", c.micro_batches, "must be 1 or more");
+  require(c.split_size >= 0, "--split-size", c.split_size, "must be 1 or more");
+  require(c.micro_batches == 0 || c.split_size == 0, "--split-size", c.split_size,
+          "and --micro-batches say the same thing; give one of them");
+  require(c.strategy != "model" || (c.micro_batches <= 1 && c.split_size == 0), "--strategy",
+          c.strategy, "runs one micro-batch; use --strategy pipeline for micro-batches");
+  require(staged || c.split_at.empty(), "--split-at", c.split_at,
+          "cuts the model into stages: needs --strategy model, pipeline or hybrid");
+  require(c.dp >= 1, "--dp", c.dp, "must be at least 1");
+  require(c.pp >= 1, "--pp", c.pp, "must be at least 1");
+  require(c.strategy == "hybrid" || (c.dp == 1 && c.pp == 1), "--strategy", c.strategy,
+          "takes its sizes from the world; --dp and --pp are for --strategy hybrid");
+  require(!staged || c.accumulate == 1, "--accumulate", c.accumulate,
+          "is for ddp and zero; a pipeline accumulates over its micro-batches already");
   require(!c.sync_bn || c.strategy == "ddp" || c.strategy == "zero", "--sync-bn", "",
           "needs --strategy ddp or zero (data-parallel ranks to share statistics with)");
   require(!c.sync_bn || c.norm == "batch", "--sync-bn", "", "needs --norm batch");

@@ -3,6 +3,8 @@
 
 #include <torch/torch.h>
 
+#include <map>
+
 namespace parallax {
 namespace {
 
@@ -48,6 +50,27 @@ compat::Work all_gather_in_place(const compat::Group& group, const torch::Tensor
   std::vector<std::vector<torch::Tensor>> outputs(1);
   for (int r = 0; r < world; ++r) outputs[0].push_back(flat.narrow(0, r * chunk, chunk));
   return group->allgather(outputs, inputs);
+}
+
+void broadcast_coalesced(const compat::Group& group, const std::vector<torch::Tensor>& tensors,
+                         int root) {
+  std::map<c10::ScalarType, std::vector<torch::Tensor>> by_type;
+  for (const auto& t : tensors) by_type[t.scalar_type()].push_back(t);
+  for (auto& [type, same] : by_type) {
+    std::vector<torch::Tensor> parts;
+    for (const auto& t : same) parts.push_back(t.detach().reshape(-1));
+    std::vector<torch::Tensor> flat{torch::cat(parts)};
+    c10d::BroadcastOptions opts;
+    opts.rootRank = root;
+    group->broadcast(flat, opts)->wait();
+    if (group->getRank() == root) continue;
+    torch::NoGradGuard no_grad;
+    int64_t offset = 0;
+    for (auto& t : same) {
+      t.copy_(flat[0].narrow(0, offset, t.numel()).view_as(t));
+      offset += t.numel();
+    }
+  }
 }
 
 }  // namespace parallax

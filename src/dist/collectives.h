@@ -22,4 +22,9 @@ PendingReduceScatter reduce_scatter_sum(const compat::Group& group, const torch:
 compat::Work all_gather_in_place(const compat::Group& group, const torch::Tensor& flat, int rank,
                                  int world);
 
+// Broadcasts `tensors` from `root` (rank in `group`) with one flat message per dtype, and copies
+// the result back into them on every other rank. Waits.
+void broadcast_coalesced(const compat::Group& group, const std::vector<torch::Tensor>& tensors,
+                         int root);
+
 }  // namespace parallax

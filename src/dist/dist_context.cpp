@@ -58,6 +58,20 @@ void check_same_config(c10d::Store& store, int rank, int world, const Config& cf
 
 }  // namespace
 
+Topology topology_of(const Config& cfg, int world) {
+  if (cfg.strategy == "ddp" || cfg.strategy == "zero") return {world, 1};
+  if (cfg.strategy == "model" || cfg.strategy == "pipeline") return {1, world};
+  if (cfg.strategy == "hybrid") {
+    if (cfg.dp * cfg.pp != world)
+      throw UserError("--dp " + std::to_string(cfg.dp) + " x --pp " + std::to_string(cfg.pp) +
+                      " = " + std::to_string(cfg.dp * cfg.pp) + " ranks, but the world has " +
+                      std::to_string(world) + "; give --nproc " +
+                      std::to_string(cfg.dp * cfg.pp) + " (or leave it out)");
+    return {cfg.dp, cfg.pp};
+  }
+  return {1, 1};
+}
+
 DistContext make_dist_context(const Config& cfg, const std::optional<RankEnv>& env) {
   DistContext ctx;
   if (env) {
@@ -66,6 +80,11 @@ DistContext make_dist_context(const Config& cfg, const std::optional<RankEnv>& e
     ctx.local_rank = env->local_rank;
   }
   ctx.device = resolve_device(cfg.device, ctx.local_rank);
+  const Topology topo = topology_of(cfg, ctx.world);
+  ctx.dp_size = topo.dp;
+  ctx.stages = topo.pp;
+  ctx.dp_rank = ctx.rank / topo.pp;
+  ctx.stage = ctx.rank % topo.pp;
   if (ctx.world == 1) return ctx;
 
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.comm_timeout * 1000));
@@ -87,9 +106,18 @@ DistContext make_dist_context(const Config& cfg, const std::optional<RankEnv>& e
                   "that rank 0 is running");
   }
   check_same_config(*ctx.store, ctx.rank, ctx.world, cfg);
+  const GroupSpec spec{cfg.backend, ctx.device, env->master_addr, env->master_port, timeout};
   ctx.world_pg = make_process_group(
-      {cfg.backend, ctx.device, env->master_addr, env->master_port, timeout},
-      c10::make_intrusive<c10d::PrefixStore>("world", ctx.store), ctx.rank, ctx.world);
+      spec, c10::make_intrusive<c10d::PrefixStore>("world", ctx.store), ctx.rank, ctx.world);
+  // Subgroups: each rank makes only the two it belongs to; the store prefix names the group.
+  auto subgroup = [&](const std::string& name, int size, int rank_in_group) -> compat::Group {
+    if (size == 1) return {};
+    if (size == ctx.world) return ctx.world_pg;
+    return make_process_group(spec, c10::make_intrusive<c10d::PrefixStore>(name, ctx.store),
+                              rank_in_group, size);
+  };
+  ctx.dp_pg = subgroup("dp" + std::to_string(ctx.stage), ctx.dp_size, ctx.dp_rank);
+  ctx.pp_pg = subgroup("pp" + std::to_string(ctx.dp_rank), ctx.stages, ctx.stage);
   return ctx;
 }
 

@@ -15,11 +15,24 @@ struct DistContext {
   torch::Device device = torch::kCPU;
   c10::intrusive_ptr<c10d::Store> store;  // null when world == 1
   compat::Group world_pg;                 // null when world == 1: collectives return early
+  // world = dp_size x stages; rank = dp_rank x stages + stage, so one pipeline's stages are
+  // neighbouring ranks. dp_pg joins the ranks that hold the same stage, pp_pg one pipeline's
+  // stages; each is null when its size is 1, and is world_pg when it spans the world.
+  int dp_rank = 0, dp_size = 1, stage = 0, stages = 1;
+  compat::Group dp_pg, pp_pg;
   bool is_root() const { return rank == 0; }
 };
 
+// Data-parallel size x pipeline stages for a strategy on `world` ranks: ddp/zero (world x 1),
+// model/pipeline (1 x world), hybrid (--dp x --pp, which must multiply to world), single (1 x 1).
+struct Topology {
+  int dp = 1, pp = 1;
+};
+Topology topology_of(const Config& cfg, int world);
+
 // One rank alone when env is empty; otherwise rendezvous through a TCPStore on the master and
-// a Gloo group over all ranks; then checks that every rank runs the same config.
+// a Gloo group over all ranks; then checks that every rank runs the same config, and makes the
+// data-parallel and pipeline groups.
 DistContext make_dist_context(const Config& cfg, const std::optional<RankEnv>& env);
 
 }  // namespace parallax

@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "data/loader.h"
+#include "dist/collectives.h"
 #include "metrics/clock.h"
 #include "parallel/sync_batch_norm.h"
 
@@ -41,24 +42,7 @@ DataParallel::DataParallel(const Config& cfg, const DistContext& ctx,
 }
 
 void DataParallel::broadcast_from_root(std::vector<torch::Tensor> tensors) {
-  if (tensors.empty()) return;
-  // One flat broadcast per dtype instead of one per tensor.
-  std::map<c10::ScalarType, std::vector<torch::Tensor>> by_type;
-  for (auto& t : tensors) by_type[t.scalar_type()].push_back(t);
-  for (auto& [type, group] : by_type) {
-    std::vector<torch::Tensor> flat{torch::cat([&] {
-      std::vector<torch::Tensor> parts;
-      for (auto& t : group) parts.push_back(t.detach().reshape(-1));
-      return parts;
-    }())};
-    ctx_.world_pg->broadcast(flat)->wait();
-    int64_t offset = 0;
-    torch::NoGradGuard no_grad;
-    for (auto& t : group) {
-      t.copy_(flat[0].narrow(0, offset, t.numel()).view_as(t));
-      offset += t.numel();
-    }
-  }
+  if (!tensors.empty()) broadcast_coalesced(ctx_.world_pg, tensors, 0);
 }
 
 StepStats DataParallel::train_step(const Batch& batch) {

@@ -5,6 +5,7 @@
 
 #include "config/user_error.h"
 #include "parallel/data_parallel.h"
+#include "parallel/pipeline.h"
 #include "parallel/single.h"
 #include "parallel/zero.h"
 #include "parallel/strategy.h"
@@ -12,12 +13,15 @@
 namespace parallax {
 
 std::unique_ptr<Strategy> make_strategy(const Config& cfg, const DistContext& ctx,
-                                        std::shared_ptr<ModelBlocks> model) {
+                                        std::shared_ptr<ModelBlocks> model,
+                                        const std::vector<int64_t>& sample_shape) {
   if (cfg.strategy == "single") return std::make_unique<SingleDevice>(cfg, ctx, std::move(model));
   if (cfg.strategy == "ddp") return std::make_unique<DataParallel>(cfg, ctx, std::move(model));
   if (cfg.strategy == "zero") return std::make_unique<Zero>(cfg, ctx, std::move(model));
+  if (cfg.strategy == "model" || cfg.strategy == "pipeline" || cfg.strategy == "hybrid")
+    return std::make_unique<Pipeline>(cfg, ctx, std::move(model), sample_shape);
   throw UserError("--strategy " + cfg.strategy +
-                  ": not available in this build; use single, ddp or zero");
+                  ": unknown; use single, ddp, zero, model, pipeline or hybrid");
 }
 
 nlohmann::json Strategy::details() const {

@@ -51,11 +51,16 @@ class Strategy {
   // Checkpoints: model parameters and buffers, and the optimizer state.
   virtual void save(torch::serialize::OutputArchive& archive) = 0;
   virtual void load(torch::serialize::InputArchive& archive) = 0;
-  // Strategy-specific figures for summary.json (bucket timings, stage costs...).
+  // Strategy-specific figures for summary.json (bucket timings, stage costs...). Called on every
+  // rank (it may gather figures from the others); rank 0's result is written.
   virtual nlohmann::json details() const;
+  // This rank's Chrome trace (trace/rank<R>.json), where the strategy keeps one.
+  virtual void write_trace(const std::string& path) const {}
 };
 
+// sample_shape: one input's shape (C, H, W).
 std::unique_ptr<Strategy> make_strategy(const Config& cfg, const DistContext& ctx,
-                                        std::shared_ptr<ModelBlocks> model);
+                                        std::shared_ptr<ModelBlocks> model,
+                                        const std::vector<int64_t>& sample_shape);
 
 }  // namespace parallax

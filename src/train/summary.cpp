@@ -74,7 +74,10 @@ nlohmann::json make_summary(const Config& cfg, const TrainState& state, const Ru
   // Share of the all-reduce time that backward's compute covered: 1 - exposed / in flight.
   j["comm_hidden_fraction"] =
       or_null(comm_busy_s > 0 ? std::max(0.0, 1.0 - comm_s / comm_busy_s) : 0, comm_busy_s > 0);
-  j["bubble_fraction"] = nullptr;  // not a pipeline
+  // Pipelines: the idle share of a step, measured per stage and averaged (null otherwise).
+  j["bubble_fraction"] = facts.details.contains("bubble_fraction")
+                             ? facts.details["bubble_fraction"]
+                             : nlohmann::json(nullptr);
   j["ranks"] = nlohmann::json::array();
   for (size_t r = 0; r < facts.rank_memory.size(); ++r) {
     const MemoryStats& m = facts.rank_memory[r];

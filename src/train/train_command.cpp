@@ -16,7 +16,9 @@
 #include "metrics/atomic_file.h"
 #include "metrics/run_files.h"
 #include "metrics/system_info.h"
+#include "models/partition.h"
 #include "models/resnet.h"
+#include "parallel/micro_batches.h"
 #include "train/checkpoint.h"
 #include "train/summary.h"
 #include "train/trainer.h"
@@ -45,10 +47,32 @@ void prepare_run_dir(const std::string& dir, bool resuming) {
 
 }  // namespace
 
-int train_main(const Config& cfg, int argc, char** argv) {
-  validate(cfg);
+namespace {
+
+// Pipeline settings that would fail inside every rank, checked once before any rank starts.
+void check_stages(const Config& cfg, const Topology& topo) {
+  if (cfg.strategy != "model" && cfg.strategy != "pipeline" && cfg.strategy != "hybrid") return;
+  std::vector<std::string> names;
+  for (const auto& b : make_resnet({cfg.model, 3, 10, false})->blocks()) names.push_back(b.name);
+  if (topo.pp > static_cast<int>(names.size()))
+    throw UserError("--nproc: " + std::to_string(topo.pp) + " pipeline stages, but " + cfg.model +
+                    " has only " + std::to_string(names.size()) + " blocks to share among them; " +
+                    "use at most " + std::to_string(names.size()) + " stages");
+  if (!cfg.split_at.empty()) partition_at(names, cfg.split_at, topo.pp);
+  if (cfg.batch_size % topo.dp == 0 && cfg.strategy != "model")
+    micro_batch_sizes(cfg.batch_size / topo.dp, cfg.micro_batches, cfg.split_size, 1);
+}
+
+}  // namespace
+
+int train_main(const Config& given, int argc, char** argv) {
+  validate(given);
+  Config cfg = given;
+  // Hybrid knows its world from --dp x --pp: --nproc may be left out on one node.
+  if (cfg.strategy == "hybrid" && cfg.nproc == 1 && cfg.nnodes == 1) cfg.nproc = cfg.dp * cfg.pp;
   const auto env = rank_env_from(::getenv);
   const int asked = cfg.nproc * cfg.nnodes;
+  check_stages(cfg, topology_of(cfg, env ? env->world : asked));
   if (env && asked != 1 && asked != env->world)
     throw UserError("--nproc " + std::to_string(cfg.nproc) + " x --nnodes " +
                     std::to_string(cfg.nnodes) + " = " + std::to_string(asked) + " ranks, but the " +
@@ -108,14 +132,21 @@ std::string run_training(const Config& cfg, bool verbose,
   const DistContext ctx = make_dist_context(cfg, env);
   const torch::Device device = ctx.device;
   verbose = verbose && ctx.is_root();
-  const int64_t splits = ctx.world * (cfg.strategy == "single" ? 1 : cfg.accumulate);
+  // Ranks of one pipeline share their batch: the batch is split over the data-parallel replicas.
+  const int64_t splits = ctx.dp_size * cfg.accumulate;
   if (cfg.batch_size % splits != 0)
     throw UserError("--batch-size " + std::to_string(cfg.batch_size) + ": global, so it must " +
-                    "divide by the " + std::to_string(ctx.world) + " data-parallel ranks x " +
+                    "divide by the " + std::to_string(ctx.dp_size) + " data-parallel ranks x " +
                     "--accumulate (" + std::to_string(splits) + ")");
   const bool resuming = !cfg.resume.empty();
-  const std::string run_dir = choose_run_dir(cfg);
+  std::string run_dir = choose_run_dir(cfg);
   if (ctx.is_root()) prepare_run_dir(run_dir, resuming);
+  if (ctx.world > 1) {
+    // Rank 0's name for the folder (a time stamp may differ by a second between ranks).
+    if (ctx.is_root()) ctx.store->set("parallax/run_dir", {run_dir.begin(), run_dir.end()});
+    const auto name = ctx.store->get("parallax/run_dir");
+    run_dir.assign(name.begin(), name.end());
+  }
   torch::manual_seed(cfg.seed);
 
   const Dataset data = load_dataset(cfg);
@@ -123,12 +154,13 @@ std::string run_training(const Config& cfg, bool verbose,
     throw UserError("--batch-size " + std::to_string(cfg.batch_size) + ": larger than the " +
                     std::to_string(data.train.size()) + " training images; give a smaller one");
   auto model = make_resnet({cfg.model, data.channels(), data.classes, cfg.norm == "batch"});
-  auto strategy = make_strategy(cfg, ctx, model);
+  auto strategy = make_strategy(cfg, ctx, model,
+                                {data.channels(), data.train.images.size(2), data.train.images.size(3)});
 
   const Normalization norm = channel_stats(data.train.images);
-  const int64_t local_batch = cfg.batch_size / ctx.world;
-  LoaderOptions train_opts{local_batch, true, cfg.augment, cfg.seed, ctx.rank, ctx.world};
-  LoaderOptions test_opts{cfg.eval_batch_size, false, false, cfg.seed, ctx.rank, ctx.world};
+  const int64_t local_batch = cfg.batch_size / ctx.dp_size;
+  LoaderOptions train_opts{local_batch, true, cfg.augment, cfg.seed, ctx.dp_rank, ctx.dp_size};
+  LoaderOptions test_opts{cfg.eval_batch_size, false, false, cfg.seed, ctx.dp_rank, ctx.dp_size};
   Loader train(data.train, norm, train_opts, device);
   Loader test(data.test, norm, test_opts, device);
 
@@ -158,18 +190,21 @@ std::string run_training(const Config& cfg, bool verbose,
     // per-rank memory figures.
     if (cfg.checkpoint) save_checkpoint(run_dir, *strategy, s, ctx.is_root());
     gather_rank_memory(ctx, strategy->memory(), facts);
+    facts.details = strategy->details();  // a collective for some strategies
     if (!ctx.is_root()) {
       if (after_epoch) after_epoch(s);
       return;
     }
     write_run_tables(run_dir, s);
-    facts.details = strategy->details();
     write_file_atomic(run_dir + "/summary.json", make_summary(cfg, s, facts).dump(2) + "\n");
     if (after_epoch) after_epoch(s);
   };
   Trainer trainer(cfg, *strategy, train, test, verbose, write_outputs);
   trainer.run(state);
   if (state.epochs.empty()) write_outputs(state);  // e.g. resumed a finished run
+  std::error_code ec;
+  fs::create_directories(run_dir + "/trace", ec);
+  strategy->write_trace(run_dir + "/trace/rank" + std::to_string(ctx.rank) + ".json");
   if (verbose) std::fprintf(stderr, "parallax: wrote %s/summary.json\n", run_dir.c_str());
   return run_dir;
 }

@@ -1,0 +1,53 @@
+// Timeline: events kept in memory, serialised once at the end of the run.
+#include "metrics/timeline.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <map>
+
+#include "metrics/atomic_file.h"
+
+namespace parallax {
+namespace {
+
+double steady_us() {
+  return std::chrono::duration<double, std::micro>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Timeline::Timeline(int rank, size_t max_events)
+    : rank_(rank), max_events_(max_events), origin_us_(steady_us()) {
+  events_.reserve(std::min<size_t>(max_events, 4096));
+}
+
+double Timeline::now_us() const {
+  return steady_us() - origin_us_;
+}
+
+void Timeline::span(const char* lane, std::string name, double start_us, double end_us) {
+  if (events_.size() >= max_events_) return;
+  events_.push_back({lane, std::move(name), start_us, end_us - start_us});
+}
+
+void Timeline::write(const std::string& path) const {
+  nlohmann::json events = nlohmann::json::array();
+  std::map<std::string, int> lanes;  // lane -> thread id, in order of first use
+  events.push_back({{"ph", "M"}, {"name", "process_name"}, {"pid", rank_}, {"tid", 0},
+                    {"args", {{"name", "rank " + std::to_string(rank_)}}}});
+  for (const auto& e : events_) {
+    auto [it, added] = lanes.emplace(e.lane, static_cast<int>(lanes.size()));
+    if (added)
+      events.push_back({{"ph", "M"}, {"name", "thread_name"}, {"pid", rank_}, {"tid", it->second},
+                        {"args", {{"name", e.lane}}}});
+    events.push_back({{"ph", "X"}, {"name", e.name}, {"cat", e.lane}, {"pid", rank_},
+                      {"tid", it->second}, {"ts", e.start_us}, {"dur", e.dur_us}});
+  }
+  const nlohmann::json trace = {{"traceEvents", events}, {"displayTimeUnit", "ms"}};
+  write_file_atomic(path, trace.dump() + "\n");
+}
+
+}  // namespace parallax

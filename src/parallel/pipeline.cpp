@@ -1,0 +1,192 @@
+// Pipeline: partition, schedule and executor wired together; the loss lives on the last stage,
+// so the step's figures are summed over the world from the last stages.
+#include "parallel/pipeline.h"
+
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include "config/user_error.h"
+#include "data/loader.h"
+#include "dist/collectives.h"
+#include "metrics/clock.h"
+#include "parallel/micro_batches.h"
+#include "train/optimizer.h"
+
+namespace parallax {
+namespace {
+
+std::vector<int64_t> per_sample(const std::vector<int64_t>& shape) {
+  return {shape.begin() + 1, shape.end()};
+}
+
+}  // namespace
+
+Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<ModelBlocks> model,
+                   const std::vector<int64_t>& sample_shape)
+    : SingleDevice(cfg, ctx, std::move(model)), cfg_(cfg), ctx_(ctx) {
+  const int64_t batch = cfg.batch_size / ctx.dp_size;
+  // Naive model parallelism is the pipeline with one micro-batch; the default is 4 per stage.
+  train_micro_ = cfg.strategy == "model"
+                     ? std::vector<int64_t>{batch}
+                     : micro_batch_sizes(batch, cfg.micro_batches, cfg.split_size, 4 * ctx.stages);
+  const int micro = static_cast<int>(train_micro_.size());
+  choose_partition(sample_shape);
+
+  const int s = ctx.stage;
+  const auto by_block = model_->parameter_indices_by_block();
+  const auto all = model_->parameters();
+  stage_params_.resize(ctx.stages);
+  for (int st = 0; st < ctx.stages; ++st)
+    for (size_t b = partition_.cuts[st]; b < partition_.cuts[st + 1]; ++b)
+      for (size_t k : by_block[b]) stage_params_[st].push_back(k);
+  for (size_t k : stage_params_[s]) params_.push_back(all[k]);
+  for (size_t b = partition_.cuts[s]; b < partition_.cuts[s + 1]; ++b)
+    for (const auto& t : model_->blocks()[b].block->buffers()) buffers_.push_back(t);
+  optimizer_ = make_optimizer(cfg, params_);  // this stage's parameters only
+
+  StageSpec spec;
+  spec.begin = partition_.cuts[s];
+  spec.end = partition_.cuts[s + 1];
+  spec.stage = s;
+  spec.stages = ctx.stages;
+  std::vector<int64_t> input{1};
+  input.insert(input.end(), sample_shape.begin(), sample_shape.end());
+  const auto shapes = block_output_shapes(*model_, input, ctx.device);
+  if (s > 0) spec.in_sample_shape = per_sample(shapes[spec.begin - 1]);
+  if (s + 1 < ctx.stages) spec.out_sample_shape = per_sample(shapes[spec.end - 1]);
+  timeline_ = std::make_unique<Timeline>(ctx.rank);
+  executor_ = std::make_unique<StageExecutor>(*model_, spec, ctx.pp_pg, ctx.device, timeline_.get());
+  schedule_ = cfg.pipeline_schedule == "gpipe" ? gpipe_schedule(micro, ctx.stages, s)
+                                               : one_f_one_b_schedule(micro, ctx.stages, s);
+
+  if (ctx.dp_size > 1) {
+    // Replicas of a stage start equal, and stay equal by averaging their gradients.
+    auto state = params_;
+    state.insert(state.end(), buffers_.begin(), buffers_.end());
+    broadcast_coalesced(ctx.dp_pg, state, 0);
+    ReducerOptions options;
+    options.bucket_mb = cfg.bucket_mb;
+    options.tail_bucket_mb = cfg.tail_bucket_mb;
+    options.overlap = cfg.overlap;
+    reducer_ = std::make_unique<GradReducer>(params_, ctx.dp_pg, ctx.dp_size, options);
+  }
+}
+
+void Pipeline::choose_partition(const std::vector<int64_t>& sample_shape) {
+  std::vector<std::string> names;
+  for (const auto& b : model_->blocks()) names.push_back(b.name);
+  if (ctx_.stages > static_cast<int>(names.size()))
+    throw UserError("--nproc: " + std::to_string(ctx_.stages) + " pipeline stages but " +
+                    cfg_.model + " has only " + std::to_string(names.size()) +
+                    " blocks; use at most " + std::to_string(names.size()) + " stages");
+  const std::string by = cfg_.split_at.empty() ? cfg_.balance : "params";
+  std::vector<int64_t> input{train_micro_.front()};
+  input.insert(input.end(), sample_shape.begin(), sample_shape.end());
+  block_costs_ = block_costs(*model_, by == "time" ? "time" : by, input, ctx_.device);
+  if (by == "time" && ctx_.world > 1) {
+    // Each rank measured for itself; all must cut alike: the mean of every rank's profile.
+    auto t = torch::tensor(block_costs_, torch::kDouble);
+    t = sum_over_world(t) / ctx_.world;
+    block_costs_.assign(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+  }
+  partition_ = cfg_.split_at.empty() ? partition_balanced(block_costs_, ctx_.stages)
+                                     : partition_at(names, cfg_.split_at, ctx_.stages);
+}
+
+torch::Tensor Pipeline::sum_over_world(torch::Tensor t) const {
+  if (ctx_.world == 1) return t;
+  std::vector<torch::Tensor> v{t};
+  ctx_.world_pg->allreduce(v)->wait();
+  return v[0];
+}
+
+StepStats Pipeline::train_step(const Batch& batch) {
+  const Stopwatch watch;
+  model_->train();
+  for (auto& p : params_) p.mutable_grad().reset();
+  const int last_micro = schedule_.empty() ? 0 : train_micro_.size() - 1;
+  std::function<void(int)> before_backward;
+  if (reducer_) {
+    // Only the last micro-batch's backward sends gradients; the others accumulate into .grad.
+    before_backward = [&](int m) { reducer_->prepare(/*sync=*/m == last_micro); };
+  }
+  const StageTimes t = executor_->run(schedule_, train_micro_, batch, true, before_backward);
+  ReduceStats reduced;
+  if (reducer_) reduced = reducer_->finalize();
+  // The step's sums come from the last stages; summed over the world they cover every replica.
+  auto sums = torch::stack({t.loss_sum, t.correct,
+                            torch::full({}, executor_->last() ? batch.size() : 0,
+                                        t.loss_sum.options())})
+                  .cpu();
+  std::vector<torch::Tensor> v{sums};
+  auto sums_work = ctx_.world > 1 ? ctx_.world_pg->allreduce(v) : compat::Work();
+  const double o0 = timeline_->now_us();
+  optimizer_->step();
+  timeline_->span("compute", "optimizer", o0, timeline_->now_us());
+  if (sums_work) sums_work->wait();
+
+  if (steps_++ >= cfg_.timing_warmup) {
+    ++timed_steps_;
+    totals_.wall_s += t.wall_s;
+    totals_.busy_s += t.busy_s;
+    totals_.recv_wait_s += t.recv_wait_s;
+    totals_.send_wait_s += t.send_wait_s;
+  }
+  peak_activation_bytes_ = std::max(peak_activation_bytes_, t.peak_activation_bytes);
+  held_micro_batches_ = std::max(held_micro_batches_, t.held_micro_batches);
+
+  const double* s = sums.data_ptr<double>();
+  StepStats stats;
+  stats.images = static_cast<int64_t>(s[2]);
+  stats.loss = s[0] / s[2];
+  stats.correct = static_cast<int64_t>(s[1]);
+  stats.idle_s = t.wall_s - t.busy_s;  // this stage's bubble: waiting on its neighbours
+  stats.comm_s = reduced.wait_s;
+  stats.comm_busy_s = reduced.busy_s;
+  stats.compute_s = watch.seconds() - stats.idle_s - stats.comm_s;
+  return stats;
+}
+
+EvalStats Pipeline::evaluate(Loader& test) {
+  torch::NoGradGuard no_grad;
+  model_->eval();
+  // Replicas' running statistics differ (each saw its own batches): evaluate rank 0's, as ddp.
+  if (reducer_ && !buffers_.empty()) broadcast_coalesced(ctx_.dp_pg, buffers_, 0);
+  auto loss_sum = torch::zeros({}, torch::kDouble), correct = torch::zeros({}, torch::kDouble);
+  int64_t total = 0;
+  for (int64_t i = 0; i < test.batches(); ++i) {
+    const Batch b = test.batch(i);
+    const int64_t rows = b.size();
+    // As many micro-batches as in training (fewer for a small last batch).
+    const auto sizes = micro_batch_sizes(rows, 0, 0, static_cast<int64_t>(train_micro_.size()));
+    const StageTimes t = executor_->run(forward_schedule(sizes.size()), sizes, b, false);
+    loss_sum += t.loss_sum.cpu();
+    correct += t.correct.cpu();
+    total += rows;
+  }
+  const double last = executor_->last() ? 1 : 0;
+  auto sums = sum_over_world(torch::stack({loss_sum * last, correct * last,
+                                           torch::full({}, total * last, torch::kDouble)}));
+  EvalStats stats;
+  stats.loss_sum = sums[0].item<double>();
+  stats.correct = static_cast<int64_t>(sums[1].item<double>());
+  stats.total = static_cast<int64_t>(sums[2].item<double>());
+  return stats;
+}
+
+MemoryStats Pipeline::memory() const {
+  MemoryStats m;
+  for (const auto& p : params_) {
+    m.param_bytes += p.numel() * p.element_size();
+    if (p.grad().defined()) m.grad_bytes += p.grad().numel() * p.grad().element_size();
+  }
+  m.optimizer_state_bytes = optimizer_state_bytes(*optimizer_);
+  return m;
+}
+
+void Pipeline::write_trace(const std::string& path) const {
+  timeline_->write(path);
+}
+
+}  // namespace parallax

@@ -1,0 +1,59 @@
+// Pipeline: the model cut into stages, one per rank of a pipeline group, fed micro-batches by a
+// schedule (gpipe or 1f1b). `model` is the pipeline with one micro-batch (naive model
+// parallelism); `hybrid` replicates the pipeline --dp times and reduces each stage's gradients
+// over its replicas with the DDP reducer.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "metrics/timeline.h"
+#include "models/partition.h"
+#include "parallel/grad_reducer.h"
+#include "parallel/schedule.h"
+#include "parallel/single.h"
+#include "parallel/stage_executor.h"
+
+namespace parallax {
+
+class Pipeline : public SingleDevice {
+ public:
+  // sample_shape: one input image's shape (C, H, W), for the shapes crossing stages and profiling.
+  Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<ModelBlocks> model,
+           const std::vector<int64_t>& sample_shape);
+
+  StepStats train_step(const Batch& batch) override;
+  EvalStats evaluate(Loader& test) override;
+  MemoryStats memory() const override;
+  // Consolidated: every stage's parameters and optimizer state are gathered (a collective) and
+  // rank 0 writes the single-device layout, which any strategy resumes.
+  void save(torch::serialize::OutputArchive& archive) override;
+  void load(torch::serialize::InputArchive& archive) override;
+  // A collective: every rank's stage figures are gathered for rank 0's summary.
+  nlohmann::json details() const override;
+  void write_trace(const std::string& path) const override;
+
+ private:
+  void choose_partition(const std::vector<int64_t>& sample_shape);
+  torch::Tensor sum_over_world(torch::Tensor t) const;
+
+  Config cfg_;
+  DistContext ctx_;
+  Partition partition_;
+  std::vector<double> block_costs_;  // what the partition balanced (or profiled, for the record)
+  std::vector<torch::Tensor> params_;  // this stage's
+  std::vector<torch::Tensor> buffers_;
+  std::vector<std::vector<size_t>> stage_params_;  // per stage: indices into parameters()
+  std::vector<int64_t> train_micro_;
+  std::vector<Action> schedule_;
+  std::unique_ptr<Timeline> timeline_;
+  std::unique_ptr<StageExecutor> executor_;
+  std::unique_ptr<GradReducer> reducer_;  // hybrid: over this stage's data-parallel replicas
+
+  // Totals over the timed steps (after --timing-warmup).
+  int64_t steps_ = 0, timed_steps_ = 0;
+  StageTimes totals_;
+  int64_t peak_activation_bytes_ = 0;
+  int held_micro_batches_ = 0;
+};
+
+}  // namespace parallax

@@ -1,0 +1,74 @@
+// StageExecutor: runs one pipeline stage's list of actions (schedule.h): forward and backward of
+// its blocks on micro-batches, activations and gradients moved with c10d send/recv. Receives are
+// posted one action ahead, so a transfer overlaps the compute before it; sends are waited for
+// only at the end of the pass.
+#pragma once
+#include <torch/types.h>
+
+#include <functional>
+#include <vector>
+
+#include "data/batch.h"
+#include "dist/torch_compat.h"
+#include "parallel/schedule.h"
+
+namespace parallax {
+
+class ModelBlocks;
+class Timeline;
+
+// What one pass over a schedule cost this stage.
+struct StageTimes {
+  double wall_s = 0;       // first action to the last send done
+  double busy_s = 0;       // forward and backward compute
+  double recv_wait_s = 0;  // waiting for activations or gradients from a neighbour
+  double send_wait_s = 0;  // waiting at the end for sends to be taken
+  int64_t peak_activation_bytes = 0;  // heap growth over the pass, sampled after each forward
+  int held_micro_batches = 0;         // most micro-batches with activations held at once
+  torch::Tensor loss_sum, correct;    // last stage: sums over the batch (on the device)
+};
+
+struct StageSpec {
+  size_t begin = 0, end = 0;  // blocks [begin, end)
+  int stage = 0, stages = 1;
+  std::vector<int64_t> in_sample_shape;   // one sample's activation entering (stage > 0)
+  std::vector<int64_t> out_sample_shape;  // one sample's activation leaving (not the last stage)
+};
+
+class StageExecutor {
+ public:
+  StageExecutor(ModelBlocks& model, StageSpec spec, compat::Group pp, torch::Device device,
+                Timeline* timeline);
+
+  // Runs `actions` over the batch cut into micro-batches of `micro_sizes`. Training: the loss of
+  // micro-batch m is weighted by its share of the batch, so gradients add up to the batch
+  // mean's; before_backward(m) runs before each backward (e.g. to tell the gradient reducer that
+  // the last one comes). Evaluation (train false): forward only, without autograd.
+  StageTimes run(const std::vector<Action>& actions, const std::vector<int64_t>& micro_sizes,
+                 const Batch& batch, bool train,
+                 const std::function<void(int micro)>& before_backward = {});
+
+  bool first() const { return spec_.stage == 0; }
+  bool last() const { return spec_.stage + 1 == spec_.stages; }
+
+ private:
+  torch::Tensor& buffer(std::vector<torch::Tensor>& pool, int m, int64_t rows,
+                        const std::vector<int64_t>& sample_shape);
+  void post_recv(const Action& a, const std::vector<int64_t>& micro_sizes);
+  double wait(compat::Work& work);  // seconds waited
+
+  ModelBlocks& model_;
+  StageSpec spec_;
+  compat::Group pp_;
+  torch::Device device_;
+  Timeline* timeline_;
+  // Per micro-batch, reused from step to step: receive buffers and their pending receives.
+  std::vector<torch::Tensor> act_in_, grad_in_;
+  std::vector<compat::Work> act_recv_, grad_recv_;
+  // Per micro-batch, within a pass: the stage's input (for its gradient) and what to backward.
+  std::vector<torch::Tensor> inputs_, outputs_;
+  std::vector<compat::Work> sends_;
+  std::vector<torch::Tensor> sent_;  // kept alive until their sends complete
+};
+
+}  // namespace parallax
