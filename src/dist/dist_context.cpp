@@ -110,14 +110,17 @@ DistContext make_dist_context(const Config& cfg, const std::optional<RankEnv>& e
   ctx.world_pg = make_process_group(
       spec, c10::make_intrusive<c10d::PrefixStore>("world", ctx.store), ctx.rank, ctx.world);
   // Subgroups: each rank makes only the two it belongs to; the store prefix names the group.
-  auto subgroup = [&](const std::string& name, int size, int rank_in_group) -> compat::Group {
+  auto subgroup = [&](const std::string& name, int size, int rank_in_group,
+                      bool may_be_world = true) -> compat::Group {
     if (size == 1) return {};
-    if (size == ctx.world) return ctx.world_pg;
+    if (size == ctx.world && may_be_world) return ctx.world_pg;
     return make_process_group(spec, c10::make_intrusive<c10d::PrefixStore>(name, ctx.store),
                               rank_in_group, size);
   };
+  const std::string pipeline = std::to_string(ctx.dp_rank);
   ctx.dp_pg = subgroup("dp" + std::to_string(ctx.stage), ctx.dp_size, ctx.dp_rank);
-  ctx.pp_pg = subgroup("pp" + std::to_string(ctx.dp_rank), ctx.stages, ctx.stage);
+  ctx.pp_pg = subgroup("pp" + pipeline, ctx.stages, ctx.stage);
+  ctx.pp_back_pg = subgroup("pp-back" + pipeline, ctx.stages, ctx.stage, /*may_be_world=*/false);
   return ctx;
 }
 

@@ -20,6 +20,10 @@ struct DistContext {
   // stages; each is null when its size is 1, and is world_pg when it spans the world.
   int dp_rank = 0, dp_size = 1, stage = 0, stages = 1;
   compat::Group dp_pg, pp_pg;
+  // The pipeline's gradients flow back on a group of their own: each group then carries messages
+  // in one direction only, in the same order on both ends, as NCCL's in-order point-to-point
+  // streams need (activations and gradients on one group can deadlock there).
+  compat::Group pp_back_pg;
   bool is_root() const { return rank == 0; }
 };
 

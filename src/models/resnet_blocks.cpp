@@ -27,6 +27,19 @@ Stem::Stem(int64_t in_channels, int64_t out_channels, bool imagenet, bool batch_
   bn1_ = norm("bn1", out_channels);
 }
 
+torch::Tensor ResNetBlock::pointwise(torch::nn::Conv2d& c, const torch::Tensor& x) {
+  const auto& o = c->options;
+  const bool slow_path = x.device().is_cpu() && x.scalar_type() == torch::kFloat &&
+                         x.size(0) < 16 && at::get_num_threads() == 1 &&
+                         o.kernel_size()->at(0) == 1 && o.kernel_size()->at(1) == 1 &&
+                         o.stride()->at(0) == 1 && o.stride()->at(1) == 1;
+  if (!slow_path) return c->forward(x);
+  // Zero images up to 16 take oneDNN's kernel; their rows are cut off again, and add exactly
+  // nothing to the weight's gradient (their input and output gradient are zero).
+  const int64_t n = x.size(0);
+  return c->forward(torch::constant_pad_nd(x, {0, 0, 0, 0, 0, 0, 0, 16 - n})).narrow(0, 0, n);
+}
+
 torch::Tensor Stem::forward(const torch::Tensor& x) {
   auto y = apply(bn1_, conv1_->forward(x)).relu_();
   return imagenet_ ? F::max_pool2d(y, F::MaxPool2dFuncOptions(3).stride(2).padding(1)) : y;
@@ -62,7 +75,8 @@ BasicBlock::BasicBlock(int64_t in, int64_t out, int64_t stride, Shortcut shortcu
 }
 
 torch::Tensor ResNetBlock::project(torch::nn::Sequential& downsample, const torch::Tensor& x) {
-  auto y = downsample[0]->as<torch::nn::Conv2d>()->forward(x);
+  torch::nn::Conv2d conv(std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(downsample->ptr(0)));
+  auto y = pointwise(conv, x);
   if (downsample->size() < 2) return y;
   torch::nn::BatchNorm2d bn(std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(downsample->ptr(1)));
   return apply(bn, y);
@@ -103,9 +117,9 @@ Bottleneck::Bottleneck(int64_t in, int64_t width, int64_t stride, bool batch_nor
 }
 
 torch::Tensor Bottleneck::forward(const torch::Tensor& x) {
-  auto y = apply(bn1_, conv1_->forward(x)).relu_();
+  auto y = apply(bn1_, pointwise(conv1_, x)).relu_();
   y = apply(bn2_, conv2_->forward(y)).relu_();
-  y = apply(bn3_, conv3_->forward(y));
+  y = apply(bn3_, pointwise(conv3_, y));
   y += downsample_ ? project(downsample_, x) : x;
   return y.relu_();
 }

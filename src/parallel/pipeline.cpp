@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "config/user_error.h"
 #include "data/loader.h"
 #include "dist/collectives.h"
@@ -53,10 +55,12 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
   std::vector<int64_t> input{1};
   input.insert(input.end(), sample_shape.begin(), sample_shape.end());
   const auto shapes = block_output_shapes(*model_, input, ctx.device);
+  check_batch_norm_sizes(shapes);
   if (s > 0) spec.in_sample_shape = per_sample(shapes[spec.begin - 1]);
   if (s + 1 < ctx.stages) spec.out_sample_shape = per_sample(shapes[spec.end - 1]);
   timeline_ = std::make_unique<Timeline>(ctx.rank);
-  executor_ = std::make_unique<StageExecutor>(*model_, spec, ctx.pp_pg, ctx.device, timeline_.get());
+  executor_ = std::make_unique<StageExecutor>(*model_, spec, ctx.pp_pg, ctx.pp_back_pg, ctx.device,
+                                              timeline_.get());
   schedule_ = cfg.pipeline_schedule == "gpipe" ? gpipe_schedule(micro, ctx.stages, s)
                                                : one_f_one_b_schedule(micro, ctx.stages, s);
 
@@ -71,6 +75,19 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
     options.overlap = cfg.overlap;
     reducer_ = std::make_unique<GradReducer>(params_, ctx.dp_pg, ctx.dp_size, options);
   }
+}
+
+void Pipeline::check_batch_norm_sizes(const std::vector<std::vector<int64_t>>& shapes) const {
+  if (cfg_.norm != "batch") return;
+  // BatchNorm in training needs more than one value per channel; a micro-batch of one image at a
+  // 1x1 feature map has one.
+  const int64_t rows = *std::min_element(train_micro_.begin(), train_micro_.end());
+  for (size_t b = 0; b < shapes.size(); ++b)
+    if (shapes[b].size() == 4 && rows * shapes[b][2] * shapes[b][3] == 1)
+      throw UserError("--split-size/--micro-batches: a micro-batch of 1 image reaches " +
+                      model_->blocks()[b].name + " as a 1x1 map, where BatchNorm has one value "
+                      "per channel to normalise; use micro-batches of 2 or more, a larger "
+                      "--image-size, or --norm none");
 }
 
 void Pipeline::choose_partition(const std::vector<int64_t>& sample_shape) {

@@ -34,6 +34,7 @@ class Pipeline : public SingleDevice {
 
  private:
   void choose_partition(const std::vector<int64_t>& sample_shape);
+  void check_batch_norm_sizes(const std::vector<std::vector<int64_t>>& shapes) const;
   torch::Tensor sum_over_world(torch::Tensor t) const;
 
   Config cfg_;

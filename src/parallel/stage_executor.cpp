@@ -18,9 +18,13 @@ std::vector<int64_t> with_rows(int64_t rows, const std::vector<int64_t>& sample_
 
 }  // namespace
 
-StageExecutor::StageExecutor(ModelBlocks& model, StageSpec spec, compat::Group pp,
-                             torch::Device device, Timeline* timeline)
-    : model_(model), spec_(std::move(spec)), pp_(std::move(pp)), device_(device),
+StageExecutor::StageExecutor(ModelBlocks& model, StageSpec spec, compat::Group forward,
+                             compat::Group backward, torch::Device device, Timeline* timeline)
+    : model_(model),
+      spec_(std::move(spec)),
+      forward_(std::move(forward)),
+      backward_(std::move(backward)),
+      device_(device),
       timeline_(timeline) {}
 
 torch::Tensor& StageExecutor::buffer(std::vector<torch::Tensor>& pool, int m, int64_t rows,
@@ -37,11 +41,11 @@ void StageExecutor::post_recv(const Action& a, const std::vector<int64_t>& sizes
   const int m = a.micro;
   if (a.kind == Action::kForward && !first() && !act_recv_[m]) {
     std::vector<torch::Tensor> t{buffer(act_in_, m, sizes[m], spec_.in_sample_shape)};
-    act_recv_[m] = pp_->recv(t, spec_.stage - 1, 2 * m);
+    act_recv_[m] = forward_->recv(t, spec_.stage - 1, 2 * m);
   }
   if (a.kind == Action::kBackward && !last() && !grad_recv_[m]) {
     std::vector<torch::Tensor> t{buffer(grad_in_, m, sizes[m], spec_.out_sample_shape)};
-    grad_recv_[m] = pp_->recv(t, spec_.stage + 1, 2 * m + 1);
+    grad_recv_[m] = backward_->recv(t, spec_.stage + 1, 2 * m + 1);
   }
 }
 
@@ -103,7 +107,7 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions,
       } else {
         y = y.contiguous();
         std::vector<torch::Tensor> out{y.detach()};
-        sends_.push_back(pp_->send(out, spec_.stage + 1, 2 * m));
+        sends_.push_back(forward_->send(out, spec_.stage + 1, 2 * m));
         sent_.push_back(out[0]);
         if (train) outputs_[m] = y;
       }
@@ -129,7 +133,7 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions,
       outputs_[m].reset();
       if (!first()) {
         std::vector<torch::Tensor> g{inputs_[m].grad().contiguous()};
-        sends_.push_back(pp_->send(g, spec_.stage - 1, 2 * m + 1));
+        sends_.push_back(backward_->send(g, spec_.stage - 1, 2 * m + 1));
         sent_.push_back(g[0]);
       }
       inputs_[m].reset();  // the activations of micro-batch m are freed here

@@ -37,8 +37,9 @@ struct StageSpec {
 
 class StageExecutor {
  public:
-  StageExecutor(ModelBlocks& model, StageSpec spec, compat::Group pp, torch::Device device,
-                Timeline* timeline);
+  // forward carries activations to the next stage, backward gradients to the previous one.
+  StageExecutor(ModelBlocks& model, StageSpec spec, compat::Group forward, compat::Group backward,
+                torch::Device device, Timeline* timeline);
 
   // Runs `actions` over the batch cut into micro-batches of `micro_sizes`. Training: the loss of
   // micro-batch m is weighted by its share of the batch, so gradients add up to the batch
@@ -59,7 +60,7 @@ class StageExecutor {
 
   ModelBlocks& model_;
   StageSpec spec_;
-  compat::Group pp_;
+  compat::Group forward_, backward_;
   torch::Device device_;
   Timeline* timeline_;
   // Per micro-batch, reused from step to step: receive buffers and their pending receives.

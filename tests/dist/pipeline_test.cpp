@@ -125,6 +125,13 @@ TEST(Pipeline, BadStageSettingsAreOneClearLine) {
     EXPECT_NE(r.output.find(needle), std::string::npos) << args << "\n" << r.output;
     EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << args << "\n" << r.output;
   }
+  // Found inside the ranks (it needs the feature-map sizes): every rank says it, exit code 2.
+  const auto r = run_command(std::string(PARALLAX_BINARY) +
+                             " train --model resnet50 --image-size 8 --synthetic-train 16 "
+                             "--batch-size 4 --strategy pipeline --nproc 2 --split-size 1 --out " +
+                             (dir / "bn"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("as a 1x1 map"), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -91,5 +91,29 @@ TEST(ModelBlocks, BeforeBlockIsCalledForEachBlockInOrder) {
   EXPECT_EQ(seen, (std::vector<size_t>{0, 1, 2}));
 }
 
+TEST(ResNet, SmallBatchesOnOneThreadComputeTheSameAsOneDnn) {
+  // Under 16 images on one thread the 1x1 convolutions are padded to 16 images (LibTorch would
+  // take a 10x slower kernel); with two threads LibTorch uses oneDNN on the batch as it is.
+  torch::manual_seed(3);
+  auto m = make_resnet({"resnet50", 3, 10, false});
+  const auto x = torch::randn({3, 3, 16, 16});
+  auto run = [&](int threads) {
+    at::set_num_threads(threads);
+    for (auto& p : m->parameters()) p.mutable_grad().reset();
+    auto y = m->forward(x);
+    y.square().sum().backward();
+    std::vector<torch::Tensor> out{y.detach()};
+    for (const auto& p : m->parameters()) out.push_back(p.grad().clone());
+    return out;
+  };
+  const auto padded = run(1), reference = run(2);
+  at::set_num_threads(1);
+  ASSERT_EQ(padded.size(), reference.size());
+  for (size_t i = 0; i < padded.size(); ++i) {
+    const double scale = reference[i].abs().max().item<double>() + 1e-12;
+    EXPECT_LT((padded[i] - reference[i]).abs().max().item<double>() / scale, 1e-4) << i;
+  }
+}
+
 }  // namespace
 }  // namespace parallax
