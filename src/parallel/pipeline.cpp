@@ -33,6 +33,10 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
                      ? std::vector<int64_t>{batch}
                      : micro_batch_sizes(batch, cfg.micro_batches, cfg.split_size, 4 * ctx.stages);
   const int micro = static_cast<int>(train_micro_.size());
+  std::vector<int64_t> input{1};
+  input.insert(input.end(), sample_shape.begin(), sample_shape.end());
+  const auto shapes = block_output_shapes(*model_, input, ctx.device);
+  check_batch_norm_sizes(shapes);  // before profiling, which would trip on it
   choose_partition(sample_shape);
 
   const int s = ctx.stage;
@@ -52,10 +56,6 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
   spec.end = partition_.cuts[s + 1];
   spec.stage = s;
   spec.stages = ctx.stages;
-  std::vector<int64_t> input{1};
-  input.insert(input.end(), sample_shape.begin(), sample_shape.end());
-  const auto shapes = block_output_shapes(*model_, input, ctx.device);
-  check_batch_norm_sizes(shapes);
   if (s > 0) spec.in_sample_shape = per_sample(shapes[spec.begin - 1]);
   if (s + 1 < ctx.stages) spec.out_sample_shape = per_sample(shapes[spec.end - 1]);
   timeline_ = std::make_unique<Timeline>(ctx.rank);
