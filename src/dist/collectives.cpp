@@ -52,6 +52,18 @@ compat::Work all_gather_in_place(const compat::Group& group, const torch::Tensor
   return group->allgather(outputs, inputs);
 }
 
+std::vector<torch::Tensor> all_gather_rows(const compat::Group& group, int world,
+                                           const torch::Tensor& row, const torch::Device& device) {
+  if (world == 1) return {row.cpu()};
+  std::vector<torch::Tensor> in{row.to(device)};
+  std::vector<std::vector<torch::Tensor>> out(1);
+  for (int r = 0; r < world; ++r) out[0].push_back(torch::empty_like(in[0]));
+  group->allgather(out, in)->wait();
+  std::vector<torch::Tensor> rows;
+  for (const auto& t : out[0]) rows.push_back(t.cpu());
+  return rows;
+}
+
 void broadcast_coalesced(const compat::Group& group, const std::vector<torch::Tensor>& tensors,
                          int root) {
   std::map<c10::ScalarType, std::vector<torch::Tensor>> by_type;

@@ -22,6 +22,11 @@ PendingReduceScatter reduce_scatter_sum(const compat::Group& group, const torch:
 compat::Work all_gather_in_place(const compat::Group& group, const torch::Tensor& flat, int rank,
                                  int world);
 
+// Every rank's `row` (same shape on all), in rank order; {row} when world is 1. The row travels
+// on `device` (NCCL moves device tensors only) and comes back on the CPU.
+std::vector<torch::Tensor> all_gather_rows(const compat::Group& group, int world,
+                                           const torch::Tensor& row, const torch::Device& device);
+
 // Broadcasts `tensors` from `root` (rank in `group`) with one flat message per dtype, and copies
 // the result back into them on every other rank. Waits.
 void broadcast_coalesced(const compat::Group& group, const std::vector<torch::Tensor>& tensors,

@@ -113,9 +113,9 @@ void Pipeline::choose_partition(const std::vector<int64_t>& sample_shape) {
 
 torch::Tensor Pipeline::sum_over_world(torch::Tensor t) const {
   if (ctx_.world == 1) return t;
-  std::vector<torch::Tensor> v{t};
+  std::vector<torch::Tensor> v{t.to(ctx_.device)};  // NCCL moves device tensors only
   ctx_.world_pg->allreduce(v)->wait();
-  return v[0];
+  return v[0].cpu();
 }
 
 StepStats Pipeline::train_step(const Batch& batch) {
@@ -132,16 +132,15 @@ StepStats Pipeline::train_step(const Batch& batch) {
   ReduceStats reduced;
   if (reducer_) reduced = reducer_->finalize();
   // The step's sums come from the last stages; summed over the world they cover every replica.
-  auto sums = torch::stack({t.loss_sum, t.correct,
-                            torch::full({}, executor_->last() ? batch.size() : 0,
-                                        t.loss_sum.options())})
-                  .cpu();
-  std::vector<torch::Tensor> v{sums};
+  std::vector<torch::Tensor> v{torch::stack(
+      {t.loss_sum, t.correct,
+       torch::full({}, executor_->last() ? batch.size() : 0, t.loss_sum.options())})};
   auto sums_work = ctx_.world > 1 ? ctx_.world_pg->allreduce(v) : compat::Work();
   const double o0 = timeline_->now_us();
   optimizer_->step();
   timeline_->span("compute", "optimizer", o0, timeline_->now_us());
   if (sums_work) sums_work->wait();
+  const auto sums = v[0].cpu();
 
   if (steps_++ >= cfg_.timing_warmup) {
     ++timed_steps_;

@@ -62,15 +62,8 @@ nlohmann::json Pipeline::details() const {
                           totals_.send_wait_s / steps,
                           static_cast<double>(peak_activation_bytes_),
                           static_cast<double>(held_micro_batches_)};
-  auto mine = torch::tensor(row, torch::kDouble);
-  std::vector<torch::Tensor> rows{mine};
-  if (ctx_.world > 1) {
-    std::vector<std::vector<torch::Tensor>> out(1);
-    for (int r = 0; r < ctx_.world; ++r) out[0].push_back(torch::empty_like(mine));
-    std::vector<torch::Tensor> in{mine};
-    ctx_.world_pg->allgather(out, in)->wait();
-    rows = out[0];
-  }
+  const auto rows =
+      all_gather_rows(ctx_.world_pg, ctx_.world, torch::tensor(row, torch::kDouble), ctx_.device);
   const int micro = static_cast<int>(train_micro_.size());
   nlohmann::json ranks = nlohmann::json::array();
   double bubble_sum = 0;

@@ -9,6 +9,7 @@
 #include "config/user_error.h"
 #include "config/validate.h"
 #include "data/load_dataset.h"
+#include "dist/collectives.h"
 #include "dist/device.h"
 #include "dist/dist_context.h"
 #include "dist/launcher.h"
@@ -98,18 +99,10 @@ namespace {
 
 // Every rank's memory figures, gathered on every rank (a collective).
 void gather_rank_memory(const DistContext& ctx, const MemoryStats& mine, RunFacts& facts) {
-  auto row = torch::tensor({mine.param_bytes, mine.grad_bytes, mine.optimizer_state_bytes,
-                            peak_rss_bytes()},
-                           torch::kLong)
-                 .to(ctx.device);  // NCCL moves device tensors only
-  std::vector<torch::Tensor> rows{row};
-  if (ctx.world > 1) {
-    std::vector<std::vector<torch::Tensor>> out(1);
-    for (int r = 0; r < ctx.world; ++r) out[0].push_back(torch::empty_like(row));
-    std::vector<torch::Tensor> in{row};
-    ctx.world_pg->allgather(out, in)->wait();
-    rows = out[0];
-  }
+  const auto row = torch::tensor({mine.param_bytes, mine.grad_bytes, mine.optimizer_state_bytes,
+                                  peak_rss_bytes()},
+                                 torch::kLong);
+  const auto rows = all_gather_rows(ctx.world_pg, ctx.world, row, ctx.device);
   facts.rank_memory.clear();
   facts.rank_peak_rss.clear();
   for (const auto& r : rows) {
