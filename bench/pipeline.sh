@@ -8,6 +8,7 @@
 # naive model parallel at every M >= 2. Each configuration runs once.
 # Usage: bench/pipeline.sh [BUILD_DIR]
 # Env: STEPS (4 timed), WARMUP (2 untimed), SPLITS ("3 5 8 10 12 20 40 60"), MODEL (resnet50),
+# CUT (layer3.0, another block name, or time for --balance time),
 # OUT (bench/results). The study's split size 1 is left out: BatchNorm is per micro-batch, and at
 # 32x32 layer4's output is 1x1, so one image gives one value per channel and training fails.
 set -euo pipefail
@@ -27,7 +28,12 @@ run() {  # name threads extra-args...: writes $tmp/name/summary.json; exits with
     >/dev/null 2>"$tmp/$name.err" ||
     { echo "bench: run $name failed: $(grep -m1 error: "$tmp/$name.err" || tail -1 "$tmp/$name.err")" >&2; exit 1; }
 }
-cut=(--nproc 2 --split-at layer3.0)
+# CUT=layer3.0 (the study's cut, default) or CUT=time (--balance time: stages of equal measured
+# cost; at 32x32 the study's cut gives stage 0 about half of stage 1's work).
+case ${CUT:-layer3.0} in
+  time) cut=(--nproc 2 --balance time) ;;
+  *) cut=(--nproc 2 --split-at "${CUT:-layer3.0}") ;;
+esac
 run model 1 --strategy model "${cut[@]}"
 for s in $splits; do run "gpipe_$s" 1 --strategy pipeline "${cut[@]}" --pipeline-schedule gpipe --split-size "$s"; done
 run mem_gpipe 1 --strategy pipeline "${cut[@]}" --pipeline-schedule gpipe --split-size 15

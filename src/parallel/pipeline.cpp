@@ -93,14 +93,10 @@ void Pipeline::check_batch_norm_sizes(const std::vector<std::vector<int64_t>>& s
 void Pipeline::choose_partition(const std::vector<int64_t>& sample_shape) {
   std::vector<std::string> names;
   for (const auto& b : model_->blocks()) names.push_back(b.name);
-  if (ctx_.stages > static_cast<int>(names.size()))
-    throw UserError("--nproc: " + std::to_string(ctx_.stages) + " pipeline stages but " +
-                    cfg_.model + " has only " + std::to_string(names.size()) +
-                    " blocks; use at most " + std::to_string(names.size()) + " stages");
   const std::string by = cfg_.split_at.empty() ? cfg_.balance : "params";
   std::vector<int64_t> input{train_micro_.front()};
   input.insert(input.end(), sample_shape.begin(), sample_shape.end());
-  block_costs_ = block_costs(*model_, by == "time" ? "time" : by, input, ctx_.device);
+  block_costs_ = block_costs(*model_, by, input, ctx_.device);
   if (by == "time" && ctx_.world > 1) {
     // Each rank measured for itself; all must cut alike: the mean of every rank's profile.
     auto t = torch::tensor(block_costs_, torch::kDouble);

@@ -27,14 +27,8 @@ std::string train_args(const std::string& out, int epochs = 2) {
 
 using testing::max_difference;
 
-nlohmann::json summary_of(const std::string& run_dir) {
-  return nlohmann::json::parse(testing::read_text(run_dir + "/summary.json"));
-}
-
-void run_ok(const std::string& command) {
-  auto r = run_command(command);
-  ASSERT_EQ(r.exit_code, 0) << command << "\n" << r.output;
-}
+using testing::run_ok;
+using testing::summary_of;
 
 TEST(Zero, StagesOneAndTwoEqualDdpForSgdAndAdam) {
   testing::TempDir dir;
