@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Pipeline parallelism side by side in one run: ResNet-50, 32x32 random data, global batch 120,
 # 2 ranks with 1 thread each, cut at layer3.0 (the study's cut). The GPipe split-size sweep
-# (images/s, micro-batches, measured bubble vs the (S-1)/(M+S-1) theory, ratio to naive model
+# (images/s, micro-batches, measured bubble vs the (P-1)/(M+P-1) (P stages) theory, ratio to naive model
 # parallel), naive model parallel (one batch at a time), one rank at 1 and 2 threads, GPipe vs
 # 1F1B peak activation memory of stage 0 at 8 micro-batches, and a --balance time cut (1F1B, 8
 # micro-batches). Checks: measured bubble within 5 points of theory at M >= 8; pipeline above
