@@ -43,6 +43,12 @@ std::vector<std::vector<size_t>> ModelBlocks::parameter_indices_by_block() const
   return indices;
 }
 
+std::vector<std::string> ModelBlocks::block_names() const {
+  std::vector<std::string> names;
+  for (const auto& b : blocks_) names.push_back(b.name);
+  return names;
+}
+
 int64_t ModelBlocks::parameter_count() const {
   int64_t n = 0;
   for (const auto& p : parameters()) n += p.numel();

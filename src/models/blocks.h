@@ -41,6 +41,7 @@ class ModelBlocks : public torch::nn::Module {
 
   const std::vector<NamedBlock>& blocks() const { return blocks_; }
   int64_t index_of(const std::string& name) const;  // -1 if absent
+  std::vector<std::string> block_names() const;
 
   // Runs blocks [begin, end) in order; forward(x) runs them all.
   torch::Tensor forward_range(torch::Tensor x, size_t begin, size_t end);

@@ -30,10 +30,7 @@ DataParallel::DataParallel(const Config& cfg, const DistContext& ctx,
   broadcast_from_root(model_->parameters());
   broadcast_from_root(model_->buffers());
   if (cfg.sync_bn) model_->set_norm_override(sync_batch_norm_over(ctx.world_pg, ctx.world));
-  ReducerOptions options;
-  options.bucket_mb = cfg.bucket_mb;
-  options.tail_bucket_mb = cfg.tail_bucket_mb;
-  options.overlap = cfg.overlap;
+  ReducerOptions options = reducer_options(cfg);
   options.shard = cfg.strategy == "zero";
   options.release_buckets = options.shard && cfg.zero_stage == 2;
   options.rank = ctx.rank;

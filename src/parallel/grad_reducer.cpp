@@ -14,6 +14,14 @@ double now_s() {
 
 }  // namespace
 
+ReducerOptions reducer_options(const Config& cfg) {
+  ReducerOptions options;
+  options.bucket_mb = cfg.bucket_mb;
+  options.tail_bucket_mb = cfg.tail_bucket_mb;
+  options.overlap = cfg.overlap;
+  return options;
+}
+
 GradReducer::GradReducer(std::vector<torch::Tensor> params, compat::Group group, int world,
                          const ReducerOptions& options)
     : params_(std::move(params)),

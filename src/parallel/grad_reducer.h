@@ -8,6 +8,7 @@
 #include <atomic>
 #include <vector>
 
+#include "config/config.h"
 #include "dist/collectives.h"
 #include "dist/torch_compat.h"
 #include "parallel/bucket_layout.h"
@@ -23,6 +24,9 @@ struct ReducerOptions {
   bool release_buckets = false;  // ZeRO-2: free whole buckets after each step, keep the chunks
   int rank = 0;
 };
+// The bucket sizes and overlap the command line asks for (--bucket-mb, --tail-bucket-mb,
+// --overlap); sharding is the caller's to set.
+ReducerOptions reducer_options(const Config& cfg);
 
 // Per step figures of the reducer.
 struct ReduceStats {

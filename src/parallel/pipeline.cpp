@@ -69,11 +69,8 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
     auto state = params_;
     state.insert(state.end(), buffers_.begin(), buffers_.end());
     broadcast_coalesced(ctx.dp_pg, state, 0);
-    ReducerOptions options;
-    options.bucket_mb = cfg.bucket_mb;
-    options.tail_bucket_mb = cfg.tail_bucket_mb;
-    options.overlap = cfg.overlap;
-    reducer_ = std::make_unique<GradReducer>(params_, ctx.dp_pg, ctx.dp_size, options);
+    reducer_ =
+        std::make_unique<GradReducer>(params_, ctx.dp_pg, ctx.dp_size, reducer_options(cfg));
   }
 }
 
@@ -91,8 +88,6 @@ void Pipeline::check_batch_norm_sizes(const std::vector<std::vector<int64_t>>& s
 }
 
 void Pipeline::choose_partition(const std::vector<int64_t>& sample_shape) {
-  std::vector<std::string> names;
-  for (const auto& b : model_->blocks()) names.push_back(b.name);
   const std::string by = cfg_.split_at.empty() ? cfg_.balance : "params";
   std::vector<int64_t> input{train_micro_.front()};
   input.insert(input.end(), sample_shape.begin(), sample_shape.end());
@@ -104,7 +99,8 @@ void Pipeline::choose_partition(const std::vector<int64_t>& sample_shape) {
     block_costs_.assign(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
   }
   partition_ = cfg_.split_at.empty() ? partition_balanced(block_costs_, ctx_.stages)
-                                     : partition_at(names, cfg_.split_at, ctx_.stages);
+                                     : partition_at(model_->block_names(), cfg_.split_at,
+                                                    ctx_.stages);
 }
 
 torch::Tensor Pipeline::sum_over_world(torch::Tensor t) const {
@@ -188,13 +184,7 @@ EvalStats Pipeline::evaluate(Loader& test) {
 }
 
 MemoryStats Pipeline::memory() const {
-  MemoryStats m;
-  for (const auto& p : params_) {
-    m.param_bytes += p.numel() * p.element_size();
-    if (p.grad().defined()) m.grad_bytes += p.grad().numel() * p.grad().element_size();
-  }
-  m.optimizer_state_bytes = optimizer_state_bytes(*optimizer_);
-  return m;
+  return memory_of(params_);  // this stage's share of the model
 }
 
 void Pipeline::write_trace(const std::string& path) const {

@@ -60,8 +60,12 @@ void SingleDevice::set_lr(double lr) {
 }
 
 MemoryStats SingleDevice::memory() const {
+  return memory_of(model_->parameters());
+}
+
+MemoryStats SingleDevice::memory_of(const std::vector<torch::Tensor>& params) const {
   MemoryStats m;
-  for (const auto& p : model_->parameters()) {
+  for (const auto& p : params) {
     m.param_bytes += p.numel() * p.element_size();
     if (p.grad().defined()) m.grad_bytes += p.grad().numel() * p.grad().element_size();
   }

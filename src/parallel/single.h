@@ -22,6 +22,8 @@ class SingleDevice : public Strategy {
   // The checkpoint layout every strategy shares: "model" and "optimizer" (over the whole model).
   void save_with(torch::serialize::OutputArchive& archive, torch::optim::Optimizer& optimizer);
   void load_with(torch::serialize::InputArchive& archive, torch::optim::Optimizer& optimizer);
+  // Bytes of these parameters, their gradients, and optimizer_'s state.
+  MemoryStats memory_of(const std::vector<torch::Tensor>& params) const;
 
   std::shared_ptr<ModelBlocks> model_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;

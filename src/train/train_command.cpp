@@ -53,8 +53,7 @@ namespace {
 // Pipeline settings that would fail inside every rank, checked once before any rank starts.
 void check_stages(const Config& cfg, const Topology& topo) {
   if (cfg.strategy != "model" && cfg.strategy != "pipeline" && cfg.strategy != "hybrid") return;
-  std::vector<std::string> names;
-  for (const auto& b : make_resnet({cfg.model, 3, 10, false})->blocks()) names.push_back(b.name);
+  const auto names = make_resnet({cfg.model, 3, 10, false})->block_names();
   if (topo.pp > static_cast<int>(names.size()))
     throw UserError("--nproc: " + std::to_string(topo.pp) + " pipeline stages, but " + cfg.model +
                     " has only " + std::to_string(names.size()) + " blocks to share among them; " +

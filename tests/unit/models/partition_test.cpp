@@ -12,23 +12,17 @@ namespace {
 
 using Cuts = std::vector<size_t>;
 
-std::vector<std::string> names_of(ModelBlocks& m) {
-  std::vector<std::string> names;
-  for (const auto& b : m.blocks()) names.push_back(b.name);
-  return names;
-}
-
 TEST(Partition, TheStudysCutOfResnet50) {
   auto m = make_resnet({"resnet50", 3, 10, true});
-  const Partition p = partition_at(names_of(*m), "layer3.0", 2);
+  const Partition p = partition_at(m->block_names(), "layer3.0", 2);
   // stem + layer1 (3) + layer2 (4) = blocks 0..7; layer3.0 is block 8 of 18.
   EXPECT_EQ(p.cuts, (Cuts{0, 8, 18}));
-  EXPECT_EQ(partition_at(names_of(*m), "layer2.0,layer4.0", 3).cuts, (Cuts{0, 4, 14, 18}));
+  EXPECT_EQ(partition_at(m->block_names(), "layer2.0,layer4.0", 3).cuts, (Cuts{0, 4, 14, 18}));
 }
 
 TEST(Partition, BadCutsAreOneClearLine) {
   auto m = make_resnet({"resnet20", 3, 10, false});
-  const auto names = names_of(*m);
+  const auto names = m->block_names();
   testing::expect_user_error([&] { partition_at(names, "layer9.0", 2); },
                              {"--split-at layer9.0", "no such block", "layer3.0"});
   testing::expect_user_error([&] { partition_at(names, "layer3.0", 3); },
