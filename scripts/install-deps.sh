@@ -5,9 +5,10 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   libtorch-dev libgloo-dev
-  libcli11-dev nlohmann-json3-dev libsqlite3-dev libgtest-dev
+  libcli11-dev nlohmann-json3-dev libsqlite3-dev libyaml-cpp-dev libgtest-dev
+  gnuplot-nox fonts-dejavu-core chromium
   zlib1g-dev libcurl4-openssl-dev libarchive-dev
-  libgoogle-perftools-dev libtcmalloc-minimal4
+  libgoogle-perftools-dev libtcmalloc-minimal4 libopenblas0-openmp
   dataset-fashion-mnist
 )
 

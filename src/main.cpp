@@ -1,14 +1,17 @@
-// parallax: the command line's subcommands (train, data); every piece of work lives in the library.
+// parallax: the command line's subcommands (train, bench, report, data); the work is in the library.
 #include <c10/util/Exception.h>
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <iostream>
+#include <utility>
 
 #include "config/options.h"
 #include "config/user_error.h"
 #include "data/download.h"
 #include "data/info.h"
+#include "report/bench_command.h"
+#include "report/report_command.h"
 #include "train/checkpoint.h"
 #include "train/train_command.h"
 
@@ -28,6 +31,10 @@ int run(int argc, char** argv) {
                                    "train one run; writes summary.json, steps.csv, "
                                    "epochs.csv and a checkpoint into the run directory");
   parallax::add_train_options(*train, cfg);
+  parallax::BenchOptions bench_opts;
+  auto* bench = parallax::add_bench_command(app, bench_opts);
+  parallax::ReportCommandOptions report_opts;
+  auto* report = parallax::add_report_command(app, report_opts);
 
   auto* data = app.add_subcommand("data", "download or inspect datasets");
   data->require_subcommand(1);
@@ -45,8 +52,8 @@ int run(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     const std::string first = argc > 1 ? argv[1] : "";
-    if (!first.empty() && first[0] != '-' && first != "train" && first != "data") {
-      std::fprintf(stderr, "parallax: error: unknown command '%s'; use train or data\n", argv[1]);
+    if (!first.empty() && first[0] != '-' && std::as_const(app).get_subcommands([&](const CLI::App* c) { return c->get_name() == first; }).empty()) {
+      std::fprintf(stderr, "parallax: error: unknown command '%s'; use train, bench, report or data\n", argv[1]);
       return kUserErrorExit;
     }
     std::fprintf(stderr, "parallax: error: %s (see parallax --help)\n", e.what());
@@ -60,6 +67,11 @@ int run(int argc, char** argv) {
       cfg.resume = resume;
     }
     return parallax::train_main(cfg, argc, argv);
+  } else if (*bench) {
+    return parallax::bench_main(bench_opts);
+  } else if (*report) {
+    std::printf("parallax: wrote %s\n",
+                parallax::write_runs_report(report_opts.runs_dir, report_opts.out_dir).c_str());
   } else if (*download) {
     parallax::download_cifar10(dir);
   } else if (*info) {

@@ -6,9 +6,11 @@
 namespace parallax {
 
 std::string allocator_name();  // "tcmalloc", "jemalloc" or "glibc": which malloc serves us
+std::string blas_name();       // "openblas", "mkl", "reference" ...: which BLAS serves sgemm
 int64_t peak_rss_bytes();      // peak resident memory of this process
 std::string host_name();
 int cpu_cores();  // cores this process may run on
 std::string torch_version();
+std::string git_revision();  // the source's git revision at build time ("unknown" outside git)
 
 }  // namespace parallax

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "metrics/atomic_file.h"
+#include "metrics/system_info.h"
 
 namespace parallax {
 namespace {
@@ -46,7 +47,11 @@ void Timeline::write(const std::string& path) const {
     events.push_back({{"ph", "X"}, {"name", e.name}, {"cat", e.lane}, {"pid", rank_},
                       {"tid", it->second}, {"ts", e.start_us}, {"dur", e.dur_us}});
   }
-  const nlohmann::json trace = {{"traceEvents", events}, {"displayTimeUnit", "ms"}};
+  // steady_clock is one clock for every process of a machine: a merger lines ranks up with it.
+  const nlohmann::json trace = {
+      {"traceEvents", events},
+      {"displayTimeUnit", "ms"},
+      {"otherData", {{"steady_origin_us", origin_us_}, {"host", host_name()}}}};
   write_file_atomic(path, trace.dump() + "\n");
 }
 

@@ -24,10 +24,14 @@ class ResNetBlock : public Block {
     return norm_override_ && bn->is_training() ? norm_override_(*bn, x) : bn->forward(x);
   }
   // A 1x1 convolution. With stride 1, on the CPU, one thread and fewer than 16 images, LibTorch
-  // 1.13 skips oneDNN for a native kernel about 10x slower (measured forward+backward: 35-40 ms
-  // at batch 15, 3-6 ms at 16; ResNet-50 trains 5x slower at batch 15 than at 16), which would
-  // cripple small pipeline micro-batches; there the batch is padded to 16 with zero images.
+  // 1.13 skips oneDNN for a native kernel that runs one small GEMM per image (10-40x slower on
+  // ResNet-50's small maps), which would cripple small pipeline micro-batches; there it is one
+  // matrix product over every pixel instead.
   torch::Tensor pointwise(torch::nn::Conv2d& c, const torch::Tensor& x);
+  // A 3x3 convolution (stride 1, padding 1): on a 1x1 map only its centre tap meets the image
+  // (the other 8 meet padding), so it is a matrix product with that tap, 9x less work and the
+  // same values and gradients. ResNet-50's layer4 runs on 1x1 maps at CIFAR's 32x32.
+  torch::Tensor spatial(torch::nn::Conv2d& c, const torch::Tensor& x);
   // The 1x1 projection shortcut (conv, then BatchNorm unless BN-free) through apply().
   torch::Tensor project(torch::nn::Sequential& downsample, const torch::Tensor& x);
   bool batch_norm_;

@@ -41,7 +41,11 @@ nlohmann::json make_summary(const Config& cfg, const TrainState& state, const Ru
   nlohmann::json j;
   j["parallax_version"] = PARALLAX_VERSION;
   j["torch_version"] = torch_version();
+  j["git_revision"] = git_revision();
   j["host"] = host_name();
+  // "running" after each epoch, "finished" once at the end: a crashed run's summary says so.
+  j["status"] = facts.finished ? "finished" : "running";
+  j["started_at"] = facts.started_at;
   j["finished_at"] = static_cast<int64_t>(std::time(nullptr));
   j["config"] = cfg;
   j["strategy"] = cfg.strategy;
@@ -54,6 +58,7 @@ nlohmann::json make_summary(const Config& cfg, const TrainState& state, const Ru
   j["threads_per_rank"] = facts.threads;
   j["device"] = facts.device;
   j["allocator"] = allocator_name();
+  j["blas"] = blas_name();
   j["steps"] = state.step;
   j["epochs"] = state.epochs.size();
   j["timing_warmup_steps"] = cfg.timing_warmup;

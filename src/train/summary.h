@@ -22,6 +22,8 @@ struct RunFacts {
   std::vector<MemoryStats> rank_memory;  // index = rank
   std::vector<int64_t> rank_peak_rss;     // index = rank
   nlohmann::json details;                 // the strategy's own figures (Strategy::details)
+  int64_t started_at = 0;                 // Unix seconds when this process began the run
+  bool finished = false;                  // false while epochs remain (summary after an epoch)
 };
 
 nlohmann::json make_summary(const Config& cfg, const TrainState& state, const RunFacts& facts);

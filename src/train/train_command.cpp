@@ -15,6 +15,8 @@
 #include "dist/launcher.h"
 #include "dist/rank_env.h"
 #include "metrics/atomic_file.h"
+#include "metrics/results_db.h"
+#include "metrics/run_import.h"
 #include "metrics/run_files.h"
 #include "metrics/system_info.h"
 #include "models/partition.h"
@@ -46,6 +48,22 @@ void prepare_run_dir(const std::string& dir, bool resuming) {
   if (ec) throw UserError("--out " + dir + ": cannot create it (" + ec.message() + ")");
 }
 
+// Adds the finished run to its runs directory's results database (the run folder's parent), in
+// one transaction. The run folder is already complete, so a database that cannot take the row
+// (foreign, corrupt, read-only) costs a warning, not the run: `parallax report` imports it later.
+void record_run(const std::string& run_dir, bool verbose) {
+  fs::path dir = fs::absolute(run_dir).lexically_normal();
+  if (!dir.has_filename()) dir = dir.parent_path();  // "runs/a/" names the folder a too
+  const std::string runs = dir.parent_path().string();
+  try {
+    ResultsDb db(results_db_path(runs));
+    db.put(read_run_dir(run_dir));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "parallax: warning: run not recorded in the results database: %s\n",
+                 e.what());
+  }
+}
+
 }  // namespace
 
 namespace {
@@ -65,14 +83,20 @@ void check_stages(const Config& cfg, const Topology& topo) {
 
 }  // namespace
 
-int train_main(const Config& given, int argc, char** argv) {
+Config checked_train_config(const Config& given) {
   validate(given);
   Config cfg = given;
   // Hybrid knows its world from --dp x --pp: --nproc may be left out on one node.
   if (cfg.strategy == "hybrid" && cfg.nproc == 1 && cfg.nnodes == 1) cfg.nproc = cfg.dp * cfg.pp;
   const auto env = rank_env_from(::getenv);
+  check_stages(cfg, topology_of(cfg, env ? env->world : cfg.nproc * cfg.nnodes));
+  return cfg;
+}
+
+int train_main(const Config& given, int argc, char** argv) {
+  const Config cfg = checked_train_config(given);
+  const auto env = rank_env_from(::getenv);
   const int asked = cfg.nproc * cfg.nnodes;
-  check_stages(cfg, topology_of(cfg, env ? env->world : asked));
   if (env && asked != 1 && asked != env->world)
     throw UserError("--nproc " + std::to_string(cfg.nproc) + " x --nnodes " +
                     std::to_string(cfg.nnodes) + " = " + std::to_string(asked) + " ranks, but the " +
@@ -161,6 +185,7 @@ std::string run_training(const Config& cfg, bool verbose,
   if (ctx.is_root()) save_run_config(run_dir, cfg);
 
   RunFacts facts;
+  facts.started_at = static_cast<int64_t>(std::time(nullptr));
   facts.world_size = ctx.world;
   facts.threads = threads;
   facts.device = device.str();
@@ -171,11 +196,12 @@ std::string run_training(const Config& cfg, bool verbose,
   if (verbose)
     std::fprintf(stderr,
                  "parallax: %s (%.2fM parameters) on %s [%lld train / %lld test], %s, "
-                 "%s, %d threads, %s malloc -> %s\n",
+                 "%s, %d threads, %s malloc, %s BLAS -> %s\n",
                  cfg.model.c_str(), facts.model_parameters / 1e6, data.source.c_str(),
                  static_cast<long long>(facts.train_images),
                  static_cast<long long>(facts.test_images), cfg.strategy.c_str(),
-                 facts.device.c_str(), threads, allocator_name().c_str(), run_dir.c_str());
+                 facts.device.c_str(), threads, allocator_name().c_str(), blas_name().c_str(),
+                 run_dir.c_str());
 
   auto write_outputs = [&](const TrainState& s) {
     // Collective parts first, on every rank: the checkpoint (ZeRO gathers its shards) and the
@@ -194,9 +220,14 @@ std::string run_training(const Config& cfg, bool verbose,
   Trainer trainer(cfg, *strategy, train, test, verbose, write_outputs);
   trainer.run(state);
   if (state.epochs.empty()) write_outputs(state);  // e.g. resumed a finished run
+  if (ctx.is_root()) {
+    facts.finished = true;
+    write_file_atomic(run_dir + "/summary.json", make_summary(cfg, state, facts).dump(2) + "\n");
+  }
   std::error_code ec;
   fs::create_directories(run_dir + "/trace", ec);
   strategy->write_trace(run_dir + "/trace/rank" + std::to_string(ctx.rank) + ".json");
+  if (ctx.is_root()) record_run(run_dir, verbose);
   if (verbose) std::fprintf(stderr, "parallax: wrote %s/summary.json\n", run_dir.c_str());
   return run_dir;
 }

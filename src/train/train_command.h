@@ -9,6 +9,10 @@ namespace parallax {
 
 struct TrainState;
 
+// Every check `parallax train` makes before it starts a rank (the options, the world, the stage
+// cuts), with --nproc filled in for hybrid. Throws UserError. `parallax bench` checks suites so.
+Config checked_train_config(const Config& given);
+
 // `parallax train`: spawns --nproc local ranks of argv (this binary) when no launcher has set
 // up a world, else trains as one rank of it. Returns the process exit code.
 int train_main(const Config& cfg, int argc, char** argv);

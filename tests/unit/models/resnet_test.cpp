@@ -4,6 +4,7 @@
 
 #include "config/user_error.h"
 #include "models/resnet.h"
+#include "models/resnet_blocks.h"
 
 namespace parallax {
 namespace {
@@ -92,8 +93,8 @@ TEST(ModelBlocks, BeforeBlockIsCalledForEachBlockInOrder) {
 }
 
 TEST(ResNet, SmallBatchesOnOneThreadComputeTheSameAsOneDnn) {
-  // Under 16 images on one thread the 1x1 convolutions are padded to 16 images (LibTorch would
-  // take a 10x slower kernel); with two threads LibTorch uses oneDNN on the batch as it is.
+  // Under 16 images on one thread the 1x1 convolutions are one matrix product over all pixels
+  // (LibTorch would take a 10x slower kernel); with two threads LibTorch uses oneDNN as it is.
   torch::manual_seed(3);
   auto m = make_resnet({"resnet50", 3, 10, false});
   const auto x = torch::randn({3, 3, 16, 16});
@@ -106,13 +107,44 @@ TEST(ResNet, SmallBatchesOnOneThreadComputeTheSameAsOneDnn) {
     for (const auto& p : m->parameters()) out.push_back(p.grad().clone());
     return out;
   };
-  const auto padded = run(1), reference = run(2);
+  const auto folded = run(1), reference = run(2);
   at::set_num_threads(1);
-  ASSERT_EQ(padded.size(), reference.size());
-  for (size_t i = 0; i < padded.size(); ++i) {
+  ASSERT_EQ(folded.size(), reference.size());
+  for (size_t i = 0; i < folded.size(); ++i) {
     const double scale = reference[i].abs().max().item<double>() + 1e-12;
-    EXPECT_LT((padded[i] - reference[i]).abs().max().item<double>() / scale, 1e-4) << i;
+    EXPECT_LT((folded[i] - reference[i]).abs().max().item<double>() / scale, 1e-4) << i;
   }
+}
+
+TEST(ResNet, BottleneckOnA1x1MapEqualsPlainConvolutions) {
+  // On a 1x1 map the 3x3 convolution is computed from its centre tap only: the block's output and
+  // every gradient (the 8 outer taps' included, which must be exactly zero) equal LibTorch's conv.
+  torch::manual_seed(5);
+  Bottleneck block(64, 16, 1, false);  // BN-free: the reference below needs no BatchNorm state
+  const auto x = torch::randn({5, 64, 1, 1});
+  auto conv = [&](const char* name) {
+    return block.named_modules()[name]->as<torch::nn::Conv2d>();
+  };
+  auto grads = [&] {
+    std::vector<torch::Tensor> g;
+    for (auto& p : block.parameters()) g.push_back(p.grad().clone()), p.mutable_grad().reset();
+    return g;
+  };
+  const auto y = block.forward(x);
+  y.square().sum().backward();
+  const auto got = grads();
+  auto r = conv("conv1")->forward(x).relu();
+  r = conv("conv2")->forward(r).relu();
+  r = (conv("conv3")->forward(r) + x).relu();
+  r.square().sum().backward();
+  const auto want = grads();
+  EXPECT_LT((y - r).abs().max().item<double>(), 1e-5);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_LT((got[i] - want[i]).abs().max().item<double>(), 1e-4) << i;
+  const auto outer = got[1].clone();  // conv2's weight gradient, [16, 16, 3, 3]
+  outer.select(3, 1).select(2, 1).zero_();
+  EXPECT_EQ(outer.abs().max().item<double>(), 0.0);
 }
 
 }  // namespace

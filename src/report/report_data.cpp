@@ -1,0 +1,292 @@
+// Report data: grouping by label and the per-configuration statistics over finished repeats.
+#include "report/report_data.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <map>
+
+namespace parallax {
+namespace {
+
+using Getter = std::function<std::optional<double>(const RunRecord&)>;
+
+Stat stat_over(const std::vector<const RunRecord*>& runs, const Getter& get) {
+  std::vector<double> values;
+  for (const RunRecord* r : runs)
+    if (auto v = get(*r)) values.push_back(*v);
+  return stat_of(values);
+}
+
+std::optional<double> number_at(const nlohmann::json& j, const std::vector<const char*>& path) {
+  const nlohmann::json* at = &j;
+  for (const char* k : path) {
+    if (!at->is_object() || !at->contains(k)) return std::nullopt;
+    at = &(*at)[k];
+  }
+  if (!at->is_number()) return std::nullopt;
+  return at->get<double>();
+}
+
+Getter summary_number(std::initializer_list<const char*> path) {
+  std::vector<const char*> keys(path);
+  return [keys](const RunRecord& r) { return number_at(r.summary, keys); };
+}
+
+// Steps the summary's totals (compute_s, comm_s) were summed over: the timed steps after the
+// warm-up. Dividing by them turns the totals into per-step seconds comparable to step_time_s.
+std::optional<double> timed_steps(const RunRecord& r) {
+  if (auto n = json_number(r.summary, {"step_time_s", "samples"}); n && *n > 0) return n;
+  auto steps = json_number(r.summary, {"steps"});
+  auto warm = json_number(r.summary, {"timing_warmup_steps"});
+  if (steps && *steps - warm.value_or(0) > 0) return *steps - warm.value_or(0);
+  return std::nullopt;
+}
+
+Getter per_step(const char* total_key) {
+  return [total_key](const RunRecord& r) -> std::optional<double> {
+    auto total = json_number(r.summary, {total_key});
+    auto n = timed_steps(r);
+    if (!total || !n) return std::nullopt;
+    return *total / *n;
+  };
+}
+
+std::optional<double> bubble_fraction(const RunRecord& r) {
+  if (auto b = json_number(r.summary, {"bubble_fraction"})) return b;
+  return json_number(r.summary, {"strategy_details", "bubble_fraction"});
+}
+
+std::optional<double> positive(std::optional<double> v) {
+  return v && *v > 0 ? v : std::nullopt;
+}
+
+// Pipeline shape of a run: from strategy_details when the run recorded it, else from the config
+// (`model` is a pipeline with one micro-batch, so its micro-batch is the whole batch).
+void fill_pipeline_shape(const RunRecord& r, ConfigGroup& g) {
+  const auto batch = positive(json_number(r.config, {"batch_size"}));
+  auto mbs = positive(json_number(r.summary, {"strategy_details", "micro_batch_size"}));
+  auto m = positive(json_number(r.summary, {"strategy_details", "micro_batches"}));
+  auto p = positive(json_number(r.summary, {"strategy_details", "stages"}));
+  if (g.strategy == "model") {
+    if (!m) m = 1.0;
+    if (!mbs) mbs = batch;
+  }
+  if (!mbs) mbs = positive(json_number(r.config, {"split_size"}));
+  if (!m) m = positive(json_number(r.config, {"micro_batches"}));
+  if (!mbs && m && batch) mbs = std::ceil(*batch / *m);
+  if (!m && mbs && batch) m = std::ceil(*batch / *mbs);
+  if (!p) p = static_cast<double>(g.world);
+  g.micro_batch_size = mbs;
+  g.micro_batches = m;
+  g.stages = p;
+  if (g.strategy == "pipeline") {
+    g.schedule = json_string(r.summary, {"strategy_details", "schedule"});
+    if (g.schedule.empty()) g.schedule = json_string(r.config, {"pipeline_schedule"});
+  }
+}
+
+}  // namespace
+
+Stat stat_of(const std::vector<double>& values) {
+  Stat s;
+  s.n = static_cast<int>(values.size());
+  if (values.empty()) return s;
+  s.min = *std::min_element(values.begin(), values.end());
+  s.max = *std::max_element(values.begin(), values.end());
+  double sum = 0;
+  for (double v : values) sum += v;
+  s.mean = sum / s.n;
+  double sq = 0;
+  for (double v : values) sq += (v - s.mean) * (v - s.mean);
+  s.stddev = s.n > 1 ? std::sqrt(sq / (s.n - 1)) : 0.0;  // sample deviation over repeats
+  return s;
+}
+
+std::optional<double> json_number(const nlohmann::json& j,
+                                  std::initializer_list<const char*> path) {
+  return number_at(j, std::vector<const char*>(path));
+}
+
+std::string json_string(const nlohmann::json& j, std::initializer_list<const char*> path) {
+  const nlohmann::json* at = &j;
+  for (const char* k : path) {
+    if (!at->is_object() || !at->contains(k)) return "";
+    at = &(*at)[k];
+  }
+  return at->is_string() ? at->get<std::string>() : "";
+}
+
+std::string strategy_name(const RunRecord& run) {
+  std::string s = json_string(run.summary, {"strategy"});
+  if (s.empty()) s = json_string(run.config, {"strategy"});
+  if (s.empty()) return "unknown";
+  if (s == "zero") {
+    const auto stage = json_number(run.config, {"zero_stage"});
+    return "zero-" + std::to_string(stage ? static_cast<int>(*stage) : 1);
+  }
+  return s;
+}
+
+int world_size_of(const RunRecord& run) {
+  if (auto w = positive(json_number(run.summary, {"world_size"}))) return static_cast<int>(*w);
+  const int nproc = static_cast<int>(json_number(run.config, {"nproc"}).value_or(1));
+  const int nnodes = static_cast<int>(json_number(run.config, {"nnodes"}).value_or(1));
+  return std::max(1, nproc) * std::max(1, nnodes);
+}
+
+double theoretical_bubble(double stages, double micro_batches) {
+  const double denom = micro_batches + stages - 1;
+  return denom > 0 ? (stages - 1) / denom : 0.0;
+}
+
+const ConfigGroup* ReportData::find(const std::string& label) const {
+  for (const auto& g : groups)
+    if (g.label == label) return &g;
+  return nullptr;
+}
+
+std::vector<const ConfigGroup*> ReportData::finished() const {
+  std::vector<const ConfigGroup*> out;
+  for (const auto& g : groups)
+    if (!g.finished.empty()) out.push_back(&g);
+  return out;
+}
+
+const ConfigGroup* ReportData::first_of(const std::string& strategy, int world) const {
+  for (const auto& g : groups)
+    if (!g.finished.empty() && g.strategy == strategy && (world == 0 || g.world == world))
+      return &g;
+  return nullptr;
+}
+
+const ConfigGroup* ReportData::fastest_of(const std::string& strategy, int world) const {
+  const ConfigGroup* best = nullptr;
+  for (const auto& g : groups) {
+    if (g.finished.empty() || g.strategy != strategy || g.world != world) continue;
+    if (!g.images_per_sec.present()) continue;
+    if (!best || g.images_per_sec.mean > best->images_per_sec.mean) best = &g;
+  }
+  return best;
+}
+
+const ConfigGroup* ReportData::scaling_base(const std::string& strategy) const {
+  if (const ConfigGroup* own = fastest_of(strategy, 1)) return own;
+  return fastest_of("single", 1);
+}
+
+ReportData group_runs(const std::vector<RunRecord>& runs) {
+  ReportData data;
+  std::map<std::string, size_t> index;
+  std::vector<std::vector<const RunRecord*>> members;
+  for (const RunRecord& r : runs) {
+    const std::string label = r.label.empty() ? r.name : r.label;
+    auto [it, added] = index.emplace(label, data.groups.size());
+    if (added) {
+      data.groups.emplace_back();
+      data.groups.back().label = label;
+      members.emplace_back();
+    }
+    members[it->second].push_back(&r);
+  }
+  for (size_t i = 0; i < data.groups.size(); ++i) {
+    ConfigGroup& g = data.groups[i];
+    auto& rs = members[i];
+    std::stable_sort(rs.begin(), rs.end(),
+                     [](const RunRecord* a, const RunRecord* b) { return a->repeat < b->repeat; });
+    for (const RunRecord* r : rs)
+      (r->status == "finished" ? g.finished : g.unfinished).push_back(r);
+    const RunRecord& lead = g.finished.empty() ? *rs.front() : *g.finished.front();
+    g.strategy = strategy_name(lead);
+    g.world = world_size_of(lead);
+    const auto& f = g.finished;
+    g.train_time_s = stat_over(f, summary_number({"train_time_s"}));
+    g.images_per_sec = stat_over(f, summary_number({"images_per_sec"}));
+    g.mean_epoch_time_s = stat_over(f, summary_number({"mean_epoch_time_s"}));
+    g.test_accuracy = stat_over(f, summary_number({"test_accuracy"}));
+    g.final_loss = stat_over(f, summary_number({"final_loss"}));
+    g.epochs_to_target = stat_over(f, summary_number({"epochs_to_target"}));
+    g.time_to_target_s = stat_over(f, summary_number({"time_to_target_s"}));
+    g.target_accuracy = stat_over(f, summary_number({"target_accuracy"}));
+    g.step_time_s = stat_over(f, summary_number({"step_time_s", "median"}));
+    g.compute_per_step_s = stat_over(f, per_step("compute_s"));
+    g.comm_per_step_s = stat_over(f, per_step("comm_s"));
+    g.bubble_fraction = stat_over(f, bubble_fraction);
+    g.bubble_per_step_s = stat_over(f, [](const RunRecord& r) -> std::optional<double> {
+      auto b = bubble_fraction(r);
+      auto step = json_number(r.summary, {"step_time_s", "median"});
+      if (!b || !step) return std::nullopt;
+      return *b * *step;
+    });
+    if (g.strategy == "pipeline" || g.strategy == "model") {
+      fill_pipeline_shape(lead, g);
+      if (g.micro_batches && g.stages)
+        g.bubble_fraction_theory = stat_of({theoretical_bubble(*g.stages, *g.micro_batches)});
+    }
+  }
+  return data;
+}
+
+std::vector<ScalingPoint> scaling_points(const ReportData& data) {
+  std::vector<std::string> strategies;
+  for (const ConfigGroup* g : data.finished())
+    if (std::find(strategies.begin(), strategies.end(), g->strategy) == strategies.end())
+      strategies.push_back(g->strategy);
+  std::vector<ScalingPoint> points;
+  for (const std::string& s : strategies) {
+    const ConfigGroup* base = data.scaling_base(s);
+    if (!base || base->images_per_sec.mean <= 0) continue;
+    std::vector<int> worlds;
+    for (const ConfigGroup* g : data.finished())
+      if (g->strategy == s && g->images_per_sec.present()) worlds.push_back(g->world);
+    std::sort(worlds.begin(), worlds.end());
+    worlds.erase(std::unique(worlds.begin(), worlds.end()), worlds.end());
+    if (worlds.empty() || worlds.back() <= 1) continue;         // nothing scaled
+    if (worlds.front() != 1) worlds.insert(worlds.begin(), 1);  // the line starts at its base
+    for (int w : worlds) {
+      const ConfigGroup* g = data.fastest_of(s, w);
+      if (!g && w == 1) g = base;  // a strategy without its own 1-rank run starts from single
+      if (!g) continue;
+      ScalingPoint p;
+      p.strategy = s;
+      p.world = w;
+      p.images_per_sec = g->images_per_sec.mean;
+      p.efficiency = p.images_per_sec / (w * base->images_per_sec.mean);
+      p.group = g;
+      p.base = base;
+      points.push_back(p);
+    }
+  }
+  return points;
+}
+
+std::vector<RankMemory> rank_memory(const ConfigGroup& group) {
+  std::vector<RankMemory> out;
+  const RunRecord* run = group.first();
+  if (!run || !run->summary.contains("ranks") || !run->summary["ranks"].is_array()) return out;
+  const nlohmann::json& ranks = run->summary["ranks"];
+  const nlohmann::json* stages = nullptr;
+  if (run->summary.contains("strategy_details") && run->summary["strategy_details"].is_object() &&
+      run->summary["strategy_details"].contains("ranks") &&
+      run->summary["strategy_details"]["ranks"].is_array())
+    stages = &run->summary["strategy_details"]["ranks"];
+  for (size_t i = 0; i < ranks.size(); ++i) {
+    const nlohmann::json& r = ranks[i];
+    RankMemory m;
+    m.rank = static_cast<int>(json_number(r, {"rank"}).value_or(static_cast<double>(i)));
+    m.params = json_number(r, {"param_bytes"}).value_or(0);
+    m.grads = json_number(r, {"grad_bytes"}).value_or(0);
+    m.optimizer = json_number(r, {"optimizer_state_bytes"}).value_or(0);
+    m.peak = json_number(r, {"peak_memory_bytes"});
+    if (auto a = json_number(r, {"activation_bytes"})) {
+      m.activations = *a;
+    } else if (stages && i < stages->size()) {
+      // Pipeline details list ranks in rank order (stage-major within a replica).
+      m.activations = json_number((*stages)[i], {"peak_activation_bytes"}).value_or(0);
+    }
+    out.push_back(m);
+  }
+  return out;
+}
+
+}  // namespace parallax

@@ -1,0 +1,97 @@
+// Report data: runs grouped by label, their statistics over repeats, and the baselines.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "metrics/run_record.h"
+
+namespace parallax {
+
+// Mean, min, max and standard deviation of the repeats that have the figure (n == 0: none has).
+struct Stat {
+  int n = 0;
+  double mean = 0, min = 0, max = 0, stddev = 0;
+  bool present() const { return n > 0; }
+};
+Stat stat_of(const std::vector<double>& values);
+
+// A number at a JSON path such as {"step_time_s", "median"}; nullopt when absent, null or not a
+// number (summaries of short or failed runs leave many figures null).
+std::optional<double> json_number(const nlohmann::json& j, std::initializer_list<const char*> path);
+std::string json_string(const nlohmann::json& j,
+                        std::initializer_list<const char*> path);  // "" if absent
+
+// The strategy as the report names it: "zero-1"/"zero-2" (the stage changes the memory story),
+// otherwise the strategy of summary.json or config.json.
+std::string strategy_name(const RunRecord& run);
+int world_size_of(const RunRecord& run);
+
+// One configuration: every run that shares a label.
+struct ConfigGroup {
+  std::string label;
+  std::string strategy;  // strategy_name() of its first run
+  int world = 1;
+  std::vector<const RunRecord*> finished;    // finished repeats, in repeat order
+  std::vector<const RunRecord*> unfinished;  // failed or still running
+
+  Stat train_time_s, images_per_sec, mean_epoch_time_s, test_accuracy, final_loss;
+  Stat epochs_to_target, time_to_target_s;  // over the repeats that reached the target
+  Stat target_accuracy;
+  Stat step_time_s;                                             // median step time
+  Stat compute_per_step_s, comm_per_step_s, bubble_per_step_s;  // see breakdown_note()
+  Stat bubble_fraction, bubble_fraction_theory;
+  std::optional<double> micro_batch_size, micro_batches, stages;  // pipelines and `model`
+  std::string schedule;  // pipeline schedule ("gpipe", "1f1b"); "" for other strategies
+
+  const RunRecord* first() const { return finished.empty() ? nullptr : finished.front(); }
+};
+
+struct ReportData {
+  std::vector<ConfigGroup> groups;  // in order of the labels' first runs
+  const ConfigGroup* find(const std::string& label) const;
+  // Groups with at least one finished repeat.
+  std::vector<const ConfigGroup*> finished() const;
+  // The first finished group of a strategy at a world size (world 0: any).
+  const ConfigGroup* first_of(const std::string& strategy, int world = 0) const;
+  // The fastest (images/s) finished group of a strategy at a world size.
+  const ConfigGroup* fastest_of(const std::string& strategy, int world) const;
+  // Scaling baseline of a strategy: its own 1-rank group, else `single`; nullptr if neither.
+  const ConfigGroup* scaling_base(const std::string& strategy) const;
+  const ConfigGroup* single() const { return first_of("single"); }
+  const ConfigGroup* naive_model() const { return first_of("model"); }
+};
+
+// Groups runs by label (a run without a label is its own group, named after the run). The
+// records must outlive the result: groups point into them.
+ReportData group_runs(const std::vector<RunRecord>& runs);
+
+// One point of the scaling chart: the fastest configuration of a strategy at a world size, and
+// its efficiency = throughput / (world x the strategy's 1-rank throughput, else single's).
+struct ScalingPoint {
+  std::string strategy;
+  int world = 1;
+  double images_per_sec = 0;
+  double efficiency = 0;
+  const ConfigGroup* group = nullptr;
+  const ConfigGroup* base = nullptr;
+};
+// Strategies in order of first appearance, then world size; only strategies that have a point
+// above one rank and a baseline (a 1-rank point is kept as the start of the line).
+std::vector<ScalingPoint> scaling_points(const ReportData& data);
+
+// Memory of one rank in the first finished repeat of a configuration, in bytes.
+struct RankMemory {
+  int rank = 0;
+  double params = 0, grads = 0, optimizer = 0;
+  double activations = 0;  // ranks[].activation_bytes, else the pipeline stage's peak activations
+  std::optional<double> peak;  // process peak RSS (includes everything else the process holds)
+};
+std::vector<RankMemory> rank_memory(const ConfigGroup& group);
+
+// Theoretical pipeline bubble, (P-1)/(M+P-1) for P stages and M micro-batches.
+double theoretical_bubble(double stages, double micro_batches);
+
+}  // namespace parallax

@@ -1,0 +1,413 @@
+// Suites: grid expansion, labels, named datasets, groups, every validation error, and the presets.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+
+#include "report/presets.h"
+#include "report/suite.h"
+#include "test_util.h"
+
+namespace parallax {
+namespace {
+
+using Args = std::vector<std::string>;
+
+// `parallax train --help`'s long options, as the runner lists them (without help).
+SuiteChecks permissive(bool data_present = false) {
+  SuiteChecks c;
+  c.known_options = {"model",
+                     "norm",
+                     "dataset",
+                     "data-dir",
+                     "synthetic-kind",
+                     "synthetic-train",
+                     "synthetic-test",
+                     "image-size",
+                     "channels",
+                     "classes",
+                     "augment",
+                     "no-augment",
+                     "strategy",
+                     "zero-stage",
+                     "device",
+                     "backend",
+                     "threads",
+                     "nproc",
+                     "nnodes",
+                     "node-rank",
+                     "master-addr",
+                     "master-port",
+                     "comm-timeout",
+                     "bucket-mb",
+                     "tail-bucket-mb",
+                     "overlap",
+                     "no-overlap",
+                     "accumulate",
+                     "verify-replicas",
+                     "sync-bn",
+                     "split-at",
+                     "balance",
+                     "pipeline-schedule",
+                     "micro-batches",
+                     "split-size",
+                     "dp",
+                     "pp",
+                     "batch-size",
+                     "eval-batch-size",
+                     "epochs",
+                     "steps",
+                     "target-accuracy",
+                     "optimizer",
+                     "lr",
+                     "momentum",
+                     "weight-decay",
+                     "nesterov",
+                     "no-nesterov",
+                     "lr-schedule",
+                     "warmup",
+                     "seed",
+                     "timing-warmup",
+                     "out",
+                     "resume",
+                     "checkpoint",
+                     "no-checkpoint"};
+  c.flag_options = {"augment", "no-augment", "overlap",     "no-overlap", "verify-replicas",
+                    "sync-bn", "nesterov",   "no-nesterov", "checkpoint", "no-checkpoint"};
+  c.check_run = [](const Args&) {};
+  c.path_exists = [data_present](const std::string&) { return data_present; };
+  return c;
+}
+
+std::vector<std::string> names(const Suite& s) {
+  std::vector<std::string> out;
+  for (const auto& r : s.runs) out.push_back(r.name);
+  return out;
+}
+
+const SuiteRun& run_named(const Suite& s, const std::string& name) {
+  for (const auto& r : s.runs)
+    if (r.name == name) return r;
+  throw std::runtime_error("no run " + name);
+}
+
+void expect_error(const std::string& yaml, const std::vector<std::string>& needles,
+                  const SuiteChecks& checks = permissive()) {
+  testing::expect_user_error([&] { load_suite(yaml, "t.yaml", checks); }, needles);
+}
+
+const char* kSmall = R"(suite: small
+repeats: 2
+defaults:
+  model: resnet20
+  no-checkpoint: true
+grid:
+  strategy: [single, ddp, pipeline]
+  batch_size: [64]
+  nproc: [1, 2]
+overrides:
+  single: {nproc: [1]}
+  pipeline: {split_size: [8, 16]}
+exclude:
+  - {strategy: [ddp, pipeline], nproc: 1}
+)";
+
+TEST(Suite, GridCrossesOverridesAndExclusionsTimesRepeats) {
+  const Suite s = load_suite(kSmall, "small.yaml", permissive());
+  EXPECT_EQ(s.name, "small");
+  EXPECT_EQ(s.file, "small.yaml");
+  EXPECT_EQ(s.repeats, 2);
+  // Repeat-major: every point's r0 first. batch_size is the same everywhere, so no label has it.
+  EXPECT_EQ(names(s), (Args{"single-nproc1-r0", "ddp-nproc2-r0", "pipeline-nproc2-split_size8-r0",
+                            "pipeline-nproc2-split_size16-r0", "single-nproc1-r1", "ddp-nproc2-r1",
+                            "pipeline-nproc2-split_size8-r1", "pipeline-nproc2-split_size16-r1"}));
+  const SuiteRun& p = run_named(s, "pipeline-nproc2-split_size8-r1");
+  EXPECT_EQ(p.label, "pipeline-nproc2-split_size8");
+  EXPECT_EQ(p.repeat, 1);
+  EXPECT_EQ(p.args, (Args{"--model", "resnet20", "--no-checkpoint", "--strategy", "pipeline",
+                          "--batch-size", "64", "--nproc", "2", "--split-size", "8"}));
+  EXPECT_EQ(p.options, (nlohmann::json{{"model", "resnet20"},
+                                       {"checkpoint", false},
+                                       {"strategy", "pipeline"},
+                                       {"batch_size", 64},
+                                       {"nproc", 2},
+                                       {"split_size", 8}}));
+  EXPECT_EQ(p.axes, (nlohmann::json{{"strategy", "pipeline"}, {"nproc", 2}, {"split_size", 8}}));
+  EXPECT_EQ(p.line, 12);  // its override
+  EXPECT_EQ(run_named(s, "single-nproc1-r0").line, 11);
+  EXPECT_EQ(run_named(s, "ddp-nproc2-r0").line, 7);  // its strategy entry in the grid
+  EXPECT_EQ(run_named(s, "single-nproc1-r0").args,
+            (Args{"--model", "resnet20", "--no-checkpoint", "--strategy", "single", "--batch-size",
+                  "64", "--nproc", "1"}));
+  EXPECT_EQ(p.note, "");
+  EXPECT_EQ(p.group, "");
+}
+
+TEST(Suite, LabelsNameOnlyTheKeysThatVary) {
+  const Suite s = load_suite(R"(suite: dp
+grid: {strategy: [ddp], nproc: [1, 2], lr: [0.1]}
+)",
+                             "dp.yaml", permissive());
+  EXPECT_EQ(names(s), (Args{"nproc1-r0", "nproc2-r0"}));
+  const Suite one =
+      load_suite("suite: one\ndefaults: {strategy: zero, nproc: 2}\n", "one.yaml", permissive());
+  EXPECT_EQ(names(one), (Args{"zero-r0"}));
+  EXPECT_EQ(one.runs[0].args, (Args{"--strategy", "zero", "--nproc", "2"}));
+}
+
+TEST(Suite, KeysAcceptUnderscoresOrDashesAndFlagsTrueOrFalse) {
+  const Suite s = load_suite(R"(suite: flags
+defaults: {split-size: 4, strategy: pipeline, nproc: 2, augment: false, sync_bn: false,
+           no_overlap: false, verify-replicas: true}
+grid: {pipeline_schedule: [gpipe, 1f1b]}
+)",
+                             "f.yaml", permissive());
+  // augment: false turns augmentation off; sync-bn has no twin, so false passes nothing.
+  EXPECT_EQ(s.runs[0].args,
+            (Args{"--split-size", "4", "--strategy", "pipeline", "--nproc", "2", "--no-augment",
+                  "--overlap", "--verify-replicas", "--pipeline-schedule", "gpipe"}));
+  EXPECT_EQ(s.runs[0].options["augment"], false);
+  EXPECT_EQ(s.runs[0].options["overlap"], true);  // no_overlap: false, under Config's name
+  EXPECT_EQ(s.runs[0].options["sync_bn"], false);
+  EXPECT_EQ(names(s), (Args{"pipeline_schedulegpipe-r0", "pipeline_schedule1f1b-r0"}));
+}
+
+const char* kData = R"(suite: data
+datasets:
+  cifar10:
+    options: {dataset: cifar10, data_dir: data/cifar10}
+    requires_path: data/cifar10
+    stand_in:
+      options: {dataset: synthetic, synthetic_kind: learnable, image_size: 32}
+      note: CIFAR-10 absent, so a stand-in
+defaults: {image_size: 128, batch_size: 32}
+grid:
+  dataset: [synthetic, cifar10]
+)";
+
+TEST(Suite, NamedDatasetUsesItsPathWhenPresent) {
+  const Suite s = load_suite(kData, "d.yaml", permissive(true));
+  EXPECT_EQ(names(s), (Args{"synthetic-r0", "cifar10-r0"}));
+  const SuiteRun& c = s.runs[1];
+  // No strategy in the suite: train's default, said out loud so the report can group by it.
+  EXPECT_EQ(c.args, (Args{"--image-size", "128", "--batch-size", "32", "--strategy", "single",
+                          "--dataset", "cifar10", "--data-dir", "data/cifar10"}));
+  EXPECT_EQ(c.note, "");
+  EXPECT_EQ(c.axes, (nlohmann::json{{"dataset", "cifar10"}}));
+  EXPECT_EQ(s.runs[0].args, (Args{"--image-size", "128", "--batch-size", "32", "--strategy",
+                                  "single", "--dataset", "synthetic"}));
+}
+
+TEST(Suite, NamedDatasetFallsBackToItsStandInWhenThePathIsAbsent) {
+  std::vector<std::string> asked;
+  SuiteChecks checks = permissive(false);
+  checks.path_exists = [&](const std::string& p) { return asked.push_back(p), false; };
+  const Suite s = load_suite(kData, "d.yaml", checks);
+  const SuiteRun& c = s.runs[1];
+  EXPECT_EQ(c.name, "cifar10-r0");  // the label keeps the dataset's name
+  // The stand-in's options win over the run's own image_size.
+  EXPECT_EQ(c.args, (Args{"--image-size", "32", "--batch-size", "32", "--strategy", "single",
+                          "--dataset", "synthetic", "--synthetic-kind", "learnable"}));
+  EXPECT_EQ(c.options["dataset"], "synthetic");
+  EXPECT_EQ(c.note, "CIFAR-10 absent, so a stand-in");
+  EXPECT_EQ(asked, (Args{"data/cifar10"}));
+}
+
+TEST(Suite, NamedDatasetWithoutStandInNeedsItsPath) {
+  expect_error(R"(suite: data
+datasets:
+  mnist:
+    options: {dataset: mnist}
+    requires_path: data/mnist
+grid: {dataset: [mnist]}
+)",
+               {"t.yaml:5:", "needs data/mnist", "absent"});
+}
+
+TEST(Suite, GroupsExpandOnTheirOwnAndStartTheirLabels) {
+  const Suite s = load_suite(R"(suite: study
+repeats: 1
+defaults: {model: resnet50}
+groups:
+  - name: sweep
+    defaults: {strategy: pipeline, nproc: 2, steps: 4}
+    grid: {split_size: [3, 5]}
+  - name: dp
+    description: data parallel
+    repeats: 2
+    defaults: {steps: 9}
+    grid:
+      strategy: [single, ddp]
+    overrides:
+      ddp: {nproc: [2]}
+)",
+                             "g.yaml", permissive());
+  // steps differs between the groups only, so the group name says it; nproc has one value in dp
+  // (single leaves it at train's default), so the strategy alone tells dp's runs apart.
+  EXPECT_EQ(names(s), (Args{"sweep-split_size3-r0", "sweep-split_size5-r0", "dp-single-r0",
+                            "dp-ddp-r0", "dp-single-r1", "dp-ddp-r1"}));
+  ASSERT_EQ(s.groups.size(), 2u);
+  EXPECT_EQ(s.groups[1].name, "dp");
+  EXPECT_EQ(s.groups[1].description, "data parallel");
+  EXPECT_EQ(s.runs[0].group, "sweep");
+  EXPECT_EQ(s.runs[0].args, (Args{"--model", "resnet50", "--strategy", "pipeline", "--nproc", "2",
+                                  "--steps", "4", "--split-size", "3"}));
+  EXPECT_EQ(run_named(s, "dp-ddp-r1").args,
+            (Args{"--model", "resnet50", "--steps", "9", "--strategy", "ddp", "--nproc", "2"}));
+}
+
+TEST(Suite, LabelsAreFolderNames) {
+  const Suite s = load_suite(R"(suite: c
+grid:
+  strategy: [pipeline]
+  nproc: [3]
+  split_at: ["layer2.0,layer3.0", layer3.0]
+  sync_bn: [false]
+  overlap: [true, false]
+)",
+                             "c.yaml", permissive());
+  EXPECT_EQ(names(s),
+            (Args{"split_atlayer2.0_layer3.0-overlap-r0", "split_atlayer2.0_layer3.0-no_overlap-r0",
+                  "split_atlayer3.0-overlap-r0", "split_atlayer3.0-no_overlap-r0"}));
+}
+
+TEST(Suite, UnknownTopLevelKeyNamesItsLine) {
+  expect_error("suite: x\n\ngird:\n  nproc: [1]\n", {"t.yaml:3:", "'gird'", "did you mean grid"});
+  expect_error("suite: x\ngroups:\n  - name: a\n    grids: {nproc: [1]}\n",
+               {"t.yaml:4:", "'grids'", "did you mean grid"});
+}
+
+TEST(Suite, UnknownOptionSuggestsTheClosest) {
+  expect_error("suite: x\ngrid:\n  strategy: [pipeline]\n  split_sise: [8]\n",
+               {"t.yaml:4:", "unknown option 'split_sise'; did you mean split-size?"});
+  expect_error("suite: x\ndefaults:\n  colour: red\n",
+               {"t.yaml:3:", "unknown option 'colour'", "parallax train --help"});
+}
+
+TEST(Suite, OutAndResumeBelongToTheRunner) {
+  expect_error("suite: x\ndefaults:\n  model: resnet20\n  out: runs/a\n",
+               {"t.yaml:4:", "'out' cannot be set in a suite"});
+  expect_error("suite: x\ngrid:\n  resume: [runs/a]\n", {"t.yaml:3:", "'resume'"});
+}
+
+TEST(Suite, OverrideForAStrategyNotInTheGrid) {
+  expect_error("suite: x\ngrid:\n  strategy: [ddp]\noverrides:\n  hybrid: {dp: [2]}\n",
+               {"t.yaml:5:", "strategy 'hybrid'", "grid does not run"});
+}
+
+TEST(Suite, EmptyGridList) {
+  expect_error("suite: x\ngrid:\n  strategy: [ddp]\n  nproc: []\n",
+               {"t.yaml:4:", "'nproc' has an empty list"});
+}
+
+TEST(Suite, RepeatsBelowOne) {
+  expect_error("suite: x\nrepeats: 0\n", {"t.yaml:2:", "repeats", "1 or more"});
+  expect_error("suite: x\nrepeats: two\n", {"t.yaml:2:", "repeats"});
+}
+
+TEST(Suite, YamlSyntaxErrorNamesItsLine) {
+  expect_error("suite: x\ngrid:\n  strategy: [ddp\n  nproc: [1]\nrepeats: 1\n",
+               {"t.yaml:", "YAML syntax error"});
+  expect_error("suite: x\ndefaults:\n  model: resnet20\n epochs: 3\n",
+               {"t.yaml:4:", "YAML syntax error"});
+}
+
+TEST(Suite, DuplicateRunName) {
+  expect_error("suite: x\ngrid:\n  strategy: [single]\n  nproc: [1, 1]\n",
+               {"t.yaml:3:", "run 'single-r0' comes twice"});
+}
+
+TEST(Suite, BadValuesAndShapes) {
+  expect_error("suite: x\ndefaults:\n  no-augment: maybe\n", {"t.yaml:3:", "true or false"});
+  expect_error("suite: x\ndefaults:\n  nproc: [1, 2]\n", {"t.yaml:3:", "lists go under grid"});
+  expect_error("suite: x\ndefaults:\n  epochs:\n", {"t.yaml:3:", "'epochs' has no value"});
+  expect_error("repeats: 2\n", {"t.yaml:1:", "no suite name"});
+  expect_error("suite: x\ngrid: {nproc: [1]}\nexclude:\n  - {nproc: 3}\n",
+               {"t.yaml:4:", "matches no run"});
+  expect_error("suite: x\ngrid: {nproc: [1]}\nexclude:\n  - {nproc: 1}\n", {"no runs"});
+  expect_error("suite: a/b\n", {"t.yaml:1:", "folder name"});
+}
+
+TEST(Suite, CheckRunRejectionNamesTheLineAndTheRun) {
+  SuiteChecks checks = permissive();
+  checks.check_run = [](const Args& args) {
+    if (std::find(args.begin(), args.end(), "hybrid") != args.end())
+      throw UserError("--dp 2 x --pp 2 = 4 ranks, but the world has 2; give --nproc 4");
+  };
+  expect_error(R"(suite: x
+grid:
+  strategy: [ddp, hybrid]
+  nproc: [2]
+overrides:
+  hybrid: {dp: [2], pp: [2]}
+)",
+               {"t.yaml:6: run hybrid: --dp 2 x --pp 2 = 4 ranks"}, checks);
+}
+
+TEST(Suite, FileIsReadOrNamed) {
+  testing::TempDir dir;
+  { std::ofstream(dir / "s.yaml") << "suite: s\ngrid: {nproc: [2]}\n"; }
+  const Suite s = load_suite_file(dir / "s.yaml", permissive());
+  EXPECT_EQ(s.file, dir / "s.yaml");
+  EXPECT_EQ(s.runs.size(), 1u);
+  testing::expect_user_error([&] { load_suite_file(dir / "none.yaml", permissive()); },
+                             {dir / "none.yaml", "cannot read"});
+  testing::expect_user_error(
+      [&] { load_suite("suite: s\ngrid: {nproc: x]\n", dir / "b.yaml", permissive()); },
+      {dir / "b.yaml:"});
+}
+
+TEST(Suite, PresetsAreQuickScalingAndSeed) {
+  EXPECT_EQ(preset_names(), (Args{"quick", "scaling", "seed"}));
+  testing::expect_user_error([] { preset_yaml("quik"); }, {"quik", "quick, scaling, seed"});
+}
+
+TEST(Suite, EveryPresetLoadsWithUniqueRunsAndNoOut) {
+  for (const auto& name : preset_names()) {
+    SCOPED_TRACE(name);
+    for (bool present : {false, true}) {
+      const Suite s = load_suite(preset_yaml(name), name + ".yaml", permissive(present));
+      EXPECT_EQ(s.name, name);
+      EXPECT_FALSE(s.description.empty());
+      std::set<std::string> seen;
+      for (const auto& r : s.runs) {
+        EXPECT_TRUE(seen.insert(r.name).second) << r.name;
+        EXPECT_EQ(std::count(r.args.begin(), r.args.end(), "--out"), 0);
+      }
+    }
+  }
+}
+
+TEST(Suite, QuickRunsEveryStrategyButHybridWithRepeatsAndSweeps) {
+  const Suite s = load_suite(preset_yaml("quick"), "quick.yaml", permissive());
+  std::set<std::string> strategies, split_sizes, ddp_nproc;
+  for (const auto& r : s.runs) {
+    strategies.insert(r.options["strategy"].get<std::string>());
+    if (r.options.contains("split_size")) split_sizes.insert(r.options["split_size"].dump());
+    if (r.options["strategy"] == "ddp") ddp_nproc.insert(r.options["nproc"].dump());
+    EXPECT_EQ(r.options["synthetic_kind"], "learnable");
+    EXPECT_GT(r.options["target_accuracy"].get<double>(), 0);
+  }
+  EXPECT_GE(strategies.size(), 5u);
+  EXPECT_EQ(strategies.count("hybrid"), 0u);
+  EXPECT_GE(split_sizes.size(), 3u);
+  EXPECT_EQ(ddp_nproc, (std::set<std::string>{"1", "2"}));
+  EXPECT_EQ(s.repeats, 2);
+}
+
+TEST(Suite, SeedSweepsTheStudysSplitSizesAndUsesTheStandIn) {
+  const Suite s = load_suite(preset_yaml("seed"), "seed.yaml", permissive(false));
+  std::vector<int> sweep;
+  for (const auto& r : s.runs) {
+    if (r.group == "sweep") sweep.push_back(r.options["split_size"].get<int>());
+    if (r.axes.value("dataset", "") == "cifar10") {
+      EXPECT_EQ(r.options["dataset"], "synthetic") << r.name;
+      EXPECT_NE(r.note.find("stand-in"), std::string::npos) << r.name;
+    }
+  }
+  EXPECT_EQ(sweep, (std::vector<int>{1, 3, 5, 8, 10, 12, 20, 40, 60}));
+}
+
+}  // namespace
+}  // namespace parallax
