@@ -87,14 +87,15 @@ namespace {
 
 volatile std::sig_atomic_t g_interrupted = 0;
 
-// The last line of the run's log that says what went wrong (ranks print "error: ..." lines).
+// The first line of the run's log that says what went wrong (ranks print "error: ..." lines).
 std::string failure_reason(const std::string& log_path, int status) {
   std::ifstream in(log_path);
   std::string line, last, error;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
     last = line;
-    if (line.find("error:") != std::string::npos) error = line;
+    // The first error is the cause; later ones are the launcher stopping the other ranks.
+    if (error.empty() && line.find("error:") != std::string::npos) error = line;
   }
   std::string why = !error.empty() ? error : !last.empty() ? last : "no output";
   if (WIFSIGNALED(status)) why = "killed by signal " + std::to_string(WTERMSIG(status)) + ": " + why;
@@ -221,7 +222,17 @@ int bench_main(const BenchOptions& opts) {
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && record && record->status == "finished") {
       std::printf("%s (%.0f s)", result_line(*record).c_str(), took);
     } else {
-      RunRecord r = read_run_dir(dir);
+      RunRecord r;
+      try {
+        r = read_run_dir(dir);
+      } catch (const UserError&) {  // it failed before writing its config.json
+        r.name = run.name;
+        r.dir = fs::absolute(dir).string();
+        r.suite = suite.name;
+        r.label = run.label;
+        r.repeat = run.repeat;
+        r.note = run.note;
+      }
       r.status = "failed";
       r.error = failure_reason(dir + "/train.log", status);
       r.host = host_name();

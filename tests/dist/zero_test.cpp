@@ -17,6 +17,10 @@ namespace {
 using testing::run_command;
 
 // A BatchNorm-free resnet20 on 16x16 data, 2 epochs: 3 steps per epoch of a 16-image global batch.
+// On 4 ranks the reduce-scatter sums in another order than the all-reduce, and that last-bit
+// difference grows with the trajectory's chaos: measured with OpenBLAS, SGD reached 2.6e-5 with
+// augmentation (a ReLU flips on a padded crop) and 1e-7 without; Adam 3.6e-6 with augmentation
+// and 6e-3 without. So the SGD runs train without augmentation and the Adam runs with it.
 std::string train_args(const std::string& out, int epochs = 2) {
   return std::string(PARALLAX_BINARY) +
          " train --model resnet20 --norm none --image-size 16 --synthetic-train 48 "
@@ -35,7 +39,8 @@ TEST(Zero, StagesOneAndTwoEqualDdpForSgdAndAdam) {
   for (const char* optimizer : {"sgd", "adam"}) {
     for (int ranks : {2, 4}) {
       const std::string opt = std::string(" --optimizer ") + optimizer + " --nproc " +
-                              std::to_string(ranks);
+                              std::to_string(ranks) +
+                              (std::string(optimizer) == "sgd" ? " --no-augment" : "");
       const std::string ddp = dir / (std::string("ddp-") + optimizer + std::to_string(ranks));
       run_ok(train_args(ddp) + opt + " --strategy ddp");
       for (int stage : {1, 2}) {
@@ -69,9 +74,10 @@ TEST(Zero, StagesOneAndTwoEqualDdpForSgdAndAdam) {
 TEST(Zero, ConsolidatedCheckpointsResumeOnAnyWorldSizeAndStrategy) {
   testing::TempDir dir;
   // Reference: 2 epochs on 2 ranks in one go.
-  run_ok(train_args(dir / "whole") + " --strategy zero --nproc 2");
+  // (No augmentation, for the reason above: with it, 4 ranks' sum order grew to 1.04e-5.)
+  run_ok(train_args(dir / "whole") + " --strategy zero --nproc 2 --no-augment");
   // One epoch on 2 ranks, the second on 4, then (from the same checkpoint) on one device.
-  run_ok(train_args(dir / "first") + " --steps 3 --strategy zero --nproc 2");
+  run_ok(train_args(dir / "first") + " --steps 3 --strategy zero --nproc 2 --no-augment");
   const std::string checkpoint = testing::read_text(dir / "first/checkpoint.pt");
   run_ok(std::string(PARALLAX_BINARY) + " train --resume " + (dir / "first") +
          " --steps 0 --nproc 4");

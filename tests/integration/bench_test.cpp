@@ -37,7 +37,7 @@ grid:
   strategy: [single, ddp, pipeline]
 overrides:
   ddp: {nproc: 2}
-  pipeline: {nproc: 2, split_size: 1, image_size: 4}
+  pipeline: {nproc: 2, split_size: 4, synthetic_train: 8}
 )";
 
 TEST(Bench, SuiteRecordsAFailureGoesOnAndResumesWithoutRedoingFinishedRuns) {
@@ -48,27 +48,28 @@ TEST(Bench, SuiteRecordsAFailureGoesOnAndResumesWithoutRedoingFinishedRuns) {
   const std::string cmd = std::string(PARALLAX_BINARY) + " bench " + (dir / "tiny.yaml") +
                           " --no-report --runs " + (dir / "runs");
   auto r = run_command(cmd);
-  // At 4x4 images a micro-batch of 1 image reaches layer3 as a 1x1 map, where BatchNorm cannot
-  // train: found inside the ranks, so the suite must record the failure and go on.
+  // The pipeline's batch of 16 is larger than its 8 training images: found inside the ranks
+  // (the data is made there), so the suite must record the failure and go on.
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("[1/3] single-r0"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("[1/3] single-synthetic_train64-r0"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("FAILED"), std::string::npos) << r.output;
 
   ResultsDb db(results_db_path(dir / "runs"));
-  const auto single = db.get("single-r0"), ddp = db.get("ddp-r0"), pipe = db.get("pipeline-r0");
+  const auto single = db.get("single-synthetic_train64-r0"), ddp = db.get("ddp-synthetic_train64-r0"),
+             pipe = db.get("pipeline-synthetic_train8-r0");
   ASSERT_TRUE(single && ddp && pipe);
   EXPECT_EQ(single->status, "finished");
   EXPECT_EQ(ddp->status, "finished");
   EXPECT_EQ(ddp->summary["world_size"], 2);
   EXPECT_EQ(ddp->suite, "tiny");
   EXPECT_EQ(pipe->status, "failed");
-  EXPECT_NE(pipe->error.find("error:"), std::string::npos) << pipe->error;
+  EXPECT_NE(pipe->error.find("--batch-size 16"), std::string::npos) << pipe->error;
 
   r = run_command(cmd);  // again: the two finished runs are skipped, the failed one retried
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("[1/3] single-r0: finished before, skipped"), std::string::npos)
+  EXPECT_NE(r.output.find("[1/3] single-synthetic_train64-r0: finished before, skipped"), std::string::npos)
       << r.output;
-  EXPECT_NE(r.output.find("[2/3] ddp-r0: finished before, skipped"), std::string::npos)
+  EXPECT_NE(r.output.find("[2/3] ddp-synthetic_train64-r0: finished before, skipped"), std::string::npos)
       << r.output;
 }
 

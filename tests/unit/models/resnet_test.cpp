@@ -120,17 +120,17 @@ TEST(ResNet, BottleneckOnA1x1MapEqualsPlainConvolutions) {
   // On a 1x1 map the 3x3 convolution is computed from its centre tap only: the block's output and
   // every gradient (the 8 outer taps' included, which must be exactly zero) equal LibTorch's conv.
   torch::manual_seed(5);
-  Bottleneck block(64, 16, 1, false);  // BN-free: the reference below needs no BatchNorm state
+  auto block = std::make_shared<Bottleneck>(64, 16, 1, false);  // BN-free: no BatchNorm state
   const auto x = torch::randn({5, 64, 1, 1});
   auto conv = [&](const char* name) {
-    return block.named_modules()[name]->as<torch::nn::Conv2d>();
+    return block->named_modules()[name]->as<torch::nn::Conv2d>();
   };
   auto grads = [&] {
     std::vector<torch::Tensor> g;
-    for (auto& p : block.parameters()) g.push_back(p.grad().clone()), p.mutable_grad().reset();
+    for (auto& p : block->parameters()) g.push_back(p.grad().clone()), p.mutable_grad().reset();
     return g;
   };
-  const auto y = block.forward(x);
+  const auto y = block->forward(x);
   y.square().sum().backward();
   const auto got = grads();
   auto r = conv("conv1")->forward(x).relu();

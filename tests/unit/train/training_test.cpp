@@ -53,6 +53,10 @@ TEST(Training, LearnableDataLossFallsAndAccuracyBeatsChance) {
   testing::TempDir dir;
   Config c = tiny(dir / "run");
   c.epochs = 5;  // 40 steps
+  // A constant rate leaves test accuracy swinging between epochs on 128 images (BatchNorm's
+  // running statistics chase the weights): measured 27-62% at epoch 5 depending on the BLAS's
+  // rounding alone. Cosine settles it: 92-98% over 3 seeds and both BLAS libraries.
+  c.lr_schedule = "cosine";
   run_training(c, false);
   const auto losses = losses_of(c.out);
   ASSERT_EQ(losses.size(), 40u);
@@ -60,7 +64,7 @@ TEST(Training, LearnableDataLossFallsAndAccuracyBeatsChance) {
   const double last = (losses[37] + losses[38] + losses[39]) / 3;
   EXPECT_LT(last, 0.6 * first) << "first " << first << " last " << last;
   const auto s = summary_of(c.out);
-  EXPECT_GT(s["test_accuracy"].get<double>(), 0.5);  // chance is 0.25
+  EXPECT_GT(s["test_accuracy"].get<double>(), 0.8);  // chance is 0.25
   EXPECT_EQ(s["epochs"], 5);
   EXPECT_GT(s["images_per_sec"].get<double>(), 0);
   EXPECT_EQ(s["config"]["model"], "resnet20");
