@@ -1,160 +1,25 @@
-// ResultsDb: schema, migrations and refusals of the SQLite results database, via the SQLite C API.
+// ResultsDb: opening the SQLite results database, and writing and reading its runs.
 #include "metrics/results_db.h"
 
 #include <sqlite3.h>
 
-#include <limits>
+#include <cstdint>
 #include <map>
 #include <stdexcept>
 
-#include "config/user_error.h"
+#include "metrics/sqlite_util.h"
 
 namespace parallax {
 namespace {
 
 using nlohmann::json;
-
-// migrations[i] takes user_version i to i + 1; version 0 is a new, empty file. Append only: a file
-// written by an older build is brought up to date by running the scripts it has not seen.
-const char* const kMigrations[] = {
-    R"sql(
-CREATE TABLE runs (
-  name TEXT PRIMARY KEY NOT NULL, dir TEXT NOT NULL, suite TEXT NOT NULL, label TEXT NOT NULL,
-  repeat INTEGER NOT NULL, status TEXT NOT NULL, error TEXT NOT NULL, note TEXT NOT NULL,
-  host TEXT NOT NULL, git_revision TEXT NOT NULL, started_at REAL, finished_at REAL,
-  config_json TEXT NOT NULL, summary_json TEXT NOT NULL,
-  -- Copies of summary (or config) figures, so that people can query with plain sqlite3.
-  strategy TEXT, model TEXT, dataset TEXT, world_size INTEGER, batch_size INTEGER,
-  images_per_sec REAL, train_time_s REAL, test_accuracy REAL);
-CREATE INDEX runs_by_start ON runs (started_at, name);
-CREATE INDEX runs_by_label ON runs (suite, label, repeat);
-CREATE TABLE epochs (
-  run_name TEXT NOT NULL REFERENCES runs (name) ON DELETE CASCADE,
-  epoch INTEGER NOT NULL, steps INTEGER NOT NULL, train_loss REAL, train_accuracy REAL,
-  test_loss REAL, test_accuracy REAL, train_time_s REAL, eval_time_s REAL, images_per_sec REAL,
-  lr REAL, elapsed_train_s REAL,
-  PRIMARY KEY (run_name, epoch)) WITHOUT ROWID;
-CREATE TABLE ranks (
-  run_name TEXT NOT NULL REFERENCES runs (name) ON DELETE CASCADE,
-  rank INTEGER NOT NULL, param_bytes INTEGER, grad_bytes INTEGER, optimizer_state_bytes INTEGER,
-  peak_memory_bytes INTEGER, figures_json TEXT NOT NULL,
-  PRIMARY KEY (run_name, rank)) WITHOUT ROWID;
-)sql",
-};
-static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == ResultsDb::kSchemaVersion,
-              "one migration per schema version");
+using sqlite::exec_sql;
+using sqlite::fail;
+using sqlite::Statement;
+using sqlite::Transaction;
 
 constexpr int kBusyTimeoutMs = 30000;
 constexpr int kRetryMs = 10;
-
-std::string not_ours_message(const std::string& path) {
-  return path +
-         ": not a parallax results database (not SQLite, or corrupt); move it away and run "
-         "again; parallax will not overwrite it";
-}
-
-// Turns an SQLite failure into the exception the caller should see: a file that is not ours or
-// that cannot be written is the user's to fix, anything else is ours.
-[[noreturn]] void fail(sqlite3* db, int rc, const std::string& path, const std::string& what) {
-  const std::string detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  switch (rc & 0xff) {
-    case SQLITE_NOTADB:
-    case SQLITE_CORRUPT:
-      throw UserError(not_ours_message(path));
-    case SQLITE_CANTOPEN:
-      throw UserError(path + ": cannot open the results database (" + detail +
-                      "); check that its folder exists and is writable");
-    case SQLITE_READONLY:
-    case SQLITE_PERM:
-      throw UserError(path + ": the results database is read-only (" + detail +
-                      "); make it and its folder writable");
-    case SQLITE_FULL:
-      throw UserError(path + ": the disk is full; free some space and run again");
-    default:
-      throw std::runtime_error(path + ": " + what + ": " + detail);
-  }
-}
-
-void exec_sql(sqlite3* db, const std::string& path, const std::string& sql) {
-  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) fail(db, rc, path, sql.substr(0, sql.find_first_of("(\n")));
-}
-
-// A prepared statement; values are bound as parameters, never pasted into SQL text.
-class Statement {
- public:
-  Statement(sqlite3* db, const std::string& path, const char* sql) : db_(db), path_(path) {
-    const int rc = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
-    if (rc != SQLITE_OK) fail(db_, rc, path_, sql);
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-
-  void bind(int i, const std::string& s) {
-    check(sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT));
-  }
-  // NaN (a diverged loss) is stored as NULL by SQLite; column_double_or_nan reads it back.
-  void bind(int i, double v) { check(sqlite3_bind_double(stmt_, i, v)); }
-  void bind(int i, int64_t v) { check(sqlite3_bind_int64(stmt_, i, v)); }
-  void bind(int i, const std::optional<std::string>& v) { v ? bind(i, *v) : bind_null(i); }
-  void bind(int i, const std::optional<double>& v) { v ? bind(i, *v) : bind_null(i); }
-  void bind(int i, const std::optional<int64_t>& v) { v ? bind(i, *v) : bind_null(i); }
-  void bind_null(int i) { check(sqlite3_bind_null(stmt_, i)); }
-
-  // Steps once: true while there is a row to read.
-  bool step() {
-    const int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    fail(db_, rc, path_, sqlite3_sql(stmt_));
-  }
-  void run_and_reset() {
-    while (step()) {
-    }
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-
-  bool is_null(int i) const { return sqlite3_column_type(stmt_, i) == SQLITE_NULL; }
-  int64_t column_int(int i) const { return sqlite3_column_int64(stmt_, i); }
-  double column_double(int i) const { return sqlite3_column_double(stmt_, i); }
-  double column_double_or_nan(int i) const {
-    return is_null(i) ? std::numeric_limits<double>::quiet_NaN() : column_double(i);
-  }
-  std::string column_text(int i) const {
-    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, i));
-    return text ? std::string(text, sqlite3_column_bytes(stmt_, i)) : std::string();
-  }
-
- private:
-  void check(int rc) {
-    if (rc != SQLITE_OK) fail(db_, rc, path_, "bind");
-  }
-  sqlite3* db_;
-  const std::string& path_;
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
-// BEGIN ... COMMIT; an exception before commit() rolls back, so no half-written run survives.
-class Transaction {
- public:
-  Transaction(sqlite3* db, const std::string& path, const char* begin) : db_(db), path_(path) {
-    exec_sql(db_, path_, begin);
-  }
-  ~Transaction() {
-    if (open_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-  }
-  void commit() {
-    exec_sql(db_, path_, "COMMIT");
-    open_ = false;
-  }
-
- private:
-  sqlite3* db_;
-  const std::string& path_;
-  bool open_ = true;
-};
 
 // Switching a file to WAL needs it to itself for a moment, and SQLite does not call the busy
 // handler for that: when another process opens the new file at the same instant, wait and retry.
@@ -167,11 +32,6 @@ void use_wal(sqlite3* db, const std::string& path) {
       fail(db, rc, path, "PRAGMA journal_mode = WAL");
     sqlite3_sleep(kRetryMs);
   }
-}
-
-int64_t query_int(sqlite3* db, const std::string& path, const char* sql) {
-  Statement s(db, path, sql);
-  return s.step() ? s.column_int(0) : 0;
 }
 
 std::string dump(const json& j) {
@@ -284,55 +144,6 @@ ResultsDb::ResultsDb(const std::string& path) : path_(path) {
 
 ResultsDb::~ResultsDb() {
   sqlite3_close_v2(db_);
-}
-
-void ResultsDb::check_ours() {
-  int64_t app = 0, version = 0, objects = 0;
-  {
-    // One read snapshot, so that a process creating the file meanwhile is seen whole or not at all.
-    Transaction read(db_, path_, "BEGIN");
-    app = query_int(db_, path_, "PRAGMA application_id");
-    version = query_int(db_, path_, "PRAGMA user_version");
-    objects = query_int(db_, path_, "SELECT count(*) FROM sqlite_master");
-    read.commit();
-  }
-  if (app == kApplicationId) {
-    if (version > kSchemaVersion)
-      throw UserError(path_ + ": schema version " + std::to_string(version) +
-                      " is newer than this parallax (" + std::to_string(kSchemaVersion) +
-                      "); use a newer parallax");
-  } else if (app != 0) {
-    throw UserError(path_ + ": an SQLite database of another program (application_id " +
-                    std::to_string(app) + "); move it away and run again; parallax will not " +
-                    "overwrite it");
-  } else if (objects > 0 || version != 0) {
-    // Our first migration sets application_id in the transaction that creates the tables, so a
-    // file without it that holds anything is not ours.
-    throw UserError(path_ + ": an SQLite database of another program (it has tables but no " +
-                    "parallax application_id); move it away and run again; parallax will not " +
-                    "overwrite it");
-  }
-  if (sqlite3_db_readonly(db_, "main") == 1)
-    throw UserError(path_ + ": the results database is read-only; make it and its folder writable");
-}
-
-void ResultsDb::migrate() {
-  if (query_int(db_, path_, "PRAGMA user_version") >= kSchemaVersion) return;
-  for (;;) {
-    // IMMEDIATE takes the write lock first: two processes creating the file at once migrate it
-    // one after the other, and the second finds the version already raised.
-    Transaction tx(db_, path_, "BEGIN IMMEDIATE");
-    const int64_t version = query_int(db_, path_, "PRAGMA user_version");
-    if (version >= kSchemaVersion) {
-      tx.commit();
-      return;
-    }
-    if (version == 0)
-      exec_sql(db_, path_, "PRAGMA application_id = " + std::to_string(kApplicationId));
-    exec_sql(db_, path_, kMigrations[version]);
-    exec_sql(db_, path_, "PRAGMA user_version = " + std::to_string(version + 1));
-    tx.commit();
-  }
 }
 
 void ResultsDb::put(const RunRecord& r) {

@@ -31,8 +31,10 @@ ChartSpec execution_time_chart(const ReportData& data) {
 ChartSpec split_size_chart(const ReportData& data) {
   const std::string id = "split_size", title = "Training time vs pipeline split size";
   std::map<std::string, std::vector<const ConfigGroup*>> by_schedule;
+  const std::string sweep = data.sweep_workload();  // one workload: times compare only there
   for (const ConfigGroup* g : data.finished())
-    if (g->strategy == "pipeline" && g->micro_batch_size && g->train_time_s.present())
+    if (g->strategy == "pipeline" && g->micro_batch_size && g->train_time_s.present() &&
+        g->workload == sweep)
       by_schedule[g->schedule.empty() ? "pipeline" : g->schedule].push_back(g);
   if (by_schedule.empty())
     return missing_chart(id, title,
@@ -63,7 +65,7 @@ ChartSpec split_size_chart(const ReportData& data) {
     }
     d << "\n\n";
   }
-  const ConfigGroup* model = data.naive_model();
+  const ConfigGroup* model = data.first_of("model", 0, sweep);
   if (model && !model->train_time_s.present()) model = nullptr;
   double top = model ? model->train_time_s.mean : 0;
   for (const auto& entry : by_schedule)

@@ -101,7 +101,7 @@ std::string read_execution_time(const ReportData& data) {
            std::to_string(fast->train_time_s.n) +
            (fast->train_time_s.n == 1 ? " repeat)." : " repeats).");
   std::string s = fast->label + " is the fastest configuration at " + seconds(tf);
-  const ConfigGroup* single = data.single();
+  const ConfigGroup* single = data.single(*fast);
   if (single && single != fast && single->train_time_s.present())
     s += ", " + format_ratio(tf / single->train_time_s.mean) + " the time of single (" +
          seconds(single->train_time_s.mean) + ")";
@@ -117,14 +117,15 @@ std::string read_execution_time(const ReportData& data) {
 
 std::string read_split_size(const ReportData& data) {
   const ConfigGroup* best = nullptr;
+  const std::string sweep = data.sweep_workload();  // the chart's runs
   for (const ConfigGroup* g : data.finished())
     if (g->strategy == "pipeline" && g->micro_batch_size && g->images_per_sec.present() &&
-        (!best || g->images_per_sec.mean > best->images_per_sec.mean))
+        g->workload == sweep && (!best || g->images_per_sec.mean > best->images_per_sec.mean))
       best = g;
   if (!best) return "";
   const std::string split = format_count(*best->micro_batch_size);
   std::string s = "pipeline with split size " + split;
-  const ConfigGroup* model = data.naive_model();
+  const ConfigGroup* model = data.naive_model(*best);
   if (model && model->images_per_sec.present())
     s += " is " + format_ratio(best->images_per_sec.mean / model->images_per_sec.mean) +
          " naive model parallel (" + img_s(best->images_per_sec.mean) + " vs " +
@@ -156,7 +157,7 @@ std::string read_time_to_target(const ReportData& data) {
   std::string s = fast->label + " reaches " + target + " first, in " +
                   seconds(fast->time_to_target_s.mean) + " (" +
                   format_count(fast->epochs_to_target.mean) + " epochs)";
-  const ConfigGroup* single = data.single();
+  const ConfigGroup* single = data.single(*fast);
   const ConfigGroup* other = single && single != fast && single->time_to_target_s.present()
                                  ? single
                                  : extreme(data, &ConfigGroup::time_to_target_s, true);
@@ -214,7 +215,7 @@ std::string read_curves_by_time(const ReportData& data) {
   const double t = first->first()->epochs.back().elapsed_train_s;
   std::string s = "by " + seconds(t) + " of training, when " + first->label + " finishes, it has " +
                   format_percent(first->first()->epochs.back().test_accuracy, 1) + " test accuracy";
-  const ConfigGroup* single = data.single();
+  const ConfigGroup* single = data.single(*first);
   const ConfigGroup* other =
       single && single != first && !single->first()->epochs.empty() ? single : last;
   if (other == first) return s + ".";
@@ -288,7 +289,7 @@ std::string read_memory(const ReportData& data) {
   // ZeRO's claim is memory for speed: compare it with ddp at the same world size.
   for (const ConfigGroup* z : data.finished()) {
     if (z->strategy.rfind("zero", 0) != 0) continue;
-    const ConfigGroup* ddp = data.fastest_of("ddp", z->world);
+    const ConfigGroup* ddp = data.fastest_of("ddp", z->world, z->workload);
     if (!ddp || !z->images_per_sec.present() || !ddp->images_per_sec.present()) continue;
     double z_opt = 0, d_opt = 0;
     for (const RankMemory& m : rank_memory(*z)) z_opt = std::max(z_opt, m.optimizer);
@@ -317,7 +318,7 @@ std::string read_verdict(const ReportData& data) {
   const ConfigGroup* fast = extreme(data, &ConfigGroup::images_per_sec, true);
   if (!fast) return "No finished run to compare yet.";
   std::string s = "Fastest: " + fast->label + " at " + img_s(fast->images_per_sec.mean) + " img/s";
-  const ConfigGroup* single = data.single();
+  const ConfigGroup* single = data.single(*fast);
   if (single && single != fast && single->images_per_sec.present())
     s += " (" + format_ratio(fast->images_per_sec.mean / single->images_per_sec.mean) + " single)";
   if (const ConfigGroup* t = extreme(data, &ConfigGroup::time_to_target_s, false))

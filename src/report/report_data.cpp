@@ -5,6 +5,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <set>
 
 namespace parallax {
 namespace {
@@ -153,26 +154,45 @@ std::vector<const ConfigGroup*> ReportData::finished() const {
   return out;
 }
 
-const ConfigGroup* ReportData::first_of(const std::string& strategy, int world) const {
+const ConfigGroup* ReportData::first_of(const std::string& strategy, int world,
+                                        const std::string& workload) const {
   for (const auto& g : groups)
-    if (!g.finished.empty() && g.strategy == strategy && (world == 0 || g.world == world))
+    if (!g.finished.empty() && g.strategy == strategy && (world == 0 || g.world == world) &&
+        (workload.empty() || g.workload == workload))
       return &g;
   return nullptr;
 }
 
-const ConfigGroup* ReportData::fastest_of(const std::string& strategy, int world) const {
+const ConfigGroup* ReportData::fastest_of(const std::string& strategy, int world,
+                                          const std::string& workload) const {
   const ConfigGroup* best = nullptr;
   for (const auto& g : groups) {
     if (g.finished.empty() || g.strategy != strategy || g.world != world) continue;
-    if (!g.images_per_sec.present()) continue;
+    if (!g.images_per_sec.present() || (!workload.empty() && g.workload != workload)) continue;
     if (!best || g.images_per_sec.mean > best->images_per_sec.mean) best = &g;
   }
   return best;
 }
 
-const ConfigGroup* ReportData::scaling_base(const std::string& strategy) const {
-  if (const ConfigGroup* own = fastest_of(strategy, 1)) return own;
-  return fastest_of("single", 1);
+const ConfigGroup* ReportData::scaling_base(const std::string& strategy,
+                                            const std::string& workload) const {
+  if (const ConfigGroup* own = fastest_of(strategy, 1, workload)) return own;
+  return fastest_of("single", 1, workload);
+}
+
+std::string ReportData::sweep_workload() const {
+  std::map<std::string, std::set<double>> sizes;
+  std::vector<std::string> order;
+  for (const ConfigGroup* g : finished())
+    if (g->strategy == "pipeline" && g->micro_batch_size) {
+      if (!sizes.count(g->workload)) order.push_back(g->workload);
+      sizes[g->workload].insert(*g->micro_batch_size);
+    }
+  std::string best;
+  size_t most = 0;
+  for (const auto& w : order)
+    if (sizes[w].size() > most) best = w, most = sizes[w].size();
+  return best;
 }
 
 ReportData group_runs(const std::vector<RunRecord>& runs) {
@@ -199,6 +219,9 @@ ReportData group_runs(const std::vector<RunRecord>& runs) {
     const RunRecord& lead = g.finished.empty() ? *rs.front() : *g.finished.front();
     g.strategy = strategy_name(lead);
     g.world = world_size_of(lead);
+    for (const char* key : {"model", "dataset", "synthetic_kind", "image_size", "batch_size"})
+      g.workload += (g.workload.empty() ? "" : " ") +
+                    (lead.config.contains(key) ? lead.config[key].dump() : std::string("-"));
     const auto& f = g.finished;
     g.train_time_s = stat_over(f, summary_number({"train_time_s"}));
     g.images_per_sec = stat_over(f, summary_number({"images_per_sec"}));
@@ -234,17 +257,23 @@ std::vector<ScalingPoint> scaling_points(const ReportData& data) {
       strategies.push_back(g->strategy);
   std::vector<ScalingPoint> points;
   for (const std::string& s : strategies) {
-    const ConfigGroup* base = data.scaling_base(s);
-    if (!base || base->images_per_sec.mean <= 0) continue;
-    std::vector<int> worlds;
+    // One line per strategy, on one workload: that of its run at the most ranks.
+    const ConfigGroup* widest = nullptr;
     for (const ConfigGroup* g : data.finished())
-      if (g->strategy == s && g->images_per_sec.present()) worlds.push_back(g->world);
+      if (g->strategy == s && g->images_per_sec.present() && (!widest || g->world > widest->world))
+        widest = g;
+    if (!widest || widest->world <= 1) continue;  // nothing scaled
+    const std::string& workload = widest->workload;
+    const ConfigGroup* base = data.scaling_base(s, workload);
+    if (!base || base->images_per_sec.mean <= 0) continue;
+    std::vector<int> worlds{1};  // the line starts at its base
+    for (const ConfigGroup* g : data.finished())
+      if (g->strategy == s && g->workload == workload && g->images_per_sec.present())
+        worlds.push_back(g->world);
     std::sort(worlds.begin(), worlds.end());
     worlds.erase(std::unique(worlds.begin(), worlds.end()), worlds.end());
-    if (worlds.empty() || worlds.back() <= 1) continue;         // nothing scaled
-    if (worlds.front() != 1) worlds.insert(worlds.begin(), 1);  // the line starts at its base
     for (int w : worlds) {
-      const ConfigGroup* g = data.fastest_of(s, w);
+      const ConfigGroup* g = data.fastest_of(s, w, workload);
       if (!g && w == 1) g = base;  // a strategy without its own 1-rank run starts from single
       if (!g) continue;
       ScalingPoint p;

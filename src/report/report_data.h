@@ -45,6 +45,9 @@ struct ConfigGroup {
   Stat bubble_fraction, bubble_fraction_theory;
   std::optional<double> micro_batch_size, micro_batches, stages;  // pipelines and `model`
   std::string schedule;  // pipeline schedule ("gpipe", "1f1b"); "" for other strategies
+  // What was trained: model, data, image size and batch. Times compare only within one workload
+  // (a suite may time 128x128 and 32x32 runs side by side), so every baseline shares it.
+  std::string workload;
 
   const RunRecord* first() const { return finished.empty() ? nullptr : finished.front(); }
 };
@@ -54,14 +57,23 @@ struct ReportData {
   const ConfigGroup* find(const std::string& label) const;
   // Groups with at least one finished repeat.
   std::vector<const ConfigGroup*> finished() const;
-  // The first finished group of a strategy at a world size (world 0: any).
-  const ConfigGroup* first_of(const std::string& strategy, int world = 0) const;
-  // The fastest (images/s) finished group of a strategy at a world size.
-  const ConfigGroup* fastest_of(const std::string& strategy, int world) const;
-  // Scaling baseline of a strategy: its own 1-rank group, else `single`; nullptr if neither.
-  const ConfigGroup* scaling_base(const std::string& strategy) const;
-  const ConfigGroup* single() const { return first_of("single"); }
-  const ConfigGroup* naive_model() const { return first_of("model"); }
+  // The first finished group of a strategy at a world size (world 0: any), of a workload ("": any).
+  const ConfigGroup* first_of(const std::string& strategy, int world = 0,
+                              const std::string& workload = "") const;
+  // The fastest (images/s) finished group of a strategy at a world size and workload ("": any).
+  const ConfigGroup* fastest_of(const std::string& strategy, int world,
+                                const std::string& workload = "") const;
+  // Scaling baseline of a strategy on a workload: its own 1-rank group, else `single`.
+  const ConfigGroup* scaling_base(const std::string& strategy, const std::string& workload) const;
+  // The baselines of `like`'s workload (nullptr when that workload has none).
+  const ConfigGroup* single(const ConfigGroup& like) const {
+    return first_of("single", 0, like.workload);
+  }
+  const ConfigGroup* naive_model(const ConfigGroup& like) const {
+    return first_of("model", 0, like.workload);
+  }
+  // The workload whose pipeline runs cover the most split sizes ("" if none): the sweep.
+  std::string sweep_workload() const;
 };
 
 // Groups runs by label (a run without a label is its own group, named after the run). The

@@ -37,7 +37,7 @@ ChartSpec scaling_chart(const ReportData& data) {
     max_world = std::max(max_world, p.world);
   }
   // The ideal line starts from single when there is one, else from the first strategy's base.
-  const ConfigGroup* ideal = data.fastest_of("single", 1);
+  const ConfigGroup* ideal = data.fastest_of("single", 1, points.front().group->workload);
   if (!ideal) ideal = points.front().base;
   b << "set multiplot layout 1,2 title " << gnuplot_string(title) << "\n"
     << "set xlabel \"world size (ranks)\"\n"

@@ -10,11 +10,13 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
 
 #include "metrics/results_db.h"
 #include "test_paths.h"
 #include "test_util.h"
+#include "unit/report/fixture_runs.h"
 
 namespace parallax {
 namespace {
@@ -159,6 +161,45 @@ TEST(ResultsDb, TrainingKilledMidRunLeavesAReadableDatabase) {
   ASSERT_TRUE(killed);
   EXPECT_EQ(killed->status, "failed");
   EXPECT_TRUE(std::filesystem::exists(runs + "/report/report.html"));
+}
+
+TEST(Report, FromAFixtureDatabaseEveryChartIsDrawnWithItsReading) {
+  testing::TempDir dir;
+  const std::string runs = dir / "runs";
+  std::filesystem::create_directories(runs);
+  {
+    ResultsDb db(results_db_path(runs));
+    for (const auto& r : testing::fixture_runs()) db.put(r);
+  }
+  const auto r = run_command(std::string(PARALLAX_BINARY) + " report " + runs + " -o " +
+                             (dir / "out"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string html = testing::read_text(dir / "out/report.html");
+  for (const char* chart : {"execution_time", "split_size", "epoch_time", "time_to_target",
+                            "curves_epoch", "curves_time", "scaling", "breakdown", "memory"}) {
+    EXPECT_NE(html.find(std::string("charts/") + chart + ".png"), std::string::npos) << chart;
+    EXPECT_GT(std::filesystem::file_size(dir / ("out/charts/" + std::string(chart) + ".png")),
+              1000u)
+        << chart;
+  }
+  EXPECT_NE(html.find("pipeline with split size 20 is 1.6x naive model parallel"),
+            std::string::npos);
+  EXPECT_NE(html.find("Gloo connection closed by peer"), std::string::npos);  // the failed run
+}
+
+TEST(Report, ACorruptDatabaseIsRefusedInOneLineAndLeftAsItWas) {
+  testing::TempDir dir;
+  const std::string runs = dir / "runs";
+  std::filesystem::create_directories(runs);
+  const std::string garbage(4096, 'x');
+  {
+    std::ofstream(results_db_path(runs)) << garbage;
+  }
+  const auto r = run_command(std::string(PARALLAX_BINARY) + " report " + runs);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  EXPECT_NE(r.output.find("results.sqlite"), std::string::npos) << r.output;
+  EXPECT_EQ(testing::read_text(results_db_path(runs)), garbage);
 }
 
 }  // namespace

@@ -86,7 +86,7 @@ TEST(ReportData, PipelineShapeAndTheoreticalBubble) {
   EXPECT_EQ(p20->schedule, "gpipe");
   EXPECT_DOUBLE_EQ(p20->bubble_fraction_theory.mean, 1.0 / 7);
   EXPECT_DOUBLE_EQ(p20->bubble_fraction.mean, 0.22);
-  const ConfigGroup* model = data.naive_model();
+  const ConfigGroup* model = data.naive_model(*p20);
   ASSERT_NE(model, nullptr);
   EXPECT_EQ(*model->micro_batches, 1);
   EXPECT_EQ(*model->micro_batch_size, 120);
@@ -94,12 +94,31 @@ TEST(ReportData, PipelineShapeAndTheoreticalBubble) {
   EXPECT_DOUBLE_EQ(theoretical_bubble(4, 12), 3.0 / 15);
 }
 
+TEST(ReportData, BaselinesNeverCrossWorkloads) {
+  // A suite may time 128x128 and 32x32 runs side by side: naive model parallel on other images
+  // is no baseline for the pipeline, and single on another batch none for ddp.
+  auto runs = fixture_runs();
+  for (auto& r : runs)
+    if (r.label == "model 2 ranks" || r.label == "single") r.config["image_size"] = 128;
+  const ReportData data = group_runs(runs);
+  const ConfigGroup* p20 = data.find("pipeline split-size 20");
+  ASSERT_NE(p20, nullptr);
+  EXPECT_EQ(data.naive_model(*p20), nullptr);
+  EXPECT_EQ(data.single(*p20), nullptr);
+  EXPECT_EQ(read_split_size(data).find("naive model"), std::string::npos) << read_split_size(data);
+  EXPECT_EQ(data.sweep_workload(), p20->workload);
+  for (const ScalingPoint& p : scaling_points(data))
+    EXPECT_EQ(p.base->workload, p.group->workload) << p.strategy << " " << p.world;
+}
+
 TEST(ReportData, BaselinesAndScalingEfficiency) {
   const auto runs = fixture_runs();
   const ReportData data = group_runs(runs);
-  EXPECT_EQ(data.single()->label, "single");
-  EXPECT_EQ(data.scaling_base("ddp")->label, "ddp 1 rank");
-  EXPECT_EQ(data.scaling_base("zero-1")->label, "single");  // no 1-rank zero run
+  const ConfigGroup* single = data.find("single");
+  ASSERT_NE(single, nullptr);
+  EXPECT_EQ(data.single(*single)->label, "single");
+  EXPECT_EQ(data.scaling_base("ddp", single->workload)->label, "ddp 1 rank");
+  EXPECT_EQ(data.scaling_base("zero-1", single->workload)->label, "single");  // no 1-rank zero
   EXPECT_EQ(data.fastest_of("pipeline", 2)->label, "pipeline split-size 20");
   const auto points = scaling_points(data);
   ASSERT_EQ(points.size(), 8u);  // ddp, zero-1, model, pipeline: 1 and 2 ranks each

@@ -1,101 +1,20 @@
-// Suites: grid expansion, labels, named datasets, groups, every validation error, and the presets.
+// Suites: grid expansion, labels, named datasets, groups, and the presets.
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <fstream>
 #include <set>
 
 #include "report/presets.h"
 #include "report/suite.h"
-#include "test_util.h"
+#include "unit/report/suite_test_util.h"
 
 namespace parallax {
 namespace {
 
-using Args = std::vector<std::string>;
-
-// `parallax train --help`'s long options, as the runner lists them (without help).
-SuiteChecks permissive(bool data_present = false) {
-  SuiteChecks c;
-  c.known_options = {"model",
-                     "norm",
-                     "dataset",
-                     "data-dir",
-                     "synthetic-kind",
-                     "synthetic-train",
-                     "synthetic-test",
-                     "image-size",
-                     "channels",
-                     "classes",
-                     "augment",
-                     "no-augment",
-                     "strategy",
-                     "zero-stage",
-                     "device",
-                     "backend",
-                     "threads",
-                     "nproc",
-                     "nnodes",
-                     "node-rank",
-                     "master-addr",
-                     "master-port",
-                     "comm-timeout",
-                     "bucket-mb",
-                     "tail-bucket-mb",
-                     "overlap",
-                     "no-overlap",
-                     "accumulate",
-                     "verify-replicas",
-                     "sync-bn",
-                     "split-at",
-                     "balance",
-                     "pipeline-schedule",
-                     "micro-batches",
-                     "split-size",
-                     "dp",
-                     "pp",
-                     "batch-size",
-                     "eval-batch-size",
-                     "epochs",
-                     "steps",
-                     "target-accuracy",
-                     "optimizer",
-                     "lr",
-                     "momentum",
-                     "weight-decay",
-                     "nesterov",
-                     "no-nesterov",
-                     "lr-schedule",
-                     "warmup",
-                     "seed",
-                     "timing-warmup",
-                     "out",
-                     "resume",
-                     "checkpoint",
-                     "no-checkpoint"};
-  c.flag_options = {"augment", "no-augment", "overlap",     "no-overlap", "verify-replicas",
-                    "sync-bn", "nesterov",   "no-nesterov", "checkpoint", "no-checkpoint"};
-  c.check_run = [](const Args&) {};
-  c.path_exists = [data_present](const std::string&) { return data_present; };
-  return c;
-}
-
-std::vector<std::string> names(const Suite& s) {
-  std::vector<std::string> out;
-  for (const auto& r : s.runs) out.push_back(r.name);
-  return out;
-}
-
-const SuiteRun& run_named(const Suite& s, const std::string& name) {
-  for (const auto& r : s.runs)
-    if (r.name == name) return r;
-  throw std::runtime_error("no run " + name);
-}
-
-void expect_error(const std::string& yaml, const std::vector<std::string>& needles,
-                  const SuiteChecks& checks = permissive()) {
-  testing::expect_user_error([&] { load_suite(yaml, "t.yaml", checks); }, needles);
-}
+using testing::Args;
+using testing::names;
+using testing::permissive;
+using testing::run_named;
 
 const char* kSmall = R"(suite: small
 repeats: 2
@@ -214,17 +133,6 @@ TEST(Suite, NamedDatasetFallsBackToItsStandInWhenThePathIsAbsent) {
   EXPECT_EQ(asked, (Args{"data/cifar10"}));
 }
 
-TEST(Suite, NamedDatasetWithoutStandInNeedsItsPath) {
-  expect_error(R"(suite: data
-datasets:
-  mnist:
-    options: {dataset: mnist}
-    requires_path: data/mnist
-grid: {dataset: [mnist]}
-)",
-               {"t.yaml:5:", "needs data/mnist", "absent"});
-}
-
 TEST(Suite, GroupsExpandOnTheirOwnAndStartTheirLabels) {
   const Suite s = load_suite(R"(suite: study
 repeats: 1
@@ -270,92 +178,6 @@ grid:
   EXPECT_EQ(names(s),
             (Args{"split_atlayer2.0_layer3.0-overlap-r0", "split_atlayer2.0_layer3.0-no_overlap-r0",
                   "split_atlayer3.0-overlap-r0", "split_atlayer3.0-no_overlap-r0"}));
-}
-
-TEST(Suite, UnknownTopLevelKeyNamesItsLine) {
-  expect_error("suite: x\n\ngird:\n  nproc: [1]\n", {"t.yaml:3:", "'gird'", "did you mean grid"});
-  expect_error("suite: x\ngroups:\n  - name: a\n    grids: {nproc: [1]}\n",
-               {"t.yaml:4:", "'grids'", "did you mean grid"});
-}
-
-TEST(Suite, UnknownOptionSuggestsTheClosest) {
-  expect_error("suite: x\ngrid:\n  strategy: [pipeline]\n  split_sise: [8]\n",
-               {"t.yaml:4:", "unknown option 'split_sise'; did you mean split-size?"});
-  expect_error("suite: x\ndefaults:\n  colour: red\n",
-               {"t.yaml:3:", "unknown option 'colour'", "parallax train --help"});
-}
-
-TEST(Suite, OutAndResumeBelongToTheRunner) {
-  expect_error("suite: x\ndefaults:\n  model: resnet20\n  out: runs/a\n",
-               {"t.yaml:4:", "'out' cannot be set in a suite"});
-  expect_error("suite: x\ngrid:\n  resume: [runs/a]\n", {"t.yaml:3:", "'resume'"});
-}
-
-TEST(Suite, OverrideForAStrategyNotInTheGrid) {
-  expect_error("suite: x\ngrid:\n  strategy: [ddp]\noverrides:\n  hybrid: {dp: [2]}\n",
-               {"t.yaml:5:", "strategy 'hybrid'", "grid does not run"});
-}
-
-TEST(Suite, EmptyGridList) {
-  expect_error("suite: x\ngrid:\n  strategy: [ddp]\n  nproc: []\n",
-               {"t.yaml:4:", "'nproc' has an empty list"});
-}
-
-TEST(Suite, RepeatsBelowOne) {
-  expect_error("suite: x\nrepeats: 0\n", {"t.yaml:2:", "repeats", "1 or more"});
-  expect_error("suite: x\nrepeats: two\n", {"t.yaml:2:", "repeats"});
-}
-
-TEST(Suite, YamlSyntaxErrorNamesItsLine) {
-  expect_error("suite: x\ngrid:\n  strategy: [ddp\n  nproc: [1]\nrepeats: 1\n",
-               {"t.yaml:", "YAML syntax error"});
-  expect_error("suite: x\ndefaults:\n  model: resnet20\n epochs: 3\n",
-               {"t.yaml:4:", "YAML syntax error"});
-}
-
-TEST(Suite, DuplicateRunName) {
-  expect_error("suite: x\ngrid:\n  strategy: [single]\n  nproc: [1, 1]\n",
-               {"t.yaml:3:", "run 'single-r0' comes twice"});
-}
-
-TEST(Suite, BadValuesAndShapes) {
-  expect_error("suite: x\ndefaults:\n  no-augment: maybe\n", {"t.yaml:3:", "true or false"});
-  expect_error("suite: x\ndefaults:\n  nproc: [1, 2]\n", {"t.yaml:3:", "lists go under grid"});
-  expect_error("suite: x\ndefaults:\n  epochs:\n", {"t.yaml:3:", "'epochs' has no value"});
-  expect_error("repeats: 2\n", {"t.yaml:1:", "no suite name"});
-  expect_error("suite: x\ngrid: {nproc: [1]}\nexclude:\n  - {nproc: 3}\n",
-               {"t.yaml:4:", "matches no run"});
-  expect_error("suite: x\ngrid: {nproc: [1]}\nexclude:\n  - {nproc: 1}\n", {"no runs"});
-  expect_error("suite: a/b\n", {"t.yaml:1:", "folder name"});
-}
-
-TEST(Suite, CheckRunRejectionNamesTheLineAndTheRun) {
-  SuiteChecks checks = permissive();
-  checks.check_run = [](const Args& args) {
-    if (std::find(args.begin(), args.end(), "hybrid") != args.end())
-      throw UserError("--dp 2 x --pp 2 = 4 ranks, but the world has 2; give --nproc 4");
-  };
-  expect_error(R"(suite: x
-grid:
-  strategy: [ddp, hybrid]
-  nproc: [2]
-overrides:
-  hybrid: {dp: [2], pp: [2]}
-)",
-               {"t.yaml:6: run hybrid: --dp 2 x --pp 2 = 4 ranks"}, checks);
-}
-
-TEST(Suite, FileIsReadOrNamed) {
-  testing::TempDir dir;
-  { std::ofstream(dir / "s.yaml") << "suite: s\ngrid: {nproc: [2]}\n"; }
-  const Suite s = load_suite_file(dir / "s.yaml", permissive());
-  EXPECT_EQ(s.file, dir / "s.yaml");
-  EXPECT_EQ(s.runs.size(), 1u);
-  testing::expect_user_error([&] { load_suite_file(dir / "none.yaml", permissive()); },
-                             {dir / "none.yaml", "cannot read"});
-  testing::expect_user_error(
-      [&] { load_suite("suite: s\ngrid: {nproc: x]\n", dir / "b.yaml", permissive()); },
-      {dir / "b.yaml:"});
 }
 
 TEST(Suite, PresetsAreQuickScalingAndSeed) {
