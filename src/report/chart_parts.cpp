@@ -56,4 +56,16 @@ ChartSpec missing_chart(const std::string& id, const std::string& title,
   return c;
 }
 
+ChartSpec bar_chart(const std::string& id, const std::string& title, const std::string& ylabel,
+                    const std::vector<BarRow>& rows, const std::string& missing,
+                    const std::string& reading, const std::string& note) {
+  if (rows.empty()) return missing_chart(id, title, missing);
+  ChartSpec c = missing_chart(id, title, "");
+  c.reading = reading;
+  c.note = note;
+  c.plot.data = bar_chart_data(rows);
+  c.plot.body = bar_chart_body(id, title, ylabel, rows.size());
+  return c;
+}
+
 }  // namespace parallax

@@ -21,6 +21,11 @@ std::string bar_chart_data(const std::vector<BarRow>& rows);
 std::string bar_chart_body(const std::string& name, const std::string& title,
                            const std::string& ylabel, size_t bars);
 
+// A bar chart of rows with its reading and note; with no rows, the missing chart instead.
+ChartSpec bar_chart(const std::string& id, const std::string& title, const std::string& ylabel,
+                    const std::vector<BarRow>& rows, const std::string& missing,
+                    const std::string& reading, const std::string& note);
+
 // A chart that is not drawn, with the line that says which runs would fill it.
 ChartSpec missing_chart(const std::string& id, const std::string& title,
                         const std::string& missing);

@@ -17,15 +17,11 @@ ChartSpec execution_time_chart(const ReportData& data) {
   for (const ConfigGroup* g : data.finished())
     if (g->train_time_s.present())
       rows.push_back({g->label, g->train_time_s, format_sig(g->train_time_s.mean) + " s"});
-  if (rows.empty()) return missing_chart(id, title, "Any finished run fills this chart.");
-  ChartSpec c = missing_chart(id, title, "");
-  c.reading = read_execution_time(data);
-  c.note =
-      "Training time is summary.json's train_time_s (evaluation excluded); bars are the "
-      "mean over a configuration's finished repeats, whiskers the fastest and slowest.";
-  c.plot.data = bar_chart_data(rows);
-  c.plot.body = bar_chart_body(id, title, "training time (s)", rows.size());
-  return c;
+  return bar_chart(id, title, "training time (s)", rows, "Any finished run fills this chart.",
+                   read_execution_time(data),
+                   "Training time is summary.json's train_time_s (evaluation excluded); bars are "
+                   "the mean over a configuration's finished repeats, whiskers the fastest and "
+                   "slowest.");
 }
 
 ChartSpec split_size_chart(const ReportData& data) {
@@ -116,16 +112,10 @@ ChartSpec epoch_time_chart(const ReportData& data) {
     if (g->mean_epoch_time_s.present())
       rows.push_back(
           {g->label, g->mean_epoch_time_s, format_sig(g->mean_epoch_time_s.mean) + " s"});
-  if (rows.empty())
-    return missing_chart(id, title, "Finished runs with at least one epoch fill this chart.");
-  ChartSpec c = missing_chart(id, title, "");
-  c.reading = read_epoch_time(data);
-  c.note =
-      "Mean epoch time is summary.json's mean_epoch_time_s: training seconds per epoch, "
-      "evaluation excluded.";
-  c.plot.data = bar_chart_data(rows);
-  c.plot.body = bar_chart_body(id, title, "seconds per epoch", rows.size());
-  return c;
+  return bar_chart(id, title, "seconds per epoch", rows,
+                   "Finished runs with at least one epoch fill this chart.", read_epoch_time(data),
+                   "Mean epoch time is summary.json's mean_epoch_time_s: training seconds per "
+                   "epoch, evaluation excluded.");
 }
 
 ChartSpec time_to_target_chart(const ReportData& data) {
@@ -135,18 +125,12 @@ ChartSpec time_to_target_chart(const ReportData& data) {
     if (g->time_to_target_s.present())
       rows.push_back({g->label + " (" + format_count(g->epochs_to_target.mean) + " ep)",
                       g->time_to_target_s, format_sig(g->time_to_target_s.mean) + " s"});
-  if (rows.empty())
-    return missing_chart(id, title,
-                         "Runs trained with --target-accuracy that reach it fill this chart.");
-  ChartSpec c = missing_chart(id, title, "");
-  c.reading = read_time_to_target(data);
-  c.note =
-      "Time to target is the training time until the first evaluation at or above "
-      "--target-accuracy (time_to_target_s); the axis labels give the epochs it took. "
-      "Only repeats that reached the target count.";
-  c.plot.data = bar_chart_data(rows);
-  c.plot.body = bar_chart_body(id, title, "training time to target (s)", rows.size());
-  return c;
+  return bar_chart(id, title, "training time to target (s)", rows,
+                   "Runs trained with --target-accuracy that reach it fill this chart.",
+                   read_time_to_target(data),
+                   "Time to target is the training time until the first evaluation at or above "
+                   "--target-accuracy (time_to_target_s); the axis labels give the epochs it took. "
+                   "Only repeats that reached the target count.");
 }
 
 ChartSpec curves_chart(const ReportData& data, bool by_time) {
