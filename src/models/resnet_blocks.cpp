@@ -48,9 +48,28 @@ torch::Tensor ResNetBlock::spatial(torch::nn::Conv2d& c, const torch::Tensor& x)
   const bool centre_only = x.size(2) == 1 && x.size(3) == 1 && o.kernel_size()->at(0) == 3 &&
                            o.kernel_size()->at(1) == 3 && o.stride()->at(0) == 1 &&
                            o.stride()->at(1) == 1 && !o.bias();
-  if (!centre_only) return c->forward(x);
+  if (!centre_only) {
+    auto y = single_pixel(c, x);
+    return y.defined() ? y : c->forward(x);
+  }
   const auto centre = c->weight.select(3, 1).select(2, 1);  // [K, C], a view: grads land in place
   return x.flatten(1).matmul(centre.t()).view({x.size(0), -1, 1, 1});
+}
+
+torch::Tensor ResNetBlock::single_pixel(torch::nn::Conv2d& c, const torch::Tensor& x) {
+  const auto& o = c->options;
+  if (!x.device().is_cpu() || o.bias() || o.groups() != 1 || o.dilation()->at(0) != 1 ||
+      o.dilation()->at(1) != 1)
+    return {};
+  // Every convolution here pads kernel / 2 (conv() and the 1x1 projections' 0).
+  const int64_t kh = o.kernel_size()->at(0), kw = o.kernel_size()->at(1);
+  const int64_t sh = o.stride()->at(0), sw = o.stride()->at(1);
+  if ((x.size(2) + 2 * (kh / 2) - kh) / sh + 1 != 1 || (x.size(3) + 2 * (kw / 2) - kw) / sw + 1 != 1)
+    return {};
+  auto field = F::unfold(x, F::UnfoldFuncOptions({kh, kw}).padding({kh / 2, kw / 2}).stride({sh, sw}));
+  // field: [N, C*kh*kw, 1], each image's receptive field in the weight's (C, kh, kw) order.
+  const int64_t out = c->weight.size(0);
+  return field.flatten(1).matmul(c->weight.view({out, -1}).t()).view({x.size(0), out, 1, 1});
 }
 
 torch::Tensor Stem::forward(const torch::Tensor& x) {
@@ -89,7 +108,8 @@ BasicBlock::BasicBlock(int64_t in, int64_t out, int64_t stride, Shortcut shortcu
 
 torch::Tensor ResNetBlock::project(torch::nn::Sequential& downsample, const torch::Tensor& x) {
   torch::nn::Conv2d conv(std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(downsample->ptr(0)));
-  auto y = pointwise(conv, x);
+  auto y = single_pixel(conv, x);
+  if (!y.defined()) y = pointwise(conv, x);
   if (downsample->size() < 2) return y;
   torch::nn::BatchNorm2d bn(std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(downsample->ptr(1)));
   return apply(bn, y);

@@ -31,7 +31,13 @@ class ResNetBlock : public Block {
   // A 3x3 convolution (stride 1, padding 1): on a 1x1 map only its centre tap meets the image
   // (the other 8 meet padding), so it is a matrix product with that tap, 9x less work and the
   // same values and gradients. ResNet-50's layer4 runs on 1x1 maps at CIFAR's 32x32.
+  // Otherwise, when the output is a single pixel on the CPU, see single_pixel().
   torch::Tensor spatial(torch::nn::Conv2d& c, const torch::Tensor& x);
+  // A convolution whose output map is 1x1 (ResNet-50's layer4.0 at 32x32: its 3x3 and 1x1
+  // stride-2 convs on a 2x2 map), on the CPU: one matrix product of each image's receptive field
+  // (unfold) with the flattened weight. oneDNN was measured 1.2-1.8x (3x3) and 2.4-4x (1x1)
+  // slower there at 3-120 images. Returns an undefined tensor when the output is not 1x1.
+  torch::Tensor single_pixel(torch::nn::Conv2d& c, const torch::Tensor& x);
   // The 1x1 projection shortcut (conv, then BatchNorm unless BN-free) through apply().
   torch::Tensor project(torch::nn::Sequential& downsample, const torch::Tensor& x);
   bool batch_norm_;

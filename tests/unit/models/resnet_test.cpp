@@ -116,35 +116,69 @@ TEST(ResNet, SmallBatchesOnOneThreadComputeTheSameAsOneDnn) {
   }
 }
 
+// A BN-free Bottleneck's output and parameter gradients against the same block computed with
+// LibTorch's own convolutions (module forward), for a loss of the output's squares.
+struct BlockRun {
+  torch::Tensor y;
+  std::vector<torch::Tensor> grads;
+};
+
+BlockRun run_block(Bottleneck& block, const torch::Tensor& x, bool plain) {
+  auto conv = [&](const char* name) {
+    return block.named_modules()[name]->as<torch::nn::Conv2d>();
+  };
+  torch::Tensor y;
+  if (plain) {
+    auto r = conv("conv1")->forward(x).relu();
+    r = conv("conv2")->forward(r).relu();
+    auto shortcut = block.named_modules().contains("downsample.0")
+                        ? conv("downsample.0")->forward(x)
+                        : x;
+    y = (conv("conv3")->forward(r) + shortcut).relu();
+  } else {
+    y = block.forward(x);
+  }
+  y.square().sum().backward();
+  BlockRun run{y.detach(), {}};
+  for (auto& p : block.parameters()) run.grads.push_back(p.grad().clone()), p.mutable_grad().reset();
+  return run;
+}
+
+void expect_same_block(const BlockRun& got, const BlockRun& want) {
+  EXPECT_LT((got.y - want.y).abs().max().item<double>(), 1e-5);
+  ASSERT_EQ(got.grads.size(), want.grads.size());
+  for (size_t i = 0; i < got.grads.size(); ++i)
+    EXPECT_LT((got.grads[i] - want.grads[i]).abs().max().item<double>(), 1e-4) << i;
+}
+
 TEST(ResNet, BottleneckOnA1x1MapEqualsPlainConvolutions) {
   // On a 1x1 map the 3x3 convolution is computed from its centre tap only: the block's output and
   // every gradient (the 8 outer taps' included, which must be exactly zero) equal LibTorch's conv.
   torch::manual_seed(5);
   auto block = std::make_shared<Bottleneck>(64, 16, 1, false);  // BN-free: no BatchNorm state
   const auto x = torch::randn({5, 64, 1, 1});
-  auto conv = [&](const char* name) {
-    return block->named_modules()[name]->as<torch::nn::Conv2d>();
-  };
-  auto grads = [&] {
-    std::vector<torch::Tensor> g;
-    for (auto& p : block->parameters()) g.push_back(p.grad().clone()), p.mutable_grad().reset();
-    return g;
-  };
-  const auto y = block->forward(x);
-  y.square().sum().backward();
-  const auto got = grads();
-  auto r = conv("conv1")->forward(x).relu();
-  r = conv("conv2")->forward(r).relu();
-  r = (conv("conv3")->forward(r) + x).relu();
-  r.square().sum().backward();
-  const auto want = grads();
-  EXPECT_LT((y - r).abs().max().item<double>(), 1e-5);
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i)
-    EXPECT_LT((got[i] - want[i]).abs().max().item<double>(), 1e-4) << i;
-  const auto outer = got[1].clone();  // conv2's weight gradient, [16, 16, 3, 3]
+  const auto got = run_block(*block, x, false);
+  expect_same_block(got, run_block(*block, x, true));
+  const auto outer = got.grads[1].clone();  // conv2's weight gradient, [16, 16, 3, 3]
   outer.select(3, 1).select(2, 1).zero_();
   EXPECT_EQ(outer.abs().max().item<double>(), 0.0);
+}
+
+TEST(ResNet, StrideTwoBottleneckOnA2x2MapEqualsPlainConvolutions) {
+  // ResNet-50's layer4.0 at 32x32: its 3x3 and 1x1 stride-2 convolutions turn a 2x2 map into one
+  // pixel and are computed as one matrix product each (single_pixel); a 1x1 map (also one pixel
+  // out) and 3 and 17 images cover odd sizes and both sides of the 16-image pointwise threshold.
+  torch::manual_seed(6);
+  auto block = std::make_shared<Bottleneck>(32, 16, 2, false);
+  for (int64_t side : {1, 2}) {
+    for (int64_t images : {3, 17}) {
+      SCOPED_TRACE("map " + std::to_string(side) + ", images " + std::to_string(images));
+      const auto x = torch::randn({images, 32, side, side});
+      const auto got = run_block(*block, x, false);
+      EXPECT_EQ(got.y.sizes(), (std::vector<int64_t>{images, 64, 1, 1}));
+      expect_same_block(got, run_block(*block, x, true));
+    }
+  }
 }
 
 }  // namespace
