@@ -64,9 +64,11 @@ torch::Tensor ResNetBlock::single_pixel(torch::nn::Conv2d& c, const torch::Tenso
   // Every convolution here pads kernel / 2 (conv() and the 1x1 projections' 0).
   const int64_t kh = o.kernel_size()->at(0), kw = o.kernel_size()->at(1);
   const int64_t sh = o.stride()->at(0), sw = o.stride()->at(1);
-  if ((x.size(2) + 2 * (kh / 2) - kh) / sh + 1 != 1 || (x.size(3) + 2 * (kw / 2) - kw) / sw + 1 != 1)
-    return {};
-  auto field = F::unfold(x, F::UnfoldFuncOptions({kh, kw}).padding({kh / 2, kw / 2}).stride({sh, sw}));
+  const bool one_row = (x.size(2) + 2 * (kh / 2) - kh) / sh + 1 == 1;
+  const bool one_column = (x.size(3) + 2 * (kw / 2) - kw) / sw + 1 == 1;
+  if (!one_row || !one_column) return {};
+  auto field =
+      F::unfold(x, F::UnfoldFuncOptions({kh, kw}).padding({kh / 2, kw / 2}).stride({sh, sw}));
   // field: [N, C*kh*kw, 1], each image's receptive field in the weight's (C, kh, kw) order.
   const int64_t out = c->weight.size(0);
   return field.flatten(1).matmul(c->weight.view({out, -1}).t()).view({x.size(0), out, 1, 1});

@@ -140,7 +140,10 @@ BlockRun run_block(Bottleneck& block, const torch::Tensor& x, bool plain) {
   }
   y.square().sum().backward();
   BlockRun run{y.detach(), {}};
-  for (auto& p : block.parameters()) run.grads.push_back(p.grad().clone()), p.mutable_grad().reset();
+  for (auto& p : block.parameters()) {
+    run.grads.push_back(p.grad().clone());
+    p.mutable_grad().reset();
+  }
   return run;
 }
 
