@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # The README's main job: install what is missing, build, run the `quick` suite (every strategy on
 # learnable synthetic data generated from the seed: no download, no GPU) and write its report.
-# Extra arguments go to `parallax bench` (e.g. --runs DIR). Runs already finished are kept.
+# --torch2 first: the pip torch 2.x flavour. Other arguments go to `parallax bench` (e.g. --runs
+# DIR). Runs already finished are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
-scripts/build.sh
-exec build/parallax bench --preset quick "$@"
+source scripts/flavour.sh
+flag=()
+[ "$FLAVOUR" = torch2 ] && { flag=(--torch2); shift; }
+scripts/install-deps.sh "${flag[@]}"
+scripts/build.sh "${flag[@]}"
+exec "$BUILD_DIR/parallax" bench --preset quick "$@"

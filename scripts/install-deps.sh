@@ -1,9 +1,26 @@
 #!/usr/bin/env bash
 # Installs every Debian package parallax needs to build, test and run; idempotent (skips what is there).
+# --torch2: also the pip torch 2.x flavour's LibTorch (CUDA wheel, scripts/torch2-requirements.txt)
+# into the virtual environment .venv/ (git ignores it).
 set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/flavour.sh
+
+install_torch2() {
+  [ "$FLAVOUR" = torch2 ] || return 0
+  local want
+  want=$(grep -E '^torch==' scripts/torch2-requirements.txt)
+  if [ -x "$VENV/bin/pip" ] && "$VENV/bin/pip" freeze 2>/dev/null | grep -qx "$want"; then
+    echo "install-deps: $want present in .venv"
+    return 0
+  fi
+  echo "install-deps: installing $want into .venv (a CUDA wheel with its CUDA libraries: ~5 GB)"
+  [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r scripts/torch2-requirements.txt
+}
 
 packages=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git python3-venv
   libtorch-dev libgloo-dev
   libcli11-dev nlohmann-json3-dev libsqlite3-dev libyaml-cpp-dev libgtest-dev
   gnuplot-nox fonts-dejavu-core chromium
@@ -19,6 +36,7 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
+  install_torch2
   exit 0
 fi
 
@@ -28,3 +46,4 @@ sudo=""
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_torch2

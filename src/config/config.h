@@ -9,6 +9,7 @@ struct Config {
   // Model.
   std::string model = "resnet50";
   std::string norm = "batch";  // batch | none (BatchNorm-free, for equivalence tests)
+  std::string dtype = "fp32";  // fp32 | fp64: parameters, gradients, optimizer state and batches
 
   // Data.
   std::string dataset = "synthetic";         // synthetic | cifar10 | fashion-mnist | mnist
@@ -26,6 +27,7 @@ struct Config {
   std::string device = "cpu";
   std::string backend = "auto";  // auto (gloo on cpu, nccl on cuda) | gloo | nccl | mpi
   int threads = 0;  // intra-op threads per rank; 0: the cores divided among local ranks
+  bool share_gpu = false;  // let several local ranks use one GPU (Gloo only; NCCL refuses it)
 
   // Ranks: spawned locally (--nproc) or joined from torchrun / Slurm / mpirun variables.
   int nproc = 1;

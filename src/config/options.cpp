@@ -31,6 +31,11 @@ void add_train_options(CLI::App& app, Config& c) {
   model
       ->add_option("--norm", c.norm, "normalisation layers: batch, or none (for equivalence tests)")
       ->check(one_of({"batch", "none"}));
+  model
+      ->add_option("--dtype", c.dtype,
+                   "parameters, gradients, optimizer state and batches: fp32, or fp64 (exact "
+                   "equivalence checks: sum-order rounding then stays near 1e-16)")
+      ->check(one_of({"fp32", "fp64"}));
 
   auto* data = app.add_option_group("Data");
   data->add_option("--dataset", c.dataset,
@@ -99,6 +104,10 @@ void add_train_options(CLI::App& app, Config& c) {
                   "(when this LibTorch was built with them)")
       ->check(one_of({"auto", "gloo", "nccl", "mpi"}));
   run->add_option("--threads", c.threads, "intra-op threads per rank (0: cores / local ranks)");
+  run->add_flag("--share-gpu", c.share_gpu,
+                "cuda: let local ranks share GPUs when there are fewer GPUs than ranks "
+                "(rank r takes GPU r mod count; needs --backend gloo, NCCL refuses two ranks "
+                "on one GPU)");
   run->add_option("--nproc", c.nproc, "ranks to start on this node (one process each)");
   run->add_option("--nnodes", c.nnodes, "nodes taking part (multi-node: run once per node)");
   run->add_option("--node-rank", c.node_rank, "this node's index among --nnodes");

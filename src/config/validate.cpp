@@ -69,6 +69,13 @@ void validate(const Config& c) {
   require(!c.sync_bn || c.norm == "batch", "--sync-bn", "", "needs --norm batch");
   require(c.backend != "nccl" || c.device.rfind("cuda", 0) == 0, "--backend", c.backend,
           "moves CUDA tensors only; use --device cuda, or --backend gloo on cpu");
+  require(c.backend != "mpi" || c.strategy != "hybrid", "--backend", c.backend,
+          "makes no subgroups (MPI's group is the whole world); use --backend gloo or nccl for "
+          "--strategy hybrid");
+  require(!c.share_gpu || c.device.rfind("cuda", 0) == 0, "--share-gpu", "",
+          "shares GPUs among ranks: needs --device cuda");
+  require(!c.share_gpu || c.backend == "gloo", "--share-gpu", "",
+          "needs --backend gloo (NCCL refuses two ranks on one GPU)");
   require(c.threads >= 0, "--threads", c.threads, "must be 0 (every core) or more");
   require(c.timing_warmup >= 0, "--timing-warmup", c.timing_warmup, "must be 0 or more");
   require(std::regex_match(c.device, std::regex("cpu|cuda(:[0-9]+)?")), "--device", c.device,

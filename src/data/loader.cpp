@@ -13,15 +13,22 @@ Loader::Loader(const Split& split, Normalization norm, const LoaderOptions& opti
       device_(device),
       sampler_(split.size(), options.train, options.seed, options.rank, options.world,
                /*pad=*/options.train) {
-  const auto& img = split_.images;
-  auto host = torch::TensorOptions().pinned_memory(device.is_cuda());
-  host_images_ = torch::empty({options.batch_size, img.size(1), img.size(2), img.size(3)},
-                              host.dtype(torch::kFloat));
-  host_labels_ = torch::empty({options.batch_size}, host.dtype(torch::kLong));
+  new_host_buffers();
   if (device.is_cuda()) {
-    device_images_ = torch::empty_like(host_images_, torch::TensorOptions().device(device));
-    device_labels_ = torch::empty_like(host_labels_, torch::TensorOptions().device(device));
+    const auto on_device = torch::TensorOptions().device(device);
+    device_images_ = torch::empty_like(host_images_, on_device.dtype(options.dtype));
+    device_labels_ = torch::empty_like(host_labels_, on_device);
+  } else if (options.dtype != torch::kFloat) {
+    cast_images_ = torch::empty_like(host_images_, torch::TensorOptions().dtype(options.dtype));
   }
+}
+
+void Loader::new_host_buffers() {
+  const auto& img = split_.images;
+  auto host = torch::TensorOptions().pinned_memory(device_.is_cuda());
+  host_images_ = torch::empty({options_.batch_size, img.size(1), img.size(2), img.size(3)},
+                              host.dtype(torch::kFloat));
+  host_labels_ = torch::empty({options_.batch_size}, host.dtype(torch::kLong));
 }
 
 int64_t Loader::batches() const {
@@ -41,6 +48,11 @@ Batch Loader::batch(int64_t i) {
       std::min<int64_t>(options_.batch_size, static_cast<int64_t>(order.size()) - first);
   TORCH_CHECK(i >= 0 && count > 0, "batch ", i, " is past the end of the epoch");
 
+  // On a GPU every batch gets fresh pinned buffers from LibTorch's caching host allocator: the
+  // previous batch's non-blocking copy may still be reading its buffers (evaluation queues batch
+  // after batch with no sync), and the allocator hands a block out again only once the copies
+  // recorded on it have finished. After the first batches this allocates nothing new.
+  if (device_.is_cuda()) new_host_buffers();
   const auto& img = split_.images;
   const int64_t c = img.size(1), h = img.size(2), w = img.size(3), pixels = c * h * w;
   const uint8_t* src = img.data_ptr<uint8_t>();
@@ -57,7 +69,10 @@ Batch Loader::batch(int64_t i) {
   }
 
   Batch b{host_images_.narrow(0, 0, count), host_labels_.narrow(0, 0, count)};
-  if (!device_.is_cuda()) return b;
+  if (!device_.is_cuda()) {
+    if (cast_images_.defined()) b.images = cast_images_.narrow(0, 0, count).copy_(b.images);
+    return b;
+  }
   // Non-blocking from pinned memory: the copy overlaps the previous step's kernels.
   auto dev_images = device_images_.narrow(0, 0, count);
   auto dev_labels = device_labels_.narrow(0, 0, count);

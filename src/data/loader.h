@@ -15,6 +15,7 @@ struct LoaderOptions {
   bool augment = true;
   uint64_t seed = 0;
   int rank = 0, world = 1;
+  torch::ScalarType dtype = torch::kFloat;  // of the images handed out (the model's)
 };
 
 class Loader {
@@ -27,7 +28,8 @@ class Loader {
   int64_t samples() const;  // images this rank visits per epoch (after dropping a partial batch)
 
   // Batch i of the current epoch. The tensors are views of buffers reused by the next call:
-  // consume (or copy) them before asking for another batch.
+  // consume (or copy) them before asking for another batch. On a GPU the host-to-device copy is
+  // asynchronous: a batch may be asked for before the previous one's kernels have run.
   Batch batch(int64_t i);
 
  private:
@@ -36,8 +38,10 @@ class Loader {
   LoaderOptions options_;
   torch::Device device_;
   Sampler sampler_;
-  torch::Tensor host_images_, host_labels_;      // pinned when the device is a GPU
+  void new_host_buffers();
+  torch::Tensor host_images_, host_labels_;      // float32; pinned when the device is a GPU
   torch::Tensor device_images_, device_labels_;  // undefined on CPU: the host buffers serve
+  torch::Tensor cast_images_;  // on the CPU, the images in options.dtype when that is not float32
 };
 
 }  // namespace parallax

@@ -8,7 +8,7 @@
 
 #include <cstddef>
 
-#if PARALLAX_HAVE_NCCL
+#if PARALLAX_HAVE_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
 #endif
 
@@ -26,14 +26,7 @@ NumericProperty tcmalloc_property() {
 }  // namespace
 
 int64_t allocated_bytes(const c10::Device& device) {
-  if (device.is_cuda()) {
-#if PARALLAX_HAVE_NCCL
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
-    return stats.allocated_bytes[0].current;  // StatType::AGGREGATE
-#else
-    return -1;
-#endif
-  }
+  if (device.is_cuda()) return device_memory(device).allocated;
   if (auto fn = tcmalloc_property()) {
     size_t value = 0;
     if (fn("generic.current_allocated_bytes", &value)) return static_cast<int64_t>(value);
@@ -44,6 +37,21 @@ int64_t allocated_bytes(const c10::Device& device) {
 #else
   return -1;
 #endif
+}
+
+DeviceMemory device_memory(const c10::Device& device) {
+  DeviceMemory m;
+#if PARALLAX_HAVE_CUDA
+  if (device.is_cuda()) {
+    // Gated on CUDA, not NCCL: a CUDA LibTorch without NCCL still has the caching allocator.
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+    const size_t all = 0;  // StatType::AGGREGATE
+    m.allocated = stats.allocated_bytes[all].current;
+    m.reserved = stats.reserved_bytes[all].current;
+    m.peak_allocated = stats.allocated_bytes[all].peak;
+  }
+#endif
+  return m;
 }
 
 }  // namespace parallax

@@ -12,4 +12,11 @@ namespace parallax {
 // -1 where the allocator cannot say.
 int64_t allocated_bytes(const c10::Device& device);
 
+// The CUDA caching allocator's figures for a GPU (allocated by tensors, reserved from the driver,
+// peak allocated since the process started); all -1 off CUDA or in a LibTorch without CUDA.
+struct DeviceMemory {
+  int64_t allocated = -1, reserved = -1, peak_allocated = -1;
+};
+DeviceMemory device_memory(const c10::Device& device);
+
 }  // namespace parallax

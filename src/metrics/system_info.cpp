@@ -1,6 +1,8 @@
 // System facts: the allocator is found by its symbols, so LD_PRELOAD counts as well as linking.
 #include "metrics/system_info.h"
 
+#include <torch/cuda.h>
+
 #include <dlfcn.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -8,7 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "dist/torch_compat.h"
+#include "distributed/torch_compat.h"
 
 namespace parallax {
 
@@ -56,6 +58,20 @@ int cpu_cores() {
 
 std::string torch_version() {
   return compat::torch_version();
+}
+
+bool cuda_compiled() {
+#if PARALLAX_HAVE_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+int cuda_devices() {
+  return cuda_compiled() && torch::cuda::is_available()
+             ? static_cast<int>(torch::cuda::device_count())
+             : 0;
 }
 
 }  // namespace parallax

@@ -49,6 +49,11 @@ std::vector<std::string> ModelBlocks::block_names() const {
   return names;
 }
 
+c10::ScalarType ModelBlocks::scalar_type() const {
+  const auto params = parameters();
+  return params.empty() ? torch::kFloat : params.front().scalar_type();
+}
+
 int64_t ModelBlocks::parameter_count() const {
   int64_t n = 0;
   for (const auto& p : parameters()) n += p.numel();

@@ -48,6 +48,8 @@ class ModelBlocks : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x) { return forward_range(x, 0, blocks_.size()); }
 
   int64_t parameter_count() const;
+  // The parameters' dtype (--dtype): inputs made up for profiling or shapes must match it.
+  c10::ScalarType scalar_type() const;
   void set_norm_override(const NormOverride& f);  // on every block
   void set_before_block(BeforeBlock f) { before_block_ = std::move(f); }
   // For each block, the indices of its parameters in parameters() (which lists them block by

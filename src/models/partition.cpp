@@ -101,7 +101,7 @@ std::vector<double> block_costs(ModelBlocks& model, const std::string& by,
   // Time: each block alone, forward then backward from a gradient of ones, on the shape it really
   // gets. The first run warms up (allocator, kernels); the best of the next three counts.
   // A constant input: drawing random numbers here would shift the seeded generator.
-  auto x = torch::full(input_shape, 0.5, torch::TensorOptions().device(device));
+  auto x = torch::full(input_shape, 0.5, torch::TensorOptions().dtype(model.scalar_type()).device(device));
   // Training mode, as in a step; the running statistics it updates are put back afterwards.
   std::vector<torch::Tensor> saved;
   for (const auto& t : model.buffers()) saved.push_back(t.clone());
@@ -133,7 +133,7 @@ std::vector<std::vector<int64_t>> block_output_shapes(ModelBlocks& model,
   const bool was_training = model.is_training();
   model.eval();  // running statistics untouched; BatchNorm accepts any batch size
   std::vector<std::vector<int64_t>> shapes;
-  auto x = torch::zeros(input_shape, torch::TensorOptions().device(device));
+  auto x = torch::zeros(input_shape, torch::TensorOptions().dtype(model.scalar_type()).device(device));
   for (const auto& b : model.blocks()) {
     x = b.block->forward(x);
     shapes.push_back(x.sizes().vec());

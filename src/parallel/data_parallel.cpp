@@ -9,7 +9,7 @@
 #include <cstdlib>
 
 #include "data/loader.h"
-#include "dist/collectives.h"
+#include "distributed/collectives.h"
 #include "metrics/clock.h"
 #include "parallel/sync_batch_norm.h"
 
@@ -51,7 +51,6 @@ StepStats DataParallel::train_step(const Batch& batch) {
   for (auto& p : model_->parameters()) p.mutable_grad().reset();
   step_sums_.zero_();
   const int64_t micro = batch.size() / accumulate_;
-  ReduceStats reduced;
   for (int64_t m = 0; m < accumulate_; ++m) {
     const bool last = m + 1 == accumulate_;
     auto images = batch.images.narrow(0, m * micro, micro);
@@ -63,7 +62,7 @@ StepStats DataParallel::train_step(const Batch& batch) {
     (accumulate_ > 1 ? loss / static_cast<double>(accumulate_) : loss).backward();
     step_sums_[0] += loss.detach().to(torch::kDouble) * micro;
     step_sums_[1] += logits.detach().argmax(1).eq(labels).sum().to(torch::kDouble);
-    if (last) reduced = reducer_->finalize();
+    if (last) reducer_->finalize();
   }
   // The step's loss and accuracy over the global batch, for the record; launched before the
   // update so that it is not queued behind ZeRO's parameter all-gathers.
@@ -73,7 +72,8 @@ StepStats DataParallel::train_step(const Batch& batch) {
   const double update_wait_s = update();
   if (verify_replicas_) verify_replicas();
   sums_work->wait();
-  auto host = step_sums_.cpu();
+  auto host = step_sums_.cpu();  // the step's one host sync
+  const ReduceStats reduced = reducer_->timing();
   const double* v = host.data_ptr<double>();
   StepStats stats;
   stats.images = static_cast<int64_t>(v[2]);

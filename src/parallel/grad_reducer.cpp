@@ -3,16 +3,7 @@
 
 #include <torch/torch.h>
 
-#include <chrono>
-
 namespace parallax {
-namespace {
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-}  // namespace
 
 ReducerOptions reducer_options(const Config& cfg) {
   ReducerOptions options;
@@ -29,7 +20,9 @@ GradReducer::GradReducer(std::vector<torch::Tensor> params, compat::Group group,
       got_(params_.size(), 0),
       group_(std::move(group)),
       world_(world),
-      options_(options) {
+      options_(options),
+      clock_(params_.empty() ? torch::Device(torch::kCPU) : params_.front().device()),
+      device_streams_(runs_on_device_streams(group_)) {
   std::vector<int64_t> numels;
   for (const auto& p : params_) numels.push_back(p.numel());
   const int64_t element = params_.empty() ? 4 : params_.front().element_size();
@@ -69,6 +62,7 @@ void GradReducer::allocate(size_t b) {
 
 void GradReducer::prepare(bool sync) {
   sync_ = sync;
+  if (sync) clock_.begin();
   for (size_t b = 0; b < buckets_.size(); ++b) {
     buckets_[b].pending = layout_.buckets[b].params.size();
     buckets_[b].work.reset();
@@ -95,8 +89,7 @@ void GradReducer::launch_ready() {
 }
 
 void GradReducer::launch(Bucket& b) {
-  b.launched_at = now_s();
-  b.done_at = 0;
+  b.launched = clock_.mark();  // its gradients are in the bucket: the collective may start
   if (options_.shard) {
     b.scatter = reduce_scatter_sum(group_, b.flat, b.shard, world_);
     b.work = b.scatter.work;
@@ -104,14 +97,11 @@ void GradReducer::launch(Bucket& b) {
     std::vector<torch::Tensor> tensors{b.flat};
     b.work = group_->allreduce(tensors);  // sum; divided by the world size in finalize()
   }
-  // Completion time, from the communication thread: how long the collective really took.
-  std::atomic<double>* done = &b.done_at;
-  b.work->getFuture()->addCallback([done](c10::ivalue::Future&) { *done = now_s(); });
+  b.done = clock_.mark_done(b.work, device_streams_);
 }
 
-ReduceStats GradReducer::finalize() {
-  ReduceStats stats;
-  const double start = now_s();
+void GradReducer::finalize() {
+  backward_end_ = clock_.mark();
   // Parameters that got no gradient this step contribute zeros.
   for (size_t b = 0; b < buckets_.size(); ++b) {
     Bucket& bucket = buckets_[b];
@@ -124,9 +114,8 @@ ReduceStats GradReducer::finalize() {
   launch_ready();
   for (size_t b = 0; b < buckets_.size(); ++b) {
     Bucket& bucket = buckets_[b];
-    const double before = now_s();
+    // CPU and Gloo: the host waits. NCCL: the compute stream waits, the host goes on.
     bucket.work->wait();
-    timings_[b].wait_s += now_s() - before;
     // Each rank's loss is the mean over its equal share of the batch, so the mean of the ranks'
     // gradients is the gradient of the mean loss over the global batch.
     if (options_.shard) {
@@ -138,19 +127,6 @@ ReduceStats GradReducer::finalize() {
       bucket.flat.div_(world_);
     }
   }
-  const double end = now_s();
-  stats.wait_s = end - start;
-  // Buckets run one after another on the communication thread: merge their in-flight intervals.
-  double covered_to = 0;
-  for (size_t b = 0; b < buckets_.size(); ++b) {
-    const Bucket& bucket = buckets_[b];
-    const double done = bucket.done_at > 0 ? bucket.done_at.load() : end;
-    timings_[b].flight_s += done - bucket.launched_at;
-    ++timings_[b].steps;
-    const double from = std::max(bucket.launched_at, covered_to);
-    if (done > from) stats.busy_s += done - from;
-    covered_to = std::max(covered_to, done);
-  }
   for (size_t k = 0; k < params_.size(); ++k) {
     if (options_.shard) {
       // Only this rank's chunk of each bucket is averaged: no whole .grad to show.
@@ -160,6 +136,28 @@ ReduceStats GradReducer::finalize() {
       params_[k].mutable_grad() = views_[k];
     }
   }
+}
+
+ReduceStats GradReducer::timing() {
+  ReduceStats stats;
+  if (backward_end_ < 0) return stats;
+  clock_.resolve();
+  const double start = clock_.at(backward_end_);
+  backward_end_ = -1;
+  // Buckets complete in launch order: bucket b is waited for from the end of backward or of
+  // bucket b-1, whichever is later. Their in-flight intervals are merged for the busy time.
+  double waited_to = start, covered_to = 0;
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    const double launched = clock_.at(buckets_[b].launched), done = clock_.at(buckets_[b].done);
+    timings_[b].wait_s += std::max(0.0, done - waited_to);
+    waited_to = std::max(waited_to, done);
+    timings_[b].flight_s += done - launched;
+    ++timings_[b].steps;
+    const double from = std::max(launched, covered_to);
+    if (done > from) stats.busy_s += done - from;
+    covered_to = std::max(covered_to, done);
+  }
+  stats.wait_s = waited_to - start;
   return stats;
 }
 

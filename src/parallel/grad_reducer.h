@@ -9,8 +9,9 @@
 #include <vector>
 
 #include "config/config.h"
-#include "dist/collectives.h"
-#include "dist/torch_compat.h"
+#include "distributed/collectives.h"
+#include "distributed/torch_compat.h"
+#include "metrics/stream_clock.h"
 #include "parallel/bucket_layout.h"
 
 namespace parallax {
@@ -28,9 +29,9 @@ struct ReducerOptions {
 // --overlap); sharding is the caller's to set.
 ReducerOptions reducer_options(const Config& cfg);
 
-// Per step figures of the reducer.
+// Per step figures of the reducer, from when the work really ran (CUDA events on a GPU).
 struct ReduceStats {
-  double wait_s = 0;  // time finalize() waited for the collectives: communication not hidden
+  double wait_s = 0;  // backward's end to the last collective's end: communication not hidden
   double busy_s = 0;  // time some collective was in flight (launch to completion, merged)
 };
 
@@ -55,7 +56,10 @@ class GradReducer {
   // After backward: waits for every bucket and averages over ranks. All-reduce: each parameter's
   // .grad becomes a view of its bucket, bitwise equal on every rank. Reduce-scatter (shard): .grad
   // is reset and shard_grad() holds this rank's averaged slices.
-  ReduceStats finalize();
+  void finalize();
+  // This step's figures. Call after the step has synced with its device (its loss is on the
+  // host): the marks are then all complete and reading them costs no wait.
+  ReduceStats timing();
 
   const BucketLayout& layout() const { return layout_; }
   // This rank's slice (ReducerOptions::shard) of bucket b's averaged gradient.
@@ -71,8 +75,7 @@ class GradReducer {
     size_t pending = 0;
     compat::Work work;
     PendingReduceScatter scatter;
-    double launched_at = 0;
-    std::atomic<double> done_at{0};  // set by the communication thread on completion
+    int launched = -1, done = -1;  // marks of clock_
     Bucket() = default;
     Bucket(Bucket&& o) noexcept
         : flat(std::move(o.flat)), shard(std::move(o.shard)), pending(o.pending) {}
@@ -93,6 +96,9 @@ class GradReducer {
   ReducerOptions options_;
   size_t next_launch_ = 0;
   bool sync_ = true;
+  StreamClock clock_;
+  bool device_streams_ = false;  // NCCL: completion read from CUDA events
+  int backward_end_ = -1;        // mark at finalize(): backward is done
 };
 
 }  // namespace parallax

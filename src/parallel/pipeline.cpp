@@ -10,7 +10,7 @@
 
 #include "config/user_error.h"
 #include "data/loader.h"
-#include "dist/collectives.h"
+#include "distributed/collectives.h"
 #include "metrics/clock.h"
 #include "parallel/micro_batches.h"
 #include "train/optimizer.h"
@@ -120,9 +120,8 @@ StepStats Pipeline::train_step(const Batch& batch) {
     // Only the last micro-batch's backward sends gradients; the others accumulate into .grad.
     before_backward = [&](int m) { reducer_->prepare(/*sync=*/m == last_micro); };
   }
-  const StageTimes t = executor_->run(schedule_, train_micro_, batch, true, before_backward);
-  ReduceStats reduced;
-  if (reducer_) reduced = reducer_->finalize();
+  StageTimes t = executor_->run(schedule_, train_micro_, batch, true, before_backward);
+  if (reducer_) reducer_->finalize();
   // The step's sums come from the last stages; summed over the world they cover every replica.
   std::vector<torch::Tensor> v{torch::stack(
       {t.loss_sum, t.correct,
@@ -132,7 +131,9 @@ StepStats Pipeline::train_step(const Batch& batch) {
   optimizer_->step();
   timeline_->span("compute", "optimizer", o0, timeline_->now_us());
   if (sums_work) sums_work->wait();
-  const auto sums = v[0].cpu();
+  const auto sums = v[0].cpu();  // the step's host sync: the pass's clock marks are complete
+  executor_->settle(t);
+  const ReduceStats reduced = reducer_ ? reducer_->timing() : ReduceStats{};
 
   if (steps_++ >= cfg_.timing_warmup) {
     ++timed_steps_;
@@ -168,9 +169,10 @@ EvalStats Pipeline::evaluate(Loader& test) {
     const int64_t rows = b.size();
     // As many micro-batches as in training (fewer for a small last batch).
     const auto sizes = micro_batch_sizes(rows, 0, 0, static_cast<int64_t>(train_micro_.size()));
-    const StageTimes t = executor_->run(forward_schedule(sizes.size()), sizes, b, false);
+    StageTimes t = executor_->run(forward_schedule(sizes.size()), sizes, b, false);
     loss_sum += t.loss_sum.cpu();
     correct += t.correct.cpu();
+    executor_->settle(t);
     total += rows;
   }
   const double last = executor_->last() ? 1 : 0;

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "dist/collectives.h"
+#include "distributed/collectives.h"
 #include "parallel/pipeline.h"
 #include "train/optimizer.h"
 

@@ -25,16 +25,63 @@ StageExecutor::StageExecutor(ModelBlocks& model, StageSpec spec, compat::Group f
       forward_(std::move(forward)),
       backward_(std::move(backward)),
       device_(device),
-      timeline_(timeline) {}
+      dtype_(model.scalar_type()),
+      timeline_(timeline),
+      clock_(device) {
+  const auto& any = forward_ ? forward_ : backward_;
+  stage_through_host_ = device_.is_cuda() && any && !runs_on_device_streams(any);
+}
 
 torch::Tensor& StageExecutor::buffer(std::vector<torch::Tensor>& pool, int m, int64_t rows,
                                      const std::vector<int64_t>& sample_shape) {
   if (pool.size() <= static_cast<size_t>(m)) pool.resize(m + 1);
   auto& t = pool[m];
   const auto shape = with_rows(rows, sample_shape);
-  if (!t.defined() || t.sizes().vec() != shape)
-    t = torch::empty(shape, torch::TensorOptions().device(device_));
+  if (stage_through_host_) {
+    // A fresh pinned block per receive (from the caching host allocator, which keeps a block
+    // until the copies recorded on it are done): the last one may still be copied to the GPU.
+    t = torch::empty(shape, torch::TensorOptions().dtype(dtype_).pinned_memory(true));
+  } else if (!t.defined() || t.sizes().vec() != shape) {
+    t = torch::empty(shape, torch::TensorOptions().dtype(dtype_).device(device_));
+  }
   return t;
+}
+
+compat::Work StageExecutor::send(const compat::Group& group, const torch::Tensor& t, int peer,
+                                 int tag) {
+  // Through the host for Gloo: a blocking copy, so the host buffer is complete when Gloo reads it.
+  std::vector<torch::Tensor> out{stage_through_host_ ? t.to(torch::kCPU) : t};
+  sent_.push_back(out[0]);  // kept alive until the send completes
+  return group->send(out, peer, tag);
+}
+
+torch::Tensor StageExecutor::received(compat::Work& work, const torch::Tensor& buffer) {
+  // NCCL: the compute stream waits for the receive, the host goes on. Gloo: the host waits.
+  work->wait();
+  work.reset();
+  return stage_through_host_ ? buffer.to(device_, /*non_blocking=*/true) : buffer;
+}
+
+void StageExecutor::connect_neighbours() {
+  connected_ = true;
+  if (spec_.stages == 1) return;
+  auto token = torch::zeros({1}, torch::TensorOptions().dtype(dtype_).device(device_));
+  // Forward group along the pipeline (0 -> 1 -> ... ), then the backward group back down: each
+  // pair meets when both ends arrive, and no rank waits on a pair whose other end waits on it.
+  auto exchange = [&](const compat::Group& g, int from, int to, int tag) {
+    if (spec_.stage == from) {
+      auto w = send(g, token, to, tag);
+      w->wait();
+    } else if (spec_.stage == to) {
+      std::vector<torch::Tensor> in{buffer(act_in_, 0, 1, {})};
+      auto w = g->recv(in, from, tag);
+      received(w, in[0]);
+    }
+  };
+  for (int s = 0; s + 1 < spec_.stages; ++s) exchange(forward_, s, s + 1, 0);
+  for (int s = spec_.stages - 1; s > 0; --s) exchange(backward_, s, s - 1, 1);
+  sent_.clear();
+  act_in_.clear();
 }
 
 void StageExecutor::post_recv(const Action& a, const std::vector<int64_t>& sizes) {
@@ -49,17 +96,14 @@ void StageExecutor::post_recv(const Action& a, const std::vector<int64_t>& sizes
   }
 }
 
-double StageExecutor::wait(compat::Work& work) {
-  const double start = timeline_->now_us();
-  work->wait();
-  work.reset();
-  const double end = timeline_->now_us();
-  return (end - start) * 1e-6;
+void StageExecutor::span(const char* lane, std::string name, int from, int to) {
+  spans_.push_back({lane, std::move(name), from, to});
 }
 
 StageTimes StageExecutor::run(const std::vector<Action>& actions,
                               const std::vector<int64_t>& sizes, const Batch& batch, bool train,
                               const std::function<void(int)>& before_backward) {
+  if (!connected_) connect_neighbours();
   const int micro = static_cast<int>(sizes.size());
   std::vector<int64_t> offsets(micro, 0);
   for (int m = 1; m < micro; ++m) offsets[m] = offsets[m - 1] + sizes[m - 1];
@@ -68,6 +112,9 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions,
   grad_recv_.assign(micro, {});
   inputs_.assign(micro, {});
   outputs_.assign(micro, {});
+  spans_.clear();
+  recv_waits_.clear();
+  busy_.clear();
   StageTimes t;
   const auto dopts = torch::TensorOptions().dtype(torch::kDouble).device(device_);
   t.loss_sum = torch::zeros({}, dopts);
@@ -75,7 +122,8 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions,
   torch::AutoGradMode grad_mode(train);
   const int64_t heap_base = allocated_bytes(device_);
   int held = 0;
-  const double start = timeline_->now_us();
+  clock_base_us_ = timeline_->now_us();
+  clock_.begin();
 
   if (!actions.empty()) post_recv(actions.front(), sizes);
   for (size_t i = 0; i < actions.size(); ++i) {
@@ -89,13 +137,13 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions,
       if (first()) {
         x = batch.images.narrow(0, offsets[m], sizes[m]);
       } else {
-        const double w0 = timeline_->now_us();
-        t.recv_wait_s += wait(act_recv_[m]);
-        timeline_->span("wait", "recv act " + std::to_string(m), w0, timeline_->now_us());
-        x = act_in_[m].detach();
+        const int w0 = clock_.mark();
+        x = received(act_recv_[m], act_in_[m]).detach();
+        recv_waits_.insert(recv_waits_.end(), {w0, clock_.mark()});
+        span("wait", "recv act " + std::to_string(m), recv_waits_.end()[-2], recv_waits_.back());
         if (train) x.requires_grad_(true);
       }
-      const double c0 = timeline_->now_us();
+      const int c0 = clock_.mark();
       auto y = model_.forward_range(x, spec_.begin, spec_.end);
       if (last()) {
         auto labels = batch.labels.narrow(0, offsets[m], sizes[m]);
@@ -106,15 +154,12 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions,
         if (train) outputs_[m] = loss * (static_cast<double>(sizes[m]) / total);
       } else {
         y = y.contiguous();
-        std::vector<torch::Tensor> out{y.detach()};
-        sends_.push_back(forward_->send(out, spec_.stage + 1, 2 * m));
-        sent_.push_back(out[0]);
+        sends_.push_back(send(forward_, y.detach(), spec_.stage + 1, 2 * m));
         if (train) outputs_[m] = y;
       }
       if (train) inputs_[m] = x;
-      const double c1 = timeline_->now_us();
-      t.busy_s += (c1 - c0) * 1e-6;
-      timeline_->span("compute", label, c0, c1);
+      busy_.insert(busy_.end(), {c0, clock_.mark()});
+      span("compute", label, c0, busy_.back());
       ++held;
       t.held_micro_batches = std::max(t.held_micro_batches, held);
       if (heap_base >= 0)
@@ -122,36 +167,52 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions,
             std::max(t.peak_activation_bytes, allocated_bytes(device_) - heap_base);
     } else {
       if (before_backward) before_backward(m);
+      torch::Tensor grad;
       if (!last()) {
-        const double w0 = timeline_->now_us();
-        t.recv_wait_s += wait(grad_recv_[m]);
-        timeline_->span("wait", "recv grad " + std::to_string(m), w0, timeline_->now_us());
+        const int w0 = clock_.mark();
+        grad = received(grad_recv_[m], grad_in_[m]);
+        recv_waits_.insert(recv_waits_.end(), {w0, clock_.mark()});
+        span("wait", "recv grad " + std::to_string(m), recv_waits_.end()[-2], recv_waits_.back());
       }
-      const double c0 = timeline_->now_us();
+      const int c0 = clock_.mark();
       if (last()) outputs_[m].backward();
-      else outputs_[m].backward(grad_in_[m]);
+      else outputs_[m].backward(grad);
       outputs_[m].reset();
-      if (!first()) {
-        std::vector<torch::Tensor> g{inputs_[m].grad().contiguous()};
-        sends_.push_back(backward_->send(g, spec_.stage - 1, 2 * m + 1));
-        sent_.push_back(g[0]);
-      }
+      if (!first())
+        sends_.push_back(
+            send(backward_, inputs_[m].grad().contiguous(), spec_.stage - 1, 2 * m + 1));
       inputs_[m].reset();  // the activations of micro-batch m are freed here
-      const double c1 = timeline_->now_us();
-      t.busy_s += (c1 - c0) * 1e-6;
-      timeline_->span("compute", label, c0, c1);
+      busy_.insert(busy_.end(), {c0, clock_.mark()});
+      span("compute", label, c0, busy_.back());
       --held;
     }
   }
-  const double s0 = timeline_->now_us();
+  const int s0 = clock_.mark();
   for (auto& w : sends_) w->wait();
   sends_.clear();
   sent_.clear();
-  const double end = timeline_->now_us();
-  if (end - s0 > 1) timeline_->span("wait", "sends", s0, end);
-  t.send_wait_s = (end - s0) * 1e-6;
-  t.wall_s = (end - start) * 1e-6;
+  pass_end_ = clock_.mark();
+  sends_wait_.assign({s0, pass_end_});
   return t;
+}
+
+void StageExecutor::settle(StageTimes& t) {
+  clock_.resolve();
+  auto sum = [&](const std::vector<int>& pairs) {
+    double s = 0;
+    for (size_t i = 0; i + 1 < pairs.size(); i += 2)
+      s += std::max(0.0, clock_.at(pairs[i + 1]) - clock_.at(pairs[i]));
+    return s;
+  };
+  t.busy_s = sum(busy_);
+  t.recv_wait_s = sum(recv_waits_);
+  t.send_wait_s = sum(sends_wait_);
+  t.wall_s = pass_end_ >= 0 ? clock_.at(pass_end_) : 0;
+  if (t.send_wait_s > 1e-6) span("wait", "sends", sends_wait_[0], sends_wait_[1]);
+  for (const auto& s : spans_)
+    timeline_->span(s.lane, s.name, clock_base_us_ + clock_.at(s.from) * 1e6,
+                    clock_base_us_ + clock_.at(s.to) * 1e6);
+  spans_.clear();
 }
 
 }  // namespace parallax

@@ -1,7 +1,8 @@
 // StageExecutor: runs one pipeline stage's list of actions (schedule.h): forward and backward of
 // its blocks on micro-batches, activations and gradients moved with c10d send/recv. Receives are
 // posted one action ahead, so a transfer overlaps the compute before it; sends are waited for
-// only at the end of the pass.
+// only at the end of the pass. Busy and wait times come from a StreamClock (CUDA events on a
+// GPU) and are read by settle() once the step has synced.
 #pragma once
 #include <torch/types.h>
 
@@ -9,7 +10,8 @@
 #include <vector>
 
 #include "data/batch.h"
-#include "dist/torch_compat.h"
+#include "distributed/torch_compat.h"
+#include "metrics/stream_clock.h"
 #include "parallel/schedule.h"
 
 namespace parallax {
@@ -17,7 +19,7 @@ namespace parallax {
 class ModelBlocks;
 class Timeline;
 
-// What one pass over a schedule cost this stage.
+// What one pass over a schedule cost this stage (the times once settle() has read them).
 struct StageTimes {
   double wall_s = 0;       // first action to the last send done
   double busy_s = 0;       // forward and backward compute
@@ -49,6 +51,10 @@ class StageExecutor {
                  const Batch& batch, bool train,
                  const std::function<void(int micro)>& before_backward = {});
 
+  // Reads the last run()'s clock into its times and lays its spans on the timeline. After the
+  // step's sync (its loss on the host), so that reading the device's events waits for nothing.
+  void settle(StageTimes& t);
+
   bool first() const { return spec_.stage == 0; }
   bool last() const { return spec_.stage + 1 == spec_.stages; }
 
@@ -56,13 +62,34 @@ class StageExecutor {
   torch::Tensor& buffer(std::vector<torch::Tensor>& pool, int m, int64_t rows,
                         const std::vector<int64_t>& sample_shape);
   void post_recv(const Action& a, const std::vector<int64_t>& micro_sizes);
-  double wait(compat::Work& work);  // seconds waited
+  // Waits for a receive; the data it brought, on the device.
+  torch::Tensor received(compat::Work& work, const torch::Tensor& buffer);
+  compat::Work send(const compat::Group& group, const torch::Tensor& t, int peer, int tag);
+  // One tiny message each way between neighbours, in a fixed order along the pipeline, so that
+  // NCCL sets up each pair's communicator before a receive posted one action ahead can block it.
+  void connect_neighbours();
+  struct Span {
+    const char* lane;
+    std::string name;
+    int from, to;  // clock marks
+  };
+  void span(const char* lane, std::string name, int from, int to);
 
   ModelBlocks& model_;
   StageSpec spec_;
   compat::Group forward_, backward_;
   torch::Device device_;
+  torch::ScalarType dtype_;  // of the activations and gradients that cross stages
+  // Gloo moves host memory only for send/recv: CUDA tensors go through pinned host buffers.
+  bool stage_through_host_ = false;
+  bool connected_ = false;
   Timeline* timeline_;
+  StreamClock clock_;
+  double clock_base_us_ = 0;          // the timeline's time at the clock's origin
+  std::vector<Span> spans_;           // this pass's, laid on the timeline by settle()
+  std::vector<int> recv_waits_, sends_wait_;  // pairs of marks: [from, to, from, to ...]
+  std::vector<int> busy_;
+  int pass_end_ = -1;
   // Per micro-batch, reused from step to step: receive buffers and their pending receives.
   std::vector<torch::Tensor> act_in_, grad_in_;
   std::vector<compat::Work> act_recv_, grad_recv_;

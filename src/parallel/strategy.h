@@ -7,7 +7,7 @@
 
 #include "config/config.h"
 #include "data/batch.h"
-#include "dist/dist_context.h"
+#include "distributed/dist_context.h"
 #include "models/blocks.h"
 
 namespace torch::serialize {

@@ -3,7 +3,7 @@
 #pragma once
 #include <torch/types.h>
 
-#include "dist/torch_compat.h"
+#include "distributed/torch_compat.h"
 #include "models/blocks.h"
 
 namespace parallax {

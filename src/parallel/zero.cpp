@@ -6,7 +6,7 @@
 
 #include <set>
 
-#include "dist/collectives.h"
+#include "distributed/collectives.h"
 #include "metrics/clock.h"
 #include "train/optimizer.h"
 

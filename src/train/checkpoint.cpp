@@ -31,7 +31,8 @@ void save_checkpoint(const std::string& run_dir, Strategy& strategy, const Train
                       [&](const std::string& temp) { archive.save_to(temp); });
 }
 
-TrainState load_checkpoint(const std::string& run_dir, Strategy& strategy) {
+TrainState load_checkpoint(const std::string& run_dir, Strategy& strategy,
+                           const c10::Device& device) {
   const std::string path = checkpoint_path(run_dir);
   if (!fs::exists(path))
     throw UserError("--resume " + run_dir +
@@ -39,10 +40,11 @@ TrainState load_checkpoint(const std::string& run_dir, Strategy& strategy) {
                     "written with checkpoints on");
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(path);
+    archive.load_from(path, device);
     strategy.load(archive);
     torch::Tensor bytes;
     archive.read("trainer_state", bytes);
+    bytes = bytes.cpu();
     const std::string json(static_cast<const char*>(bytes.data_ptr()), bytes.numel());
     return nlohmann::json::parse(json).get<TrainState>();
   } catch (const c10::Error& e) {

@@ -14,7 +14,10 @@ std::string checkpoint_path(const std::string& run_dir);
 void save_checkpoint(const std::string& run_dir, Strategy& strategy, const TrainState& state,
                      bool write_file = true);
 // Restores strategy in place and returns the trainer's state; UserError if missing or unreadable.
-TrainState load_checkpoint(const std::string& run_dir, Strategy& strategy);
+// Every tensor (parameters, buffers, optimizer state) lands on `device`, the rank's own: a
+// checkpoint written from cuda:0, or from a GPU on a machine that has none, loads anywhere.
+TrainState load_checkpoint(const std::string& run_dir, Strategy& strategy,
+                           const c10::Device& device);
 
 // The config a run directory was started with (its config.json).
 void save_run_config(const std::string& run_dir, const Config& cfg);

@@ -41,6 +41,7 @@ nlohmann::json make_summary(const Config& cfg, const TrainState& state, const Ru
   nlohmann::json j;
   j["parallax_version"] = PARALLAX_VERSION;
   j["torch_version"] = torch_version();
+  j["cuda_compiled"] = cuda_compiled();
   j["git_revision"] = git_revision();
   j["host"] = host_name();
   // "running" after each epoch, "finished" once at the end: a crashed run's summary says so.
@@ -89,6 +90,15 @@ nlohmann::json make_summary(const Config& cfg, const TrainState& state, const Ru
     j["ranks"].push_back({{"rank", r},
                           {"peak_memory_bytes", facts.rank_peak_rss.at(r)},
                           {"peak_memory_kind", "process peak RSS"},
+                          {"device_memory",
+                           facts.rank_device_memory.at(r).allocated < 0
+                               ? nlohmann::json(nullptr)
+                               : nlohmann::json{
+                                     {"source", "CUDA caching allocator"},
+                                     {"allocated_bytes", facts.rank_device_memory[r].allocated},
+                                     {"reserved_bytes", facts.rank_device_memory[r].reserved},
+                                     {"peak_allocated_bytes",
+                                      facts.rank_device_memory[r].peak_allocated}}},
                           {"param_bytes", m.param_bytes},
                           {"grad_bytes", m.grad_bytes},
                           {"optimizer_state_bytes", m.optimizer_state_bytes}});

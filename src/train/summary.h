@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "metrics/heap.h"
 #include "parallel/strategy.h"
 #include "train/train_state.h"
 
@@ -21,6 +22,7 @@ struct RunFacts {
   int64_t model_parameters = 0;
   std::vector<MemoryStats> rank_memory;  // index = rank
   std::vector<int64_t> rank_peak_rss;     // index = rank
+  std::vector<DeviceMemory> rank_device_memory;  // index = rank; -1s off CUDA
   nlohmann::json details;                 // the strategy's own figures (Strategy::details)
   int64_t started_at = 0;                 // Unix seconds when this process began the run
   bool finished = false;                  // false while epochs remain (summary after an epoch)

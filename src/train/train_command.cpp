@@ -9,11 +9,11 @@
 #include "config/user_error.h"
 #include "config/validate.h"
 #include "data/load_dataset.h"
-#include "dist/collectives.h"
-#include "dist/device.h"
-#include "dist/dist_context.h"
-#include "dist/launcher.h"
-#include "dist/rank_env.h"
+#include "distributed/collectives.h"
+#include "distributed/device.h"
+#include "distributed/dist_context.h"
+#include "distributed/launcher.h"
+#include "distributed/rank_env.h"
 #include "metrics/atomic_file.h"
 #include "metrics/results_db.h"
 #include "metrics/run_import.h"
@@ -106,6 +106,15 @@ int train_main(const Config& given, int argc, char** argv) {
     run_training(cfg);
     return 0;
   }
+  if (cfg.device != "cpu") {
+    // One GPU per local rank (or --share-gpu), checked before any rank starts.
+    const int gpus = cuda_devices();
+    if (gpus == 0)
+      throw UserError("--device " + cfg.device + ": no CUDA device visible to this build of " +
+                      "LibTorch (" + torch_version() + (cuda_compiled() ? "" : ", CPU-only") +
+                      "); use --device cpu");
+    gpu_for_rank(cfg.device, 0, cfg.nproc, gpus, cfg.share_gpu);
+  }
   LaunchSpec spec;
   spec.argv.push_back(std::filesystem::read_symlink("/proc/self/exe").string());
   for (int i = 1; i < argc; ++i) spec.argv.push_back(argv[i]);
@@ -122,17 +131,21 @@ namespace {
 
 // Every rank's memory figures, gathered on every rank (a collective).
 void gather_rank_memory(const DistContext& ctx, const MemoryStats& mine, RunFacts& facts) {
+  const DeviceMemory gpu = device_memory(ctx.device);
   const auto row = torch::tensor({mine.param_bytes, mine.grad_bytes, mine.optimizer_state_bytes,
-                                  peak_rss_bytes()},
+                                  peak_rss_bytes(), gpu.allocated, gpu.reserved,
+                                  gpu.peak_allocated},
                                  torch::kLong);
   const auto rows = all_gather_rows(ctx.world_pg, ctx.world, row, ctx.device);
   facts.rank_memory.clear();
   facts.rank_peak_rss.clear();
+  facts.rank_device_memory.clear();
   for (const auto& r : rows) {
     const auto host = r.cpu();
     const int64_t* v = host.data_ptr<int64_t>();
     facts.rank_memory.push_back({v[0], v[1], v[2]});
     facts.rank_peak_rss.push_back(v[3]);
+    facts.rank_device_memory.push_back({v[4], v[5], v[6]});
   }
 }
 
@@ -159,7 +172,10 @@ std::string run_training(const Config& cfg, bool verbose,
   if (ctx.is_root()) prepare_run_dir(run_dir, resuming);
   if (ctx.world > 1) {
     // Rank 0's name for the folder (a time stamp may differ by a second between ranks).
-    if (ctx.is_root()) ctx.store->set("parallax/run_dir", {run_dir.begin(), run_dir.end()});
+    // A vector<uint8_t> by name: a braced pair of iterators is ambiguous in LibTorch 2.x's
+    // Store::set overloads (vector<uint8_t> and string_view).
+    const std::vector<uint8_t> bytes(run_dir.begin(), run_dir.end());
+    if (ctx.is_root()) ctx.store->set("parallax/run_dir", bytes);
     const auto name = ctx.store->get("parallax/run_dir");
     run_dir.assign(name.begin(), name.end());
   }
@@ -170,18 +186,22 @@ std::string run_training(const Config& cfg, bool verbose,
     throw UserError("--batch-size " + std::to_string(cfg.batch_size) + ": larger than the " +
                     std::to_string(data.train.size()) + " training images; give a smaller one");
   auto model = make_resnet({cfg.model, data.channels(), data.classes, cfg.norm == "batch"});
+  const torch::ScalarType dtype = cfg.dtype == "fp64" ? torch::kDouble : torch::kFloat;
+  model->to(dtype);
   auto strategy = make_strategy(cfg, ctx, model,
                                 {data.channels(), data.train.images.size(2), data.train.images.size(3)});
 
   const Normalization norm = channel_stats(data.train.images);
   const int64_t local_batch = cfg.batch_size / ctx.dp_size;
-  LoaderOptions train_opts{local_batch, true, cfg.augment, cfg.seed, ctx.dp_rank, ctx.dp_size};
-  LoaderOptions test_opts{cfg.eval_batch_size, false, false, cfg.seed, ctx.dp_rank, ctx.dp_size};
+  LoaderOptions train_opts{local_batch,  true,        cfg.augment, cfg.seed,
+                           ctx.dp_rank, ctx.dp_size, dtype};
+  LoaderOptions test_opts{cfg.eval_batch_size, false,       false, cfg.seed,
+                          ctx.dp_rank,         ctx.dp_size, dtype};
   Loader train(data.train, norm, train_opts, device);
   Loader test(data.test, norm, test_opts, device);
 
   TrainState state;
-  if (resuming) state = load_checkpoint(cfg.resume, *strategy);
+  if (resuming) state = load_checkpoint(cfg.resume, *strategy, device);
   if (ctx.is_root()) save_run_config(run_dir, cfg);
 
   RunFacts facts;

@@ -24,8 +24,15 @@ inline nlohmann::json summary_of(const std::string& run_dir) {
   return nlohmann::json::parse(read_text(run_dir + "/summary.json"));
 }
 
-inline std::vector<torch::Tensor> parameters_of(const std::string& run_dir) {
-  auto model = make_resnet({"resnet20", 3, 10, false});
+// The dtype the run trained in (--dtype, in its config.json).
+inline torch::ScalarType dtype_of_run(const std::string& run_dir) {
+  const auto cfg = nlohmann::json::parse(read_text(run_dir + "/config.json"));
+  return cfg.value("dtype", "fp32") == "fp64" ? torch::kDouble : torch::kFloat;
+}
+
+inline std::vector<torch::Tensor> parameters_of(const std::string& run_dir, bool batch_norm = false) {
+  auto model = make_resnet({"resnet20", 3, 10, batch_norm});
+  model->to(dtype_of_run(run_dir));
   torch::serialize::InputArchive archive, model_archive;
   archive.load_from(run_dir + "/checkpoint.pt");
   archive.read("model", model_archive);
@@ -37,8 +44,21 @@ inline double max_difference(const std::string& a, const std::string& b) {
   const auto pa = parameters_of(a), pb = parameters_of(b);
   double worst = 0;
   for (size_t i = 0; i < pa.size(); ++i)
-    worst = std::max(worst, (pa[i] - pb[i]).abs().max().item<double>());
+    worst = std::max(worst, (pa[i].to(torch::kDouble) - pb[i].to(torch::kDouble)).abs().max()
+                                .item<double>());
   return worst;
+}
+
+// ||a - b|| / ||a|| over all parameters (L2): the size of a difference relative to the model,
+// which a few sensitive coordinates cannot dominate.
+inline double relative_norm_difference(const std::string& a, const std::string& b) {
+  const auto pa = parameters_of(a), pb = parameters_of(b);
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < pa.size(); ++i) {
+    diff += (pa[i] - pb[i]).to(torch::kDouble).pow(2).sum().item<double>();
+    norm += pa[i].to(torch::kDouble).pow(2).sum().item<double>();
+  }
+  return std::sqrt(diff / norm);
 }
 
 }  // namespace parallax::testing

@@ -1,5 +1,5 @@
 // Rendezvous: TCPStore on rank 0's host, Gloo over it, and a config check through the store.
-#include "dist/dist_context.h"
+#include "distributed/dist_context.h"
 
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -8,8 +8,8 @@
 
 #include "config/config_json.h"
 #include "config/user_error.h"
-#include "dist/device.h"
-#include "dist/process_group.h"
+#include "distributed/device.h"
+#include "distributed/process_group.h"
 
 namespace parallax {
 namespace {
@@ -74,12 +74,14 @@ Topology topology_of(const Config& cfg, int world) {
 
 DistContext make_dist_context(const Config& cfg, const std::optional<RankEnv>& env) {
   DistContext ctx;
+  int local_world = 1;
   if (env) {
     ctx.rank = env->rank;
     ctx.world = env->world;
     ctx.local_rank = env->local_rank;
+    local_world = env->local_world;
   }
-  ctx.device = resolve_device(cfg.device, ctx.local_rank);
+  ctx.device = resolve_device(cfg.device, ctx.local_rank, local_world, cfg.share_gpu);
   const Topology topo = topology_of(cfg, ctx.world);
   ctx.dp_size = topo.dp;
   ctx.stages = topo.pp;

@@ -1,5 +1,5 @@
 // Launcher: fork/exec per rank, one poll loop over their output pipes, signals and exits.
-#include "dist/launcher.h"
+#include "distributed/launcher.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -5,8 +5,8 @@
 #include <optional>
 
 #include "config/config.h"
-#include "dist/rank_env.h"
-#include "dist/torch_compat.h"
+#include "distributed/rank_env.h"
+#include "distributed/torch_compat.h"
 
 namespace parallax {
 

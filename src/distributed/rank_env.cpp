@@ -1,5 +1,5 @@
 // Rank environment detection: torchrun first, then Slurm, then Open MPI.
-#include "dist/rank_env.h"
+#include "distributed/rank_env.h"
 
 #include <string>
 

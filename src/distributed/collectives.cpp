@@ -1,5 +1,5 @@
 // NCCL has flat reduce-scatter and all-gather; Gloo gets them from all-to-all and list all-gather.
-#include "dist/collectives.h"
+#include "distributed/collectives.h"
 
 #include <torch/torch.h>
 

@@ -1,6 +1,6 @@
 // Backends: Gloo always (Debian's LibTorch and every build); NCCL and MPI where compiled in
 // (PARALLAX_HAVE_NCCL / PARALLAX_HAVE_MPI, set by CMake from the LibTorch found).
-#include "dist/process_group.h"
+#include "distributed/process_group.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -82,7 +82,14 @@ compat::Group make_process_group(const GroupSpec& spec, const c10::intrusive_ptr
   }
   if (backend == "mpi") {
 #if PARALLAX_HAVE_MPI
-    return c10d::ProcessGroupMPI::createProcessGroupMPI();
+    // MPI's group is MPI_COMM_WORLD's: it cannot be a subgroup of the ranks given here.
+    auto pg = c10d::ProcessGroupMPI::createProcessGroupMPI();
+    if (pg->getRank() != rank || pg->getSize() != world)
+      throw UserError("--backend mpi: this group needs " + std::to_string(world) +
+                      " ranks but MPI's spans " + std::to_string(pg->getSize()) +
+                      "; parallax builds no MPI subgroups, so use --backend gloo or nccl for " +
+                      "--strategy hybrid");
+    return pg;
 #else
     throw UserError("--backend mpi: this LibTorch (" + std::string(compat::torch_version()) +
                     ") was built without MPI; use --backend gloo");

@@ -6,7 +6,7 @@
 #include <chrono>
 #include <string>
 
-#include "dist/torch_compat.h"
+#include "distributed/torch_compat.h"
 
 namespace parallax {
 

@@ -1,0 +1,82 @@
+// Training on the GPU through the CLI: one GPU alone, checkpoints that move between devices, two
+// ranks sharing one GPU over Gloo (ddp, zero, pipeline equal one device), and NCCL where there are
+// two GPUs.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "../dist/run_params.h"
+#include "cuda_util.h"
+#include "test_paths.h"
+
+namespace parallax {
+namespace {
+
+using testing::max_difference;
+using testing::run_ok;
+using testing::summary_of;
+
+// float64, BatchNorm-free, no augmentation: the equivalence tests' set-up (tests/dist).
+std::string train_args(const std::string& out, const std::string& device = "cuda") {
+  return std::string(PARALLAX_BINARY) +
+         " train --model resnet20 --norm none --dtype fp64 --image-size 16 --synthetic-train 48 "
+         "--synthetic-test 32 --batch-size 16 --epochs 1 --lr 0.01 --lr-schedule constant "
+         "--threads 1 --timing-warmup 0 --comm-timeout 60 --no-augment --bucket-mb 0.05 "
+         "--device " + device + " --out " + out;
+}
+
+TEST(CudaTraining, OneGpuRunNamesCudaAndMeasuresItsMemory) {
+  PARALLAX_REQUIRE_GPUS(1);
+  testing::TempDir dir;
+  run_ok(train_args(dir / "gpu"));
+  const auto s = summary_of(dir / "gpu");
+  EXPECT_EQ(s["cuda_compiled"], true);
+  EXPECT_EQ(s["device"], "cuda:0");
+  EXPECT_GT(s["ranks"][0]["device_memory"]["peak_allocated_bytes"].get<double>(), 0.0);
+  // The same run on the CPU: the device changes no result beyond float64 rounding.
+  run_ok(train_args(dir / "cpu", "cpu"));
+  EXPECT_LT(max_difference(dir / "cpu", dir / "gpu"), 1e-10);
+}
+
+TEST(CudaTraining, ACheckpointWrittenOnTheGpuResumesOnTheCpu) {
+  PARALLAX_REQUIRE_GPUS(1);
+  testing::TempDir dir;
+  // Without loading onto the rank's device, the optimizer state would stay on cuda:0 and the
+  // CPU step would fail on mixed devices.
+  run_ok(train_args(dir / "whole", "cpu") + " --epochs 2");
+  run_ok(train_args(dir / "moved") + " --epochs 2 --steps 3");
+  run_ok(std::string(PARALLAX_BINARY) + " train --resume " + (dir / "moved") + " --device cpu");
+  EXPECT_LT(max_difference(dir / "whole", dir / "moved"), 1e-10);
+}
+
+TEST(CudaTraining, TwoRanksSharingOneGpuOverGlooEqualOneDevice) {
+  PARALLAX_REQUIRE_GPUS(1);
+  testing::TempDir dir;
+  run_ok(train_args(dir / "single"));
+  const std::string shared = " --nproc 2 --share-gpu --backend gloo";
+  for (const std::string strategy : {"ddp", "zero", "pipeline"}) {
+    run_ok(train_args(dir / strategy) + shared + " --strategy " + strategy);
+    EXPECT_LT(max_difference(dir / "single", dir / strategy), 1e-10) << strategy;
+  }
+  // Without --share-gpu, two ranks on one GPU is one clear line before any rank starts.
+  const auto r = testing::run_command(train_args(dir / "refused") + " --nproc 2 --strategy ddp");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--share-gpu"), std::string::npos) << r.output;
+}
+
+TEST(CudaTraining, NcclDdpAndPipelineOnTwoGpusEqualOneDeviceWithEventTimes) {
+  PARALLAX_REQUIRE_GPUS(2);
+  testing::TempDir dir;
+  run_ok(train_args(dir / "single"));
+  for (const std::string strategy : {"ddp", "zero", "pipeline"}) {
+    // The pipeline's first exchange sets up NCCL's pair communicators: it must not deadlock.
+    run_ok(train_args(dir / strategy) + " --nproc 2 --backend nccl --strategy " + strategy);
+    EXPECT_LT(max_difference(dir / "single", dir / strategy), 1e-10) << strategy;
+  }
+  // Communication time from CUDA events: in flight for a real, positive time.
+  EXPECT_GT(summary_of(dir / "ddp")["comm_busy_s"].get<double>(), 0.0);
+  EXPECT_EQ(summary_of(dir / "ddp")["device"], "cuda:0");
+}
+
+}  // namespace
+}  // namespace parallax
