@@ -23,8 +23,9 @@ def timed_steps(model, a, optimizer=None):
     opt = optimizer or torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9,
                                        weight_decay=5e-4)
     loss_fn = torch.nn.CrossEntropyLoss()
-    batches = [(torch.randn(a.batch_size, 3, a.image_size, a.image_size),
-                torch.randint(0, 10, (a.batch_size,))) for _ in range(3)]
+    device = torch.device(getattr(a, "device", "cpu"))
+    batches = [(torch.randn(a.batch_size, 3, a.image_size, a.image_size, device=device),
+                torch.randint(0, 10, (a.batch_size,), device=device)) for _ in range(3)]
     times = []
     for step in range(a.warmup + a.steps):
         x, y = batches[step % len(batches)]
@@ -33,7 +34,7 @@ def timed_steps(model, a, optimizer=None):
         loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
-        loss.item()
+        loss.item()  # one host sync per step, as parallax's step
         if step >= a.warmup:
             times.append(time.perf_counter() - start)
     return times
@@ -47,14 +48,20 @@ def main():
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the model (default mode, inductor)")
     a = p.parse_args()
 
     torch.set_num_threads(a.threads)
     torch.set_num_interop_threads(1)
-    model = getattr(torchvision.models, a.model)(num_classes=10)
+    model = getattr(torchvision.models, a.model)(num_classes=10).to(a.device)
+    if a.compile:
+        model = torch.compile(model)
     median = statistics.median(timed_steps(model, a))
     print(json.dumps({
-        "framework": "pytorch " + torch.__version__,
+        "framework": "pytorch " + torch.__version__ + (" compile" if a.compile else " eager"),
+        "device": a.device,
         "model": a.model,
         "threads": a.threads,
         "batch_size": a.batch_size,

@@ -54,6 +54,14 @@ c10::ScalarType ModelBlocks::scalar_type() const {
   return params.empty() ? torch::kFloat : params.front().scalar_type();
 }
 
+void ModelBlocks::set_floating_dtype(c10::ScalarType dtype) {
+  torch::NoGradGuard no_grad;
+  for (auto& t : parameters())
+    if (t.is_floating_point() && t.scalar_type() != dtype) t.set_data(t.to(dtype));
+  for (auto& t : buffers())
+    if (t.is_floating_point() && t.scalar_type() != dtype) t.set_data(t.to(dtype));
+}
+
 int64_t ModelBlocks::parameter_count() const {
   int64_t n = 0;
   for (const auto& p : parameters()) n += p.numel();

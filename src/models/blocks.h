@@ -50,6 +50,9 @@ class ModelBlocks : public torch::nn::Module {
   int64_t parameter_count() const;
   // The parameters' dtype (--dtype): inputs made up for profiling or shapes must match it.
   c10::ScalarType scalar_type() const;
+  // Floating-point parameters and buffers to `dtype`; integer buffers (BatchNorm's
+  // num_batches_tracked) stay as they are, unlike Module::to(dtype), which converts them all.
+  void set_floating_dtype(c10::ScalarType dtype);
   void set_norm_override(const NormOverride& f);  // on every block
   void set_before_block(BeforeBlock f) { before_block_ = std::move(f); }
   // For each block, the indices of its parameters in parameters() (which lists them block by

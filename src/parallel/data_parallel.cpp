@@ -79,9 +79,8 @@ StepStats DataParallel::train_step(const Batch& batch) {
   stats.images = static_cast<int64_t>(v[2]);
   stats.loss = v[0] / v[2];
   stats.correct = static_cast<int64_t>(v[1]);
-  // exposed_comm_s_: e.g. this step's forward waiting for the last step's parameter all-gathers.
-  stats.comm_s = reduced.wait_s + update_wait_s + exposed_comm_s_;
-  exposed_comm_s_ = 0;
+  // exposed_comm_s(): e.g. this step's forward waiting for the last step's parameter all-gathers.
+  stats.comm_s = reduced.wait_s + update_wait_s + exposed_comm_s();
   stats.comm_busy_s = reduced.busy_s;
   stats.compute_s = watch.seconds() - stats.comm_s;
   return stats;

@@ -22,11 +22,13 @@ class DataParallel : public SingleDevice {
   // Before anyone reads the parameters outside training (verification, evaluation, checkpoints):
   // finish whatever is still writing them (ZeRO's all-gathers).
   virtual void settle_parameters() {}
+  // Communication waited for outside the reducer since the last call (ZeRO's forward waiting for
+  // parameter all-gathers), in seconds; called once per step after its sync.
+  virtual double exposed_comm_s() { return 0; }
   void broadcast_from_root(std::vector<torch::Tensor> tensors);
 
   DistContext ctx_;
   std::unique_ptr<GradReducer> reducer_;
-  double exposed_comm_s_ = 0;  // communication waited for outside the reducer, since last step
 
  private:
   void exit_if_fault_injected();

@@ -4,16 +4,19 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <set>
 
 #include "distributed/collectives.h"
-#include "metrics/clock.h"
 #include "train/optimizer.h"
 
 namespace parallax {
 
 Zero::Zero(const Config& cfg, const DistContext& ctx, std::shared_ptr<ModelBlocks> model)
-    : DataParallel(cfg, ctx, std::move(model)), cfg_(cfg), sharded_(reducer_ != nullptr) {
+    : DataParallel(cfg, ctx, std::move(model)),
+      cfg_(cfg),
+      sharded_(reducer_ != nullptr),
+      gather_clock_(ctx.device) {
   if (!sharded_) return;
   const auto& layout = reducer_->layout();
   auto opts = model_->parameters().front().options();
@@ -64,16 +67,28 @@ void Zero::launch_gathers() {
 }
 
 void Zero::wait_gathers(const std::vector<size_t>& buckets) {
-  const Stopwatch watch;
-  bool waited = false;
+  const bool any = std::any_of(buckets.begin(), buckets.end(), [&](size_t b) { return gathers_[b]; });
+  if (!any) return;
+  if (gather_waits_.empty()) gather_clock_.begin();
+  const int from = gather_clock_.mark();
   for (size_t b : buckets) {
     if (!gathers_[b]) continue;
-    // Until this returns, other ranks' slices of these parameters are still arriving.
+    // Until this returns (CPU) or the stream passes it (NCCL), other ranks' slices of these
+    // parameters are still arriving.
     gathers_[b]->wait();
     gathers_[b].reset();
-    waited = true;
   }
-  if (waited) exposed_comm_s_ += watch.seconds();
+  gather_waits_.insert(gather_waits_.end(), {from, gather_clock_.mark()});
+}
+
+double Zero::exposed_comm_s() {
+  if (gather_waits_.empty()) return 0;
+  gather_clock_.resolve();
+  double s = 0;
+  for (size_t i = 0; i + 1 < gather_waits_.size(); i += 2)
+    s += std::max(0.0, gather_clock_.at(gather_waits_[i + 1]) - gather_clock_.at(gather_waits_[i]));
+  gather_waits_.clear();
+  return s;
 }
 
 void Zero::wait_gathers() {
@@ -82,7 +97,7 @@ void Zero::wait_gathers() {
 
 EvalStats Zero::evaluate(Loader& test) {
   wait_gathers();
-  exposed_comm_s_ = 0;  // a wait between steps: not part of the next step's time
+  exposed_comm_s();  // a wait between steps: not part of the next step's time
   return DataParallel::evaluate(test);
 }
 

@@ -30,6 +30,7 @@ class Zero : public DataParallel {
   void launch_gathers();
   void wait_gathers(const std::vector<size_t>& buckets);  // and time the wait
   void wait_gathers();                                     // all of them
+  double exposed_comm_s() override;
 
 
   Config cfg_;
@@ -39,6 +40,10 @@ class Zero : public DataParallel {
   std::vector<compat::Work> gathers_;       // per bucket: its all-gather in flight, or null
   std::vector<std::vector<size_t>> block_buckets_;  // per block: the buckets of its parameters
   std::vector<size_t> all_buckets_;
+  // When the compute stream (CPU: the host) began and ended waiting for gathers: pairs of marks,
+  // read by exposed_comm_s() after the step's sync.
+  StreamClock gather_clock_;
+  std::vector<int> gather_waits_;
 };
 
 }  // namespace parallax

@@ -187,7 +187,7 @@ std::string run_training(const Config& cfg, bool verbose,
                     std::to_string(data.train.size()) + " training images; give a smaller one");
   auto model = make_resnet({cfg.model, data.channels(), data.classes, cfg.norm == "batch"});
   const torch::ScalarType dtype = cfg.dtype == "fp64" ? torch::kDouble : torch::kFloat;
-  model->to(dtype);
+  model->set_floating_dtype(dtype);
   auto strategy = make_strategy(cfg, ctx, model,
                                 {data.channels(), data.train.images.size(2), data.train.images.size(3)});
 

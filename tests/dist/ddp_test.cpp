@@ -70,7 +70,7 @@ TEST(Ddp, TwoAndFourRanksEqualOneDeviceWithTheWholeBatch) {
 // Parameters, then running statistics, of a BatchNorm resnet20 checkpoint, as two flat tensors.
 std::pair<torch::Tensor, torch::Tensor> state_of_bn_model(const std::string& run_dir) {
   auto model = make_resnet({"resnet20", 3, 10, true});
-  model->to(testing::dtype_of_run(run_dir));
+  model->set_floating_dtype(testing::dtype_of_run(run_dir));
   torch::serialize::InputArchive archive, model_archive;
   archive.load_from(run_dir + "/checkpoint.pt");
   archive.read("model", model_archive);

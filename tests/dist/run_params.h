@@ -32,7 +32,7 @@ inline torch::ScalarType dtype_of_run(const std::string& run_dir) {
 
 inline std::vector<torch::Tensor> parameters_of(const std::string& run_dir, bool batch_norm = false) {
   auto model = make_resnet({"resnet20", 3, 10, batch_norm});
-  model->to(dtype_of_run(run_dir));
+  model->set_floating_dtype(dtype_of_run(run_dir));
   torch::serialize::InputArchive archive, model_archive;
   archive.load_from(run_dir + "/checkpoint.pt");
   archive.read("model", model_archive);

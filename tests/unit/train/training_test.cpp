@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "metrics/system_info.h"
 #include "config/user_error.h"
 #include "models/resnet.h"
 #include "test_util.h"
@@ -68,6 +69,10 @@ TEST(Training, LearnableDataLossFallsAndAccuracyBeatsChance) {
   EXPECT_EQ(s["epochs"], 5);
   EXPECT_GT(s["images_per_sec"].get<double>(), 0);
   EXPECT_EQ(s["config"]["model"], "resnet20");
+  // Which LibTorch trained it, and whether its CUDA paths are compiled in (the torch2 flavour).
+  EXPECT_EQ(s["torch_version"], torch_version());
+  EXPECT_EQ(s["cuda_compiled"], cuda_compiled());
+  EXPECT_TRUE(s["ranks"][0]["device_memory"].is_null());  // a CPU run: no CUDA allocator figures
   EXPECT_GT(s["ranks"][0]["optimizer_state_bytes"].get<int64_t>(), 0);
   EXPECT_EQ(s["ranks"][0]["optimizer_state_bytes"], s["ranks"][0]["param_bytes"]);  // momentum
 }
