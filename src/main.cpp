@@ -13,11 +13,12 @@
 #include "report/bench_command.h"
 #include "report/report_command.h"
 #include "train/checkpoint.h"
+#include "train/run_stop.h"
 #include "train/train_command.h"
 
 namespace {
 
-constexpr int kUserErrorExit = 2;
+using parallax::kUserErrorExit;
 
 int run(int argc, char** argv) {
   CLI::App app{
@@ -88,6 +89,12 @@ int main(int argc, char** argv) {
   } catch (const parallax::UserError& e) {
     std::fprintf(stderr, "parallax: error: %s\n", e.what());
     return kUserErrorExit;
+  } catch (const parallax::Diverged& e) {
+    std::fprintf(stderr, "parallax: error: %s\n", e.what());
+    return parallax::kDivergedExit;
+  } catch (const parallax::Interrupted& e) {
+    std::fprintf(stderr, "parallax: %s\n", e.what());
+    return parallax::kInterruptedExit;
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "parallax: internal error: %s\n", e.what_without_backtrace());
     return 1;

@@ -28,6 +28,7 @@ struct Config {
   std::string backend = "auto";  // auto (gloo on cpu, nccl on cuda) | gloo | nccl | mpi
   int threads = 0;  // intra-op threads per rank; 0: the cores divided among local ranks
   bool share_gpu = false;  // let several local ranks use one GPU (Gloo only; NCCL refuses it)
+  bool oversubscribe = false;  // allow more than 4 local ranks per core
 
   // Ranks: spawned locally (--nproc) or joined from torchrun / Slurm / mpirun variables.
   int nproc = 1;

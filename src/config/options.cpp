@@ -109,6 +109,8 @@ void add_train_options(CLI::App& app, Config& c) {
                 "(rank r takes GPU r mod count; needs --backend gloo, NCCL refuses two ranks "
                 "on one GPU)");
   run->add_option("--nproc", c.nproc, "ranks to start on this node (one process each)");
+  run->add_flag("--oversubscribe", c.oversubscribe,
+                "allow more than 4 local ranks per core (they mostly wait for each other)");
   run->add_option("--nnodes", c.nnodes, "nodes taking part (multi-node: run once per node)");
   run->add_option("--node-rank", c.node_rank, "this node's index among --nnodes");
   run->add_option("--master-addr", c.master_addr, "host of rank 0 (the rendezvous store)");

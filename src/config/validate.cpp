@@ -1,7 +1,10 @@
 // Config validation: ranges and combinations that CLI11's type checks cannot see.
 #include "config/validate.h"
 
+#include <cmath>
+#include <initializer_list>
 #include <regex>
+#include <utility>
 #include <sstream>
 
 #include "config/user_error.h"
@@ -20,6 +23,17 @@ void require(bool ok, const char* option, T value, const char* what) {
 }  // namespace
 
 void validate(const Config& c) {
+  // inf and nan pass every comparison below that they should fail (--lr inf > 0): refused first.
+  for (const auto& [option, value] :
+       std::initializer_list<std::pair<const char*, double>>{{"--lr", c.lr},
+                                                             {"--momentum", c.momentum},
+                                                             {"--weight-decay", c.weight_decay},
+                                                             {"--warmup", c.warmup},
+                                                             {"--target-accuracy", c.target_accuracy},
+                                                             {"--comm-timeout", c.comm_timeout},
+                                                             {"--bucket-mb", c.bucket_mb},
+                                                             {"--tail-bucket-mb", c.tail_bucket_mb}})
+    require(std::isfinite(value), option, value, "must be a finite number");
   require(c.batch_size >= 1, "--batch-size", c.batch_size, "must be at least 1");
   require(c.eval_batch_size >= 1, "--eval-batch-size", c.eval_batch_size, "must be at least 1");
   require(c.epochs >= 1, "--epochs", c.epochs, "must be at least 1");

@@ -1,8 +1,7 @@
-// Rendezvous: TCPStore on rank 0's host, Gloo over it, and a config check through the store.
+// Rendezvous: the store (rendezvous_store.h), the process groups over it, a config check through it.
 #include "distributed/dist_context.h"
 
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <functional>
 
@@ -10,13 +9,10 @@
 #include "config/user_error.h"
 #include "distributed/device.h"
 #include "distributed/process_group.h"
+#include "distributed/rendezvous_store.h"
 
 namespace parallax {
 namespace {
-
-std::string first_line(const std::string& text) {
-  return text.substr(0, std::min(text.find('\n'), size_t{200}));
-}
 
 std::string config_fingerprint(const Config& cfg) {
   nlohmann::json j = cfg;
@@ -90,23 +86,7 @@ DistContext make_dist_context(const Config& cfg, const std::optional<RankEnv>& e
   if (ctx.world == 1) return ctx;
 
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.comm_timeout * 1000));
-  c10d::TCPStoreOptions opts;
-  opts.port = static_cast<uint16_t>(env->master_port);
-  opts.isServer = ctx.rank == 0;
-  opts.numWorkers = ctx.world;
-  opts.timeout = timeout;
-  try {
-    ctx.store = c10::make_intrusive<c10d::TCPStore>(env->master_addr, opts);
-  } catch (const std::exception& e) {
-    const std::string where = env->master_addr + ":" + std::to_string(env->master_port);
-    throw UserError(
-        ctx.rank == 0
-            ? "rendezvous store on " + where + " could not start (" + first_line(e.what()) +
-                  "); is the port in use? give another --master-port, or 0 for a free one"
-            : "cannot reach rank 0's rendezvous store at " + where + " within --comm-timeout " +
-                  "(" + first_line(e.what()) + "); check --master-addr and --master-port, and " +
-                  "that rank 0 is running");
-  }
+  ctx.store = make_rendezvous_store(*env, ctx.rank, ctx.world, timeout);
   check_same_config(*ctx.store, ctx.rank, ctx.world, cfg);
   const GroupSpec spec{cfg.backend, ctx.device, env->master_addr, env->master_port, timeout};
   ctx.world_pg = make_process_group(

@@ -14,12 +14,17 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "config/user_error.h"
+#include "distributed/heartbeat.h"
+#include "distributed/rendezvous_store.h"
+#include "config/exit_codes.h"
 
 namespace parallax {
 namespace {
@@ -34,6 +39,8 @@ void on_signal(int sig) {
 struct Rank {
   pid_t pid = -1;
   int out = -1, err = -1;          // read ends of the child's stdout and stderr
+  int beat = -1;                   // read end of its heartbeat pipe
+  std::chrono::steady_clock::time_point last_beat;
   std::string out_tail, err_tail;  // bytes after the last newline
   bool running = true;
   int code = 0;
@@ -55,13 +62,16 @@ void forward_lines(int rank, std::string& tail, const char* data, size_t n, std:
   std::fflush(to);
 }
 
-pid_t spawn(const LaunchSpec& spec, int local, int out_fd, int err_fd, int world) {
+pid_t spawn(const LaunchSpec& spec, int local, int out_fd, int err_fd, int beat_fd, int world,
+            const std::string& store_file) {
   const pid_t pid = ::fork();
   if (pid != 0) return pid;
   // Child: ends with its parent (no orphans if the launcher is killed), own output pipes.
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   ::dup2(out_fd, STDOUT_FILENO);
   ::dup2(err_fd, STDERR_FILENO);
+  ::dup2(beat_fd, kHeartbeatFd);  // dup2 clears close-on-exec: the rank inherits it
+  ::setenv(kHeartbeatEnv, std::to_string(kHeartbeatFd).c_str(), 1);
   ::setpgid(0, 0);  // a terminal's Ctrl-C reaches the launcher alone, which forwards it once
   ::setenv("RANK", std::to_string(spec.node_rank * spec.nproc + local).c_str(), 1);
   ::setenv("WORLD_SIZE", std::to_string(world).c_str(), 1);
@@ -70,6 +80,7 @@ pid_t spawn(const LaunchSpec& spec, int local, int out_fd, int err_fd, int world
   ::setenv("MASTER_ADDR", spec.master_addr.c_str(), 1);
   ::setenv("MASTER_PORT", std::to_string(spec.master_port).c_str(), 1);
   ::setenv("OMP_NUM_THREADS", std::to_string(spec.threads_per_rank).c_str(), 1);
+  if (!store_file.empty()) ::setenv(kStoreFileEnv, store_file.c_str(), 1);
   std::vector<char*> args;
   for (const auto& a : spec.argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -77,6 +88,25 @@ pid_t spawn(const LaunchSpec& spec, int local, int out_fd, int err_fd, int world
   std::fprintf(stderr, "cannot start %s: %s\n", args[0], std::strerror(errno));
   ::_exit(127);
 }
+
+// A mkdtemp folder (mode 0700) holding the FileStore's file; removed with everything in it.
+struct PrivateStoreDir {
+  explicit PrivateStoreDir(bool make) {
+    if (!make) return;
+    const char* tmp = std::getenv("TMPDIR");
+    std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/parallax-store-XXXXXX";
+    if (!::mkdtemp(pattern.data())) throw UserError("cannot create a folder under " + pattern +
+                                                    " for the rendezvous (" + std::strerror(errno) +
+                                                    "); set TMPDIR to a writable folder");
+    dir = pattern;
+    file = dir + "/store";
+  }
+  ~PrivateStoreDir() {
+    std::error_code ec;
+    if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+  }
+  std::string dir, file;
+};
 
 }  // namespace
 
@@ -107,20 +137,32 @@ int launch_ranks(const LaunchSpec& input) {
   ::sigaction(SIGTERM, &sa, nullptr);
   ::sigaction(SIGCHLD, &sa, nullptr);
 
+  // One node: the ranks meet in a FileStore in a folder only this user can enter, so no port is
+  // open to the network (the TCPStore has no authentication). Removed when the ranks are done.
+  PrivateStoreDir store_dir(spec.nnodes == 1);
+  using Clock = std::chrono::steady_clock;
+  // Silent for half the collective timeout: named before the ranks waiting for it time out.
+  const auto silent_after = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(std::max(2.0, spec.comm_timeout_s / 2)));
+
   std::vector<Rank> ranks(spec.nproc);
   for (int i = 0; i < spec.nproc; ++i) {
-    int out[2], err[2];
-    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)
+    int out[2], err[2], beat[2];
+    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 ||
+        ::pipe2(beat, O_CLOEXEC) != 0)
       throw std::runtime_error("pipe failed");
-    ranks[i].pid = spawn(spec, i, out[1], err[1], world);
+    ranks[i].pid = spawn(spec, i, out[1], err[1], beat[1], world, store_dir.file);
     ::close(out[1]);
     ::close(err[1]);
+    ::close(beat[1]);
     ranks[i].out = out[0];
     ranks[i].err = err[0];
+    ranks[i].beat = beat[0];
+    // Loading LibTorch takes seconds before the first beat: the first one gets a longer leash.
+    ranks[i].last_beat = Clock::now() + std::chrono::seconds(20) - silent_after;
   }
-
-  int first_failed = -1, running = spec.nproc;
-  using Clock = std::chrono::steady_clock;
+  int first_failed = -1, running = spec.nproc, silent = -1;
+  bool interrupted = false;
   Clock::time_point kill_deadline = Clock::time_point::max();
   auto stop_all = [&](int sig) {
     for (auto& r : ranks)
@@ -132,12 +174,14 @@ int launch_ranks(const LaunchSpec& input) {
     for (const auto& r : ranks) {
       if (r.out >= 0) fds.push_back({r.out, POLLIN, 0});
       if (r.err >= 0) fds.push_back({r.err, POLLIN, 0});
+      if (r.beat >= 0) fds.push_back({r.beat, POLLIN, 0});
     }
-    int timeout_ms = -1;
+    int timeout_ms = 500;  // at least twice a second: heartbeats are checked on every turn
     if (kill_deadline != Clock::time_point::max())
-      timeout_ms = static_cast<int>(std::max<int64_t>(
-          0, std::chrono::duration_cast<std::chrono::milliseconds>(kill_deadline - Clock::now())
-                 .count()));
+      timeout_ms = static_cast<int>(std::clamp<int64_t>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(kill_deadline - Clock::now())
+              .count(),
+          0, timeout_ms));
     ::poll(fds.data(), fds.size(), timeout_ms);
     if (Clock::now() >= kill_deadline) {
       stop_all(SIGKILL);  // ranks that ignored SIGTERM through the grace period
@@ -146,7 +190,36 @@ int launch_ranks(const LaunchSpec& input) {
 
     unsigned char sig;
     while (::read(g_signal_pipe[0], &sig, 1) == 1) {
-      if (sig == SIGINT || sig == SIGTERM) stop_all(sig);
+      if (sig == SIGINT || sig == SIGTERM) {
+        interrupted = true;
+        stop_all(sig);  // the ranks finish their step and stop together (twice: at once)
+        // A rank that cannot finish its step (its peer is gone) is ended after the timeout.
+        if (kill_deadline == Clock::time_point::max())
+          kill_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                             std::chrono::duration<double>(spec.comm_timeout_s + 10));
+      }
+    }
+    const auto now = Clock::now();
+    for (int i = 0; i < spec.nproc; ++i) {
+      Rank& r = ranks[i];
+      if (r.beat < 0) continue;
+      char beats[64];
+      pollfd p{r.beat, POLLIN, 0};
+      if (::poll(&p, 1, 0) > 0) {
+        if (::read(r.beat, beats, sizeof(beats)) > 0) {
+          r.last_beat = now;
+        } else {
+          ::close(r.beat);  // the rank ended (or closed it): its exit status tells the rest
+          r.beat = -1;
+        }
+      }
+      if (r.beat >= 0 && r.running && silent < 0 && first_failed < 0 &&
+          now - r.last_beat > silent_after) {
+        silent = i;
+        first_failed = i;
+        // A stopped process takes no SIGTERM; the others are waiting for it in a collective.
+        stop_all(SIGKILL);
+      }
     }
     // Reap every child that has ended (SIGCHLD may coalesce several exits into one).
     for (int i = 0; i < spec.nproc; ++i) {
@@ -156,10 +229,13 @@ int launch_ranks(const LaunchSpec& input) {
       r.running = false;
       --running;
       r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      if (r.code != 0 && first_failed < 0) {
+      // Interrupted ranks stop together; diverged ranks all stop at the same step and record it.
+      const bool expected = (interrupted && r.code == kInterruptedExit) || r.code == kDivergedExit;
+      if (r.code != 0 && first_failed < 0 && !expected) {
         first_failed = i;
-        stop_all(SIGTERM);
-        kill_deadline = Clock::now() + std::chrono::seconds(10);
+        // At once: the others are likely waiting for the failed one in a collective, and a
+        // SIGTERM would only ask them to stop after a step they cannot finish.
+        stop_all(SIGKILL);
       }
     }
     char buf[8192];
@@ -184,8 +260,26 @@ int launch_ranks(const LaunchSpec& input) {
   }
   ::close(g_signal_pipe[0]);
   ::close(g_signal_pipe[1]);
-  if (first_failed < 0) return 0;
-  const int global = spec.node_rank * spec.nproc + first_failed;
+  for (auto& r : ranks)
+    if (r.beat >= 0) ::close(r.beat);
+  const int global = spec.node_rank * spec.nproc + std::max(first_failed, 0);
+  if (silent >= 0) {
+    std::fprintf(stderr,
+                 "parallax: error: rank %d stopped answering (no heartbeat for %.0f s: stopped, "
+                 "or frozen); stopped every rank\n",
+                 global, std::chrono::duration<double>(silent_after).count());
+    return 1;
+  }
+  if (first_failed < 0) {
+    for (const auto& r : ranks) {
+      if (r.code == kDivergedExit) return kDivergedExit;  // the rank said why, in one line
+      if (r.code == kInterruptedExit) {
+        std::fprintf(stderr, "parallax: interrupted: every rank stopped after the same step\n");
+        return kInterruptedExit;
+      }
+    }
+    return 0;  // finished, even if a signal came too late to stop it
+  }
   std::fprintf(stderr, "parallax: error: rank %d failed first (exit code %d); stopped the others\n",
                global, ranks[first_failed].code);
   return ranks[first_failed].code;

@@ -12,6 +12,7 @@ struct LaunchSpec {
   std::string master_addr = "127.0.0.1";
   int master_port = 0;  // 0: a free port on this machine (single node only)
   int threads_per_rank = 1;
+  double comm_timeout_s = 120;  // a rank silent for half of it (2 s at least) is named and stopped
 };
 
 // A TCP port nobody listens on right now (bound to port 0, then released).
@@ -19,7 +20,10 @@ int free_tcp_port();
 
 // Runs the ranks with RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT
 // and OMP_NUM_THREADS set; prefixes each line they print with "[rank R] "; forwards SIGINT and
-// SIGTERM. When a rank fails, stops the others, names it in one line and returns its exit code.
+// SIGTERM (the ranks stop together after the current step: "interrupted", exit code 130). When
+// a rank fails, stops the others, names it in one line and returns its exit code; a rank whose
+// heartbeat stops (SIGSTOP, a frozen process) is named as the one that went silent. A diverged
+// run (exit code 3 on every rank) is left to end by itself, so rank 0 records why.
 int launch_ranks(const LaunchSpec& spec);
 
 }  // namespace parallax

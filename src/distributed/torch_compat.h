@@ -2,6 +2,7 @@
 #pragma once
 #include <torch/version.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #define PARALLAX_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) ||           \
@@ -24,5 +25,17 @@ using Backend = c10d::ProcessGroup;
 #endif
 using Group = c10::intrusive_ptr<Backend>;
 using Work = c10::intrusive_ptr<c10d::Work>;
+
+// From 2.2 the TCPStore server takes a socket already bound (TCPStoreOptions::masterListenFd), so
+// parallax can bind it to --master-addr alone; 1.13's server listens on every interface.
+#if PARALLAX_TORCH_AT_LEAST(2, 2)
+constexpr bool kStoreTakesBoundSocket = true;
+inline void set_listen_socket(c10d::TCPStoreOptions& opts, int fd) {
+  opts.masterListenFd = fd;
+}
+#else
+constexpr bool kStoreTakesBoundSocket = false;
+inline void set_listen_socket(c10d::TCPStoreOptions&, int) {}
+#endif
 
 }  // namespace parallax::compat

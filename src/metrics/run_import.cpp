@@ -168,7 +168,13 @@ RunRecord read_run_dir(const std::string& dir) {
     r.started_at = number_or(summary, "started_at", 0);
     // A trainer that rewrites summary.json after every epoch marks it "running" until the end.
     const std::string status = string_or(summary, "status", "finished");
-    if (status == "finished") {
+    if (status == "diverged" || status == "interrupted") {
+      // It stopped early on purpose, and said why: its figures so far are worth keeping.
+      r.status = status;
+      r.error = string_or(summary, "stop_reason", status);
+      r.finished_at = number_or(summary, "finished_at", 0);
+      r.summary = std::move(summary);
+    } else if (status == "finished") {
       r.status = "finished";
       r.finished_at = number_or(summary, "finished_at", 0);
       const double train_time_s = number_or(summary, "train_time_s", 0);

@@ -22,7 +22,7 @@ struct RunRecord {
   std::string suite;   // the suite that ran it; "" for a run trained on its own
   std::string label;   // what the run measures, repeats alike (e.g. "pipeline split-size 8")
   int repeat = 0;      // 0-based repeat of label
-  std::string status;  // "finished", "failed" or "running"
+  std::string status;  // "finished", "failed", "running", "diverged" or "interrupted"
   std::string error;   // failed: the one-line reason
   std::string note;    // e.g. "cifar10 absent: synthetic stand-in of the same shape"
   std::string host, git_revision;

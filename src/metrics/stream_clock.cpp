@@ -90,6 +90,8 @@ int StreamClock::mark_done(const compat::Work& work, bool device_work) {
           c10::cuda::getStreamFromPool(false, impl_->device.index()));
     // wait() on a NCCL work makes the current stream (here the side stream) wait for the
     // collective's end; the host goes on at once. The event then completes with the collective.
+    // In 2.x this first wait() also drops the work's own references to its tensors: the caller
+    // must keep them alive until the compute stream has waited too (GradReducer's buckets are).
     c10::cuda::CUDAStreamGuard guard(*impl_->side);
     work->wait();
     impl_->event(i + 1).record(*impl_->side);

@@ -21,7 +21,10 @@ GradReducer::GradReducer(std::vector<torch::Tensor> params, compat::Group group,
       group_(std::move(group)),
       world_(world),
       options_(options),
-      clock_(params_.empty() ? torch::Device(torch::kCPU) : params_.front().device()),
+      // CUDA events only where the collectives run on device streams (NCCL): Gloo's complete on
+      // its host threads, so all of a step's marks are host times then (one clock, one origin).
+      clock_(params_.empty() || !runs_on_device_streams(group_) ? torch::Device(torch::kCPU)
+                                                                : params_.front().device()),
       device_streams_(runs_on_device_streams(group_)) {
   std::vector<int64_t> numels;
   for (const auto& p : params_) numels.push_back(p.numel());

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "data/loader.h"
+#include "distributed/interrupt.h"
 #include "metrics/clock.h"
 #include "train/optimizer.h"
 
@@ -32,6 +33,7 @@ StepStats SingleDevice::train_step(const Batch& batch) {
   stats.correct = static_cast<int64_t>(both[1].item<double>());
   stats.images = batch.size();
   stats.compute_s = watch.seconds();
+  stats.stop = interrupt_requested();
   return stats;
 }
 

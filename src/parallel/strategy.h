@@ -27,6 +27,7 @@ struct StepStats {
   double idle_s = 0;       // waiting on other ranks (pipeline bubble)
   int64_t images = 0;      // images in the global batch
   int64_t correct = 0;     // of which predicted right (training accuracy, before the update)
+  bool stop = false;       // some rank was asked to stop (SIGINT/SIGTERM): every rank stops here
 };
 
 struct EvalStats {

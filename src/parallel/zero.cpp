@@ -16,7 +16,7 @@ Zero::Zero(const Config& cfg, const DistContext& ctx, std::shared_ptr<ModelBlock
     : DataParallel(cfg, ctx, std::move(model)),
       cfg_(cfg),
       sharded_(reducer_ != nullptr),
-      gather_clock_(ctx.device) {
+      gather_clock_(runs_on_device_streams(ctx.world_pg) ? ctx.device : torch::Device(torch::kCPU)) {
   if (!sharded_) return;
   const auto& layout = reducer_->layout();
   auto opts = model_->parameters().front().options();

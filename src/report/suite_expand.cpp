@@ -91,9 +91,13 @@ void SuiteParser::expand(const std::map<std::string, Node>& f, const std::string
     // Odometer over the axes, the first one slowest, so runs come in the suite's order.
     std::vector<size_t> pos(mine.size(), 0);
     for (bool more = true; more;) {
-      Point p{group, "", "", base, {}, run_line, repeats, {}};
+      Point p{group, "", "", base, {}, run_line, repeats, {}, {}};
       if (!strategy_in_grid) set(p.given, {"strategy", s});
-      for (size_t i = 0; i < mine.size(); ++i) set(p.given, {mine[i].name, mine[i].values[pos[i]]});
+      for (size_t i = 0; i < mine.size(); ++i) {
+        set(p.given, {mine[i].name, mine[i].values[pos[i]]});
+        if (pos[i] < mine[i].lines.size() && mine[i].lines[pos[i]] > 0)
+          p.value_lines.emplace_back(mine[i].name, mine[i].lines[pos[i]]);
+      }
       bool dropped = false;
       for (size_t e : excludes) {
         const auto& keys = excludes_[e].keys;

@@ -84,7 +84,13 @@ Suite SuiteParser::parse(const Node& root) {
     try {
       if (checks_.check_run) checks_.check_run(args_of(p.options));
     } catch (const UserError& e) {
-      fail(p.line, "run " + p.label + ": " + e.what());
+      // The error names its option first ("--batch-size 0: ..."): point at that value's line.
+      const std::string what = e.what();
+      int at = p.line;
+      for (const auto& [name, value_line] : p.value_lines)
+        if (what.rfind("--" + name + " ", 0) == 0 || what.rfind("--" + name + ":", 0) == 0)
+          at = value_line;
+      fail(at, "run " + p.label + ": " + what);
     }
   }
   int most = 0;

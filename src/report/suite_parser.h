@@ -67,6 +67,7 @@ struct Point {
   Opts options;  // what runs
   int line = 0, repeats = 1;
   std::vector<std::string> label_keys;  // the keys its label names, in label order
+  std::vector<std::pair<std::string, int>> value_lines;  // option -> line of the value it takes
 };
 
 // Folder-safe: letters, digits and . _ + - stay, anything else becomes '_'.

@@ -27,17 +27,32 @@ void save_checkpoint(const std::string& run_dir, Strategy& strategy, const Train
   auto bytes = torch::empty({static_cast<int64_t>(json.size())}, torch::kUInt8);
   std::memcpy(bytes.data_ptr(), json.data(), json.size());
   archive.write("trainer_state", bytes);
-  replace_file_atomic(checkpoint_path(run_dir),
-                      [&](const std::string& temp) { archive.save_to(temp); });
+  const std::string path = checkpoint_path(run_dir);
+  replace_file_atomic(path, [&](const std::string& temp) {
+    write_with(temp, path, [&](const Write& write) {
+      // Through a writer function, not save_to(path): LibTorch's file writer throws from its
+      // destructor when the disk is full, which ends the process (std::terminate). Reporting
+      // every byte as written lets the archive finish; write_with() then throws the real error.
+      archive.save_to([&](const void* data, size_t n) -> size_t {
+        write(data, n);
+        return n;
+      });
+    });
+  });
 }
 
 TrainState load_checkpoint(const std::string& run_dir, Strategy& strategy,
                            const c10::Device& device) {
   const std::string path = checkpoint_path(run_dir);
-  if (!fs::exists(path))
+  if (!fs::exists(path)) {
+    if (fs::exists(run_dir + "/config.json"))
+      throw UserError("--resume " + run_dir + ": the run stopped before its first checkpoint " +
+                      "(written at the end of each epoch), so there is nothing to resume; " +
+                      "start it again with --out " + run_dir);
     throw UserError("--resume " + run_dir +
                     ": no checkpoint.pt there; give a run directory "
                     "written with checkpoints on");
+  }
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path, device);
@@ -61,9 +76,8 @@ Config load_run_config(const std::string& run_dir) {
   const std::string path = run_dir + "/config.json";
   std::ifstream in(path);
   if (!in)
-    throw UserError("--resume " + run_dir +
-                    ": no config.json there; give a run directory "
-                    "that parallax train wrote");
+    throw UserError("--resume " + run_dir + ": no config.json there: the run stopped before it " +
+                    "began, or this is not a run folder; start it again with --out " + run_dir);
   try {
     return nlohmann::json::parse(in).get<Config>();
   } catch (const nlohmann::json::exception& e) {

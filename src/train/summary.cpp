@@ -21,8 +21,12 @@ nlohmann::json make_summary(const Config& cfg, const TrainState& state, const Ru
   std::vector<double> step_s;
   double compute_s = 0, comm_s = 0, comm_busy_s = 0, data_s = 0, timed_s = 0;
   int64_t images_per_step = 0;
+  // A run shorter than its warm-up (--steps 5 with 5 warm-up steps) is timed on its last step
+  // rather than reported at 0 images/s.
+  const int64_t warmup =
+      std::min<int64_t>(cfg.timing_warmup, std::max<int64_t>(0, state.step - 1));
   for (const auto& r : state.steps) {
-    if (r.step < cfg.timing_warmup) continue;
+    if (r.step < warmup) continue;
     step_s.push_back(r.step_s);
     compute_s += r.compute_s;
     comm_s += r.comm_s;
@@ -44,8 +48,9 @@ nlohmann::json make_summary(const Config& cfg, const TrainState& state, const Ru
   j["cuda_compiled"] = cuda_compiled();
   j["git_revision"] = git_revision();
   j["host"] = host_name();
-  // "running" after each epoch, "finished" once at the end: a crashed run's summary says so.
-  j["status"] = facts.finished ? "finished" : "running";
+  // "running" after each epoch, then how it ended: a crashed run's summary says "running".
+  j["status"] = facts.status;
+  if (!facts.stop_reason.empty()) j["stop_reason"] = facts.stop_reason;
   j["started_at"] = facts.started_at;
   j["finished_at"] = static_cast<int64_t>(std::time(nullptr));
   j["config"] = cfg;
@@ -62,7 +67,7 @@ nlohmann::json make_summary(const Config& cfg, const TrainState& state, const Ru
   j["blas"] = blas_name();
   j["steps"] = state.step;
   j["epochs"] = state.epochs.size();
-  j["timing_warmup_steps"] = cfg.timing_warmup;
+  j["timing_warmup_steps"] = warmup;
   j["images_per_sec"] = p.median > 0 ? images_per_step / p.median : 0.0;
   j["step_time_s"] = {
       {"median", p.median}, {"p10", p.p10}, {"p90", p.p90}, {"samples", step_s.size()}};

@@ -25,7 +25,10 @@ struct RunFacts {
   std::vector<DeviceMemory> rank_device_memory;  // index = rank; -1s off CUDA
   nlohmann::json details;                 // the strategy's own figures (Strategy::details)
   int64_t started_at = 0;                 // Unix seconds when this process began the run
-  bool finished = false;                  // false while epochs remain (summary after an epoch)
+  // "running" while epochs remain (the summary after an epoch), then "finished", "diverged"
+  // (a non-finite loss stopped it) or "interrupted" (SIGINT/SIGTERM).
+  std::string status = "running";
+  std::string stop_reason;  // the one line that says why a run that did not finish stopped
 };
 
 nlohmann::json make_summary(const Config& cfg, const TrainState& state, const RunFacts& facts);

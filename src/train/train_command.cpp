@@ -5,6 +5,7 @@
 
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 
 #include "config/user_error.h"
 #include "config/validate.h"
@@ -12,6 +13,8 @@
 #include "distributed/collectives.h"
 #include "distributed/device.h"
 #include "distributed/dist_context.h"
+#include "distributed/heartbeat.h"
+#include "distributed/interrupt.h"
 #include "distributed/launcher.h"
 #include "distributed/rank_env.h"
 #include "metrics/atomic_file.h"
@@ -39,6 +42,15 @@ std::string choose_run_dir(const Config& cfg) {
   return "runs/" + std::string(stamp) + "-" + cfg.strategy + "-" + cfg.model;
 }
 
+// Temporary files of atomic writes (NAME.tmp.PID) that a kill left behind.
+void remove_stale_temp_files(const std::string& run_dir) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(run_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find(".tmp.") != std::string::npos) fs::remove(entry.path(), ec);
+  }
+}
+
 void prepare_run_dir(const std::string& dir, bool resuming) {
   if (!resuming && fs::exists(checkpoint_path(dir)))
     throw UserError("--out " + dir + ": already holds a run; continue it with --resume " + dir +
@@ -46,6 +58,7 @@ void prepare_run_dir(const std::string& dir, bool resuming) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw UserError("--out " + dir + ": cannot create it (" + ec.message() + ")");
+  remove_stale_temp_files(dir);
 }
 
 // Adds the finished run to its runs directory's results database (the run folder's parent), in
@@ -81,7 +94,39 @@ void check_stages(const Config& cfg, const Topology& topo) {
     micro_batch_sizes(cfg.batch_size / topo.dp, cfg.micro_batches, cfg.split_size, 1);
 }
 
+// Every rank learns whether rank 0 finds the run finished (summary.json says so, for the epochs
+// the checkpoint holds): all then return, or all complete the run's files (a collective).
+bool agree_already_finished(const DistContext& ctx, const std::string& run_dir) {
+  bool finished = false;
+  if (ctx.is_root()) {
+    try {
+      std::ifstream in(run_dir + "/summary.json");
+      const auto s = nlohmann::json::parse(in);
+      finished = s.value("status", "") == "finished";
+    } catch (const std::exception&) {
+      finished = false;  // missing or torn: write it again
+    }
+  }
+  if (ctx.world == 1) return finished;
+  const std::string key = "parallax/already_finished";
+  if (ctx.is_root()) ctx.store->set(key, std::vector<uint8_t>{finished ? uint8_t{1} : uint8_t{0}});
+  return ctx.store->get(key) == std::vector<uint8_t>{1};
+}
+
 }  // namespace
+
+// Ranks of one pipeline share their batch: the global batch is split over the data-parallel
+// replicas and each replica's share over --accumulate micro-batches.
+static void check_batch_split(const Config& cfg, int dp) {
+  const int64_t splits = static_cast<int64_t>(dp) * cfg.accumulate;
+  if (cfg.batch_size % splits == 0) return;
+  throw UserError("--batch-size " + std::to_string(cfg.batch_size) + ": global, so it must " +
+                  "divide by the " + std::to_string(dp) + " data-parallel ranks" +
+                  (cfg.accumulate > 1 ? " x --accumulate " + std::to_string(cfg.accumulate)
+                                      : std::string()) +
+                  " (" + std::to_string(splits) + "); give a multiple of " +
+                  std::to_string(splits));
+}
 
 Config checked_train_config(const Config& given) {
   validate(given);
@@ -89,7 +134,20 @@ Config checked_train_config(const Config& given) {
   // Hybrid knows its world from --dp x --pp: --nproc may be left out on one node.
   if (cfg.strategy == "hybrid" && cfg.nproc == 1 && cfg.nnodes == 1) cfg.nproc = cfg.dp * cfg.pp;
   const auto env = rank_env_from(::getenv);
-  check_stages(cfg, topology_of(cfg, env ? env->world : cfg.nproc * cfg.nnodes));
+  const Topology topo = topology_of(cfg, env ? env->world : cfg.nproc * cfg.nnodes);
+  check_stages(cfg, topo);
+  // What can be checked before any rank starts is checked here, once, in one line.
+  constexpr int kRanksPerCore = 4;
+  if (!env && cfg.nproc > kRanksPerCore * cpu_cores() && !cfg.oversubscribe)
+    throw UserError("--nproc " + std::to_string(cfg.nproc) + ": " + std::to_string(cfg.nproc) +
+                    " ranks on " + std::to_string(cpu_cores()) + " cores (more than " +
+                    std::to_string(kRanksPerCore) + " per core) would mostly wait for each " +
+                    "other; start fewer, or add --oversubscribe");
+  check_batch_split(cfg, topo.dp);
+  if (cfg.dataset == "synthetic" && cfg.batch_size > cfg.synthetic_train)
+    throw UserError("--batch-size " + std::to_string(cfg.batch_size) + ": larger than the " +
+                    std::to_string(cfg.synthetic_train) + " training images (--synthetic-train); " +
+                    "give a smaller one");
   return cfg;
 }
 
@@ -103,6 +161,8 @@ int train_main(const Config& given, int argc, char** argv) {
                     env->source + " environment has a world of " + std::to_string(env->world) +
                     "; give matching values, or leave --nproc and --nnodes out under a launcher");
   if (env || asked == 1) {
+    start_heartbeat_from_env();  // the launcher's way to tell a silent rank from a waiting one
+    install_interrupt_handlers();
     run_training(cfg);
     return 0;
   }
@@ -124,6 +184,7 @@ int train_main(const Config& given, int argc, char** argv) {
   spec.master_addr = cfg.master_addr;
   spec.master_port = cfg.master_port;
   spec.threads_per_rank = cfg.threads > 0 ? cfg.threads : std::max(1, cpu_cores() / cfg.nproc);
+  spec.comm_timeout_s = cfg.comm_timeout;
   return launch_ranks(spec);
 }
 
@@ -161,12 +222,7 @@ std::string run_training(const Config& cfg, bool verbose,
   const DistContext ctx = make_dist_context(cfg, env);
   const torch::Device device = ctx.device;
   verbose = verbose && ctx.is_root();
-  // Ranks of one pipeline share their batch: the batch is split over the data-parallel replicas.
-  const int64_t splits = ctx.dp_size * cfg.accumulate;
-  if (cfg.batch_size % splits != 0)
-    throw UserError("--batch-size " + std::to_string(cfg.batch_size) + ": global, so it must " +
-                    "divide by the " + std::to_string(ctx.dp_size) + " data-parallel ranks x " +
-                    "--accumulate (" + std::to_string(splits) + ")");
+  check_batch_split(cfg, ctx.dp_size);  // again here for worlds that a launcher of others made
   const bool resuming = !cfg.resume.empty();
   std::string run_dir = choose_run_dir(cfg);
   if (ctx.is_root()) prepare_run_dir(run_dir, resuming);
@@ -181,7 +237,16 @@ std::string run_training(const Config& cfg, bool verbose,
   }
   torch::manual_seed(cfg.seed);
 
-  const Dataset data = load_dataset(cfg);
+  const Dataset data = [&] {
+    try {
+      return load_dataset(cfg);
+    } catch (...) {
+      // A data check that fails leaves no empty run folder behind (remove() keeps a full one).
+      std::error_code ec;
+      if (ctx.is_root() && !resuming) fs::remove(run_dir, ec);
+      throw;
+    }
+  }();
   if (cfg.batch_size > data.train.size())
     throw UserError("--batch-size " + std::to_string(cfg.batch_size) + ": larger than the " +
                     std::to_string(data.train.size()) + " training images; give a smaller one");
@@ -201,7 +266,21 @@ std::string run_training(const Config& cfg, bool verbose,
   Loader test(data.test, norm, test_opts, device);
 
   TrainState state;
-  if (resuming) state = load_checkpoint(cfg.resume, *strategy, device);
+  if (resuming) {
+    state = load_checkpoint(cfg.resume, *strategy, device);
+    // Resuming a finished run changes nothing: not its summary, rows or database record.
+    if (Trainer(cfg, *strategy, train, test, false).finished(state) &&
+        agree_already_finished(ctx, run_dir)) {
+      if (verbose)
+        std::fprintf(stderr,
+                     "parallax: %s already finished (%zu epochs, %lld steps); nothing to do\n",
+                     run_dir.c_str(), state.epochs.size(), static_cast<long long>(state.step));
+      return run_dir;
+    }
+    // The rows are the checkpoint's: a kill between the checkpoint and the tables (or after
+    // rows of an epoch the checkpoint does not hold) leaves them one epoch apart otherwise.
+    if (ctx.is_root()) write_run_tables(run_dir, state);
+  }
   if (ctx.is_root()) save_run_config(run_dir, cfg);
 
   RunFacts facts;
@@ -237,11 +316,33 @@ std::string run_training(const Config& cfg, bool verbose,
     write_file_atomic(run_dir + "/summary.json", make_summary(cfg, s, facts).dump(2) + "\n");
     if (after_epoch) after_epoch(s);
   };
+  // A run that stops early (divergence, an interrupt) keeps its last good checkpoint and says why
+  // in summary.json and the database; a collective on every rank, which all stop at one step.
+  auto record_stop = [&](const std::string& status, const std::string& why) {
+    gather_rank_memory(ctx, strategy->memory(), facts);
+    if (!ctx.is_root()) return;
+    facts.status = status;
+    facts.stop_reason = why;
+    write_run_tables(run_dir, state);
+    write_file_atomic(run_dir + "/summary.json", make_summary(cfg, state, facts).dump(2) + "\n");
+    record_run(run_dir, verbose);
+  };
   Trainer trainer(cfg, *strategy, train, test, verbose, write_outputs);
-  trainer.run(state);
-  if (state.epochs.empty()) write_outputs(state);  // e.g. resumed a finished run
+  const size_t epochs_before = state.epochs.size();
+  try {
+    trainer.run(state);
+  } catch (const Diverged& d) {
+    record_stop("diverged", d.what());
+    throw;
+  } catch (const Interrupted& i) {
+    record_stop("interrupted", i.what());
+    throw;
+  }
+  // Resumed with nothing left to train, after a kill between the last checkpoint and the run's
+  // files: complete them from the checkpoint's state.
+  if (state.epochs.size() == epochs_before) write_outputs(state);
   if (ctx.is_root()) {
-    facts.finished = true;
+    facts.status = "finished";
     write_file_atomic(run_dir + "/summary.json", make_summary(cfg, state, facts).dump(2) + "\n");
   }
   std::error_code ec;

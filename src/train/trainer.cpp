@@ -3,10 +3,23 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "metrics/clock.h"
 #include "train/lr_schedule.h"
 
 namespace parallax {
+
+Interrupted::Interrupted(int64_t s)
+    : std::runtime_error("interrupted after step " + std::to_string(s) +
+                         "; --resume continues from the last epoch's checkpoint"),
+      step(s) {}
+
+Diverged::Diverged(int64_t s, double l)
+    : std::runtime_error("training diverged at step " + std::to_string(s) + " (loss " +
+                         std::to_string(l) + "): lower --lr (or add --warmup), then train again"),
+      step(s),
+      loss(l) {}
 
 Trainer::Trainer(const Config& cfg, Strategy& strategy, Loader& train, Loader& test, bool verbose,
                  EpochHook on_epoch)
@@ -53,6 +66,9 @@ EpochRecord Trainer::train_epoch(TrainState& state, int64_t epoch) {
     rec.comm_busy_s = s.comm_busy_s;
     rec.step_s = step_watch.seconds();
     state.steps.push_back(rec);
+    // Every rank sees the same (global) loss, so every rank stops at the same step.
+    if (!std::isfinite(s.loss)) throw Diverged(rec.step, s.loss);
+    if (s.stop) throw Interrupted(rec.step);
     loss_sum += s.loss * s.images;
     images += s.images;
     correct += s.correct;
@@ -67,11 +83,13 @@ EpochRecord Trainer::train_epoch(TrainState& state, int64_t epoch) {
   return r;
 }
 
+bool Trainer::finished(const TrainState& state) const {
+  return state.next_epoch >= cfg_.epochs || state.step >= total_steps() ||
+         state.epochs_to_target > 0;
+}
+
 void Trainer::run(TrainState& state) {
-  auto done = [&] {
-    return state.next_epoch >= cfg_.epochs || state.step >= total_steps() ||
-           state.epochs_to_target > 0;
-  };
+  auto done = [&] { return finished(state); };
   for (int64_t epoch = state.next_epoch; !done(); ++epoch) {
     EpochRecord r = train_epoch(state, epoch);
     const Stopwatch eval_watch;

@@ -6,6 +6,7 @@
 #include "data/loader.h"
 #include "parallel/strategy.h"
 #include "train/progress.h"
+#include "train/run_stop.h"
 #include "train/train_state.h"
 
 namespace parallax {
@@ -20,7 +21,10 @@ class Trainer {
 
   // Continues from state (a fresh TrainState or one loaded from a checkpoint) until the epochs,
   // the step budget or the target accuracy is exhausted.
+  // Throws Diverged at the first step whose loss is NaN or infinite.
   void run(TrainState& state);
+  // Nothing left to train from state: epochs, step budget or target accuracy exhausted.
+  bool finished(const TrainState& state) const;
 
  private:
   int64_t total_steps() const;

@@ -4,6 +4,10 @@
 #include <torch/torch.h>
 
 #include "cuda_util.h"
+#if PARALLAX_HAVE_CUDA
+#include <ATen/cuda/Sleep.h>
+#include <c10/cuda/CUDAGuard.h>
+#endif
 #include "data/loader.h"
 #include "data/synthetic.h"
 #include "metrics/heap.h"
@@ -12,11 +16,14 @@
 namespace parallax {
 namespace {
 
-// Keeps the GPU busy for a while, so that copies queued behind it run long after the host has
-// moved on: the situation in which a reused pinned buffer would be overwritten too early.
+// Keeps the GPU busy for a while (a spinning kernel, about 0.1 s on any GPU), so that copies
+// queued behind it run long after the host has moved on: the situation in which a reused pinned
+// buffer would be overwritten too early.
 void occupy(const torch::Device& d) {
-  auto x = torch::randn({2048, 2048}, torch::TensorOptions().device(d));
-  for (int i = 0; i < 30; ++i) x = torch::mm(x, x).tanh_();
+#if PARALLAX_HAVE_CUDA
+  c10::cuda::CUDAGuard guard(d);
+  at::cuda::sleep(static_cast<int64_t>(2e8));
+#endif
 }
 
 TEST(CudaLoader, BatchesQueuedWithoutASyncEqualTheCpuLoaders) {
@@ -41,6 +48,8 @@ TEST(CudaStreamClock, EventsTimeTheKernelsNotTheirLaunch) {
   StreamClock clock(gpu);
   ASSERT_TRUE(clock.on_device());
   auto x = torch::randn({4096, 4096}, torch::TensorOptions().device(gpu));
+  // cuBLAS's handle and kernels load on the first product: not between the marks.
+  x = torch::mm(x, x).tanh_();
   torch::cuda::synchronize();
   clock.begin();
   const int a = clock.mark();

@@ -72,7 +72,7 @@ std::pair<torch::Tensor, torch::Tensor> state_of_bn_model(const std::string& run
   auto model = make_resnet({"resnet20", 3, 10, true});
   model->set_floating_dtype(testing::dtype_of_run(run_dir));
   torch::serialize::InputArchive archive, model_archive;
-  archive.load_from(run_dir + "/checkpoint.pt");
+  archive.load_from(run_dir + "/checkpoint.pt", torch::kCPU);
   archive.read("model", model_archive);
   model->load(model_archive);
   std::vector<torch::Tensor> params, buffers;
@@ -146,7 +146,10 @@ TEST(Rendezvous, BadPortsMastersAndWorldSizesAreOneClearLine) {
   socklen_t len = sizeof(addr);
   ::getsockname(busy, reinterpret_cast<sockaddr*>(&addr), &len);
   const std::string port = std::to_string(ntohs(addr.sin_port));
-  auto in_use = run_command(base + " --nproc 2 --master-port " + port);
+  // Rank 0 of a world a launcher of others set up hosts a TCP store (a one-node run of parallax's
+  // own launcher meets in a FileStore and opens no port).
+  auto in_use = run_command("MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port + " WORLD_SIZE=2 RANK=0 " +
+                            base);
   ::close(busy);
   EXPECT_NE(in_use.exit_code, 0);
   EXPECT_NE(in_use.output.find("is the port in use?"), std::string::npos) << in_use.output;

@@ -34,7 +34,7 @@ inline std::vector<torch::Tensor> parameters_of(const std::string& run_dir, bool
   auto model = make_resnet({"resnet20", 3, 10, batch_norm});
   model->set_floating_dtype(dtype_of_run(run_dir));
   torch::serialize::InputArchive archive, model_archive;
-  archive.load_from(run_dir + "/checkpoint.pt");
+  archive.load_from(run_dir + "/checkpoint.pt", torch::kCPU);  // a GPU run's too
   archive.read("model", model_archive);
   model->load(model_archive);
   return model->parameters();

@@ -54,6 +54,19 @@ TEST(Suite, EmptyGridList) {
                {"t.yaml:4:", "'nproc' has an empty list"});
 }
 
+TEST(Suite, ABadValueNamesTheLineOfThatValue) {
+  // The run is refused by train's own checks ("--batch-size 0: ..."): the error points at the
+  // batch size's line, not at the strategy the run came from.
+  SuiteChecks checks = permissive();
+  checks.check_run = [](const Args& args) {
+    for (size_t i = 0; i + 1 < args.size(); ++i)
+      if (args[i] == "--batch-size" && args[i + 1] == "0")
+        throw UserError("--batch-size 0: must be at least 1");
+  };
+  expect_error("suite: x\ngrid:\n  strategy: [single]\n  batch_size: [0]\n",
+               {"t.yaml:4:", "--batch-size 0"}, checks);
+}
+
 TEST(Suite, RepeatsBelowOne) {
   expect_error("suite: x\nrepeats: 0\n", {"t.yaml:2:", "repeats", "1 or more"});
   expect_error("suite: x\nrepeats: two\n", {"t.yaml:2:", "repeats"});

@@ -1,0 +1,161 @@
+// Nothing lost: a run killed at any instant and resumed ends with every row, its checkpoint and
+// the database in agreement; resuming a finished run changes no byte; a full disk is one line and
+// keeps the last checkpoint; a diverging run stops and says so.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "metrics/results_db.h"
+#include "process_util.h"
+#include "test_paths.h"
+#include "test_util.h"
+
+namespace parallax {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::read_text;
+
+// resnet20 on 384 16x16 images, batch 32: 12 steps an epoch, about a second of training for 3
+// epochs after half a second of start-up.
+std::string train_args(const std::string& out, int epochs = 3, const std::string& lr = "0.05") {
+  return std::string(PARALLAX_BINARY) +
+         " train --model resnet20 --image-size 16 --synthetic-train 384 --synthetic-test 32 "
+         "--batch-size 32 --threads 1 --timing-warmup 0 --lr " + lr + " --epochs " +
+         std::to_string(epochs) + " --out " + out;
+}
+
+size_t rows_of(const std::string& csv) {
+  const std::string text = read_text(csv);
+  return static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) - 1;  // less the header
+}
+
+nlohmann::json trainer_state_in(const std::string& dir) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(dir + "/checkpoint.pt", torch::kCPU);
+  torch::Tensor bytes;
+  archive.read("trainer_state", bytes);
+  return nlohmann::json::parse(std::string(static_cast<const char*>(bytes.data_ptr()), bytes.numel()));
+}
+
+// Every record of a finished run says the same: the summary, both tables, the checkpoint's
+// trainer state and the runs directory's database.
+void expect_complete(const std::string& dir, size_t epochs, size_t steps) {
+  const auto s = nlohmann::json::parse(read_text(dir + "/summary.json"));
+  EXPECT_EQ(s["status"], "finished") << dir;
+  EXPECT_EQ(s["epochs"], epochs) << dir;
+  EXPECT_EQ(s["steps"], steps) << dir;
+  EXPECT_EQ(s["ranks"].size(), 1u) << dir;
+  EXPECT_EQ(rows_of(dir + "/epochs.csv"), epochs) << dir;
+  EXPECT_EQ(rows_of(dir + "/steps.csv"), steps) << dir;
+  const auto state = trainer_state_in(dir);
+  EXPECT_EQ(state["epochs"].size(), epochs) << dir;
+  EXPECT_EQ(state["steps"].size(), steps) << dir;
+  ResultsDb db(fs::path(dir).parent_path().string() + "/results.sqlite");
+  const auto run = db.get(fs::path(dir).filename().string());
+  ASSERT_TRUE(run.has_value()) << dir;
+  EXPECT_EQ(run->status, "finished") << dir;
+  EXPECT_EQ(run->epochs.size(), epochs) << dir;
+}
+
+TEST(Faults, KilledAtThirtyRandomInstantsAndResumedEveryRunEndsComplete) {
+  testing::TempDir dir;
+  // When the first epoch ends (its checkpoint, then its rows) and the whole run, measured here:
+  // the instants are drawn from just before the first checkpoint to the end, where a kill can
+  // part the checkpoint from the rows (earlier ones only restart the run).
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  testing::Child whole = testing::start(train_args(dir / "whole"));
+  ASSERT_TRUE(testing::read_until(whole, "epoch 1/3", 120)) << whole.output;
+  const double first_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  ASSERT_EQ(testing::wait_exit(whole), 0) << whole.output;
+  const double run_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  expect_complete(dir / "whole", 3, 36);
+
+  std::mt19937 rng(17);  // the same 30 instants on every run of the test
+  std::uniform_real_distribution<double> instant(0.8 * first_s, run_s);
+  int resumed = 0, restarted = 0;
+  for (int k = 0; k < 30; ++k) {
+    const std::string out = dir / ("killed" + std::to_string(k));
+    testing::Child c = testing::start(train_args(out));
+    std::this_thread::sleep_for(std::chrono::duration<double>(instant(rng)));  // the fault
+    ::kill(c.pid, SIGKILL);
+    testing::wait_exit(c);
+    // Resume; a run killed before its first checkpoint is started again instead.
+    auto r = testing::run_command(std::string(PARALLAX_BINARY) + " train --resume " + out);
+    if (r.exit_code == 2 && r.output.find("start it again with --out") != std::string::npos) {
+      r = testing::run_command(train_args(out));
+      ++restarted;
+    } else {
+      ++resumed;
+    }
+    ASSERT_EQ(r.exit_code, 0) << "kill " << k << ":\n" << r.output;
+    SCOPED_TRACE("kill " + std::to_string(k));
+    expect_complete(out, 3, 36);
+    for (const auto& e : fs::directory_iterator(out))
+      EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+  }
+  std::printf("30 kills over a %.2f s run: %d resumed from a checkpoint, %d before the first\n",
+              run_s, resumed, restarted);
+  // Most instants fall after the first epoch's checkpoint: the test is about those.
+  EXPECT_GE(resumed, 10);
+}
+
+TEST(Faults, ResumingAFinishedRunTwiceChangesNoByte) {
+  testing::TempDir dir;
+  const std::string run = dir / "done";
+  ASSERT_EQ(testing::run_command(train_args(run, 2)).exit_code, 0);
+  const std::string summary = read_text(run + "/summary.json");
+  const std::string db = read_text(dir / "results.sqlite");
+  for (int i = 0; i < 2; ++i) {
+    const auto r = testing::run_command(std::string(PARALLAX_BINARY) + " train --resume " + run);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("already finished (2 epochs, 24 steps); nothing to do"),
+              std::string::npos) << r.output;
+    EXPECT_EQ(read_text(run + "/summary.json"), summary);
+    EXPECT_EQ(read_text(dir / "results.sqlite"), db);
+  }
+  expect_complete(run, 2, 24);
+}
+
+TEST(Faults, AFullDiskIsOneLineAndKeepsTheLastCheckpoint) {
+  testing::TempDir dir;
+  const std::string run = dir / "full";
+  ASSERT_EQ(testing::run_command(train_args(run, 1)).exit_code, 0);
+  // The second epoch's checkpoint (about 2 MB) is larger than the files this shell may write:
+  // the write fails with EFBIG (SIGXFSZ ignored), as a full disk fails with ENOSPC.
+  const auto r = testing::run_command("bash -c 'ulimit -f 1024; trap \"\" XFSZ; exec " +
+                                      std::string(PARALLAX_BINARY) + " train --resume " + run +
+                                      " --epochs 2'");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find(run + "/checkpoint.pt: cannot write it"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("free space"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("internal error"), std::string::npos) << r.output;
+  for (const auto& e : fs::directory_iterator(run))
+    EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+  EXPECT_EQ(trainer_state_in(run)["epochs"].size(), 1u);  // the last good one, intact
+}
+
+TEST(Faults, ADivergingRunStopsAtThatStepAndSaysSo) {
+  testing::TempDir dir;
+  const std::string run = dir / "diverged";
+  const auto r = testing::run_command(train_args(run, 2, "1e30") + " --lr-schedule constant");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("training diverged at step"), std::string::npos) << r.output;
+  const auto s = nlohmann::json::parse(read_text(run + "/summary.json"));
+  EXPECT_EQ(s["status"], "diverged");
+  EXPECT_LT(s["steps"].get<int>(), 24);
+  ResultsDb db(dir / "results.sqlite");
+  EXPECT_EQ(db.get("diverged")->status, "diverged");
+  const auto inf = testing::run_command(train_args(dir / "inf", 1, "inf"));
+  EXPECT_EQ(inf.exit_code, 2) << inf.output;
+  EXPECT_NE(inf.output.find("--lr inf: must be a finite number"), std::string::npos) << inf.output;
+}
+
+}  // namespace
+}  // namespace parallax
