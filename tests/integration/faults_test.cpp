@@ -65,9 +65,9 @@ void expect_complete(const std::string& dir, size_t epochs, size_t steps) {
 
 TEST(Faults, KilledAtThirtyRandomInstantsAndResumedEveryRunEndsComplete) {
   testing::TempDir dir;
-  // When the first epoch ends (its checkpoint, then its rows) and the whole run, measured here:
-  // the instants are drawn from just before the first checkpoint to the end, where a kill can
-  // part the checkpoint from the rows (earlier ones only restart the run).
+  // When the first epoch ends (its checkpoint, then its rows) and the whole run, measured here.
+  // Even kills fall anywhere in the run (start-up included: those only restart it); odd ones
+  // after the first epoch's line, where a kill can part the checkpoint from the rows.
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
   testing::Child whole = testing::start(train_args(dir / "whole"));
@@ -78,12 +78,16 @@ TEST(Faults, KilledAtThirtyRandomInstantsAndResumedEveryRunEndsComplete) {
   expect_complete(dir / "whole", 3, 36);
 
   std::mt19937 rng(17);  // the same 30 instants on every run of the test
-  std::uniform_real_distribution<double> instant(0.8 * first_s, run_s);
+  std::uniform_real_distribution<double> anywhere(0.0, run_s), after_first(0.0, run_s - first_s);
   int resumed = 0, restarted = 0;
   for (int k = 0; k < 30; ++k) {
     const std::string out = dir / ("killed" + std::to_string(k));
     testing::Child c = testing::start(train_args(out));
-    std::this_thread::sleep_for(std::chrono::duration<double>(instant(rng)));  // the fault
+    if (k % 2 == 1) {
+      ASSERT_TRUE(testing::read_until(c, "epoch 1/3", 120)) << c.output;
+    }
+    const double delay = k % 2 == 0 ? anywhere(rng) : after_first(rng);
+    std::this_thread::sleep_for(std::chrono::duration<double>(delay));  // the fault
     ::kill(c.pid, SIGKILL);
     testing::wait_exit(c);
     // Resume; a run killed before its first checkpoint is started again instead.
