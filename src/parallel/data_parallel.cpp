@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
@@ -36,7 +37,7 @@ DataParallel::DataParallel(const Config& cfg, const DistContext& ctx,
   options.release_buckets = options.shard && cfg.zero_stage == 2;
   options.rank = ctx.rank;
   reducer_ = std::make_unique<GradReducer>(model_->parameters(), ctx.world_pg, ctx.world, options);
-  step_sums_ = torch::zeros({4}, torch::TensorOptions().dtype(torch::kDouble).device(ctx.device));
+  step_sums_ = torch::zeros({5}, torch::TensorOptions().dtype(torch::kDouble).device(ctx.device));
 }
 
 void DataParallel::broadcast_from_root(std::vector<torch::Tensor> tensors) {
@@ -70,6 +71,7 @@ StepStats DataParallel::train_step(const Batch& batch) {
   step_sums_[2] = static_cast<double>(micro * accumulate_);
   // Summed over ranks: one rank asked to stop is enough, and all learn it at this step.
   step_sums_[3] = interrupt_requested() ? 1.0 : 0.0;
+  step_sums_[4] = reducer_->squared_norm_share();
   std::vector<torch::Tensor> sums{step_sums_};
   auto sums_work = ctx_.world_pg->allreduce(sums);
   const double update_wait_s = update();
@@ -83,6 +85,7 @@ StepStats DataParallel::train_step(const Batch& batch) {
   stats.loss = v[0] / v[2];
   stats.correct = static_cast<int64_t>(v[1]);
   stats.stop = v[3] > 0;
+  stats.grad_norm = std::sqrt(v[4]);
   // exposed_comm_s(): e.g. this step's forward waiting for the last step's parameter all-gathers.
   stats.comm_s = reduced.wait_s + update_wait_s + exposed_comm_s();
   stats.comm_busy_s = reduced.busy_s;

@@ -38,7 +38,8 @@ class DataParallel : public SingleDevice {
   bool verify_replicas_;
   int64_t steps_ = 0;
   int64_t fault_step_ = -1;  // PARALLAX_FAULT="RANK:STEP": that rank dies at that step (tests)
-  torch::Tensor step_sums_;  // [loss sum, correct, images, stop]: one small all-reduce per step
+  // [loss sum, correct, images, stop, squared gradient norm]: one small all-reduce per step.
+  torch::Tensor step_sums_;
 };
 
 }  // namespace parallax

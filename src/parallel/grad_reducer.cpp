@@ -164,6 +164,18 @@ ReduceStats GradReducer::timing() {
   return stats;
 }
 
+torch::Tensor GradReducer::squared_norm_share() const {
+  torch::NoGradGuard no_grad;
+  const auto opts = torch::TensorOptions().dtype(torch::kDouble).device(
+      params_.empty() ? torch::Device(torch::kCPU) : params_.front().device());
+  auto sum = torch::zeros({}, opts);
+  for (const auto& b : buckets_) {
+    const auto& t = options_.shard ? b.shard : b.flat;  // a slice each, or the whole on each rank
+    if (t.defined()) sum += t.norm().to(torch::kDouble).square();  // one pass, no copy
+  }
+  return options_.shard ? sum : sum / world_;
+}
+
 int64_t GradReducer::held_grad_bytes() const {
   int64_t bytes = 0;
   for (const auto& b : buckets_) {

@@ -67,6 +67,9 @@ class GradReducer {
   // Gradient bytes kept between steps (whole buckets, or only the chunks with release_buckets).
   int64_t held_grad_bytes() const;
   const std::vector<BucketTiming>& timings() const { return timings_; }
+  // After finalize(): this rank's share of the averaged gradient's squared L2 norm, such that the
+  // sum over ranks is the whole (a double scalar on the device; no sync).
+  torch::Tensor squared_norm_share() const;
 
  private:
   struct Bucket {

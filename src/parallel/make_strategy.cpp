@@ -24,6 +24,16 @@ std::unique_ptr<Strategy> make_strategy(const Config& cfg, const DistContext& ct
                   ": unknown; use single, ddp, zero, model, pipeline or hybrid");
 }
 
+torch::Tensor squared_grad_norm(const std::vector<torch::Tensor>& params) {
+  torch::NoGradGuard no_grad;
+  auto sum = torch::zeros({}, torch::TensorOptions()
+                                  .dtype(torch::kDouble)
+                                  .device(params.empty() ? torch::kCPU : params.front().device()));
+  for (const auto& p : params)
+    if (p.grad().defined()) sum += p.grad().norm().to(torch::kDouble).square();  // one pass, no copy
+  return sum;
+}
+
 nlohmann::json Strategy::details() const {
   return nlohmann::json::object();
 }

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 
 #include "config/user_error.h"
 #include "data/loader.h"
@@ -123,12 +124,15 @@ StepStats Pipeline::train_step(const Batch& batch) {
   }
   StageTimes t = executor_->run(schedule_, train_micro_, batch, true, before_backward);
   if (reducer_) reducer_->finalize();
+  // This stage's gradient, once per replica in the world sum below (hence / dp_size).
+  const auto grad_norm_sq = squared_grad_norm(params_) / static_cast<double>(ctx_.dp_size);
   // The step's sums come from the last stages; summed over the world they cover every replica.
   // ... and whether any rank was asked to stop (SIGINT/SIGTERM), so that all stop at this step.
   std::vector<torch::Tensor> v{torch::stack(
       {t.loss_sum, t.correct,
        torch::full({}, executor_->last() ? batch.size() : 0, t.loss_sum.options()),
-       torch::full({}, interrupt_requested() ? 1.0 : 0.0, t.loss_sum.options())})};
+       torch::full({}, interrupt_requested() ? 1.0 : 0.0, t.loss_sum.options()),
+       grad_norm_sq.to(t.loss_sum.device())})};
   auto sums_work = ctx_.world > 1 ? ctx_.world_pg->allreduce(v) : compat::Work();
   const double o0 = timeline_->now_us();
   optimizer_->step();
@@ -154,6 +158,7 @@ StepStats Pipeline::train_step(const Batch& batch) {
   stats.loss = s[0] / s[2];
   stats.correct = static_cast<int64_t>(s[1]);
   stats.stop = s[3] > 0;
+  stats.grad_norm = std::sqrt(s[4]);
   stats.idle_s = t.wall_s - t.busy_s;  // this stage's bubble: waiting on its neighbours
   stats.comm_s = reduced.wait_s;
   stats.comm_busy_s = reduced.busy_s;

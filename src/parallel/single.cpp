@@ -3,6 +3,8 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "data/loader.h"
 #include "distributed/interrupt.h"
 #include "metrics/clock.h"
@@ -24,13 +26,19 @@ StepStats SingleDevice::train_step(const Batch& batch) {
   auto logits = model_->forward(batch.images);
   auto loss = torch::nn::functional::cross_entropy(logits, batch.labels);
   loss.backward();
+  auto grad_norm_sq = squared_grad_norm(model_->parameters());
   optimizer_->step();
   StepStats stats;
-  // One host sync per step: the loss and the count of right answers leave the device together.
+  // One host sync per step: the loss, the count of right answers and the gradient's norm leave
+  // the device together.
   auto correct = logits.detach().argmax(1).eq(batch.labels).sum();
-  auto both = torch::stack({loss.detach().to(torch::kDouble), correct.to(torch::kDouble)}).cpu();
-  stats.loss = both[0].item<double>();
-  stats.correct = static_cast<int64_t>(both[1].item<double>());
+  auto all = torch::stack({loss.detach().to(torch::kDouble), correct.to(torch::kDouble),
+                           grad_norm_sq})
+                 .cpu();
+  const double* v = all.data_ptr<double>();
+  stats.loss = v[0];
+  stats.correct = static_cast<int64_t>(v[1]);
+  stats.grad_norm = std::sqrt(v[2]);
   stats.images = batch.size();
   stats.compute_s = watch.seconds();
   stats.stop = interrupt_requested();

@@ -28,6 +28,7 @@ struct StepStats {
   int64_t images = 0;      // images in the global batch
   int64_t correct = 0;     // of which predicted right (training accuracy, before the update)
   bool stop = false;       // some rank was asked to stop (SIGINT/SIGTERM): every rank stops here
+  double grad_norm = 0;    // L2 norm of the step's whole (averaged) gradient: divergence check
 };
 
 struct EvalStats {
@@ -58,6 +59,9 @@ class Strategy {
   // This rank's Chrome trace (trace/rank<R>.json), where the strategy keeps one.
   virtual void write_trace(const std::string& path) const {}
 };
+
+// Sum of the squares of these tensors' gradients, as a double scalar on their device (no sync).
+torch::Tensor squared_grad_norm(const std::vector<torch::Tensor>& params);
 
 // sample_shape: one input's shape (C, H, W).
 std::unique_ptr<Strategy> make_strategy(const Config& cfg, const DistContext& ctx,

@@ -7,11 +7,12 @@
 
 namespace parallax {
 
-// A step whose loss is not finite: training stops there (the step is recorded first).
+// A step whose loss or gradient norm is not finite: training stops there (the step is recorded
+// first).
 struct Diverged : std::runtime_error {
-  Diverged(int64_t step, double loss);
+  Diverged(int64_t step, double loss, double grad_norm);
   int64_t step;
-  double loss;
+  double loss, grad_norm;
 };
 
 // Training asked to stop (SIGINT/SIGTERM) after this step; the last checkpoint stays the one to

@@ -77,6 +77,18 @@ void record_run(const std::string& run_dir, bool verbose) {
   }
 }
 
+void record_run_if_missing(const std::string& run_dir, bool verbose) {
+  fs::path dir = fs::absolute(run_dir).lexically_normal();
+  if (!dir.has_filename()) dir = dir.parent_path();
+  try {
+    ResultsDb db(results_db_path(dir.parent_path().string()));
+    if (db.has_finished(dir.filename().string())) return;
+  } catch (const std::exception&) {
+    // record_run() says what is wrong with the database, once.
+  }
+  record_run(run_dir, verbose);
+}
+
 }  // namespace
 
 namespace {
@@ -144,10 +156,6 @@ Config checked_train_config(const Config& given) {
                     std::to_string(kRanksPerCore) + " per core) would mostly wait for each " +
                     "other; start fewer, or add --oversubscribe");
   check_batch_split(cfg, topo.dp);
-  if (cfg.dataset == "synthetic" && cfg.batch_size > cfg.synthetic_train)
-    throw UserError("--batch-size " + std::to_string(cfg.batch_size) + ": larger than the " +
-                    std::to_string(cfg.synthetic_train) + " training images (--synthetic-train); " +
-                    "give a smaller one");
   return cfg;
 }
 
@@ -166,6 +174,12 @@ int train_main(const Config& given, int argc, char** argv) {
     run_training(cfg);
     return 0;
   }
+  // The data's size, where it is known without reading it, before any rank starts (a suite
+  // checks runs without this: a run that fails it is recorded as failed and the suite goes on).
+  if (cfg.dataset == "synthetic" && cfg.batch_size > cfg.synthetic_train)
+    throw UserError("--batch-size " + std::to_string(cfg.batch_size) + ": larger than the " +
+                    std::to_string(cfg.synthetic_train) + " training images (--synthetic-train); " +
+                    "give a smaller one");
   if (cfg.device != "cpu") {
     // One GPU per local rank (or --share-gpu), checked before any rank starts.
     const int gpus = cuda_devices();
@@ -271,6 +285,8 @@ std::string run_training(const Config& cfg, bool verbose,
     // Resuming a finished run changes nothing: not its summary, rows or database record.
     if (Trainer(cfg, *strategy, train, test, false).finished(state) &&
         agree_already_finished(ctx, run_dir)) {
+      // ... unless a kill came between its summary and its database row: add only that row.
+      if (ctx.is_root()) record_run_if_missing(run_dir, verbose);
       if (verbose)
         std::fprintf(stderr,
                      "parallax: %s already finished (%zu epochs, %lld steps); nothing to do\n",

@@ -15,11 +15,13 @@ Interrupted::Interrupted(int64_t s)
                          "; --resume continues from the last epoch's checkpoint"),
       step(s) {}
 
-Diverged::Diverged(int64_t s, double l)
+Diverged::Diverged(int64_t s, double l, double g)
     : std::runtime_error("training diverged at step " + std::to_string(s) + " (loss " +
-                         std::to_string(l) + "): lower --lr (or add --warmup), then train again"),
+                         std::to_string(l) + ", gradient norm " + std::to_string(g) +
+                         "): lower --lr (or add --warmup), then train again"),
       step(s),
-      loss(l) {}
+      loss(l),
+      grad_norm(g) {}
 
 Trainer::Trainer(const Config& cfg, Strategy& strategy, Loader& train, Loader& test, bool verbose,
                  EpochHook on_epoch)
@@ -67,7 +69,8 @@ EpochRecord Trainer::train_epoch(TrainState& state, int64_t epoch) {
     rec.step_s = step_watch.seconds();
     state.steps.push_back(rec);
     // Every rank sees the same (global) loss, so every rank stops at the same step.
-    if (!std::isfinite(s.loss)) throw Diverged(rec.step, s.loss);
+    if (!std::isfinite(s.loss) || !std::isfinite(s.grad_norm))
+      throw Diverged(rec.step, s.loss, s.grad_norm);
     if (s.stop) throw Interrupted(rec.step);
     loss_sum += s.loss * s.images;
     images += s.images;

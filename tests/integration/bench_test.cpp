@@ -50,8 +50,8 @@ TEST(Bench, SuiteRecordsAFailureGoesOnAndResumesWithoutRedoingFinishedRuns) {
   const std::string cmd = std::string(PARALLAX_BINARY) + " bench " + (dir / "tiny.yaml") +
                           " --no-report --runs " + (dir / "runs");
   auto r = run_command(cmd);
-  // The pipeline's batch of 16 is larger than its 8 training images: found inside the ranks
-  // (the data is made there), so the suite must record the failure and go on.
+  // The pipeline's batch of 16 is larger than its 8 training images: found when the run starts
+  // (not by the suite's checks), so the suite must record the failure and go on.
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("[1/3] single-synthetic_train64-r0"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("FAILED"), std::string::npos) << r.output;

@@ -161,5 +161,31 @@ TEST(Faults, ADivergingRunStopsAtThatStepAndSaysSo) {
   EXPECT_NE(inf.output.find("--lr inf: must be a finite number"), std::string::npos) << inf.output;
 }
 
+TEST(Faults, SmallerMistakesAreOneLineOrRightFigures) {
+  testing::TempDir dir;
+  // Fewer steps than the timing warm-up: timed on the steps there are, not 0 images/s.
+  std::string shorter = train_args(dir / "short", 1) + " --steps 5";
+  shorter.replace(shorter.find("--timing-warmup 0"), 17, "--timing-warmup 5");
+  ASSERT_EQ(testing::run_command(shorter).exit_code, 0);
+  const auto s = nlohmann::json::parse(read_text(dir / "short/summary.json"));
+  EXPECT_GT(s["images_per_sec"].get<double>(), 0.0);
+  EXPECT_EQ(s["timing_warmup_steps"], 4);
+  // A data check that fails leaves no empty run folder.
+  const auto bad = testing::run_command(std::string(PARALLAX_BINARY) +
+                                        " train --dataset mnist --data-dir " + (dir / "nothing") +
+                                        " --out " + (dir / "nodata"));
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_FALSE(fs::exists(dir / "nodata")) << bad.output;
+  // A run that stopped before its first checkpoint: resume says so and what to do.
+  fs::create_directories(dir / "early");
+  fs::copy(dir / "short/config.json", dir / "early/config.json");
+  const auto early = testing::run_command(std::string(PARALLAX_BINARY) + " train --resume " +
+                                          (dir / "early"));
+  EXPECT_EQ(early.exit_code, 2) << early.output;
+  EXPECT_NE(early.output.find("stopped before its first checkpoint"), std::string::npos)
+      << early.output;
+  EXPECT_NE(early.output.find("start it again with --out"), std::string::npos) << early.output;
+}
+
 }  // namespace
 }  // namespace parallax
