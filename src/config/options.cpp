@@ -115,8 +115,8 @@ void add_train_options(CLI::App& app, Config& c) {
   run->add_option("--node-rank", c.node_rank, "this node's index among --nnodes");
   run->add_option("--master-addr", c.master_addr, "host of rank 0 (the rendezvous store)");
   run->add_option("--master-port", c.master_port,
-                  "port of the rendezvous store (0: a free one; "
-                  "give one for multi-node)");
+                  "across nodes: the port of rank 0's rendezvous store, the same on every node "
+                  "(a one-node run meets in a private FileStore and opens none)");
   run->add_option("--comm-timeout", c.comm_timeout,
                   "seconds before a stuck collective fails "
                   "(a dead rank ends the others within this)");

@@ -2,6 +2,8 @@
 #include "distributed/heartbeat.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -18,6 +20,11 @@ void start_heartbeat_from_env() {
   ::fcntl(fd, F_SETFD, FD_CLOEXEC);
   ::unsetenv(kHeartbeatEnv);
   std::thread([fd] {
+    // A launcher gone makes the write fail (EPIPE) rather than kill the rank with SIGPIPE.
+    sigset_t pipe;
+    ::sigemptyset(&pipe);
+    ::sigaddset(&pipe, SIGPIPE);
+    ::pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
     const char beat = 1;
     const auto period = std::chrono::duration<double>(kHeartbeatPeriodS);
     while (::write(fd, &beat, 1) == 1) std::this_thread::sleep_for(period);

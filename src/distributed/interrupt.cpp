@@ -5,14 +5,24 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <ctime>
 
 namespace parallax {
 namespace {
 
 volatile std::sig_atomic_t g_signal = 0;
+volatile std::sig_atomic_t g_first_s = 0;  // CLOCK_MONOTONIC seconds of the first signal
 
 void on_interrupt(int sig) {
-  if (g_signal != 0) ::_exit(128 + sig);  // asked twice: do not wait for the step to end
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);  // async-signal-safe
+  // Asked again, a second or more later: do not wait for the step to end. A copy arriving at
+  // once (the launcher forwarding what Slurm or systemd sent to every process) is the same ask.
+  if (g_signal != 0) {
+    if (now.tv_sec - g_first_s >= 1) ::_exit(128 + sig);
+    return;
+  }
+  g_first_s = static_cast<std::sig_atomic_t>(now.tv_sec);
   g_signal = sig;
 }
 

@@ -70,7 +70,9 @@ pid_t spawn(const LaunchSpec& spec, int local, int out_fd, int err_fd, int beat_
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   ::dup2(out_fd, STDOUT_FILENO);
   ::dup2(err_fd, STDERR_FILENO);
-  ::dup2(beat_fd, kHeartbeatFd);  // dup2 clears close-on-exec: the rank inherits it
+  // dup2 clears close-on-exec, so the rank inherits it (unless the pipe already is that fd).
+  if (beat_fd == kHeartbeatFd) ::fcntl(beat_fd, F_SETFD, 0);
+  else ::dup2(beat_fd, kHeartbeatFd);
   ::setenv(kHeartbeatEnv, std::to_string(kHeartbeatFd).c_str(), 1);
   ::setpgid(0, 0);  // a terminal's Ctrl-C reaches the launcher alone, which forwards it once
   ::setenv("RANK", std::to_string(spec.node_rank * spec.nproc + local).c_str(), 1);
@@ -159,11 +161,12 @@ int launch_ranks(const LaunchSpec& input) {
     ranks[i].err = err[0];
     ranks[i].beat = beat[0];
     // Loading LibTorch takes seconds before the first beat: the first one gets a longer leash.
-    ranks[i].last_beat = Clock::now() + std::chrono::seconds(20) - silent_after;
+    ranks[i].last_beat =
+        Clock::now() + std::max<Clock::duration>(std::chrono::seconds(20), silent_after) -
+        silent_after;
   }
   int first_failed = -1, running = spec.nproc, silent = -1;
   bool interrupted = false;
-  Clock::time_point kill_deadline = Clock::time_point::max();
   auto stop_all = [&](int sig) {
     for (auto& r : ranks)
       if (r.running) ::kill(r.pid, sig);
@@ -176,27 +179,16 @@ int launch_ranks(const LaunchSpec& input) {
       if (r.err >= 0) fds.push_back({r.err, POLLIN, 0});
       if (r.beat >= 0) fds.push_back({r.beat, POLLIN, 0});
     }
-    int timeout_ms = 500;  // at least twice a second: heartbeats are checked on every turn
-    if (kill_deadline != Clock::time_point::max())
-      timeout_ms = static_cast<int>(std::clamp<int64_t>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(kill_deadline - Clock::now())
-              .count(),
-          0, timeout_ms));
-    ::poll(fds.data(), fds.size(), timeout_ms);
-    if (Clock::now() >= kill_deadline) {
-      stop_all(SIGKILL);  // ranks that ignored SIGTERM through the grace period
-      kill_deadline = Clock::time_point::max();
-    }
+    // At least twice a second: heartbeats are checked on every turn.
+    ::poll(fds.data(), fds.size(), 500);
 
     unsigned char sig;
     while (::read(g_signal_pipe[0], &sig, 1) == 1) {
       if (sig == SIGINT || sig == SIGTERM) {
+        // The ranks finish their step and stop together; asked again, they stop at once.
+        if (interrupted) stop_all(SIGKILL);
+        else stop_all(sig);
         interrupted = true;
-        stop_all(sig);  // the ranks finish their step and stop together (twice: at once)
-        // A rank that cannot finish its step (its peer is gone) is ended after the timeout.
-        if (kill_deadline == Clock::time_point::max())
-          kill_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                             std::chrono::duration<double>(spec.comm_timeout_s + 10));
       }
     }
     const auto now = Clock::now();
@@ -230,7 +222,8 @@ int launch_ranks(const LaunchSpec& input) {
       --running;
       r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       // Interrupted ranks stop together; diverged ranks all stop at the same step and record it.
-      const bool expected = (interrupted && r.code == kInterruptedExit) || r.code == kDivergedExit;
+      // (A signal may reach the ranks without the launcher: Slurm's, or one sent to a rank.)
+      const bool expected = r.code == kInterruptedExit || r.code == kDivergedExit;
       if (r.code != 0 && first_failed < 0 && !expected) {
         first_failed = i;
         // At once: the others are likely waiting for the failed one in a collective, and a

@@ -1,7 +1,9 @@
 // Rendezvous store: FileStore on one node, TCPStore across nodes (its server socket bound here).
 #include "distributed/rendezvous_store.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,8 +24,10 @@ std::string first_line(const std::string& text) {
   return text.substr(0, std::min(text.find('\n'), size_t{200}));
 }
 
-// A listening socket on addr:port only (not every interface), for the TCPStore server to take.
-int listen_on(const std::string& addr, int port) {
+// A listening socket on addr:port only (not every interface), for the TCPStore server to take;
+// -1 when addr is a loopback address but other nodes must reach it (a hostname that /etc/hosts
+// maps to 127.0.1.1, as Debian does): the server then listens everywhere, as LibTorch's does.
+int listen_on(const std::string& addr, int port, bool other_hosts) {
   const std::string where = addr + ":" + std::to_string(port);
   addrinfo hints{}, *found = nullptr;
   hints.ai_family = AF_UNSPEC;
@@ -31,6 +35,15 @@ int listen_on(const std::string& addr, int port) {
   if (::getaddrinfo(addr.c_str(), std::to_string(port).c_str(), &hints, &found) != 0 || !found)
     throw UserError("--master-addr " + addr + ": not a host name or address this machine can " +
                     "resolve; give rank 0's address");
+  const bool loopback =
+      (found->ai_family == AF_INET &&
+       (ntohl(reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr.s_addr) >> 24) == 127) ||
+      (found->ai_family == AF_INET6 &&
+       IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<sockaddr_in6*>(found->ai_addr)->sin6_addr));
+  if (loopback && other_hosts) {
+    ::freeaddrinfo(found);
+    return -1;
+  }
   const int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   const int on = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
@@ -41,8 +54,8 @@ int listen_on(const std::string& addr, int port) {
   if (ok) return fd;
   if (fd >= 0) ::close(fd);
   if (err == EADDRINUSE)
-    throw UserError("rendezvous store on " + where + " could not start (port in use); is the " +
-                    "port in use? give another --master-port, or 0 for a free one");
+    throw UserError("rendezvous store on " + where + " could not start: is the port in use? " +
+                    "give another --master-port, or 0 for a free one");
   throw UserError("rendezvous store on " + where + " could not start (" + std::strerror(err) +
                   "); --master-addr must be an address of rank 0's host");
 }
@@ -61,8 +74,10 @@ c10::intrusive_ptr<c10d::Store> make_rendezvous_store(const RankEnv& env, int ra
   opts.isServer = rank == 0;
   opts.numWorkers = world;
   opts.timeout = timeout;
-  if (rank == 0 && compat::kStoreTakesBoundSocket)
-    compat::set_listen_socket(opts, listen_on(env.master_addr, env.master_port));
+  if (rank == 0 && compat::kStoreTakesBoundSocket) {
+    const int fd = listen_on(env.master_addr, env.master_port, env.world > env.local_world);
+    if (fd >= 0) compat::set_listen_socket(opts, fd);
+  }
   try {
     return c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
   } catch (const std::exception& e) {

@@ -26,9 +26,10 @@ using Backend = c10d::ProcessGroup;
 using Group = c10::intrusive_ptr<Backend>;
 using Work = c10::intrusive_ptr<c10d::Work>;
 
-// From 2.2 the TCPStore server takes a socket already bound (TCPStoreOptions::masterListenFd), so
-// parallax can bind it to --master-addr alone; 1.13's server listens on every interface.
-#if PARALLAX_TORCH_AT_LEAST(2, 2)
+// From 2.8 the TCPStore server (its default libuv backend included) takes a socket already bound
+// (TCPStoreOptions::masterListenFd), so parallax binds it to --master-addr alone; 2.4-2.7's libuv
+// backend refuses one, and 1.13's server listens on every interface.
+#if PARALLAX_TORCH_AT_LEAST(2, 8)
 constexpr bool kStoreTakesBoundSocket = true;
 inline void set_listen_socket(c10d::TCPStoreOptions& opts, int fd) {
   opts.masterListenFd = fd;

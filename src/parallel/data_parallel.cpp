@@ -75,7 +75,6 @@ StepStats DataParallel::train_step(const Batch& batch) {
   std::vector<torch::Tensor> sums{step_sums_};
   auto sums_work = ctx_.world_pg->allreduce(sums);
   const double update_wait_s = update();
-  if (verify_replicas_) verify_replicas();
   sums_work->wait();
   auto host = step_sums_.cpu();  // the step's one host sync
   const ReduceStats reduced = reducer_->timing();
@@ -86,6 +85,9 @@ StepStats DataParallel::train_step(const Batch& batch) {
   stats.correct = static_cast<int64_t>(v[1]);
   stats.stop = v[3] > 0;
   stats.grad_norm = std::sqrt(v[4]);
+  // NaN parameters differ from themselves: a diverged step is the trainer's to report.
+  if (verify_replicas_ && std::isfinite(stats.loss) && std::isfinite(stats.grad_norm))
+    verify_replicas();
   // exposed_comm_s(): e.g. this step's forward waiting for the last step's parameter all-gathers.
   stats.comm_s = reduced.wait_s + update_wait_s + exposed_comm_s();
   stats.comm_busy_s = reduced.busy_s;

@@ -122,7 +122,10 @@ bool agree_already_finished(const DistContext& ctx, const std::string& run_dir) 
   if (ctx.world == 1) return finished;
   const std::string key = "parallax/already_finished";
   if (ctx.is_root()) ctx.store->set(key, std::vector<uint8_t>{finished ? uint8_t{1} : uint8_t{0}});
-  return ctx.store->get(key) == std::vector<uint8_t>{1};
+  const bool agreed = ctx.store->get(key) == std::vector<uint8_t>{1};
+  // Rank 0 may host the store: it must not exit before every rank has read the verdict.
+  ctx.world_pg->barrier()->wait();
+  return agreed;
 }
 
 }  // namespace

@@ -12,7 +12,8 @@ namespace parallax {
 
 Interrupted::Interrupted(int64_t s)
     : std::runtime_error("interrupted after step " + std::to_string(s) +
-                         "; --resume continues from the last epoch's checkpoint"),
+                         "; --resume continues from the last epoch's checkpoint, if one was "
+                         "written"),
       step(s) {}
 
 Diverged::Diverged(int64_t s, double l, double g)

@@ -12,6 +12,7 @@
 
 #include "distributed/launcher.h"
 #include "distributed/torch_compat.h"
+#include "metrics/system_info.h"
 #include "process_util.h"
 #include "test_paths.h"
 #include "test_util.h"
@@ -67,9 +68,10 @@ TEST(FaultsRanks, SettingsAreCheckedOnceBeforeAnyRankStarts) {
   const std::string base = std::string(PARALLAX_BINARY) +
                            " train --strategy ddp --model resnet20 --image-size 16 "
                            "--synthetic-train 64 --synthetic-test 16 --out " + (dir / "x");
-  const auto many = testing::run_command(base + " --nproc 64 --batch-size 32");
+  const std::string too_many = std::to_string(4 * cpu_cores() + 1);  // 4 per core is the limit
+  const auto many = testing::run_command(base + " --nproc " + too_many + " --batch-size 32");
   EXPECT_EQ(many.exit_code, 2) << many.output;
-  EXPECT_NE(many.output.find("--nproc 64"), std::string::npos) << many.output;
+  EXPECT_NE(many.output.find("--nproc " + too_many), std::string::npos) << many.output;
   EXPECT_NE(many.output.find("--oversubscribe"), std::string::npos) << many.output;
   const auto odd = testing::run_command(base + " --nproc 2 --batch-size 3");
   EXPECT_EQ(odd.exit_code, 2) << odd.output;
