@@ -13,6 +13,7 @@
 #include "report/bench_command.h"
 #include "report/report_command.h"
 #include "train/checkpoint.h"
+#include "config/exit_codes.h"
 #include "train/run_stop.h"
 #include "train/train_command.h"
 
@@ -97,9 +98,9 @@ int main(int argc, char** argv) {
     return parallax::kInterruptedExit;
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "parallax: internal error: %s\n", e.what_without_backtrace());
-    return 1;
+    return parallax::kInternalErrorExit;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "parallax: internal error: %s\n", e.what());
-    return 1;
+    return parallax::kInternalErrorExit;
   }
 }

@@ -40,8 +40,4 @@ bool interrupt_requested() {
   return g_signal != 0;
 }
 
-int interrupt_signal() {
-  return g_signal;
-}
-
 }  // namespace parallax

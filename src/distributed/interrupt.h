@@ -7,6 +7,5 @@ namespace parallax {
 
 void install_interrupt_handlers();
 bool interrupt_requested();
-int interrupt_signal();  // the signal that asked (0: none)
 
 }  // namespace parallax

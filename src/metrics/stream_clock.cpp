@@ -125,10 +125,6 @@ double StreamClock::at(int mark) const {
   return impl_->seconds.at(static_cast<size_t>(mark));
 }
 
-double StreamClock::origin_host_s() const {
-  return impl_->origin;
-}
-
 bool runs_on_device_streams(const compat::Group& group) {
   return group && group->getBackendName() == "nccl";
 }

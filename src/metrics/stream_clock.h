@@ -32,8 +32,6 @@ class StreamClock {
   void resolve();
   // Seconds from begin() to the mark (after resolve()).
   double at(int mark) const;
-  // The host clock (steady, in seconds) at begin(): to lay device marks on a host timeline.
-  double origin_host_s() const;
   bool on_device() const;
 
  private:

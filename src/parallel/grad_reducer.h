@@ -5,7 +5,6 @@
 #pragma once
 #include <torch/types.h>
 
-#include <atomic>
 #include <vector>
 
 #include "config/config.h"

@@ -61,15 +61,19 @@ void prepare_run_dir(const std::string& dir, bool resuming) {
   remove_stale_temp_files(dir);
 }
 
+// The run folder as an absolute path naming the folder itself ("runs/a/" names a too): its
+// parent is the runs directory that holds the results database, its name the run's.
+fs::path run_folder(const std::string& run_dir) {
+  fs::path dir = fs::absolute(run_dir).lexically_normal();
+  return dir.has_filename() ? dir : dir.parent_path();
+}
+
 // Adds the finished run to its runs directory's results database (the run folder's parent), in
 // one transaction. The run folder is already complete, so a database that cannot take the row
 // (foreign, corrupt, read-only) costs a warning, not the run: `parallax report` imports it later.
 void record_run(const std::string& run_dir, bool verbose) {
-  fs::path dir = fs::absolute(run_dir).lexically_normal();
-  if (!dir.has_filename()) dir = dir.parent_path();  // "runs/a/" names the folder a too
-  const std::string runs = dir.parent_path().string();
   try {
-    ResultsDb db(results_db_path(runs));
+    ResultsDb db(results_db_path(run_folder(run_dir).parent_path().string()));
     db.put(read_run_dir(run_dir));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "parallax: warning: run not recorded in the results database: %s\n",
@@ -78,8 +82,7 @@ void record_run(const std::string& run_dir, bool verbose) {
 }
 
 void record_run_if_missing(const std::string& run_dir, bool verbose) {
-  fs::path dir = fs::absolute(run_dir).lexically_normal();
-  if (!dir.has_filename()) dir = dir.parent_path();
+  const fs::path dir = run_folder(run_dir);
   try {
     ResultsDb db(results_db_path(dir.parent_path().string()));
     if (db.has_finished(dir.filename().string())) return;
@@ -321,6 +324,9 @@ std::string run_training(const Config& cfg, bool verbose,
                  facts.device.c_str(), threads, allocator_name().c_str(), blas_name().c_str(),
                  run_dir.c_str());
 
+  auto write_summary = [&](const TrainState& s) {
+    write_file_atomic(run_dir + "/summary.json", make_summary(cfg, s, facts).dump(2) + "\n");
+  };
   auto write_outputs = [&](const TrainState& s) {
     // Collective parts first, on every rank: the checkpoint (ZeRO gathers its shards) and the
     // per-rank memory figures.
@@ -332,7 +338,7 @@ std::string run_training(const Config& cfg, bool verbose,
       return;
     }
     write_run_tables(run_dir, s);
-    write_file_atomic(run_dir + "/summary.json", make_summary(cfg, s, facts).dump(2) + "\n");
+    write_summary(s);
     if (after_epoch) after_epoch(s);
   };
   // A run that stops early (divergence, an interrupt) keeps its last good checkpoint and says why
@@ -343,7 +349,7 @@ std::string run_training(const Config& cfg, bool verbose,
     facts.status = status;
     facts.stop_reason = why;
     write_run_tables(run_dir, state);
-    write_file_atomic(run_dir + "/summary.json", make_summary(cfg, state, facts).dump(2) + "\n");
+    write_summary(state);
     record_run(run_dir, verbose);
   };
   Trainer trainer(cfg, *strategy, train, test, verbose, write_outputs);
@@ -362,7 +368,7 @@ std::string run_training(const Config& cfg, bool verbose,
   if (state.epochs.size() == epochs_before) write_outputs(state);
   if (ctx.is_root()) {
     facts.status = "finished";
-    write_file_atomic(run_dir + "/summary.json", make_summary(cfg, state, facts).dump(2) + "\n");
+    write_summary(state);
   }
   std::error_code ec;
   fs::create_directories(run_dir + "/trace", ec);
