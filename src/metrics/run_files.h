@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "train/train_state.h"
+#include "metrics/train_records.h"
 
 namespace parallax {
 

@@ -49,15 +49,15 @@ StepStats DataParallel::train_step(const Batch& batch) {
   exit_if_fault_injected();
   const Stopwatch watch;
   model_->train();
-  // Gradients as none: autograd hands each hook a fresh gradient, the reducer copies it.
-  for (auto& p : model_->parameters()) p.mutable_grad().reset();
+  // The buckets are the gradients: zeroed, autograd accumulates into them.
+  reducer_->zero_grad();
   step_sums_.zero_();
   const int64_t micro = batch.size() / accumulate_;
   for (int64_t m = 0; m < accumulate_; ++m) {
     const bool last = m + 1 == accumulate_;
     auto images = batch.images.narrow(0, m * micro, micro);
     auto labels = batch.labels.narrow(0, m * micro, micro);
-    reducer_->prepare(/*sync=*/last);  // earlier micro-batches only accumulate into .grad
+    reducer_->prepare(/*sync=*/last);  // earlier micro-batches only accumulate
     auto logits = model_->forward(images);
     auto loss = torch::nn::functional::cross_entropy(logits, labels);
     // Divided by K so that K accumulated micro-batches give the gradient of the whole batch.

@@ -1,7 +1,13 @@
 // GradReducer: buckets launch strictly in order so every rank issues the same collectives.
 #include "parallel/grad_reducer.h"
 
+#include <torch/csrc/autograd/function.h>
 #include <torch/torch.h>
+
+#include <algorithm>
+#include <functional>
+
+#include "metrics/heap.h"
 
 namespace parallax {
 
@@ -13,6 +19,26 @@ ReducerOptions reducer_options(const Config& cfg) {
   return options;
 }
 
+namespace {
+
+// Runs after autograd has accumulated a leaf's gradient into its .grad (a post-hook on the leaf's
+// gradient accumulator, as PyTorch's DDP reducer does; LibTorch 1.13 has no
+// register_post_accumulate_grad_hook).
+class AfterAccumulate : public torch::autograd::FunctionPostHook {
+ public:
+  explicit AfterAccumulate(std::function<void()> f) : f_(std::move(f)) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
+                                            const torch::autograd::variable_list&) override {
+    f_();
+    return outputs;
+  }
+
+ private:
+  std::function<void()> f_;
+};
+
+}  // namespace
+
 GradReducer::GradReducer(std::vector<torch::Tensor> params, compat::Group group, int world,
                          const ReducerOptions& options)
     : params_(std::move(params)),
@@ -21,6 +47,7 @@ GradReducer::GradReducer(std::vector<torch::Tensor> params, compat::Group group,
       group_(std::move(group)),
       world_(world),
       options_(options),
+      device_(params_.empty() ? torch::Device(torch::kCPU) : params_.front().device()),
       // CUDA events only where the collectives run on device streams (NCCL): Gloo's complete on
       // its host threads, so all of a step's marks are host times then (one clock, one origin).
       clock_(params_.empty() || !runs_on_device_streams(group_) ? torch::Device(torch::kCPU)
@@ -34,32 +61,63 @@ GradReducer::GradReducer(std::vector<torch::Tensor> params, compat::Group group,
                          options.shard ? world : 1, options.tail_bucket_mb * mib);
   buckets_.resize(layout_.buckets.size());
   timings_.resize(layout_.buckets.size());
-  const auto opts = params_.empty() ? torch::TensorOptions() : params_.front().options();
-  for (size_t b = 0; b < buckets_.size(); ++b) {
-    const BucketPlan& plan = layout_.buckets[b];
-    timings_[b].bytes = plan.numel * element;
-    // Stage 2 allocates the whole bucket only while its gradients are being reduced.
-    if (!options.release_buckets) allocate(b);
-    if (!options.shard) continue;
-    // Kept buckets are reduce-scattered in place: the chunk is a view of the bucket.
-    const int64_t chunk = plan.padded / world_;
-    buckets_[b].shard = options.release_buckets
-                            ? torch::zeros({chunk}, opts)
-                            : buckets_[b].flat.narrow(0, options.rank * chunk, chunk);
+  for (size_t b = 0; b < buckets_.size(); ++b) timings_[b].bytes = layout_.buckets[b].numel * element;
+  // Buckets are allocated when their first gradient arrives (so the memory they take is counted
+  // as gradients, not as the model), and at stage 2 freed again once reduced.
+  for (size_t k = 0; k < params_.size(); ++k) {
+    params_[k].register_hook([this, k](const torch::Tensor&) { before_grad(k); });
+    auto accumulator = torch::autograd::impl::grad_accumulator(params_[k]);
+    accumulator->add_post_hook(std::make_unique<AfterAccumulate>([this, k] { on_grad(k); }));
+    accumulators_.push_back(std::make_shared<decltype(accumulator)>(std::move(accumulator)));
   }
-  for (size_t k = 0; k < params_.size(); ++k)
-    params_[k].register_hook([this, k](const torch::Tensor& grad) { on_grad(k, grad); });
 }
 
 void GradReducer::allocate(size_t b) {
   const BucketPlan& plan = layout_.buckets[b];
   Bucket& bucket = buckets_[b];
-  bucket.flat = torch::empty({plan.padded}, params_[plan.params.front()].options());
-  // Padding and the slices of parameters without a gradient this step must read as zeros.
-  bucket.flat.zero_();
+  const int64_t before = options_.release_buckets ? allocated_bytes(device_) : 0;
+  // Zeros: the padding, and the parameters without a gradient this step, must read as zeros.
+  bucket.flat = torch::zeros({plan.padded}, params_[plan.params.front()].options());
   for (size_t i = 0; i < plan.params.size(); ++i) {
     const size_t k = plan.params[i];
     views_[k] = bucket.flat.narrow(0, plan.offsets[i], params_[k].numel()).view(params_[k].sizes());
+    params_[k].mutable_grad() = views_[k];  // autograd accumulates into the bucket in place
+  }
+  if (options_.shard) {
+    const int64_t chunk = plan.padded / world_;
+    // Kept buckets are reduce-scattered in place: the chunk is a view of the bucket.
+    if (!options_.release_buckets) {
+      bucket.shard = bucket.flat.narrow(0, options_.rank * chunk, chunk);
+    } else if (!bucket.shard.defined()) {
+      bucket.shard = torch::zeros({chunk}, bucket.flat.options());
+    }
+  }
+  if (options_.release_buckets) {
+    bucket.allocated_bytes = std::max<int64_t>(0, allocated_bytes(device_) - before);
+    live_bucket_bytes_ += bucket.allocated_bytes;
+    peak_bucket_bytes_ = std::max(peak_bucket_bytes_, live_bucket_bytes_);
+  }
+}
+
+void GradReducer::release(size_t b) {
+  Bucket& bucket = buckets_[b];
+  for (size_t k : layout_.buckets[b].params) {
+    params_[k].mutable_grad().reset();
+    views_[k].reset();
+  }
+  bucket.flat.reset();
+  live_bucket_bytes_ -= bucket.allocated_bytes;
+  bucket.allocated_bytes = 0;
+}
+
+void GradReducer::zero_grad() {
+  torch::NoGradGuard no_grad;
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    if (!buckets_[b].flat.defined()) continue;
+    buckets_[b].flat.zero_();
+    // Whoever reset a .grad since (an optimizer's zero_grad) gets the bucket's view back.
+    for (size_t k : layout_.buckets[b].params)
+      if (!params_[k].grad().is_same(views_[k])) params_[k].mutable_grad() = views_[k];
   }
 }
 
@@ -72,18 +130,22 @@ void GradReducer::prepare(bool sync) {
   }
   std::fill(got_.begin(), got_.end(), 0);
   next_launch_ = 0;
+  next_finish_ = 0;
 }
 
-void GradReducer::on_grad(size_t k, const torch::Tensor& grad) {
-  if (!sync_) return;  // accumulation micro-step: autograd sums into .grad, nothing to send
+void GradReducer::before_grad(size_t k) {
+  // Stage 2: the bucket comes into being with its first gradient (accumulation micro-steps
+  // included, which sum into it); a kept bucket exists from the first step on.
   const size_t b = layout_.bucket_of[k];
   if (!buckets_[b].flat.defined()) allocate(b);
-  // The hook sees the gradient before autograd accumulates it into .grad: copy it, never
-  // reduce it in place. A .grad still defined here holds earlier micro-steps (accumulation).
-  views_[k].copy_(grad);
-  if (params_[k].grad().defined()) views_[k].add_(params_[k].grad());
+}
+
+void GradReducer::on_grad(size_t k) {
+  if (!sync_ || got_[k]) return;  // accumulation micro-step: autograd summed into the bucket
   got_[k] = 1;
+  const size_t b = layout_.bucket_of[k];
   if (--buckets_[b].pending == 0 && options_.overlap) launch_ready();
+  if (options_.release_buckets) finish_completed();
 }
 
 void GradReducer::launch_ready() {
@@ -103,42 +165,42 @@ void GradReducer::launch(Bucket& b) {
   b.done = clock_.mark_done(b.work, device_streams_);
 }
 
+void GradReducer::finish(size_t b) {
+  Bucket& bucket = buckets_[b];
+  // CPU and Gloo: the host waits. NCCL: the compute stream waits, the host goes on.
+  bucket.work->wait();
+  // Each rank's loss is the mean over its equal share of the batch, so the mean of the ranks'
+  // gradients is the gradient of the mean loss over the global batch.
+  if (options_.shard) {
+    bucket.scatter.finish();
+    bucket.scatter = {};
+    bucket.shard.div_(world_);
+    if (options_.release_buckets) release(b);
+  } else {
+    bucket.flat.div_(world_);
+  }
+}
+
+void GradReducer::finish_completed() {
+  // In launch order, so that every rank frees the same buckets' memory for the same reasons;
+  // isCompleted() does not wait.
+  while (next_finish_ < next_launch_ && buckets_[next_finish_].work->isCompleted())
+    finish(next_finish_++);
+}
+
 void GradReducer::finalize() {
+  torch::NoGradGuard no_grad;
   backward_end_ = clock_.mark();
-  // Parameters that got no gradient this step contribute zeros.
+  // Parameters that got no gradient this step contribute zeros (their views are zeroed at the
+  // step's start, or were allocated as zeros).
   for (size_t b = 0; b < buckets_.size(); ++b) {
     Bucket& bucket = buckets_[b];
     if (bucket.pending == 0) continue;
     if (!bucket.flat.defined()) allocate(b);
-    for (size_t k : layout_.buckets[b].params)
-      if (!got_[k]) views_[k].zero_();
     bucket.pending = 0;
   }
   launch_ready();
-  for (size_t b = 0; b < buckets_.size(); ++b) {
-    Bucket& bucket = buckets_[b];
-    // CPU and Gloo: the host waits. NCCL: the compute stream waits, the host goes on.
-    bucket.work->wait();
-    // Each rank's loss is the mean over its equal share of the batch, so the mean of the ranks'
-    // gradients is the gradient of the mean loss over the global batch.
-    if (options_.shard) {
-      bucket.scatter.finish();
-      bucket.scatter = {};
-      bucket.shard.div_(world_);
-      if (options_.release_buckets) bucket.flat.reset();
-    } else {
-      bucket.flat.div_(world_);
-    }
-  }
-  for (size_t k = 0; k < params_.size(); ++k) {
-    if (options_.shard) {
-      // Only this rank's chunk of each bucket is averaged: no whole .grad to show.
-      params_[k].mutable_grad().reset();
-      if (options_.release_buckets) views_[k].reset();
-    } else {
-      params_[k].mutable_grad() = views_[k];
-    }
-  }
+  while (next_finish_ < buckets_.size()) finish(next_finish_++);
 }
 
 ReduceStats GradReducer::timing() {

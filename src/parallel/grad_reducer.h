@@ -1,7 +1,9 @@
-// GradReducer: DDP's gradient all-reduce in flat buckets, launched as autograd hooks fire; for
-// ZeRO the buckets are padded so each rank owns one equal slice of every bucket, and are
-// reduce-scattered (each rank receives only its slice's sum); at stage 2 the whole buckets are
-// released after each step and only this rank's slices are kept.
+// GradReducer: DDP's gradient all-reduce in flat buckets, launched as autograd fills them. Each
+// parameter's .grad is a view of its bucket (PyTorch's gradient_as_bucket_view), so autograd
+// accumulates straight into the bucket and no second copy of the gradients exists. For ZeRO the
+// buckets are padded so each rank owns one equal slice of every bucket, and are reduce-scattered
+// (each rank receives only its slice's sum); at stage 2 a bucket exists only from its first
+// gradient until its reduce-scatter completes, and only this rank's slices are kept.
 #pragma once
 #include <torch/types.h>
 
@@ -50,7 +52,11 @@ class GradReducer {
   GradReducer(const GradReducer&) = delete;
   GradReducer& operator=(const GradReducer&) = delete;
 
-  // Before backward: the next gradients will be reduced (sync) or left to accumulate in .grad.
+  // At a step's start, instead of resetting .grad: zeroes the kept buckets, which stay the
+  // parameters' .grad.
+  void zero_grad();
+  // Before backward: the next gradients will be reduced (sync) or left to accumulate in the
+  // buckets.
   void prepare(bool sync = true);
   // After backward: waits for every bucket and averages over ranks. All-reduce: each parameter's
   // .grad becomes a view of its bucket, bitwise equal on every rank. Reduce-scatter (shard): .grad
@@ -61,10 +67,14 @@ class GradReducer {
   ReduceStats timing();
 
   const BucketLayout& layout() const { return layout_; }
-  // This rank's slice (ReducerOptions::shard) of bucket b's averaged gradient.
+  // This rank's slice (ReducerOptions::shard) of bucket b's averaged gradient (after the first
+  // finalize(); with release_buckets it is allocated then).
   const torch::Tensor& shard_grad(size_t b) const { return buckets_[b].shard; }
   // Gradient bytes kept between steps (whole buckets, or only the chunks with release_buckets).
   int64_t held_grad_bytes() const;
+  // release_buckets: the most bytes of whole buckets alive at once, as the allocator counted them
+  // around each bucket's allocation (measured; 0 before the first step).
+  int64_t peak_bucket_bytes() const { return peak_bucket_bytes_; }
   const std::vector<BucketTiming>& timings() const { return timings_; }
   // After finalize(): this rank's share of the averaged gradient's squared L2 norm, such that the
   // sum over ranks is the whole (a double scalar on the device; no sync).
@@ -78,16 +88,23 @@ class GradReducer {
     compat::Work work;
     PendingReduceScatter scatter;
     int launched = -1, done = -1;  // marks of clock_
+    int64_t allocated_bytes = 0;   // release_buckets: what the allocator counted for flat
     Bucket() = default;
     Bucket(Bucket&& o) noexcept
         : flat(std::move(o.flat)), shard(std::move(o.shard)), pending(o.pending) {}
   };
-  void allocate(size_t b);  // the bucket's flat buffer and its parameters' views into it
-  void on_grad(size_t param, const torch::Tensor& grad);
+  void allocate(size_t b);  // the bucket's flat buffer; its parameters' .grad become views of it
+  void release(size_t b);   // release_buckets: frees the whole bucket, once reduced
+  void before_grad(size_t param);  // autograd is about to accumulate into param's .grad
+  void on_grad(size_t param);      // ... and has: the gradient is in the bucket
   void launch_ready();
   void launch(Bucket& b);
+  void finish(size_t b);  // waits for bucket b's collective and averages it
+  void finish_completed();  // release_buckets: finishes the launched buckets already complete
 
   std::vector<torch::Tensor> params_;
+  // The parameters' gradient accumulators, kept alive so that the hooks on them stay.
+  std::vector<std::shared_ptr<void>> accumulators_;
   BucketLayout layout_;
   std::vector<torch::Tensor> views_;  // param i's slice of its bucket, shaped like the param
   std::vector<char> got_;             // param k's gradient arrived this step
@@ -97,7 +114,10 @@ class GradReducer {
   int world_;
   ReducerOptions options_;
   size_t next_launch_ = 0;
+  size_t next_finish_ = 0;  // buckets [0, next_finish_) are reduced and averaged this step
   bool sync_ = true;
+  c10::Device device_;
+  int64_t live_bucket_bytes_ = 0, peak_bucket_bytes_ = 0;  // release_buckets, measured
   StreamClock clock_;
   bool device_streams_ = false;  // NCCL: completion read from CUDA events
   int backward_end_ = -1;        // mark at finalize(): backward is done

@@ -15,7 +15,7 @@
 #include "distributed/interrupt.h"
 #include "metrics/clock.h"
 #include "parallel/micro_batches.h"
-#include "train/optimizer.h"
+#include "optim/optimizer.h"
 
 namespace parallax {
 namespace {
@@ -115,7 +115,11 @@ torch::Tensor Pipeline::sum_over_world(torch::Tensor t) const {
 StepStats Pipeline::train_step(const Batch& batch) {
   const Stopwatch watch;
   model_->train();
-  for (auto& p : params_) p.mutable_grad().reset();
+  if (reducer_) {
+    reducer_->zero_grad();  // its buckets are this stage's gradients
+  } else {
+    for (auto& p : params_) p.mutable_grad().reset();
+  }
   const int last_micro = schedule_.empty() ? 0 : train_micro_.size() - 1;
   std::function<void(int)> before_backward;
   if (reducer_) {

@@ -6,7 +6,7 @@
 
 #include "distributed/collectives.h"
 #include "parallel/pipeline.h"
-#include "train/optimizer.h"
+#include "optim/optimizer.h"
 
 namespace parallax {
 

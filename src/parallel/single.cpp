@@ -8,7 +8,7 @@
 #include "data/loader.h"
 #include "distributed/interrupt.h"
 #include "metrics/clock.h"
-#include "train/optimizer.h"
+#include "optim/optimizer.h"
 
 namespace parallax {
 

@@ -8,7 +8,7 @@
 #include <set>
 
 #include "distributed/collectives.h"
-#include "train/optimizer.h"
+#include "optim/optimizer.h"
 
 namespace parallax {
 
@@ -26,7 +26,6 @@ Zero::Zero(const Config& cfg, const DistContext& ctx, std::shared_ptr<ModelBlock
     const int64_t chunk = layout.buckets[b].padded / ctx_.world;
     // A tensor of its own (detach) over this rank's chunk of the bucket's parameters.
     shards_.push_back(flat_params_[b].narrow(0, ctx_.rank * chunk, chunk).detach());
-    shards_.back().mutable_grad() = reducer_->shard_grad(b);
   }
   optimizer_ = make_optimizer(cfg, shards_);
   gathers_.resize(layout.buckets.size());
@@ -54,6 +53,8 @@ void Zero::bind_parameters_to_flat_buffers() {
 
 double Zero::update() {
   if (!sharded_) return DataParallel::update();
+  // The reducer's averaged chunks are the shards' gradients (allocated with their first step).
+  for (size_t b = 0; b < shards_.size(); ++b) shards_[b].mutable_grad() = reducer_->shard_grad(b);
   optimizer_->step();  // this rank's chunks only
   launch_gathers();    // waited for block by block in the next forward
   return 0;

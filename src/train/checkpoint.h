@@ -4,7 +4,7 @@
 
 #include "config/config.h"
 #include "parallel/strategy.h"
-#include "train/train_state.h"
+#include "metrics/train_records.h"
 
 namespace parallax {
 

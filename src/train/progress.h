@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <cstdio>
 
-#include "train/train_state.h"
+#include "metrics/train_records.h"
 
 namespace parallax {
 

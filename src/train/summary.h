@@ -8,7 +8,7 @@
 #include "config/config.h"
 #include "metrics/heap.h"
 #include "parallel/strategy.h"
-#include "train/train_state.h"
+#include "metrics/train_records.h"
 
 namespace parallax {
 

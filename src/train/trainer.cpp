@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "metrics/clock.h"
-#include "train/lr_schedule.h"
+#include "optim/lr_schedule.h"
 
 namespace parallax {
 

@@ -7,7 +7,7 @@
 #include "parallel/strategy.h"
 #include "train/progress.h"
 #include "train/run_stop.h"
-#include "train/train_state.h"
+#include "metrics/train_records.h"
 
 namespace parallax {
 

@@ -9,7 +9,7 @@
 #include "models/resnet.h"
 #include "test_util.h"
 #include "train/train_command.h"
-#include "train/train_state.h"
+#include "metrics/train_records.h"
 
 namespace parallax {
 namespace {

@@ -1,5 +1,5 @@
 // TrainState <-> JSON, for checkpoints.
-#include "train/train_state.h"
+#include "metrics/train_records.h"
 
 namespace parallax {
 

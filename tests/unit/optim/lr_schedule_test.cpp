@@ -1,7 +1,7 @@
 // LR schedules: exact values at the points that define each schedule.
 #include <gtest/gtest.h>
 
-#include "train/lr_schedule.h"
+#include "optim/lr_schedule.h"
 
 namespace parallax {
 namespace {

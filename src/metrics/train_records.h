@@ -1,4 +1,5 @@
-// TrainState: what the trainer has done so far; saved in every checkpoint so a run can resume.
+// TrainState and its step and epoch records: plain data the trainer fills, checkpoints save and the
+// run files (steps.csv, epochs.csv) are written from.
 #pragma once
 #include <nlohmann/json.hpp>
 

@@ -1,5 +1,5 @@
 // Optimizer factory and accounting over LibTorch's per-parameter optimizer state.
-#include "train/optimizer.h"
+#include "optim/optimizer.h"
 
 #include <torch/torch.h>
 

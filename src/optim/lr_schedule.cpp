@@ -1,5 +1,5 @@
 // LR schedules: constant, step (x0.1 at 50% and 75%), cosine to 0, and PyTorch's OneCycleLR.
-#include "train/lr_schedule.h"
+#include "optim/lr_schedule.h"
 
 #include <algorithm>
 #include <cmath>
