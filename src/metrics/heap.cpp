@@ -54,4 +54,10 @@ DeviceMemory device_memory(const c10::Device& device) {
   return m;
 }
 
+void reset_peak_allocated(const c10::Device& device) {
+#if PARALLAX_HAVE_CUDA
+  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
+#endif
+}
+
 }  // namespace parallax

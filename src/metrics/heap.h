@@ -18,5 +18,7 @@ struct DeviceMemory {
   int64_t allocated = -1, reserved = -1, peak_allocated = -1;
 };
 DeviceMemory device_memory(const c10::Device& device);
+// From here on, peak_allocated counts from the current figure (CUDA; a no-op elsewhere).
+void reset_peak_allocated(const c10::Device& device);
 
 }  // namespace parallax

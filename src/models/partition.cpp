@@ -99,30 +99,36 @@ std::vector<double> block_costs(ModelBlocks& model, const std::string& by,
     return costs;
   }
   // Time: each block alone, forward then backward from a gradient of ones, on the shape it really
-  // gets. The first run warms up (allocator, kernels); the best of the next three counts.
+  // gets. The first run warms up (allocator, kernels); the best of the next three counts. One block
+  // at a time is on the device: a model too large for it can still be profiled and cut.
   // A constant input: drawing random numbers here would shift the seeded generator.
   auto x = torch::full(input_shape, 0.5, torch::TensorOptions().dtype(model.scalar_type()).device(device));
-  // Training mode, as in a step; the running statistics it updates are put back afterwards.
-  std::vector<torch::Tensor> saved;
-  for (const auto& t : model.buffers()) saved.push_back(t.clone());
   for (const auto& b : blocks) {
+    auto& block = *b.block;
+    const auto params = block.parameters();
+    const auto home = params.empty() ? device : params.front().device();
+    // Training mode, as in a step; the running statistics it updates are put back afterwards.
+    std::vector<torch::Tensor> saved;
+    for (const auto& t : block.buffers()) saved.push_back(t.clone());
+    block.to(device);
     double best = std::numeric_limits<double>::infinity();
     torch::Tensor y;
     for (int run = 0; run < 4; ++run) {
       auto in = x.detach().requires_grad_(true);
       const Stopwatch watch;
-      y = b.block->forward(in);
+      y = block.forward(in);
       y.backward(torch::ones_like(y));
       if (device.is_cuda()) y.sum().item<double>();  // wait for the device
       if (run > 0) best = std::min(best, watch.seconds());
     }
     costs.push_back(best);
     x = y.detach();
+    for (auto& p : block.parameters()) p.mutable_grad().reset();
+    block.to(home);
+    torch::NoGradGuard no_grad;
+    auto buffers = block.buffers();
+    for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(saved[i]);
   }
-  for (auto& p : model.parameters()) p.mutable_grad().reset();
-  torch::NoGradGuard no_grad;
-  auto buffers = model.buffers();
-  for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(saved[i]);
   return costs;
 }
 

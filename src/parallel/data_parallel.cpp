@@ -37,6 +37,7 @@ DataParallel::DataParallel(const Config& cfg, const DistContext& ctx,
   options.release_buckets = options.shard && cfg.zero_stage == 2;
   options.rank = ctx.rank;
   reducer_ = std::make_unique<GradReducer>(model_->parameters(), ctx.world_pg, ctx.world, options);
+  reducer_->set_memory_probe(&probe_);
   step_sums_ = torch::zeros({5}, torch::TensorOptions().dtype(torch::kDouble).device(ctx.device));
 }
 
@@ -51,6 +52,7 @@ StepStats DataParallel::train_step(const Batch& batch) {
   model_->train();
   // The buckets are the gradients: zeroed, autograd accumulates into them.
   reducer_->zero_grad();
+  probe_.step_begin();
   step_sums_.zero_();
   const int64_t micro = batch.size() / accumulate_;
   for (int64_t m = 0; m < accumulate_; ++m) {
@@ -60,12 +62,15 @@ StepStats DataParallel::train_step(const Batch& batch) {
     reducer_->prepare(/*sync=*/last);  // earlier micro-batches only accumulate
     auto logits = model_->forward(images);
     auto loss = torch::nn::functional::cross_entropy(logits, labels);
+    probe_.forward_end();
     // Divided by K so that K accumulated micro-batches give the gradient of the whole batch.
     (accumulate_ > 1 ? loss / static_cast<double>(accumulate_) : loss).backward();
     step_sums_[0] += loss.detach().to(torch::kDouble) * micro;
     step_sums_[1] += logits.detach().argmax(1).eq(labels).sum().to(torch::kDouble);
     if (last) reducer_->finalize();
   }
+  probe_.backward_end();
+  probe_.set_gradients(reducer_->measured_gradient_bytes());
   // The step's loss and accuracy over the global batch, for the record; launched before the
   // update so that it is not queued behind ZeRO's parameter all-gathers.
   step_sums_[2] = static_cast<double>(micro * accumulate_);
@@ -92,11 +97,13 @@ StepStats DataParallel::train_step(const Batch& batch) {
   stats.comm_s = reduced.wait_s + update_wait_s + exposed_comm_s();
   stats.comm_busy_s = reduced.busy_s;
   stats.compute_s = watch.seconds() - stats.comm_s;
+  probe_.step_end();
   return stats;
 }
 
 double DataParallel::update() {
   optimizer_->step();
+  probe_.optimizer_end();
   return 0;
 }
 

@@ -75,27 +75,26 @@ GradReducer::GradReducer(std::vector<torch::Tensor> params, compat::Group group,
 void GradReducer::allocate(size_t b) {
   const BucketPlan& plan = layout_.buckets[b];
   Bucket& bucket = buckets_[b];
-  const int64_t before = options_.release_buckets ? allocated_bytes(device_) : 0;
+  const int64_t before = allocated_bytes(device_);
   // Zeros: the padding, and the parameters without a gradient this step, must read as zeros.
   bucket.flat = torch::zeros({plan.padded}, params_[plan.params.front()].options());
+  const int64_t with_bucket = allocated_bytes(device_);
+  bucket.allocated_bytes = std::max<int64_t>(0, with_bucket - before);
+  live_bucket_bytes_ += bucket.allocated_bytes;
+  peak_bucket_bytes_ = std::max(peak_bucket_bytes_, live_bucket_bytes_);
   for (size_t i = 0; i < plan.params.size(); ++i) {
     const size_t k = plan.params[i];
     views_[k] = bucket.flat.narrow(0, plan.offsets[i], params_[k].numel()).view(params_[k].sizes());
     params_[k].mutable_grad() = views_[k];  // autograd accumulates into the bucket in place
   }
-  if (options_.shard) {
-    const int64_t chunk = plan.padded / world_;
+  if (!options_.shard) return;
+  const int64_t chunk = plan.padded / world_;
+  if (!options_.release_buckets) {
     // Kept buckets are reduce-scattered in place: the chunk is a view of the bucket.
-    if (!options_.release_buckets) {
-      bucket.shard = bucket.flat.narrow(0, options_.rank * chunk, chunk);
-    } else if (!bucket.shard.defined()) {
-      bucket.shard = torch::zeros({chunk}, bucket.flat.options());
-    }
-  }
-  if (options_.release_buckets) {
-    bucket.allocated_bytes = std::max<int64_t>(0, allocated_bytes(device_) - before);
-    live_bucket_bytes_ += bucket.allocated_bytes;
-    peak_bucket_bytes_ = std::max(peak_bucket_bytes_, live_bucket_bytes_);
+    bucket.shard = bucket.flat.narrow(0, options_.rank * chunk, chunk);
+  } else if (!bucket.shard.defined()) {
+    bucket.shard = torch::zeros({chunk}, bucket.flat.options());
+    shard_bytes_ += std::max<int64_t>(0, allocated_bytes(device_) - with_bucket);
   }
 }
 
@@ -146,6 +145,7 @@ void GradReducer::on_grad(size_t k) {
   const size_t b = layout_.bucket_of[k];
   if (--buckets_[b].pending == 0 && options_.overlap) launch_ready();
   if (options_.release_buckets) finish_completed();
+  if (probe_) probe_->sample();
 }
 
 void GradReducer::launch_ready() {

@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "distributed/collectives.h"
 #include "distributed/torch_compat.h"
+#include "metrics/memory_probe.h"
 #include "metrics/stream_clock.h"
 #include "parallel/bucket_layout.h"
 
@@ -72,10 +73,15 @@ class GradReducer {
   const torch::Tensor& shard_grad(size_t b) const { return buckets_[b].shard; }
   // Gradient bytes kept between steps (whole buckets, or only the chunks with release_buckets).
   int64_t held_grad_bytes() const;
-  // release_buckets: the most bytes of whole buckets alive at once, as the allocator counted them
-  // around each bucket's allocation (measured; 0 before the first step).
+  // The most bytes of whole buckets alive at once, as the allocator counted them around each
+  // bucket's allocation (0 before the first step; kept buckets: all of them).
   int64_t peak_bucket_bytes() const { return peak_bucket_bytes_; }
+  // Gradient memory at its peak, measured so: the buckets alive at once, plus (release_buckets)
+  // the kept chunks.
+  int64_t measured_gradient_bytes() const { return peak_bucket_bytes_ + shard_bytes_; }
   const std::vector<BucketTiming>& timings() const { return timings_; }
+  // Sampled as each gradient arrives (in the probed steps), for the measured peak.
+  void set_memory_probe(MemoryProbe* probe) { probe_ = probe; }
   // After finalize(): this rank's share of the averaged gradient's squared L2 norm, such that the
   // sum over ranks is the whole (a double scalar on the device; no sync).
   torch::Tensor squared_norm_share() const;
@@ -88,7 +94,7 @@ class GradReducer {
     compat::Work work;
     PendingReduceScatter scatter;
     int launched = -1, done = -1;  // marks of clock_
-    int64_t allocated_bytes = 0;   // release_buckets: what the allocator counted for flat
+    int64_t allocated_bytes = 0;   // what the allocator counted for flat
     Bucket() = default;
     Bucket(Bucket&& o) noexcept
         : flat(std::move(o.flat)), shard(std::move(o.shard)), pending(o.pending) {}
@@ -117,7 +123,8 @@ class GradReducer {
   size_t next_finish_ = 0;  // buckets [0, next_finish_) are reduced and averaged this step
   bool sync_ = true;
   c10::Device device_;
-  int64_t live_bucket_bytes_ = 0, peak_bucket_bytes_ = 0;  // release_buckets, measured
+  int64_t live_bucket_bytes_ = 0, peak_bucket_bytes_ = 0, shard_bytes_ = 0;  // measured
+  MemoryProbe* probe_ = nullptr;
   StreamClock clock_;
   bool device_streams_ = false;  // NCCL: completion read from CUDA events
   int backward_end_ = -1;        // mark at finalize(): backward is done

@@ -14,6 +14,7 @@
 #include "distributed/collectives.h"
 #include "distributed/interrupt.h"
 #include "metrics/clock.h"
+#include "metrics/heap.h"
 #include "parallel/micro_batches.h"
 #include "optim/optimizer.h"
 
@@ -28,7 +29,9 @@ std::vector<int64_t> per_sample(const std::vector<int64_t>& shape) {
 
 Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<ModelBlocks> model,
                    const std::vector<int64_t>& sample_shape)
-    : SingleDevice(cfg, ctx, std::move(model)), cfg_(cfg), ctx_(ctx) {
+    // The model stays on the CPU where it was built until the cut is chosen; then this rank
+    // places its own stage's blocks on its device and frees all the others.
+    : SingleDevice(cfg, ctx, std::move(model), /*place_model=*/false), cfg_(cfg), ctx_(ctx) {
   const int64_t batch = cfg.batch_size / ctx.dp_size;
   // Naive model parallelism is the pipeline with one micro-batch; the default is 4 per stage.
   train_micro_ = cfg.strategy == "model"
@@ -37,17 +40,31 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
   const int micro = static_cast<int>(train_micro_.size());
   std::vector<int64_t> input{1};
   input.insert(input.end(), sample_shape.begin(), sample_shape.end());
-  const auto shapes = block_output_shapes(*model_, input, ctx.device);
+  // What shapes and profiling leave behind (kernel caches) is not the model's: set it apart.
+  const int64_t before_setup = allocated_bytes(ctx.device);
+  const auto shapes = block_output_shapes(*model_, input, torch::kCPU);
   check_batch_norm_sizes(shapes);  // before profiling, which would trip on it
   choose_partition(sample_shape);
+  probe_.discount_setup(allocated_bytes(ctx.device) - before_setup);
 
   const int s = ctx.stage;
   const auto by_block = model_->parameter_indices_by_block();
   const auto all = model_->parameters();
   stage_params_.resize(ctx.stages);
+  stage_numel_.assign(ctx.stages, 0);
   for (int st = 0; st < ctx.stages; ++st)
     for (size_t b = partition_.cuts[st]; b < partition_.cuts[st + 1]; ++b)
-      for (size_t k : by_block[b]) stage_params_[st].push_back(k);
+      for (size_t k : by_block[b]) {
+        stage_params_[st].push_back(k);
+        stage_numel_[st] += all[k].numel();
+      }
+  for (const auto& b : model_->blocks()) {
+    std::vector<std::vector<int64_t>> sizes;
+    for (const auto& t : state_of(*b.block)) sizes.push_back(t.sizes().vec());
+    block_sizes_.push_back(std::move(sizes));
+  }
+  place_model();
+  probe_.model_placed();
   for (size_t k : stage_params_[s]) params_.push_back(all[k]);
   for (size_t b = partition_.cuts[s]; b < partition_.cuts[s + 1]; ++b)
     for (const auto& t : model_->blocks()[b].block->buffers()) buffers_.push_back(t);
@@ -73,7 +90,38 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
     broadcast_coalesced(ctx.dp_pg, state, 0);
     reducer_ =
         std::make_unique<GradReducer>(params_, ctx.dp_pg, ctx.dp_size, reducer_options(cfg));
+    reducer_->set_memory_probe(&probe_);
   }
+}
+
+std::vector<torch::Tensor> Pipeline::state_of(const torch::nn::Module& block) {
+  auto tensors = block.parameters();
+  for (const auto& t : block.buffers()) tensors.push_back(t);
+  return tensors;
+}
+
+bool Pipeline::owns(size_t block) const {
+  return block >= partition_.cuts[ctx_.stage] && block < partition_.cuts[ctx_.stage + 1];
+}
+
+void Pipeline::place_model() {
+  for (size_t b = 0; b < model_->blocks().size(); ++b) {
+    if (owns(b)) model_->blocks()[b].block->to(device_);
+    else release_block(b);
+  }
+}
+
+void Pipeline::release_block(size_t b) {
+  torch::NoGradGuard no_grad;
+  // Empty, but the same tensors (with their dtype): the module keeps its structure.
+  for (auto& t : state_of(*model_->blocks()[b].block)) t.set_data(torch::empty({0}, t.options()));
+}
+
+void Pipeline::materialize_block(size_t b) {
+  torch::NoGradGuard no_grad;
+  auto tensors = state_of(*model_->blocks()[b].block);
+  for (size_t i = 0; i < tensors.size(); ++i)
+    tensors[i].set_data(torch::empty(block_sizes_[b][i], tensors[i].options().device(device_)));
 }
 
 void Pipeline::check_batch_norm_sizes(const std::vector<std::vector<int64_t>>& shapes) const {
@@ -120,6 +168,7 @@ StepStats Pipeline::train_step(const Batch& batch) {
   } else {
     for (auto& p : params_) p.mutable_grad().reset();
   }
+  probe_.step_begin();
   const int last_micro = schedule_.empty() ? 0 : train_micro_.size() - 1;
   std::function<void(int)> before_backward;
   if (reducer_) {
@@ -128,6 +177,9 @@ StepStats Pipeline::train_step(const Batch& batch) {
   }
   StageTimes t = executor_->run(schedule_, train_micro_, batch, true, before_backward);
   if (reducer_) reducer_->finalize();
+  probe_.activations(t.peak_activation_bytes);  // the executor's, from the allocator
+  probe_.backward_end();
+  if (reducer_) probe_.set_gradients(reducer_->measured_gradient_bytes());
   // This stage's gradient, once per replica in the world sum below (hence / dp_size).
   const auto grad_norm_sq = squared_grad_norm(params_) / static_cast<double>(ctx_.dp_size);
   // The step's sums come from the last stages; summed over the world they cover every replica.
@@ -140,6 +192,7 @@ StepStats Pipeline::train_step(const Batch& batch) {
   auto sums_work = ctx_.world > 1 ? ctx_.world_pg->allreduce(v) : compat::Work();
   const double o0 = timeline_->now_us();
   optimizer_->step();
+  probe_.optimizer_end();
   timeline_->span("compute", "optimizer", o0, timeline_->now_us());
   if (sums_work) sums_work->wait();
   const auto sums = v[0].cpu();  // the step's host sync: the pass's clock marks are complete
@@ -167,6 +220,7 @@ StepStats Pipeline::train_step(const Batch& batch) {
   stats.comm_s = reduced.wait_s;
   stats.comm_busy_s = reduced.busy_s;
   stats.compute_s = watch.seconds() - stats.idle_s - stats.comm_s;
+  probe_.step_end();
   return stats;
 }
 

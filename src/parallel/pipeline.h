@@ -28,11 +28,20 @@ class Pipeline : public SingleDevice {
   // rank 0 writes the single-device layout, which any strategy resumes.
   void save(torch::serialize::OutputArchive& archive) override;
   void load(torch::serialize::InputArchive& archive) override;
+  void checkpoint_written() override { place_model(); }  // frees the other stages again
   // A collective: every rank's stage figures are gathered for rank 0's summary.
   nlohmann::json details() const override;
   void write_trace(const std::string& path) const override;
 
+ protected:
+  // Its own stage's blocks on the device; every other block's tensors emptied (freed).
+  void place_model() override;
+
  private:
+  static std::vector<torch::Tensor> state_of(const torch::nn::Module& block);  // params, buffers
+  bool owns(size_t block) const;
+  void release_block(size_t block);
+  void materialize_block(size_t block);  // uninitialised, on the device (checkpoints)
   void choose_partition(const std::vector<int64_t>& sample_shape);
   void check_batch_norm_sizes(const std::vector<std::vector<int64_t>>& shapes) const;
   torch::Tensor sum_over_world(torch::Tensor t) const;
@@ -44,6 +53,9 @@ class Pipeline : public SingleDevice {
   std::vector<torch::Tensor> params_;  // this stage's
   std::vector<torch::Tensor> buffers_;
   std::vector<std::vector<size_t>> stage_params_;  // per stage: indices into parameters()
+  std::vector<int64_t> stage_numel_;               // per stage: its parameters' elements
+  // Per block: the sizes of its parameters, then buffers (to rebuild a freed block).
+  std::vector<std::vector<std::vector<int64_t>>> block_sizes_;
   std::vector<int64_t> train_micro_;
   std::vector<Action> schedule_;
   std::unique_ptr<Timeline> timeline_;

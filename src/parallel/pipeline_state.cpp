@@ -12,6 +12,9 @@ namespace parallax {
 
 void Pipeline::save(torch::serialize::OutputArchive& archive) {
   if (ctx_.stages == 1) return SingleDevice::save(archive);
+  // Other stages' blocks exist on this rank only while the checkpoint is written.
+  for (size_t b = 0; b < model_->blocks().size(); ++b)
+    if (!owns(b)) materialize_block(b);
   auto all = model_->parameters();
   auto whole = make_optimizer(cfg_, all);
   // Every stage steps in lockstep, so this stage's state tells every stage's names and step.
@@ -40,7 +43,7 @@ void Pipeline::save(torch::serialize::OutputArchive& archive) {
     broadcast_coalesced(ctx_.pp_pg, tensors, st);  // into this rank's model and `states`
     for (const auto& [p, state] : states) set_param_state(*whole, p, state);
   }
-  save_with(archive, *whole);
+  save_with(archive, *whole);  // the other stages' blocks are freed once it is written
 }
 
 void Pipeline::load(torch::serialize::InputArchive& archive) {
@@ -83,12 +86,10 @@ nlohmann::json Pipeline::details() const {
   }
   nlohmann::json stages = nlohmann::json::array();
   const auto& blocks = model_->blocks();
-  const auto all = model_->parameters();
   for (int st = 0; st < ctx_.stages; ++st) {
     double cost = 0;
-    int64_t params = 0;
+    const int64_t params = stage_numel_[st];
     for (size_t b = partition_.cuts[st]; b < partition_.cuts[st + 1]; ++b) cost += block_costs_[b];
-    for (size_t k : stage_params_[st]) params += all[k].numel();
     stages.push_back({{"first_block", blocks[partition_.cuts[st]].name},
                       {"last_block", blocks[partition_.cuts[st + 1] - 1].name},
                       {"blocks", partition_.cuts[st + 1] - partition_.cuts[st]},

@@ -14,20 +14,36 @@ namespace parallax {
 
 SingleDevice::SingleDevice(const Config& cfg, const DistContext& ctx,
                            std::shared_ptr<ModelBlocks> model)
-    : model_(std::move(model)), device_(ctx.device) {
-  model_->to(device_);
+    : SingleDevice(cfg, ctx, std::move(model), /*place_model=*/true) {}
+
+SingleDevice::SingleDevice(const Config& cfg, const DistContext& ctx,
+                           std::shared_ptr<ModelBlocks> model, bool place_model)
+    : Strategy(ctx.device), model_(std::move(model)), device_(ctx.device) {
+  if (place_model) {
+    model_->to(device_);
+    probe_.model_placed();
+  }
   optimizer_ = make_optimizer(cfg, model_->parameters());
+}
+
+void SingleDevice::place_model() {
+  model_->to(device_);
 }
 
 StepStats SingleDevice::train_step(const Batch& batch) {
   const Stopwatch watch;
   model_->train();
-  optimizer_->zero_grad();
+  // Gradients as none (LibTorch 2.x's zero_grad does so; 1.13's would zero them in place).
+  for (auto& p : model_->parameters()) p.mutable_grad().reset();
+  probe_.step_begin();
   auto logits = model_->forward(batch.images);
   auto loss = torch::nn::functional::cross_entropy(logits, batch.labels);
+  probe_.forward_end();
   loss.backward();
+  probe_.backward_end();
   auto grad_norm_sq = squared_grad_norm(model_->parameters());
   optimizer_->step();
+  probe_.optimizer_end();
   StepStats stats;
   // One host sync per step: the loss, the count of right answers and the gradient's norm leave
   // the device together.
@@ -42,6 +58,7 @@ StepStats SingleDevice::train_step(const Batch& batch) {
   stats.images = batch.size();
   stats.compute_s = watch.seconds();
   stats.stop = interrupt_requested();
+  probe_.step_end();
   return stats;
 }
 
@@ -106,8 +123,8 @@ void SingleDevice::load_with(torch::serialize::InputArchive& archive,
   archive.read("model", model_archive);
   archive.read("optimizer", optimizer_archive);
   model_->load(model_archive);
-  model_->to(device_);
   optimizer.load(optimizer_archive);
+  place_model();
 }
 
 }  // namespace parallax

@@ -19,6 +19,13 @@ class SingleDevice : public Strategy {
   void load(torch::serialize::InputArchive& archive) override;
 
  protected:
+  // place_model false: the model stays where it was built (the CPU) until the subclass places the
+  // part it owns (pipeline stages).
+  SingleDevice(const Config& cfg, const DistContext& ctx, std::shared_ptr<ModelBlocks> model,
+               bool place_model);
+  // Puts the model's parameters and buffers where this rank keeps them, after a checkpoint load:
+  // all on the device here; a pipeline stage keeps its own blocks and frees the others.
+  virtual void place_model();
   // The checkpoint layout every strategy shares: "model" and "optimizer" (over the whole model).
   void save_with(torch::serialize::OutputArchive& archive, torch::optim::Optimizer& optimizer);
   void load_with(torch::serialize::InputArchive& archive, torch::optim::Optimizer& optimizer);

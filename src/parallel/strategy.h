@@ -8,6 +8,7 @@
 #include "config/config.h"
 #include "data/batch.h"
 #include "distributed/dist_context.h"
+#include "metrics/memory_probe.h"
 #include "models/blocks.h"
 
 namespace torch::serialize {
@@ -45,6 +46,7 @@ struct MemoryStats {
 
 class Strategy {
  public:
+  explicit Strategy(const torch::Device& device) : probe_(device) {}
   virtual ~Strategy() = default;
   virtual StepStats train_step(const Batch& batch) = 0;  // forward, backward, sync, update
   virtual EvalStats evaluate(Loader& test) = 0;          // over the whole test split
@@ -53,11 +55,20 @@ class Strategy {
   // Checkpoints: model parameters and buffers, and the optimizer state.
   virtual void save(torch::serialize::OutputArchive& archive) = 0;
   virtual void load(torch::serialize::InputArchive& archive) = 0;
+  // The archive save() filled is written (or dropped): what it held only for that may go.
+  virtual void checkpoint_written() {}
   // Strategy-specific figures for summary.json (bucket timings, stage costs...). Called on every
   // rank (it may gather figures from the others); rank 0's result is written.
   virtual nlohmann::json details() const;
   // This rank's Chrome trace (trace/rank<R>.json), where the strategy keeps one.
   virtual void write_trace(const std::string& path) const {}
+  // Memory by kind, measured by the allocator (the trainer marks the count before the model is
+  // built and after the strategy is; the strategy samples its first steps).
+  MemoryProbe& memory_probe() { return probe_; }
+  MeasuredMemory measured_memory() const { return probe_.result(); }
+
+ protected:
+  MemoryProbe probe_;
 };
 
 // Sum of the squares of these tensors' gradients, as a double scalar on their device (no sync).

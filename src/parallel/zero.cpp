@@ -22,6 +22,7 @@ Zero::Zero(const Config& cfg, const DistContext& ctx, std::shared_ptr<ModelBlock
   auto opts = model_->parameters().front().options();
   for (const auto& plan : layout.buckets) flat_params_.push_back(torch::zeros({plan.padded}, opts));
   bind_parameters_to_flat_buffers();
+  probe_.model_placed();  // the flat buffers replaced the parameters' own storage
   for (size_t b = 0; b < layout.buckets.size(); ++b) {
     const int64_t chunk = layout.buckets[b].padded / ctx_.world;
     // A tensor of its own (detach) over this rank's chunk of the bucket's parameters.
@@ -56,6 +57,7 @@ double Zero::update() {
   // The reducer's averaged chunks are the shards' gradients (allocated with their first step).
   for (size_t b = 0; b < shards_.size(); ++b) shards_[b].mutable_grad() = reducer_->shard_grad(b);
   optimizer_->step();  // this rank's chunks only
+  probe_.optimizer_end();
   launch_gathers();    // waited for block by block in the next forward
   return 0;
 }

@@ -22,6 +22,12 @@ void save_checkpoint(const std::string& run_dir, Strategy& strategy, const Train
                      bool write_file) {
   torch::serialize::OutputArchive archive;
   strategy.save(archive);
+  // The archive refers to the model's tensors until it is written; then the strategy may free
+  // what it gathered for it (a pipeline stage: the other stages' blocks).
+  struct AfterWrite {
+    Strategy& s;
+    ~AfterWrite() { s.checkpoint_written(); }
+  } after_write{strategy};
   if (!write_file) return;
   const std::string json = nlohmann::json(state).dump();
   auto bytes = torch::empty({static_cast<int64_t>(json.size())}, torch::kUInt8);

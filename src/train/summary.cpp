@@ -17,6 +17,26 @@ nlohmann::json or_null(double value, bool present) {
 
 }  // namespace
 
+namespace {
+
+// ranks[r].memory_measured: bytes by kind from the allocator; null where it could not say.
+nlohmann::json measured_json(const RunFacts& facts, size_t r) {
+  if (r >= facts.rank_measured_memory.size()) return nullptr;
+  const MeasuredMemory& m = facts.rank_measured_memory[r];
+  if (m.parameters < 0 && m.peak < 0) return nullptr;
+  auto bytes = [](int64_t v) { return v < 0 ? nlohmann::json(nullptr) : nlohmann::json(v); };
+  return {{"source", facts.device.rfind("cuda", 0) == 0 ? "CUDA caching allocator"
+                                                        : "malloc's allocated bytes"},
+          {"parameters", bytes(m.parameters)},
+          {"gradients", bytes(m.gradients)},
+          {"optimizer_state", bytes(m.optimizer_state)},
+          {"activations", bytes(m.activations)},
+          {"other", bytes(m.other)},
+          {"peak", bytes(m.peak)}};
+}
+
+}  // namespace
+
 nlohmann::json make_summary(const Config& cfg, const TrainState& state, const RunFacts& facts) {
   std::vector<double> step_s;
   double compute_s = 0, comm_s = 0, comm_busy_s = 0, data_s = 0, timed_s = 0;
@@ -106,7 +126,8 @@ nlohmann::json make_summary(const Config& cfg, const TrainState& state, const Ru
                                       facts.rank_device_memory[r].peak_allocated}}},
                           {"param_bytes", m.param_bytes},
                           {"grad_bytes", m.grad_bytes},
-                          {"optimizer_state_bytes", m.optimizer_state_bytes}});
+                          {"optimizer_state_bytes", m.optimizer_state_bytes},
+                          {"memory_measured", measured_json(facts, r)}});
   }
   if (!facts.details.is_null() && !facts.details.empty()) j["strategy_details"] = facts.details;
   return j;

@@ -211,22 +211,28 @@ int train_main(const Config& given, int argc, char** argv) {
 namespace {
 
 // Every rank's memory figures, gathered on every rank (a collective).
-void gather_rank_memory(const DistContext& ctx, const MemoryStats& mine, RunFacts& facts) {
+void gather_rank_memory(const DistContext& ctx, const Strategy& strategy, RunFacts& facts) {
   const DeviceMemory gpu = device_memory(ctx.device);
+  const MemoryStats mine = strategy.memory();
+  const MeasuredMemory measured = strategy.measured_memory();
   const auto row = torch::tensor({mine.param_bytes, mine.grad_bytes, mine.optimizer_state_bytes,
                                   peak_rss_bytes(), gpu.allocated, gpu.reserved,
-                                  gpu.peak_allocated},
+                                  gpu.peak_allocated, measured.parameters, measured.gradients,
+                                  measured.optimizer_state, measured.activations, measured.other,
+                                  measured.peak},
                                  torch::kLong);
   const auto rows = all_gather_rows(ctx.world_pg, ctx.world, row, ctx.device);
   facts.rank_memory.clear();
   facts.rank_peak_rss.clear();
   facts.rank_device_memory.clear();
+  facts.rank_measured_memory.clear();
   for (const auto& r : rows) {
     const auto host = r.cpu();
     const int64_t* v = host.data_ptr<int64_t>();
     facts.rank_memory.push_back({v[0], v[1], v[2]});
     facts.rank_peak_rss.push_back(v[3]);
     facts.rank_device_memory.push_back({v[4], v[5], v[6]});
+    facts.rank_measured_memory.push_back({v[7], v[8], v[9], v[10], v[11], v[12]});
   }
 }
 
@@ -270,11 +276,14 @@ std::string run_training(const Config& cfg, bool verbose,
   if (cfg.batch_size > data.train.size())
     throw UserError("--batch-size " + std::to_string(cfg.batch_size) + ": larger than the " +
                     std::to_string(data.train.size()) + " training images; give a smaller one");
+  const int64_t before_model = allocated_bytes(device);  // the allocator's, before the model
   auto model = make_resnet({cfg.model, data.channels(), data.classes, cfg.norm == "batch"});
   const torch::ScalarType dtype = cfg.dtype == "fp64" ? torch::kDouble : torch::kFloat;
   model->set_floating_dtype(dtype);
+  const int64_t model_parameters = model->parameter_count();  // before stages free their others
   auto strategy = make_strategy(cfg, ctx, model,
                                 {data.channels(), data.train.images.size(2), data.train.images.size(3)});
+  strategy->memory_probe().model_built(before_model);
 
   const Normalization norm = channel_stats(data.train.images);
   const int64_t local_batch = cfg.batch_size / ctx.dp_size;
@@ -313,7 +322,7 @@ std::string run_training(const Config& cfg, bool verbose,
   facts.dataset_source = data.source;
   facts.train_images = data.train.size();
   facts.test_images = data.test.size();
-  facts.model_parameters = model->parameter_count();
+  facts.model_parameters = model_parameters;
   if (verbose)
     std::fprintf(stderr,
                  "parallax: %s (%.2fM parameters) on %s [%lld train / %lld test], %s, "
@@ -331,7 +340,7 @@ std::string run_training(const Config& cfg, bool verbose,
     // Collective parts first, on every rank: the checkpoint (ZeRO gathers its shards) and the
     // per-rank memory figures.
     if (cfg.checkpoint) save_checkpoint(run_dir, *strategy, s, ctx.is_root());
-    gather_rank_memory(ctx, strategy->memory(), facts);
+    gather_rank_memory(ctx, *strategy, facts);
     facts.details = strategy->details();  // a collective for some strategies
     if (!ctx.is_root()) {
       if (after_epoch) after_epoch(s);
@@ -344,7 +353,7 @@ std::string run_training(const Config& cfg, bool verbose,
   // A run that stops early (divergence, an interrupt) keeps its last good checkpoint and says why
   // in summary.json and the database; a collective on every rank, which all stop at one step.
   auto record_stop = [&](const std::string& status, const std::string& why) {
-    gather_rank_memory(ctx, strategy->memory(), facts);
+    gather_rank_memory(ctx, *strategy, facts);
     if (!ctx.is_root()) return;
     facts.status = status;
     facts.stop_reason = why;

@@ -1,0 +1,68 @@
+// MemoryProbe: a rank's memory by kind, measured from the allocator (tcmalloc's or glibc's count of
+// allocated bytes on the CPU, the CUDA caching allocator on a GPU) at the points of the first steps
+// where each kind comes into being; never from the tensors' sizes.
+#pragma once
+#include <c10/core/Device.h>
+
+#include <cstdint>
+
+namespace parallax {
+
+// Bytes; -1 where not measured (the allocator cannot say, or no step ran).
+struct MeasuredMemory {
+  int64_t parameters = -1;       // once the rank's model is in place, less before it was built
+  int64_t gradients = -1;        // held after the last probed step's backward less its start
+                                 // (gradients reset at each step's start), or as the reducer
+                                 // measured its buckets: kept ones, or ZeRO-2's shards plus the
+                                 // most whole buckets alive at once
+  int64_t optimizer_state = -1;  // what the first optimizer step allocated and kept
+  int64_t activations = -1;      // at the end of the last probed step's forward (pipelines: the
+                                 // schedule's peak), less the step's start
+  int64_t other = -1;            // peak less the four above (batches, buffers, kernel caches)
+  int64_t peak = -1;             // the highest count in the last probed step (the first one's
+                                 // one-off allocations are behind it), less before the model
+};
+
+class MemoryProbe {
+ public:
+  static constexpr int kProbedSteps = 2;
+
+  explicit MemoryProbe(const c10::Device& device) : device_(device) {}
+
+  // The strategy, once this rank's model (or its part of it) is in place, before anything else
+  // it allocates (buffers of its own count as other).
+  void model_placed() { placed_ = now(); }
+  // After the strategy is built, with the allocator's count from before the model was.
+  void model_built(int64_t before_model_bytes);
+  bool probing() const { return step_ < kProbedSteps; }
+  // Phase points of a step; no-ops once the probed steps are over. step_begin() comes after the
+  // previous gradients are reset (or zeroed).
+  void step_begin();
+  void forward_end();
+  void activations(int64_t bytes);  // measured by the caller instead (a pipeline's schedule)
+  void backward_end();
+  void optimizer_end();
+  void step_end();
+  void sample();  // anywhere in between: the peak only
+  // Gradients measured by their owner instead (a reducer's buckets, from the allocator's count
+  // around each allocation), in place of the phase difference.
+  void set_gradients(int64_t bytes) { gradients_ = bytes; }
+  // Bytes that setting the model up left behind without belonging to it (the first forward's and
+  // backward's kernel caches, when a pipeline profiles its blocks): counted as other.
+  void discount_setup(int64_t bytes) { setup_residue_ += std::max<int64_t>(0, bytes); }
+
+  MeasuredMemory result() const;
+
+ private:
+  int64_t now();
+
+  c10::Device device_;
+  int step_ = 0;
+  int64_t before_model_ = -1, built_ = -1, placed_ = -1;
+  int64_t step_begin_ = -1, backward_end_ = -1;
+  int64_t last_gradients_ = -1, optimizer_state_ = -1, activations_ = -1;
+  int64_t gradients_ = -1, setup_residue_ = 0;
+  int64_t peak_ = -1, step_peak_ = -1;  // all samples; the last probed step's
+};
+
+}  // namespace parallax
