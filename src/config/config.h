@@ -41,6 +41,7 @@ struct Config {
   // Data parallelism.
   double bucket_mb = 25;         // gradient bucket size after the first (1 MiB) bucket
   double tail_bucket_mb = 1;     // last-launched bucket; the ones before it double up to bucket_mb
+  int buckets_in_flight = 2;     // zero-2: the most whole gradient buckets alive at once
   bool overlap = true;           // all-reduce buckets while backward runs
   int accumulate = 1;            // micro-batches per optimizer step; only the last one syncs
   bool verify_replicas = false;  // after each step, check every rank holds rank 0's parameters

@@ -127,6 +127,11 @@ void add_train_options(CLI::App& app, Config& c) {
                   "ddp/zero: the bucket launched last (the model's first layers) holds this "
                   "many MiB and the ones before it 2x, 4x ... up to --bucket-mb, so little "
                   "communication is left when backward ends (0: plain --bucket-mb buckets)");
+  run->add_option("--buckets-in-flight", c.buckets_in_flight,
+                  "zero-2: the most whole gradient buckets alive at once; a new bucket waits "
+                  "for the oldest reduce-scatter (1: the ZeRO paper's gradient memory, 1/N of "
+                  "the model plus one bucket, with no overlap; 2: one bucket filling while "
+                  "one is reduced)");
   run->add_flag("--overlap,!--no-overlap", c.overlap,
                 "ddp/zero: all-reduce each full bucket while "
                 "backward goes on (--no-overlap: reduce after backward)");

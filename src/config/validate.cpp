@@ -58,6 +58,8 @@ void validate(const Config& c) {
   require(c.comm_timeout > 0, "--comm-timeout", c.comm_timeout, "must be positive");
   require(c.accumulate >= 1, "--accumulate", c.accumulate, "must be at least 1");
   require(c.bucket_mb > 0, "--bucket-mb", c.bucket_mb, "must be positive");
+  require(c.buckets_in_flight >= 1, "--buckets-in-flight", c.buckets_in_flight,
+          "must be at least 1");
   require(c.tail_bucket_mb >= 0, "--tail-bucket-mb", c.tail_bucket_mb,
           "must be 0 (no tapered tail) or positive");
   require(c.strategy != "single" || c.nproc * c.nnodes == 1, "--strategy", c.strategy,

@@ -23,7 +23,22 @@ NumericProperty tcmalloc_property() {
   return fn;
 }
 
+using AllocatedSize = size_t (*)(const void*);
+
+AllocatedSize tcmalloc_allocated_size() {
+  static const auto fn =
+      reinterpret_cast<AllocatedSize>(dlsym(RTLD_DEFAULT, "MallocExtension_GetAllocatedSize"));
+  return fn;
+}
+
 }  // namespace
+
+int64_t allocation_bytes(const void* ptr, int64_t requested, const c10::Device& device) {
+  if (ptr == nullptr) return 0;
+  if (device.is_cuda()) return (requested + 511) / 512 * 512;
+  if (auto fn = tcmalloc_allocated_size()) return static_cast<int64_t>(fn(ptr));
+  return static_cast<int64_t>(malloc_usable_size(const_cast<void*>(ptr)));
+}
 
 int64_t allocated_bytes(const c10::Device& device) {
   if (device.is_cuda()) return device_memory(device).allocated;

@@ -12,6 +12,11 @@ namespace parallax {
 // -1 where the allocator cannot say.
 int64_t allocated_bytes(const c10::Device& device);
 
+// The bytes the allocator set aside for one allocation of `requested` bytes at `ptr`: on the CPU
+// tcmalloc's (or glibc's) own figure for that block, unaffected by what other threads allocate
+// meanwhile; on CUDA the caching allocator's 512-byte rounding of the request.
+int64_t allocation_bytes(const void* ptr, int64_t requested, const c10::Device& device);
+
 // The CUDA caching allocator's figures for a GPU (allocated by tensors, reserved from the driver,
 // peak allocated since the process started); all -1 off CUDA or in a LibTorch without CUDA.
 struct DeviceMemory {

@@ -16,6 +16,7 @@ ReducerOptions reducer_options(const Config& cfg) {
   options.bucket_mb = cfg.bucket_mb;
   options.tail_bucket_mb = cfg.tail_bucket_mb;
   options.overlap = cfg.overlap;
+  options.buckets_in_flight = cfg.buckets_in_flight;
   return options;
 }
 
@@ -36,6 +37,12 @@ class AfterAccumulate : public torch::autograd::FunctionPostHook {
  private:
   std::function<void()> f_;
 };
+
+// What the allocator set aside for a tensor's storage.
+int64_t bytes_of(const torch::Tensor& t) {
+  return allocation_bytes(t.storage().data(), static_cast<int64_t>(t.storage().nbytes()),
+                          t.device());
+}
 
 }  // namespace
 
@@ -75,11 +82,10 @@ GradReducer::GradReducer(std::vector<torch::Tensor> params, compat::Group group,
 void GradReducer::allocate(size_t b) {
   const BucketPlan& plan = layout_.buckets[b];
   Bucket& bucket = buckets_[b];
-  const int64_t before = allocated_bytes(device_);
   // Zeros: the padding, and the parameters without a gradient this step, must read as zeros.
   bucket.flat = torch::zeros({plan.padded}, params_[plan.params.front()].options());
-  const int64_t with_bucket = allocated_bytes(device_);
-  bucket.allocated_bytes = std::max<int64_t>(0, with_bucket - before);
+  bucket.allocated_bytes = bytes_of(bucket.flat);
+  ++alive_;
   live_bucket_bytes_ += bucket.allocated_bytes;
   peak_bucket_bytes_ = std::max(peak_bucket_bytes_, live_bucket_bytes_);
   for (size_t i = 0; i < plan.params.size(); ++i) {
@@ -94,7 +100,7 @@ void GradReducer::allocate(size_t b) {
     bucket.shard = bucket.flat.narrow(0, options_.rank * chunk, chunk);
   } else if (!bucket.shard.defined()) {
     bucket.shard = torch::zeros({chunk}, bucket.flat.options());
-    shard_bytes_ += std::max<int64_t>(0, allocated_bytes(device_) - with_bucket);
+    shard_bytes_ += bytes_of(bucket.shard);
   }
 }
 
@@ -105,6 +111,7 @@ void GradReducer::release(size_t b) {
     views_[k].reset();
   }
   bucket.flat.reset();
+  --alive_;
   live_bucket_bytes_ -= bucket.allocated_bytes;
   bucket.allocated_bytes = 0;
 }
@@ -136,7 +143,13 @@ void GradReducer::before_grad(size_t k) {
   // Stage 2: the bucket comes into being with its first gradient (accumulation micro-steps
   // included, which sum into it); a kept bucket exists from the first step on.
   const size_t b = layout_.bucket_of[k];
-  if (!buckets_[b].flat.defined()) allocate(b);
+  if (buckets_[b].flat.defined()) return;
+  // Stage 2 keeps at most buckets_in_flight whole buckets: the oldest reduce-scatter is waited
+  // for first (a bucket not yet launched cannot be: then one more is allowed).
+  if (options_.release_buckets)
+    while (alive_ >= options_.buckets_in_flight && next_finish_ < next_launch_)
+      finish(next_finish_++);
+  allocate(b);
 }
 
 void GradReducer::on_grad(size_t k) {

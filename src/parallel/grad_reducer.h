@@ -25,6 +25,7 @@ struct ReducerOptions {
   bool overlap = true;          // launch each bucket once full; false: all after backward
   bool shard = false;            // ZeRO: pad to world x chunk; reduce-scatter, rank r gets chunk r
   bool release_buckets = false;  // ZeRO-2: free whole buckets after each step, keep the chunks
+  int buckets_in_flight = 2;     // release_buckets: whole buckets alive at once, at most
   int rank = 0;
 };
 // The bucket sizes and overlap the command line asks for (--bucket-mb, --tail-bucket-mb,
@@ -124,6 +125,7 @@ class GradReducer {
   bool sync_ = true;
   c10::Device device_;
   int64_t live_bucket_bytes_ = 0, peak_bucket_bytes_ = 0, shard_bytes_ = 0;  // measured
+  int alive_ = 0;  // whole buckets allocated now
   MemoryProbe* probe_ = nullptr;
   StreamClock clock_;
   bool device_streams_ = false;  // NCCL: completion read from CUDA events
