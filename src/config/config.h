@@ -46,7 +46,8 @@ struct Config {
   int accumulate = 1;            // micro-batches per optimizer step; only the last one syncs
   bool verify_replicas = false;  // after each step, check every rank holds rank 0's parameters
   bool sync_bn = false;          // BatchNorm statistics over the global batch (all ranks)
-  int zero_stage = 1;            // zero: 1 shards optimizer state, 2 also gradients
+  int zero_stage = 1;            // zero: 1 shards optimizer state, 2 also gradients, 3 parameters
+  bool reshard_after_forward = true;  // zero-3: free gathered parameters after each forward
 
   // Model and pipeline parallelism.
   std::string split_at;                   // "layer3.0" or "layer2.0,layer3.0": first block of stages 2..

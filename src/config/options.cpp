@@ -69,8 +69,14 @@ void add_train_options(CLI::App& app, Config& c) {
       ->check(one_of({"single", "ddp", "zero", "model", "pipeline", "hybrid"}));
   run->add_option("--zero-stage", c.zero_stage,
                   "zero: 1 = each rank keeps and updates 1/N of the optimizer state, "
-                  "parameters all-gathered; 2 = gradients reduce-scattered too, only the shard kept")
-      ->check(CLI::IsMember({1, 2}));
+                  "parameters all-gathered; 2 = gradients reduce-scattered too, only the shard kept; "
+                  "3 = parameters sharded too, each block's gathered just before its forward and "
+                  "backward (one block ahead) and freed after")
+      ->check(CLI::IsMember({1, 2, 3}));
+  run->add_option("--reshard-after-forward", c.reshard_after_forward,
+                  "zero-3: free each block's gathered parameters after its forward (true) or keep "
+                  "them until its backward (false: ZeRO-2's traffic, more memory), as FSDP2's "
+                  "reshard_after_forward");
   auto* pipe = app.add_option_group("Model and pipeline parallelism");
   pipe->add_option("--split-at", c.split_at,
                    "model/pipeline/hybrid: the first block of each stage after the first, "

@@ -64,7 +64,10 @@ void validate(const Config& c) {
           "must be 0 (no tapered tail) or positive");
   require(c.strategy != "single" || c.nproc * c.nnodes == 1, "--strategy", c.strategy,
           "runs one rank; use --strategy ddp or zero for more than one");
-  require(c.zero_stage == 1 || c.zero_stage == 2, "--zero-stage", c.zero_stage, "must be 1 or 2");
+  require(c.zero_stage >= 1 && c.zero_stage <= 3, "--zero-stage", c.zero_stage,
+          "must be 1, 2 or 3");
+  require(!(c.strategy == "zero" && c.zero_stage == 3 && c.verify_replicas), "--verify-replicas",
+          "true", "compares whole replicas, which zero-3 never holds; leave it out for stage 3");
   const bool staged = c.strategy == "model" || c.strategy == "pipeline" || c.strategy == "hybrid";
   require(c.micro_batches >= 0, "--micro-batches", c.micro_batches, "must be 1 or more");
   require(c.split_size >= 0, "--split-size", c.split_size, "must be 1 or more");

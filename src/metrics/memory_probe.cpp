@@ -14,9 +14,10 @@ int64_t MemoryProbe::now() {
   return bytes;
 }
 
-void MemoryProbe::model_built(int64_t before_model_bytes) {
+void MemoryProbe::model_built(int64_t before_model_bytes, int64_t parameter_storage_bytes) {
   before_model_ = before_model_bytes;
-  built_ = now();
+  parameters_ = parameter_storage_bytes;
+  now();
 }
 
 void MemoryProbe::step_begin() {
@@ -62,8 +63,8 @@ void MemoryProbe::step_end() {
 
 MeasuredMemory MemoryProbe::result() const {
   MeasuredMemory m;
-  if (before_model_ < 0 || built_ < 0) return m;
-  m.parameters = (placed_ >= 0 ? placed_ : built_) - before_model_ - setup_residue_;
+  if (before_model_ < 0 || parameters_ < 0) return m;
+  m.parameters = parameters_;
   if (step_ == 0) return m;
   m.gradients = gradients_ >= 0 ? gradients_ : std::max<int64_t>(0, last_gradients_);
   m.optimizer_state = std::max<int64_t>(0, optimizer_state_);

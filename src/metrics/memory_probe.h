@@ -10,7 +10,9 @@ namespace parallax {
 
 // Bytes; -1 where not measured (the allocator cannot say, or no step ran).
 struct MeasuredMemory {
-  int64_t parameters = -1;       // once the rank's model is in place, less before it was built
+  int64_t parameters = -1;       // the allocator's blocks under the rank's parameters and buffers
+                                 // (each storage once; a freed one, a pipeline's other stages or
+                                 // ZeRO-3's gathered buckets between uses, holds none)
   int64_t gradients = -1;        // held after the last probed step's backward less its start
                                  // (gradients reset at each step's start), or as the reducer
                                  // measured its buckets: kept ones, or ZeRO-2's shards plus the
@@ -29,11 +31,9 @@ class MemoryProbe {
 
   explicit MemoryProbe(const c10::Device& device) : device_(device) {}
 
-  // The strategy, once this rank's model (or its part of it) is in place, before anything else
-  // it allocates (buffers of its own count as other).
-  void model_placed() { placed_ = now(); }
-  // After the strategy is built, with the allocator's count from before the model was.
-  void model_built(int64_t before_model_bytes);
+  // After the strategy is built: the allocator's count from before the model was, and what the
+  // allocator set aside for the storages the rank's parameters and buffers now live in.
+  void model_built(int64_t before_model_bytes, int64_t parameter_storage_bytes);
   bool probing() const { return step_ < kProbedSteps; }
   // Phase points of a step; no-ops once the probed steps are over. step_begin() comes after the
   // previous gradients are reset (or zeroed).
@@ -47,9 +47,6 @@ class MemoryProbe {
   // Gradients measured by their owner instead (a reducer's buckets, from the allocator's count
   // around each allocation), in place of the phase difference.
   void set_gradients(int64_t bytes) { gradients_ = bytes; }
-  // Bytes that setting the model up left behind without belonging to it (the first forward's and
-  // backward's kernel caches, when a pipeline profiles its blocks): counted as other.
-  void discount_setup(int64_t bytes) { setup_residue_ += std::max<int64_t>(0, bytes); }
 
   MeasuredMemory result() const;
 
@@ -58,10 +55,10 @@ class MemoryProbe {
 
   c10::Device device_;
   int step_ = 0;
-  int64_t before_model_ = -1, built_ = -1, placed_ = -1;
+  int64_t before_model_ = -1, parameters_ = -1;
   int64_t step_begin_ = -1, backward_end_ = -1;
   int64_t last_gradients_ = -1, optimizer_state_ = -1, activations_ = -1;
-  int64_t gradients_ = -1, setup_residue_ = 0;
+  int64_t gradients_ = -1;
   int64_t peak_ = -1, step_peak_ = -1;  // all samples; the last probed step's
 };
 

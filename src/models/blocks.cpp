@@ -31,6 +31,7 @@ torch::Tensor ModelBlocks::forward_range(torch::Tensor x, size_t begin, size_t e
   for (size_t i = begin; i < end; ++i) {
     if (before_block_) before_block_(i);
     x = blocks_[i].block->forward(x);
+    if (after_block_) after_block_(i, x);
   }
   return x;
 }

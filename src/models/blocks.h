@@ -20,6 +20,9 @@ using NormOverride = std::function<torch::Tensor(torch::nn::BatchNorm2dImpl&, co
 // Called with a block's index just before the block runs forward (e.g. to wait until that block's
 // parameters have arrived from other ranks).
 using BeforeBlock = std::function<void(size_t block)>;
+// Called with a block's index and output just after the block runs forward (e.g. to free that
+// block's gathered parameters, or to hook its backward).
+using AfterBlock = std::function<void(size_t block, const torch::Tensor& output)>;
 
 // One block of a network: a module with a single tensor in and out.
 class Block : public torch::nn::Module {
@@ -55,6 +58,7 @@ class ModelBlocks : public torch::nn::Module {
   void set_floating_dtype(c10::ScalarType dtype);
   void set_norm_override(const NormOverride& f);  // on every block
   void set_before_block(BeforeBlock f) { before_block_ = std::move(f); }
+  void set_after_block(AfterBlock f) { after_block_ = std::move(f); }
   // For each block, the indices of its parameters in parameters() (which lists them block by
   // block, in order).
   std::vector<std::vector<size_t>> parameter_indices_by_block() const;
@@ -62,6 +66,7 @@ class ModelBlocks : public torch::nn::Module {
  private:
   std::vector<NamedBlock> blocks_;
   BeforeBlock before_block_;
+  AfterBlock after_block_;
 };
 
 }  // namespace parallax

@@ -34,7 +34,7 @@ DataParallel::DataParallel(const Config& cfg, const DistContext& ctx,
   if (cfg.sync_bn) model_->set_norm_override(sync_batch_norm_over(ctx.world_pg, ctx.world));
   ReducerOptions options = reducer_options(cfg);
   options.shard = cfg.strategy == "zero";
-  options.release_buckets = options.shard && cfg.zero_stage == 2;
+  options.release_buckets = options.shard && cfg.zero_stage >= 2;
   options.rank = ctx.rank;
   reducer_ = std::make_unique<GradReducer>(model_->parameters(), ctx.world_pg, ctx.world, options);
   reducer_->set_memory_probe(&probe_);

@@ -156,7 +156,10 @@ void GradReducer::on_grad(size_t k) {
   if (!sync_ || got_[k]) return;  // accumulation micro-step: autograd summed into the bucket
   got_[k] = 1;
   const size_t b = layout_.bucket_of[k];
-  if (--buckets_[b].pending == 0 && options_.overlap) launch_ready();
+  if (--buckets_[b].pending == 0) {
+    if (on_filled_) on_filled_(b);
+    if (options_.overlap) launch_ready();
+  }
   if (options_.release_buckets) finish_completed();
   if (probe_) probe_->sample();
 }

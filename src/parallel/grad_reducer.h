@@ -7,6 +7,7 @@
 #pragma once
 #include <torch/types.h>
 
+#include <functional>
 #include <vector>
 
 #include "config/config.h"
@@ -83,6 +84,9 @@ class GradReducer {
   const std::vector<BucketTiming>& timings() const { return timings_; }
   // Sampled as each gradient arrives (in the probed steps), for the measured peak.
   void set_memory_probe(MemoryProbe* probe) { probe_ = probe; }
+  // Called with a bucket's index once all its gradients of a synchronising step are in it (its
+  // parameters are no longer needed by this backward: ZeRO-3 frees them).
+  void set_on_bucket_filled(std::function<void(size_t bucket)> f) { on_filled_ = std::move(f); }
   // After finalize(): this rank's share of the averaged gradient's squared L2 norm, such that the
   // sum over ranks is the whole (a double scalar on the device; no sync).
   torch::Tensor squared_norm_share() const;
@@ -127,6 +131,7 @@ class GradReducer {
   int64_t live_bucket_bytes_ = 0, peak_bucket_bytes_ = 0, shard_bytes_ = 0;  // measured
   int alive_ = 0;  // whole buckets allocated now
   MemoryProbe* probe_ = nullptr;
+  std::function<void(size_t)> on_filled_;
   StreamClock clock_;
   bool device_streams_ = false;  // NCCL: completion read from CUDA events
   int backward_end_ = -1;        // mark at finalize(): backward is done

@@ -3,11 +3,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include <set>
+
 #include "config/user_error.h"
+#include "metrics/heap.h"
 #include "parallel/data_parallel.h"
 #include "parallel/pipeline.h"
 #include "parallel/single.h"
 #include "parallel/zero.h"
+#include "parallel/zero3.h"
 #include "parallel/strategy.h"
 
 namespace parallax {
@@ -17,6 +21,8 @@ std::unique_ptr<Strategy> make_strategy(const Config& cfg, const DistContext& ct
                                         const std::vector<int64_t>& sample_shape) {
   if (cfg.strategy == "single") return std::make_unique<SingleDevice>(cfg, ctx, std::move(model));
   if (cfg.strategy == "ddp") return std::make_unique<DataParallel>(cfg, ctx, std::move(model));
+  if (cfg.strategy == "zero" && cfg.zero_stage == 3)
+    return std::make_unique<Zero3>(cfg, ctx, std::move(model));
   if (cfg.strategy == "zero") return std::make_unique<Zero>(cfg, ctx, std::move(model));
   if (cfg.strategy == "model" || cfg.strategy == "pipeline" || cfg.strategy == "hybrid")
     return std::make_unique<Pipeline>(cfg, ctx, std::move(model), sample_shape);
@@ -32,6 +38,18 @@ torch::Tensor squared_grad_norm(const std::vector<torch::Tensor>& params) {
   for (const auto& p : params)
     if (p.grad().defined()) sum += p.grad().norm().to(torch::kDouble).square();  // one pass, no copy
   return sum;
+}
+
+int64_t storage_bytes(const std::vector<torch::Tensor>& tensors) {
+  std::set<const void*> seen;
+  int64_t bytes = 0;
+  for (const auto& t : tensors) {
+    if (!t.defined() || !t.has_storage()) continue;
+    const auto& storage = t.storage();
+    if (!seen.insert(storage.unsafeGetStorageImpl()).second) continue;
+    bytes += allocation_bytes(storage.data(), static_cast<int64_t>(storage.nbytes()), t.device());
+  }
+  return bytes;
 }
 
 nlohmann::json Strategy::details() const {

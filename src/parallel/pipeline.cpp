@@ -14,7 +14,6 @@
 #include "distributed/collectives.h"
 #include "distributed/interrupt.h"
 #include "metrics/clock.h"
-#include "metrics/heap.h"
 #include "parallel/micro_batches.h"
 #include "optim/optimizer.h"
 
@@ -40,12 +39,9 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
   const int micro = static_cast<int>(train_micro_.size());
   std::vector<int64_t> input{1};
   input.insert(input.end(), sample_shape.begin(), sample_shape.end());
-  // What shapes and profiling leave behind (kernel caches) is not the model's: set it apart.
-  const int64_t before_setup = allocated_bytes(ctx.device);
   const auto shapes = block_output_shapes(*model_, input, torch::kCPU);
   check_batch_norm_sizes(shapes);  // before profiling, which would trip on it
   choose_partition(sample_shape);
-  probe_.discount_setup(allocated_bytes(ctx.device) - before_setup);
 
   const int s = ctx.stage;
   const auto by_block = model_->parameter_indices_by_block();
@@ -64,7 +60,6 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
     block_sizes_.push_back(std::move(sizes));
   }
   place_model();
-  probe_.model_placed();
   for (size_t k : stage_params_[s]) params_.push_back(all[k]);
   for (size_t b = partition_.cuts[s]; b < partition_.cuts[s + 1]; ++b)
     for (const auto& t : model_->blocks()[b].block->buffers()) buffers_.push_back(t);

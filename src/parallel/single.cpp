@@ -19,10 +19,7 @@ SingleDevice::SingleDevice(const Config& cfg, const DistContext& ctx,
 SingleDevice::SingleDevice(const Config& cfg, const DistContext& ctx,
                            std::shared_ptr<ModelBlocks> model, bool place_model)
     : Strategy(ctx.device), model_(std::move(model)), device_(ctx.device) {
-  if (place_model) {
-    model_->to(device_);
-    probe_.model_placed();
-  }
+  if (place_model) model_->to(device_);
   optimizer_ = make_optimizer(cfg, model_->parameters());
 }
 
@@ -84,6 +81,12 @@ EvalStats SingleDevice::evaluate(Loader& test) {
 
 void SingleDevice::set_lr(double lr) {
   set_learning_rate(*optimizer_, lr);
+}
+
+std::vector<torch::Tensor> SingleDevice::resident_state() const {
+  auto tensors = model_->parameters();
+  for (const auto& b : model_->buffers()) tensors.push_back(b);
+  return tensors;
 }
 
 MemoryStats SingleDevice::memory() const {

@@ -15,6 +15,7 @@ class SingleDevice : public Strategy {
   EvalStats evaluate(Loader& test) override;
   void set_lr(double lr) override;
   MemoryStats memory() const override;
+  std::vector<torch::Tensor> resident_state() const override;  // the model's parameters, buffers
   void save(torch::serialize::OutputArchive& archive) override;
   void load(torch::serialize::InputArchive& archive) override;
 

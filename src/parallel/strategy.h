@@ -65,11 +65,17 @@ class Strategy {
   // Memory by kind, measured by the allocator (the trainer marks the count before the model is
   // built and after the strategy is; the strategy samples its first steps).
   MemoryProbe& memory_probe() { return probe_; }
+  // The tensors whose storage this rank keeps for the model: parameters and buffers (and shards).
+  virtual std::vector<torch::Tensor> resident_state() const = 0;
   MeasuredMemory measured_memory() const { return probe_.result(); }
 
  protected:
   MemoryProbe probe_;
 };
+
+// What the allocator set aside for these tensors' storages, each storage counted once (views
+// share one); an emptied or freed storage counts 0.
+int64_t storage_bytes(const std::vector<torch::Tensor>& tensors);
 
 // Sum of the squares of these tensors' gradients, as a double scalar on their device (no sync).
 torch::Tensor squared_grad_norm(const std::vector<torch::Tensor>& params);

@@ -22,7 +22,6 @@ Zero::Zero(const Config& cfg, const DistContext& ctx, std::shared_ptr<ModelBlock
   auto opts = model_->parameters().front().options();
   for (const auto& plan : layout.buckets) flat_params_.push_back(torch::zeros({plan.padded}, opts));
   bind_parameters_to_flat_buffers();
-  probe_.model_placed();  // the flat buffers replaced the parameters' own storage
   for (size_t b = 0; b < layout.buckets.size(); ++b) {
     const int64_t chunk = layout.buckets[b].padded / ctx_.world;
     // A tensor of its own (detach) over this rank's chunk of the bucket's parameters.

@@ -23,7 +23,6 @@ class Zero : public DataParallel {
   double update() override;
   void settle_parameters() override { wait_gathers(); }
 
- private:
   // The parameters become views into per-bucket flat buffers (the gradient buckets' layout), so
   // one all-gather per bucket refreshes them.
   void bind_parameters_to_flat_buffers();
@@ -31,7 +30,6 @@ class Zero : public DataParallel {
   void wait_gathers(const std::vector<size_t>& buckets);  // and time the wait
   void wait_gathers();                                     // all of them
   double exposed_comm_s() override;
-
 
   Config cfg_;
   bool sharded_ = false;                   // false with one rank: plain single-device training

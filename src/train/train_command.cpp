@@ -283,7 +283,8 @@ std::string run_training(const Config& cfg, bool verbose,
   const int64_t model_parameters = model->parameter_count();  // before stages free their others
   auto strategy = make_strategy(cfg, ctx, model,
                                 {data.channels(), data.train.images.size(2), data.train.images.size(3)});
-  strategy->memory_probe().model_built(before_model);
+  strategy->memory_probe().model_built(before_model,
+                                       storage_bytes(strategy->resident_state()));
 
   const Normalization norm = channel_stats(data.train.images);
   const int64_t local_batch = cfg.batch_size / ctx.dp_size;

@@ -73,6 +73,54 @@ TEST(Zero, StagesOneAndTwoEqualDdpForSgdAndAdam) {
   }
 }
 
+// ZeRO-3: the parameters are sharded too, gathered per bucket before each block's forward and
+// backward; the arithmetic is stage 2's, so the same bounds hold, with the gathered parameters
+// freed after forward or kept until backward (--reshard-after-forward), with and without
+// BatchNorm (whose statistics are per rank, as in DDP).
+TEST(Zero, StageThreeEqualsDdpForSgdAndAdam) {
+  testing::TempDir dir;
+  for (const char* norm : {"none", "batch"}) {
+    for (const char* optimizer : {"sgd", "adam"}) {
+      for (int ranks : {2, 4}) {
+        if (std::string(norm) == "batch" && ranks == 4) continue;  // 2 images per rank's BN
+        const std::string opt = std::string(" --optimizer ") + optimizer + " --nproc " +
+                                std::to_string(ranks);
+        auto with_norm = [&](const std::string& out) {
+          std::string a = train_args(out);
+          return a.replace(a.find("--norm none"), 11, std::string("--norm ") + norm);
+        };
+        const std::string ddp =
+            dir / (std::string("ddp-") + norm + optimizer + std::to_string(ranks));
+        run_ok(with_norm(ddp) + opt + " --strategy ddp");
+        for (const char* reshard : {"true", "false"}) {
+          const std::string out = dir / (std::string("zero3-") + norm + optimizer +
+                                         std::to_string(ranks) + reshard);
+          run_ok(with_norm(out) + opt + " --strategy zero --zero-stage 3 " +
+                 "--reshard-after-forward " + reshard);
+          const bool bn = std::string(norm) == "batch";
+          double diff = 0;
+          const auto pa = testing::parameters_of(ddp, bn), pb = testing::parameters_of(out, bn);
+          for (size_t i = 0; i < pa.size(); ++i)
+            diff = std::max(diff, (pa[i] - pb[i]).abs().max().item<double>());
+          const std::string what = std::string(optimizer) + " " + norm + " reshard " + reshard +
+                                   " on " + std::to_string(ranks) + " ranks";
+          if (ranks == 2) EXPECT_EQ(diff, 0.0) << what;
+          else EXPECT_LT(diff, 1e-10) << what;
+        }
+        if (ranks != 2 || std::string(norm) != "none") continue;
+        // Each rank holds half the parameters (the bookkeeping figure and the allocator's).
+        const auto zs = summary_of(dir / (std::string("zero3-none") + optimizer + "2true"));
+        const auto ds = summary_of(ddp);
+        const double whole = ds["ranks"][0]["param_bytes"].get<double>();
+        for (const auto& rank : zs["ranks"]) {
+          EXPECT_NEAR(rank["param_bytes"].get<double>() / whole, 0.5, 0.01);
+          EXPECT_LT(rank["memory_measured"]["parameters"].get<double>(), 0.75 * whole);
+        }
+      }
+    }
+  }
+}
+
 // The same in float32, where parallax trains by default, under Adam on 4 ranks: the one case
 // whose rounding is amplified. A per-coordinate bound would have to allow Adam's largest step
 // (lr per step, for a coordinate whose near-zero gradient changed sign) and so could not fail;
@@ -111,6 +159,16 @@ TEST(Zero, ConsolidatedCheckpointsResumeOnAnyWorldSizeAndStrategy) {
   run_ok(std::string(PARALLAX_BINARY) + " train --resume " + (dir / "single") +
          " --steps 0 --strategy single --nproc 1");
   EXPECT_LT(max_difference(dir / "whole", dir / "single"), 1e-10);
+
+  // ZeRO-3's checkpoints are consolidated too: 2 ranks, then 4, equal 2 ranks in one go.
+  const std::string z3 = " --strategy zero --zero-stage 3 --nproc 2 --no-augment";
+  run_ok(train_args(dir / "whole3") + z3);
+  run_ok(train_args(dir / "first3") + " --steps 3" + z3);
+  run_ok(std::string(PARALLAX_BINARY) + " train --resume " + (dir / "first3") +
+         " --steps 0 --nproc 4");
+  EXPECT_LT(max_difference(dir / "whole3", dir / "first3"), 1e-10);
+  EXPECT_EQ(summary_of(dir / "first3")["world_size"], 4);
+  EXPECT_LT(max_difference(dir / "whole", dir / "whole3"), 1e-10);
 }
 
 TEST(Resume, AfterARankIsKilledEqualsAnUninterruptedRun) {
