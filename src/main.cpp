@@ -1,4 +1,4 @@
-// parallax: the command line's subcommands (train, bench, report, data); the work is in the library.
+// parallax: the command line's subcommands (train, bench, plan, report, data); the work is in the library.
 #include <c10/util/Exception.h>
 #include <CLI/CLI.hpp>
 
@@ -10,6 +10,7 @@
 #include "config/user_error.h"
 #include "data/download.h"
 #include "data/info.h"
+#include "plan/plan_command.h"
 #include "report/bench_command.h"
 #include "report/report_command.h"
 #include "train/checkpoint.h"
@@ -35,6 +36,8 @@ int run(int argc, char** argv) {
   parallax::add_train_options(*train, cfg);
   parallax::BenchOptions bench_opts;
   auto* bench = parallax::add_bench_command(app, bench_opts);
+  parallax::PlanOptions plan_opts;
+  auto* plan = parallax::add_plan_command(app, plan_opts);
   parallax::ReportCommandOptions report_opts;
   auto* report = parallax::add_report_command(app, report_opts);
 
@@ -55,7 +58,7 @@ int run(int argc, char** argv) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     const std::string first = argc > 1 ? argv[1] : "";
     if (!first.empty() && first[0] != '-' && std::as_const(app).get_subcommands([&](const CLI::App* c) { return c->get_name() == first; }).empty()) {
-      std::fprintf(stderr, "parallax: error: unknown command '%s'; use train, bench, report or data\n", argv[1]);
+      std::fprintf(stderr, "parallax: error: unknown command '%s'; use train, bench, plan, report or data\n", argv[1]);
       return kUserErrorExit;
     }
     std::fprintf(stderr, "parallax: error: %s (see parallax --help)\n", e.what());
@@ -71,6 +74,8 @@ int run(int argc, char** argv) {
     return parallax::train_main(cfg, argc, argv);
   } else if (*bench) {
     return parallax::bench_main(bench_opts);
+  } else if (*plan) {
+    return parallax::plan_main(plan_opts);
   } else if (*report) {
     std::printf("parallax: wrote %s\n",
                 parallax::write_runs_report(report_opts.runs_dir, report_opts.out_dir).c_str());

@@ -1,9 +1,15 @@
-// NCCL has flat reduce-scatter and all-gather; Gloo gets them from all-to-all and list all-gather.
+// NCCL has flat reduce-scatter and all-gather. Gloo gets them in place, with no buffer of its own:
+// one reduce (to rank r, of chunk r) or one broadcast (from rank r, of chunk r) per rank, which
+// move the same bytes as its all-to-all and list all-gather (those allocate a whole bucket's
+// temporary per collective in flight).
 #include "distributed/collectives.h"
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <atomic>
 #include <map>
+#include <memory>
 
 namespace parallax {
 namespace {
@@ -12,10 +18,38 @@ bool is_nccl(const compat::Group& group) {
   return group->getBackendName() == "nccl";
 }
 
+// Several works as one: complete when all are (Gloo's per-rank parts of one collective).
+class WorkGroup : public c10d::Work {
+ public:
+  explicit WorkGroup(std::vector<compat::Work> works)
+      : works_(std::move(works)),
+        future_(c10::make_intrusive<c10::ivalue::Future>(c10::NoneType::get())) {
+    // Completes with the last of the parts' futures.
+    auto left = std::make_shared<std::atomic<size_t>>(works_.size());
+    auto done = future_;
+    for (const auto& w : works_)
+      w->getFuture()->addCallback([left, done](c10::ivalue::Future&) {
+        if (left->fetch_sub(1) == 1) done->markCompleted(c10::IValue());
+      });
+  }
+  bool isCompleted() override {
+    return std::all_of(works_.begin(), works_.end(), [](const compat::Work& w) { return w->isCompleted(); });
+  }
+  bool wait(std::chrono::milliseconds timeout) override {
+    for (auto& w : works_) w->wait(timeout);
+    return true;
+  }
+  c10::intrusive_ptr<c10::ivalue::Future> getFuture() override { return future_; }
+
+ private:
+  std::vector<compat::Work> works_;
+  c10::intrusive_ptr<c10::ivalue::Future> future_;
+};
+
 }  // namespace
 
 void PendingReduceScatter::finish() {
-  if (recv.defined()) at::sum_out(out, recv.view({-1, out.numel()}), 0);
+  if (mine.defined() && !out.is_same(mine)) out.copy_(mine);
 }
 
 PendingReduceScatter reduce_scatter_sum(const compat::Group& group, const torch::Tensor& flat,
@@ -28,13 +62,18 @@ PendingReduceScatter reduce_scatter_sum(const compat::Group& group, const torch:
     p.work = group->_reduce_scatter_base(dst, src);
     return p;
   }
-  // Rank j receives every rank's chunk j; the sum is taken locally in finish(). The same bytes
-  // cross the wire as in a ring reduce-scatter: (world - 1) / world of the buffer per rank.
-  p.recv = torch::empty({world * out.numel()}, flat.options());
-  auto dst = p.recv;
-  auto src = flat;
-  std::vector<int64_t> equal_splits;  // empty: equal chunks
-  p.work = group->alltoall_base(dst, src, equal_splits, equal_splits);
+  // Chunk r of every rank's buffer is summed into rank r's chunk r, in place.
+  const int64_t chunk = flat.numel() / world;
+  std::vector<compat::Work> parts;
+  for (int r = 0; r < world; ++r) {
+    std::vector<torch::Tensor> t{flat.narrow(0, r * chunk, chunk)};
+    c10d::ReduceOptions opts;
+    opts.rootRank = r;
+    opts.reduceOp = c10d::ReduceOp::SUM;
+    parts.push_back(group->reduce(t, opts));
+  }
+  p.mine = flat.narrow(0, group->getRank() * chunk, chunk);
+  p.work = c10::make_intrusive<WorkGroup>(std::move(parts));
   return p;
 }
 
@@ -46,10 +85,14 @@ compat::Work all_gather_in_place(const compat::Group& group, const torch::Tensor
     auto dst = flat;
     return group->_allgather_base(dst, mine);
   }
-  std::vector<torch::Tensor> inputs{mine};
-  std::vector<std::vector<torch::Tensor>> outputs(1);
-  for (int r = 0; r < world; ++r) outputs[0].push_back(flat.narrow(0, r * chunk, chunk));
-  return group->allgather(outputs, inputs);
+  std::vector<compat::Work> parts;
+  for (int r = 0; r < world; ++r) {
+    std::vector<torch::Tensor> t{flat.narrow(0, r * chunk, chunk)};
+    c10d::BroadcastOptions opts;
+    opts.rootRank = r;
+    parts.push_back(group->broadcast(t, opts));
+  }
+  return c10::make_intrusive<WorkGroup>(std::move(parts));
 }
 
 std::vector<torch::Tensor> all_gather_rows(const compat::Group& group, int world,

@@ -8,10 +8,11 @@
 namespace parallax {
 
 // A reduce-scatter in flight: sums `flat` (world x chunk elements) over ranks and leaves this
-// rank's chunk of the sum in `out`. finish() must run after work->wait().
+// rank's chunk of the sum in `out`. finish() must run after work->wait(). On Gloo the other
+// ranks' chunks of `flat` are overwritten (used as the reduction's scratch).
 struct PendingReduceScatter {
   compat::Work work;
-  torch::Tensor recv;  // Gloo: every rank's copy of my chunk, summed by finish()
+  torch::Tensor mine;  // Gloo: this rank's chunk of flat, where the sum arrives
   torch::Tensor out;
   void finish();
 };

@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <malloc.h>
 
+#include <algorithm>
 #include <cstddef>
 
 #if PARALLAX_HAVE_CUDA
@@ -30,6 +31,14 @@ AllocatedSize tcmalloc_allocated_size() {
       reinterpret_cast<AllocatedSize>(dlsym(RTLD_DEFAULT, "MallocExtension_GetAllocatedSize"));
   return fn;
 }
+
+#if PARALLAX_HAVE_CUDA
+// Per GPU: the highest peak before the last reset_peak_allocated().
+int64_t& peak_before_reset(int index) {
+  static int64_t peaks[64] = {};
+  return peaks[std::clamp(index, 0, 63)];
+}
+#endif
 
 }  // namespace
 
@@ -63,7 +72,7 @@ DeviceMemory device_memory(const c10::Device& device) {
     const size_t all = 0;  // StatType::AGGREGATE
     m.allocated = stats.allocated_bytes[all].current;
     m.reserved = stats.reserved_bytes[all].current;
-    m.peak_allocated = stats.allocated_bytes[all].peak;
+    m.peak_allocated = std::max(stats.allocated_bytes[all].peak, peak_before_reset(device.index()));
   }
 #endif
   return m;
@@ -71,7 +80,12 @@ DeviceMemory device_memory(const c10::Device& device) {
 
 void reset_peak_allocated(const c10::Device& device) {
 #if PARALLAX_HAVE_CUDA
-  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
+  if (!device.is_cuda()) return;
+  // The peak since the process started stays what device_memory() reports.
+  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+  int64_t& kept = peak_before_reset(device.index());
+  kept = std::max(kept, static_cast<int64_t>(stats.allocated_bytes[0].peak));
+  c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
 #endif
 }
 

@@ -27,8 +27,8 @@ void MemoryProbe::step_begin() {
   step_begin_ = now();
 }
 
-void MemoryProbe::forward_end() {
-  if (probing() && step_begin_ >= 0) activations(now() - step_begin_);
+void MemoryProbe::forward_end(int64_t not_activations) {
+  if (probing() && step_begin_ >= 0) activations(now() - step_begin_ - not_activations);
 }
 
 void MemoryProbe::activations(int64_t bytes) {
@@ -64,7 +64,7 @@ void MemoryProbe::step_end() {
 MeasuredMemory MemoryProbe::result() const {
   MeasuredMemory m;
   if (before_model_ < 0 || parameters_ < 0) return m;
-  m.parameters = parameters_;
+  m.parameters = parameters_ + gathered_;
   if (step_ == 0) return m;
   m.gradients = gradients_ >= 0 ? gradients_ : std::max<int64_t>(0, last_gradients_);
   m.optimizer_state = std::max<int64_t>(0, optimizer_state_);

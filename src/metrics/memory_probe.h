@@ -12,7 +12,8 @@ namespace parallax {
 struct MeasuredMemory {
   int64_t parameters = -1;       // the allocator's blocks under the rank's parameters and buffers
                                  // (each storage once; a freed one, a pipeline's other stages or
-                                 // ZeRO-3's gathered buckets between uses, holds none)
+                                 // ZeRO-3's gathered buckets between uses, holds none), plus at
+                                 // ZeRO-3 the most gathered buckets alive at once
   int64_t gradients = -1;        // held after the last probed step's backward less its start
                                  // (gradients reset at each step's start), or as the reducer
                                  // measured its buckets: kept ones, or ZeRO-2's shards plus the
@@ -38,7 +39,7 @@ class MemoryProbe {
   // Phase points of a step; no-ops once the probed steps are over. step_begin() comes after the
   // previous gradients are reset (or zeroed).
   void step_begin();
-  void forward_end();
+  void forward_end(int64_t not_activations = 0);  // less bytes known to be something else
   void activations(int64_t bytes);  // measured by the caller instead (a pipeline's schedule)
   void backward_end();
   void optimizer_end();
@@ -47,6 +48,9 @@ class MemoryProbe {
   // Gradients measured by their owner instead (a reducer's buckets, from the allocator's count
   // around each allocation), in place of the phase difference.
   void set_gradients(int64_t bytes) { gradients_ = bytes; }
+  // ZeRO-3: the most bytes of gathered parameter buckets alive at once, on top of the resident
+  // chunks (measured by the allocator's size of each bucket).
+  void set_gathered_parameters(int64_t bytes) { gathered_ = bytes; }
 
   MeasuredMemory result() const;
 
@@ -58,7 +62,7 @@ class MemoryProbe {
   int64_t before_model_ = -1, parameters_ = -1;
   int64_t step_begin_ = -1, backward_end_ = -1;
   int64_t last_gradients_ = -1, optimizer_state_ = -1, activations_ = -1;
-  int64_t gradients_ = -1;
+  int64_t gradients_ = -1, gathered_ = 0;
   int64_t peak_ = -1, step_peak_ = -1;  // all samples; the last probed step's
 };
 

@@ -71,4 +71,19 @@ BucketLayout plan_buckets(const std::vector<int64_t>& numels, int64_t element_by
   return layout;
 }
 
+BucketLayout plan_buckets_by_group(const std::vector<int64_t>& numels,
+                                   const std::vector<size_t>& group_of, int pad_to) {
+  BucketLayout layout;
+  layout.bucket_of.resize(numels.size());
+  layout.offset_of.resize(numels.size());
+  for (size_t k = numels.size(); k-- > 0;) {
+    if (layout.buckets.empty() || group_of[k] != group_of[layout.buckets.back().params.back()])
+      layout.buckets.emplace_back();
+    add_param(layout, k, numels[k]);
+  }
+  const int64_t pad = std::max(1, pad_to);
+  for (auto& b : layout.buckets) b.padded = (b.numel + pad - 1) / pad * pad;
+  return layout;
+}
+
 }  // namespace parallax

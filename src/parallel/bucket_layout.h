@@ -40,4 +40,9 @@ BucketLayout plan_buckets(const std::vector<int64_t>& numels, int64_t element_by
                           double first_bytes, double bytes, int pad_to = 1,
                           double tail_bytes = 0);
 
+// One bucket per group of consecutive parameters (ZeRO-3: per block, the unit that is gathered
+// and freed), in reverse model order, padded to a multiple of pad_to.
+BucketLayout plan_buckets_by_group(const std::vector<int64_t>& numels,
+                                   const std::vector<size_t>& group_of, int pad_to);
+
 }  // namespace parallax

@@ -36,6 +36,12 @@ DataParallel::DataParallel(const Config& cfg, const DistContext& ctx,
   options.shard = cfg.strategy == "zero";
   options.release_buckets = options.shard && cfg.zero_stage >= 2;
   options.rank = ctx.rank;
+  if (options.shard && cfg.zero_stage == 3) {
+    // ZeRO-3 gathers and frees parameters block by block: one bucket per block.
+    const auto by_block = model_->parameter_indices_by_block();
+    for (size_t b = 0; b < by_block.size(); ++b)
+      for (size_t k = 0; k < by_block[b].size(); ++k) options.group_of.push_back(b);
+  }
   reducer_ = std::make_unique<GradReducer>(model_->parameters(), ctx.world_pg, ctx.world, options);
   reducer_->set_memory_probe(&probe_);
   step_sums_ = torch::zeros({5}, torch::TensorOptions().dtype(torch::kDouble).device(ctx.device));
@@ -62,7 +68,8 @@ StepStats DataParallel::train_step(const Batch& batch) {
     reducer_->prepare(/*sync=*/last);  // earlier micro-batches only accumulate
     auto logits = model_->forward(images);
     auto loss = torch::nn::functional::cross_entropy(logits, labels);
-    probe_.forward_end();
+    // The first micro-batch's: later ones find earlier micro-steps' gradients in place.
+    if (m == 0) probe_.forward_end(transient_parameter_bytes());
     // Divided by K so that K accumulated micro-batches give the gradient of the whole batch.
     (accumulate_ > 1 ? loss / static_cast<double>(accumulate_) : loss).backward();
     step_sums_[0] += loss.detach().to(torch::kDouble) * micro;

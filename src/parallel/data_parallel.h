@@ -26,6 +26,9 @@ class DataParallel : public SingleDevice {
   // parameter all-gathers), in seconds; called once per step after its sync.
   virtual double exposed_comm_s() { return 0; }
   void broadcast_from_root(std::vector<torch::Tensor> tensors);
+  // Bytes of gathered parameters alive now beyond the rank's own (ZeRO-3), which a memory sample
+  // must not count as activations.
+  virtual int64_t transient_parameter_bytes() const { return 0; }
 
   DistContext ctx_;
   std::unique_ptr<GradReducer> reducer_;

@@ -64,9 +64,13 @@ GradReducer::GradReducer(std::vector<torch::Tensor> params, compat::Group group,
   for (const auto& p : params_) numels.push_back(p.numel());
   const int64_t element = params_.empty() ? 4 : params_.front().element_size();
   const double mib = 1024.0 * 1024.0;
-  layout_ = plan_buckets(numels, element, options.first_bucket_mb * mib, options.bucket_mb * mib,
-                         options.shard ? world : 1, options.tail_bucket_mb * mib);
+  layout_ = options.group_of.empty()
+                ? plan_buckets(numels, element, options.first_bucket_mb * mib,
+                               options.bucket_mb * mib, options.shard ? world : 1,
+                               options.tail_bucket_mb * mib)
+                : plan_buckets_by_group(numels, options.group_of, options.shard ? world : 1);
   buckets_.resize(layout_.buckets.size());
+  arrived_.assign(buckets_.size(), 0);
   timings_.resize(layout_.buckets.size());
   for (size_t b = 0; b < buckets_.size(); ++b) timings_[b].bytes = layout_.buckets[b].numel * element;
   // Buckets are allocated when their first gradient arrives (so the memory they take is counted
@@ -135,6 +139,7 @@ void GradReducer::prepare(bool sync) {
     buckets_[b].work.reset();
   }
   std::fill(got_.begin(), got_.end(), 0);
+  arrived_.assign(buckets_.size(), 0);
   next_launch_ = 0;
   next_finish_ = 0;
 }
@@ -153,13 +158,13 @@ void GradReducer::before_grad(size_t k) {
 }
 
 void GradReducer::on_grad(size_t k) {
-  if (!sync_ || got_[k]) return;  // accumulation micro-step: autograd summed into the bucket
+  if (got_[k]) return;
   got_[k] = 1;
   const size_t b = layout_.bucket_of[k];
-  if (--buckets_[b].pending == 0) {
-    if (on_filled_) on_filled_(b);
-    if (options_.overlap) launch_ready();
-  }
+  // Every micro-step: the bucket's parameters are done with for this backward.
+  if (on_filled_ && ++arrived_[b] == layout_.buckets[b].params.size()) on_filled_(b);
+  if (!sync_) return;  // accumulation micro-step: autograd summed into the bucket
+  if (--buckets_[b].pending == 0 && options_.overlap) launch_ready();
   if (options_.release_buckets) finish_completed();
   if (probe_) probe_->sample();
 }
@@ -187,6 +192,8 @@ void GradReducer::finish(size_t b) {
   bucket.work->wait();
   // Each rank's loss is the mean over its equal share of the batch, so the mean of the ranks'
   // gradients is the gradient of the mean loss over the global batch.
+  // The work holds the bucket's tensors: dropped now, it frees a released bucket at once.
+  bucket.work.reset();
   if (options_.shard) {
     bucket.scatter.finish();
     bucket.scatter = {};
@@ -200,7 +207,8 @@ void GradReducer::finish(size_t b) {
 void GradReducer::finish_completed() {
   // In launch order, so that every rank frees the same buckets' memory for the same reasons;
   // isCompleted() does not wait.
-  while (next_finish_ < next_launch_ && buckets_[next_finish_].work->isCompleted())
+  while (next_finish_ < next_launch_ && buckets_[next_finish_].work &&
+         buckets_[next_finish_].work->isCompleted())
     finish(next_finish_++);
 }
 

@@ -27,6 +27,7 @@ struct ReducerOptions {
   bool shard = false;            // ZeRO: pad to world x chunk; reduce-scatter, rank r gets chunk r
   bool release_buckets = false;  // ZeRO-2: free whole buckets after each step, keep the chunks
   int buckets_in_flight = 2;     // release_buckets: whole buckets alive at once, at most
+  std::vector<size_t> group_of;  // non-empty: one bucket per group of parameters (ZeRO-3: blocks)
   int rank = 0;
 };
 // The bucket sizes and overlap the command line asks for (--bucket-mb, --tail-bucket-mb,
@@ -119,6 +120,7 @@ class GradReducer {
   BucketLayout layout_;
   std::vector<torch::Tensor> views_;  // param i's slice of its bucket, shaped like the param
   std::vector<char> got_;             // param k's gradient arrived this step
+  std::vector<size_t> arrived_;       // per bucket: gradients in this micro-step (on_filled_)
   std::vector<Bucket> buckets_;
   std::vector<BucketTiming> timings_;
   compat::Group group_;

@@ -20,6 +20,10 @@ SingleDevice::SingleDevice(const Config& cfg, const DistContext& ctx,
                            std::shared_ptr<ModelBlocks> model, bool place_model)
     : Strategy(ctx.device), model_(std::move(model)), device_(ctx.device) {
   if (place_model) model_->to(device_);
+  // Memory is sampled as each gradient is about to arrive, in the probed steps (a no-op after),
+  // so that the measured peak sees backward, where activations go as gradients come.
+  for (auto& p : model_->parameters())
+    p.register_hook([this](const torch::Tensor&) { probe_.sample(); });
   optimizer_ = make_optimizer(cfg, model_->parameters());
 }
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "distributed/collectives.h"
+#include "metrics/heap.h"
 #include "optim/optimizer.h"
 
 namespace parallax {
@@ -25,6 +26,7 @@ Zero3::Zero3(const Config& cfg, const DistContext& ctx, std::shared_ptr<ModelBlo
     for (size_t b : block_buckets_[block]) last_forward_user_[b] = block;
   for (const auto& flat : flat_params_) bucket_bytes_.push_back(flat.storage().nbytes());
   release_all();
+  gathered_bytes_ = peak_gathered_bytes_ = 0;  // counted from here: the buckets gathered in use
   model_->set_before_block([this](size_t block) { before_block(block); });
   model_->set_after_block(
       [this](size_t block, const torch::Tensor& out) { after_block(block, out); });
@@ -38,6 +40,8 @@ void Zero3::gather(size_t b) {
   storage->set_data_ptr_noswap(storage->allocator()->allocate(bucket_bytes_[b]));
   storage->set_nbytes(bucket_bytes_[b]);
   resident_[b] = 1;
+  gathered_bytes_ += allocation_bytes(storage->data(), bucket_bytes_[b], flat_params_[b].device());
+  peak_gathered_bytes_ = std::max(peak_gathered_bytes_, gathered_bytes_);
   const int64_t chunk = shards_[b].numel();
   {
     torch::NoGradGuard no_grad;
@@ -53,6 +57,7 @@ void Zero3::release(size_t b) {
     gathers_[b].reset();
   }
   auto* storage = flat_params_[b].storage().unsafeGetStorageImpl();
+  gathered_bytes_ -= allocation_bytes(storage->data(), bucket_bytes_[b], flat_params_[b].device());
   storage->set_data_ptr_noswap(at::DataPtr(nullptr, flat_params_[b].device()));
   storage->set_nbytes(0);
   resident_[b] = 0;
@@ -68,6 +73,7 @@ void Zero3::gather_all() {
 }
 
 void Zero3::before_block(size_t block) {
+  if (whole_model_) return;
   for (size_t b : block_buckets_[block]) gather(b);
   // Prefetch: the next block's buckets travel while this block computes.
   if (block + 1 < block_buckets_.size())
@@ -76,6 +82,7 @@ void Zero3::before_block(size_t block) {
 }
 
 void Zero3::after_block(size_t block, const torch::Tensor& output) {
+  if (whole_model_) return;
   const bool backward_follows = torch::GradMode::is_enabled() && output.requires_grad();
   if (backward_follows) {
     // Fires when the gradient of this block's output is complete: its backward is next.
@@ -97,6 +104,7 @@ void Zero3::before_block_backward(size_t block) {
 double Zero3::update() {
   if (!sharded_) return Zero::update();
   release_all();  // buckets without gradients this step, or kept through accumulation
+  probe_.set_gathered_parameters(peak_gathered_bytes_);
   for (size_t b = 0; b < shards_.size(); ++b) shards_[b].mutable_grad() = reducer_->shard_grad(b);
   optimizer_->step();  // this rank's chunks only
   probe_.optimizer_end();
@@ -107,8 +115,15 @@ double Zero3::update() {
 }
 
 EvalStats Zero3::evaluate(Loader& test) {
+  if (!sharded_) return Zero::evaluate(test);
+  // Ranks may get a different number of test batches: block-by-block gathers would then be
+  // collectives some ranks never join. The whole model is gathered once instead.
+  gather_all();
+  whole_model_ = true;
   const EvalStats stats = Zero::evaluate(test);
+  whole_model_ = false;
   release_all();
+  exposed_comm_s();  // waits between steps: not the next step's
   return stats;
 }
 
@@ -130,6 +145,7 @@ void Zero3::save(torch::serialize::OutputArchive& archive) {
   if (!sharded_) return Zero::save(archive);
   gather_all();  // until checkpoint_written(): the archive refers to the model's tensors
   Zero::save(archive);
+  exposed_comm_s();
 }
 
 void Zero3::keep_own_chunks() {
@@ -146,7 +162,7 @@ void Zero3::load(torch::serialize::InputArchive& archive) {
   // Storage to bind the loaded parameters into; every rank then keeps only its chunks.
   for (size_t b = 0; b < flat_params_.size(); ++b) {
     gather(b);
-    gathers_[b]->wait();
+    if (gathers_[b]) gathers_[b]->wait();  // its values are overwritten by the load
     gathers_[b].reset();
   }
   Zero::load(archive);

@@ -19,6 +19,7 @@ class Zero3 : public Zero {
   void load(torch::serialize::InputArchive& archive) override;
   void checkpoint_written() override { release_all(); }
   std::vector<torch::Tensor> resident_state() const override;  // and the chunks
+  int64_t transient_parameter_bytes() const override { return gathered_bytes_; }
 
  protected:
   double update() override;
@@ -37,7 +38,8 @@ class Zero3 : public Zero {
   std::vector<int64_t> bucket_bytes_;     // the storage a gathered bucket takes
   std::vector<char> resident_;            // per bucket: storage allocated (gathered or coming)
   std::vector<size_t> last_forward_user_;  // per bucket: the last block whose forward uses it
-  bool in_backward_pass_ = false;
+  bool whole_model_ = false;  // evaluation: gathered once, the block hooks stand aside
+  int64_t gathered_bytes_ = 0, peak_gathered_bytes_ = 0;  // whole buckets now, at most (measured)
 };
 
 }  // namespace parallax

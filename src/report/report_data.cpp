@@ -307,6 +307,18 @@ std::vector<RankMemory> rank_memory(const ConfigGroup& group) {
     m.grads = json_number(r, {"grad_bytes"}).value_or(0);
     m.optimizer = json_number(r, {"optimizer_state_bytes"}).value_or(0);
     m.peak = json_number(r, {"peak_memory_bytes"});
+    if (r.contains("memory_measured") && r["memory_measured"].is_object() &&
+        json_number(r["memory_measured"], {"peak"})) {
+      const nlohmann::json& mm = r["memory_measured"];
+      m.measured = true;
+      m.params = json_number(mm, {"parameters"}).value_or(0);
+      m.grads = json_number(mm, {"gradients"}).value_or(0);
+      m.optimizer = json_number(mm, {"optimizer_state"}).value_or(0);
+      m.activations = json_number(mm, {"activations"}).value_or(0);
+      m.other = json_number(mm, {"other"}).value_or(0);
+      out.push_back(m);
+      continue;
+    }
     if (auto a = json_number(r, {"activation_bytes"})) {
       m.activations = *a;
     } else if (stages && i < stages->size()) {

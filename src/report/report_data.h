@@ -99,6 +99,8 @@ struct RankMemory {
   int rank = 0;
   double params = 0, grads = 0, optimizer = 0;
   double activations = 0;  // ranks[].activation_bytes, else the pipeline stage's peak activations
+  double other = 0;        // measured: the step's peak less the four kinds
+  bool measured = false;   // from ranks[].memory_measured (the allocator), not the tensors' sizes
   std::optional<double> peak;  // process peak RSS (includes everything else the process holds)
 };
 std::vector<RankMemory> rank_memory(const ConfigGroup& group);

@@ -114,8 +114,8 @@ ChartSpec breakdown_chart(const ReportData& data) {
 ChartSpec memory_chart(const ReportData& data) {
   const std::string id = "memory", title = "Memory per rank";
   std::ostringstream d, b;
-  d << "# configuration/rank params_MiB grads_MiB optimizer_state_MiB activations_MiB\n";
-  int bars = 0;
+  d << "# configuration/rank params_MiB grads_MiB optimizer_state_MiB activations_MiB other_MiB\n";
+  int bars = 0, measured = 0;
   bool activations = false;
   constexpr double kMiB = 1024.0 * 1024.0;
   for (const ConfigGroup* g : data.finished())
@@ -123,8 +123,9 @@ ChartSpec memory_chart(const ReportData& data) {
       if (m.params + m.grads + m.optimizer + m.activations <= 0) continue;
       d << gnuplot_field(g->label + " r" + std::to_string(m.rank)) << " " << num(m.params / kMiB)
         << " " << num(m.grads / kMiB) << " " << num(m.optimizer / kMiB) << " "
-        << num(m.activations / kMiB) << "\n";
+        << num(m.activations / kMiB) << " " << num(m.other / kMiB) << "\n";
       activations = activations || m.activations > 0;
+      measured += m.measured ? 1 : 0;
       ++bars;
     }
   if (bars == 0)
@@ -133,13 +134,20 @@ ChartSpec memory_chart(const ReportData& data) {
                          "and optimizer_state_bytes fill this chart.");
   ChartSpec c = missing_chart(id, title, "");
   c.reading = read_memory(data);
-  c.note = std::string(
-               "Bytes each rank holds, from summary.json ranks[] of the first finished "
-               "repeat: parameters, gradients and optimizer state as measured; ") +
-           (activations ? "activations where the run measured them (pipeline stages' peak "
-                          "activations; 0 elsewhere)."
-                        : "no run measured activations.") +
-           " Process peak RSS, which includes the rest of the process, is in the run table.";
+  c.note = measured == bars
+               ? std::string("Measured by the allocator (tcmalloc's allocated bytes on the CPU, the "
+                             "CUDA caching allocator on a GPU), from summary.json "
+                             "ranks[].memory_measured of the first finished repeat: the bar's "
+                             "height is the rank's peak in a step, split into parameters, "
+                             "gradients, optimizer state, activations (at the end of forward) and "
+                             "the rest.")
+               : std::string("Bytes each rank holds, from summary.json ranks[] of the first "
+                             "finished repeat; ") +
+                     std::to_string(measured) + " of " + std::to_string(bars) +
+                     " bars measured by the allocator, the others from the tensors' sizes "
+                     "(runs from before memory was measured)" +
+                     (activations ? "." : "; no run measured activations.");
+  c.note += " Process peak RSS, which includes the rest of the process, is in the run table.";
   b << "set title " << gnuplot_string(title + " (MiB)") << "\n"
     << "set ylabel \"MiB per rank\"\n"
     << "set yrange [0:*]\n"
@@ -152,7 +160,8 @@ ChartSpec memory_chart(const ReportData& data) {
     << "plot '" << id << ".dat' using 2:xtic(1) lt 1 title \"parameters\", \\\n"
     << "     '' using 3 lt 2 title \"gradients\", \\\n"
     << "     '' using 4 lt 3 title \"optimizer state\", \\\n"
-    << "     '' using 5 lt 5 title \"activations (peak)\"\n";
+    << "     '' using 5 lt 5 title \"activations\", \\\n"
+    << "     '' using 6 lt 9 title \"other\"\n";
   c.plot.data = d.str();
   c.plot.body = b.str();
   return c;
