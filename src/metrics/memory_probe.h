@@ -47,10 +47,14 @@ class MemoryProbe {
   void sample();  // anywhere in between: the peak only
   // Gradients measured by their owner instead (a reducer's buckets, from the allocator's count
   // around each allocation), in place of the phase difference.
-  void set_gradients(int64_t bytes) { gradients_ = bytes; }
+  void set_gradients(int64_t bytes) {
+    if (probing()) gradients_ = bytes;
+  }
   // ZeRO-3: the most bytes of gathered parameter buckets alive at once, on top of the resident
   // chunks (measured by the allocator's size of each bucket).
-  void set_gathered_parameters(int64_t bytes) { gathered_ = bytes; }
+  void set_gathered_parameters(int64_t bytes) {
+    if (probing()) gathered_ = bytes;
+  }
 
   MeasuredMemory result() const;
 

@@ -76,6 +76,8 @@ GradReducer::GradReducer(std::vector<torch::Tensor> params, compat::Group group,
   // Buckets are allocated when their first gradient arrives (so the memory they take is counted
   // as gradients, not as the model), and at stage 2 freed again once reduced.
   for (size_t k = 0; k < params_.size(); ++k) {
+    // A frozen parameter gets no gradient: its slice stays zero, finalize() launches its bucket.
+    if (!params_[k].requires_grad()) continue;
     params_[k].register_hook([this, k](const torch::Tensor&) { before_grad(k); });
     auto accumulator = torch::autograd::impl::grad_accumulator(params_[k]);
     accumulator->add_post_hook(std::make_unique<AfterAccumulate>([this, k] { on_grad(k); }));

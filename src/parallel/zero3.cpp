@@ -118,11 +118,13 @@ EvalStats Zero3::evaluate(Loader& test) {
   if (!sharded_) return Zero::evaluate(test);
   // Ranks may get a different number of test batches: block-by-block gathers would then be
   // collectives some ranks never join. The whole model is gathered once instead.
+  const int64_t training_peak = peak_gathered_bytes_;  // evaluation's whole model is not training's
   gather_all();
   whole_model_ = true;
   const EvalStats stats = Zero::evaluate(test);
   whole_model_ = false;
   release_all();
+  peak_gathered_bytes_ = training_peak;
   exposed_comm_s();  // waits between steps: not the next step's
   return stats;
 }

@@ -43,26 +43,29 @@ std::vector<MemoryCandidate> candidates(const PlanOptions& o, const std::vector<
   const Config& c = o.cfg;
   const int n = o.world;
   std::vector<MemoryCandidate> out;
-  auto add = [&](MemoryCandidate m) { out.push_back(std::move(m)); };
-  add({"single", "single", 1});
+  auto add = [&](const std::string& label, const std::string& strategy, int world) {
+    MemoryCandidate m;
+    m.label = label;
+    m.strategy = strategy;
+    m.world = world;
+    m.buckets_in_flight = c.buckets_in_flight;
+    m.reshard_after_forward = c.reshard_after_forward;
+    out.push_back(m);
+    return &out.back();
+  };
+  add("single", "single", 1);
   if (n > 1) {
-    add({"ddp nproc " + std::to_string(n), "ddp", n});
-    for (int stage : {1, 2, 3}) {
-      MemoryCandidate z{"zero-" + std::to_string(stage) + " nproc " + std::to_string(n), "zero", n,
-                        stage, c.buckets_in_flight, c.reshard_after_forward};
-      add(z);
-    }
+    const std::string ranks = " nproc " + std::to_string(n);
+    add("ddp" + ranks, "ddp", n);
+    for (int stage : {1, 2, 3}) add("zero-" + std::to_string(stage) + ranks, "zero", n)->zero_stage = stage;
     const int micro = c.micro_batches > 0 ? c.micro_batches : 4 * n;
-    MemoryCandidate model{"model nproc " + std::to_string(n), "model", n};
-    model.cuts = cuts;
-    add(model);
+    add("model" + ranks, "model", n)->cuts = cuts;
     for (const char* schedule : {"gpipe", "1f1b"}) {
-      MemoryCandidate p{std::string("pipeline ") + schedule + " m" + std::to_string(micro),
-                        "pipeline", n};
-      p.schedule = schedule;
-      p.micro_batches = micro;
-      p.cuts = cuts;
-      add(p);
+      MemoryCandidate* p =
+          add(std::string("pipeline ") + schedule + " m" + std::to_string(micro), "pipeline", n);
+      p->schedule = schedule;
+      p->micro_batches = micro;
+      p->cuts = cuts;
     }
   }
   return out;
