@@ -43,11 +43,10 @@ void MemoryProbe::backward_end() {
   last_gradients_ = backward_end_ - step_begin_;
 }
 
-void MemoryProbe::optimizer_end() {
-  if (!probing() || backward_end_ < 0) return;
-  // Optimizers create their state in their first step (LibTorch's SGD momentum, Adam moments).
-  if (step_ == 0) optimizer_state_ = std::max<int64_t>(0, now() - backward_end_);
-  else now();
+void MemoryProbe::optimizer_end(int64_t optimizer_state_bytes) {
+  if (!probing()) return;
+  optimizer_state_ = optimizer_state_bytes;  // created in the first step (SGD momentum, Adam)
+  now();
 }
 
 void MemoryProbe::sample() {

@@ -18,7 +18,7 @@ struct MeasuredMemory {
                                  // (gradients reset at each step's start), or as the reducer
                                  // measured its buckets: kept ones, or ZeRO-2's shards plus the
                                  // most whole buckets alive at once
-  int64_t optimizer_state = -1;  // what the first optimizer step allocated and kept
+  int64_t optimizer_state = -1;  // the allocator's blocks under the optimizer's state tensors
   int64_t activations = -1;      // at the end of the last probed step's forward (pipelines: the
                                  // schedule's peak), less the step's start
   int64_t other = -1;            // peak less the four above (batches, buffers, kernel caches)
@@ -42,7 +42,8 @@ class MemoryProbe {
   void forward_end(int64_t not_activations = 0);  // less bytes known to be something else
   void activations(int64_t bytes);  // measured by the caller instead (a pipeline's schedule)
   void backward_end();
-  void optimizer_end();
+  // After the optimizer step, with what the allocator set aside for its state tensors' storages.
+  void optimizer_end(int64_t optimizer_state_bytes);
   void step_end();
   void sample();  // anywhere in between: the peak only
   // Gradients measured by their owner instead (a reducer's buckets, from the allocator's count

@@ -25,19 +25,23 @@ void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
 }
 
-int64_t optimizer_state_bytes(const torch::optim::Optimizer& optimizer) {
-  auto bytes = [](const torch::Tensor& t) {
-    return t.defined() ? t.numel() * t.element_size() : 0;
-  };
-  int64_t total = 0;
+std::vector<torch::Tensor> optimizer_state_tensors(const torch::optim::Optimizer& optimizer) {
+  std::vector<torch::Tensor> tensors;
   for (const auto& entry : optimizer.state()) {
     const auto* state = entry.second.get();
     if (const auto* sgd = dynamic_cast<const torch::optim::SGDParamState*>(state)) {
-      total += bytes(sgd->momentum_buffer());
+      tensors.push_back(sgd->momentum_buffer());
     } else if (const auto* adam = dynamic_cast<const torch::optim::AdamParamState*>(state)) {
-      total += bytes(adam->exp_avg()) + bytes(adam->exp_avg_sq()) + bytes(adam->max_exp_avg_sq());
+      tensors.insert(tensors.end(), {adam->exp_avg(), adam->exp_avg_sq(), adam->max_exp_avg_sq()});
     }
   }
+  return tensors;
+}
+
+int64_t optimizer_state_bytes(const torch::optim::Optimizer& optimizer) {
+  int64_t total = 0;
+  for (const auto& t : optimizer_state_tensors(optimizer))
+    if (t.defined()) total += t.numel() * t.element_size();
   return total;
 }
 

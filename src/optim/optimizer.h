@@ -17,6 +17,9 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Config& cfg,
 
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
 
+// The momentum buffers (SGD) or moment estimates (Adam) held now (undefined ones included).
+std::vector<torch::Tensor> optimizer_state_tensors(const torch::optim::Optimizer& optimizer);
+
 // Bytes of momentum buffers (SGD) or moment estimates (Adam) held now.
 int64_t optimizer_state_bytes(const torch::optim::Optimizer& optimizer);
 

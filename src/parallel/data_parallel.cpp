@@ -13,6 +13,7 @@
 #include "distributed/collectives.h"
 #include "distributed/interrupt.h"
 #include "metrics/clock.h"
+#include "optim/optimizer.h"
 #include "parallel/sync_batch_norm.h"
 
 namespace parallax {
@@ -110,7 +111,8 @@ StepStats DataParallel::train_step(const Batch& batch) {
 
 double DataParallel::update() {
   optimizer_->step();
-  probe_.optimizer_end();
+  if (probe_.probing())
+    probe_.optimizer_end(storage_bytes(optimizer_state_tensors(*optimizer_)));
   return 0;
 }
 

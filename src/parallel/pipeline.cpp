@@ -75,6 +75,11 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
   timeline_ = std::make_unique<Timeline>(ctx.rank);
   executor_ = std::make_unique<StageExecutor>(*model_, spec, ctx.pp_pg, ctx.pp_back_pg, ctx.device,
                                               timeline_.get());
+  executor_->set_not_activations([this] {
+    std::vector<torch::Tensor> grads;
+    for (const auto& p : params_) grads.push_back(p.grad());
+    return storage_bytes(grads);
+  });
   schedule_ = cfg.pipeline_schedule == "gpipe" ? gpipe_schedule(micro, ctx.stages, s)
                                                : one_f_one_b_schedule(micro, ctx.stages, s);
 
@@ -187,7 +192,8 @@ StepStats Pipeline::train_step(const Batch& batch) {
   auto sums_work = ctx_.world > 1 ? ctx_.world_pg->allreduce(v) : compat::Work();
   const double o0 = timeline_->now_us();
   optimizer_->step();
-  probe_.optimizer_end();
+  if (probe_.probing())
+    probe_.optimizer_end(storage_bytes(optimizer_state_tensors(*optimizer_)));
   timeline_->span("compute", "optimizer", o0, timeline_->now_us());
   if (sums_work) sums_work->wait();
   const auto sums = v[0].cpu();  // the step's host sync: the pass's clock marks are complete

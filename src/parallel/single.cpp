@@ -44,7 +44,8 @@ StepStats SingleDevice::train_step(const Batch& batch) {
   probe_.backward_end();
   auto grad_norm_sq = squared_grad_norm(model_->parameters());
   optimizer_->step();
-  probe_.optimizer_end();
+  if (probe_.probing())
+    probe_.optimizer_end(storage_bytes(optimizer_state_tensors(*optimizer_)));
   StepStats stats;
   // One host sync per step: the loss, the count of right answers and the gradient's norm leave
   // the device together.

@@ -121,6 +121,7 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions,
   t.correct = torch::zeros({}, dopts);
   torch::AutoGradMode grad_mode(train);
   const int64_t heap_base = allocated_bytes(device_);
+  const int64_t not_activations_base = not_activations_ ? not_activations_() : 0;
   int held = 0;
   clock_base_us_ = timeline_->now_us();
   clock_.begin();
@@ -164,7 +165,9 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions,
       t.held_micro_batches = std::max(t.held_micro_batches, held);
       if (heap_base >= 0)
         t.peak_activation_bytes =
-            std::max(t.peak_activation_bytes, allocated_bytes(device_) - heap_base);
+            std::max(t.peak_activation_bytes,
+                     allocated_bytes(device_) - heap_base -
+                         (not_activations_ ? not_activations_() - not_activations_base : 0));
     } else {
       if (before_backward) before_backward(m);
       torch::Tensor grad;

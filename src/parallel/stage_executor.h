@@ -55,10 +55,15 @@ class StageExecutor {
   // step's sync (its loss on the host), so that reading the device's events waits for nothing.
   void settle(StageTimes& t);
 
+  // Bytes held that are not activations (the stage's gradients, which 1F1B's backward passes
+  // create between forwards): their growth during a run is left out of peak_activation_bytes.
+  void set_not_activations(std::function<int64_t()> f) { not_activations_ = std::move(f); }
+
   bool first() const { return spec_.stage == 0; }
   bool last() const { return spec_.stage + 1 == spec_.stages; }
 
  private:
+  std::function<int64_t()> not_activations_;
   torch::Tensor& buffer(std::vector<torch::Tensor>& pool, int m, int64_t rows,
                         const std::vector<int64_t>& sample_shape);
   void post_recv(const Action& a, const std::vector<int64_t>& micro_sizes);

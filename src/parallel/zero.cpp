@@ -56,7 +56,8 @@ double Zero::update() {
   // The reducer's averaged chunks are the shards' gradients (allocated with their first step).
   for (size_t b = 0; b < shards_.size(); ++b) shards_[b].mutable_grad() = reducer_->shard_grad(b);
   optimizer_->step();  // this rank's chunks only
-  probe_.optimizer_end();
+  if (probe_.probing())
+    probe_.optimizer_end(storage_bytes(optimizer_state_tensors(*optimizer_)));
   launch_gathers();    // waited for block by block in the next forward
   return 0;
 }

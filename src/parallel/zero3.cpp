@@ -107,7 +107,8 @@ double Zero3::update() {
   probe_.set_gathered_parameters(peak_gathered_bytes_);
   for (size_t b = 0; b < shards_.size(); ++b) shards_[b].mutable_grad() = reducer_->shard_grad(b);
   optimizer_->step();  // this rank's chunks only
-  probe_.optimizer_end();
+  if (probe_.probing())
+    probe_.optimizer_end(storage_bytes(optimizer_state_tensors(*optimizer_)));
   // The first block's buckets travel while the step ends and the next batch is fetched.
   if (!block_buckets_.empty())
     for (size_t b : block_buckets_.front()) gather(b);
