@@ -130,12 +130,11 @@ std::vector<PredictedMemory> predict_pipeline(const MemoryWorkload& w, const Mem
                          : std::min(micro, stages - s);
     m.activations = held * per_micro;
     m.other = (s == 0 ? w.batch * w.input_bytes_per_image : 0) + workspace_of(w, rows, begin, end);
-    // The gradients exist from the first backward on. GPipe then holds M - 1 micro-batches; 1F1B
-    // runs its steady state with gradients and all its held micro-batches at once.
-    const bool gpipe = c.schedule == "gpipe" || c.strategy == "model";
-    const int with_grads = gpipe ? held - 1 : held;
+    // The gradients come with the first backward, while the micro-batches it runs on are still
+    // held: ResNet's last blocks hold most parameters and its first most activations, so nearly
+    // all of both coexist (1F1B's steady state holds them with all its micro-batches too).
     m.peak = m.parameters + m.optimizer_state + m.other +
-             std::max(m.activations, m.gradients + with_grads * per_micro);
+             std::max(m.activations, m.gradients + held * per_micro);
     ranks.push_back(m);
   }
   return ranks;
