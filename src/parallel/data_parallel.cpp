@@ -13,7 +13,6 @@
 #include "distributed/collectives.h"
 #include "distributed/interrupt.h"
 #include "metrics/clock.h"
-#include "optim/optimizer.h"
 #include "parallel/sync_batch_norm.h"
 
 namespace parallax {
@@ -111,8 +110,7 @@ StepStats DataParallel::train_step(const Batch& batch) {
 
 double DataParallel::update() {
   optimizer_->step();
-  if (probe_.probing())
-    probe_.optimizer_end(storage_bytes(optimizer_state_tensors(*optimizer_)));
+  record_optimizer_state();
   return 0;
 }
 

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <functional>
 
-#include "metrics/heap.h"
+#include "parallel/strategy.h"
 
 namespace parallax {
 
@@ -37,12 +37,6 @@ class AfterAccumulate : public torch::autograd::FunctionPostHook {
  private:
   std::function<void()> f_;
 };
-
-// What the allocator set aside for a tensor's storage.
-int64_t bytes_of(const torch::Tensor& t) {
-  return allocation_bytes(t.storage().data(), static_cast<int64_t>(t.storage().nbytes()),
-                          t.device());
-}
 
 }  // namespace
 
@@ -90,7 +84,7 @@ void GradReducer::allocate(size_t b) {
   Bucket& bucket = buckets_[b];
   // Zeros: the padding, and the parameters without a gradient this step, must read as zeros.
   bucket.flat = torch::zeros({plan.padded}, params_[plan.params.front()].options());
-  bucket.allocated_bytes = bytes_of(bucket.flat);
+  bucket.allocated_bytes = storage_bytes({bucket.flat});
   ++alive_;
   live_bucket_bytes_ += bucket.allocated_bytes;
   peak_bucket_bytes_ = std::max(peak_bucket_bytes_, live_bucket_bytes_);
@@ -106,7 +100,7 @@ void GradReducer::allocate(size_t b) {
     bucket.shard = bucket.flat.narrow(0, options_.rank * chunk, chunk);
   } else if (!bucket.shard.defined()) {
     bucket.shard = torch::zeros({chunk}, bucket.flat.options());
-    shard_bytes_ += bytes_of(bucket.shard);
+    shard_bytes_ += storage_bytes({bucket.shard});
   }
 }
 
@@ -192,10 +186,10 @@ void GradReducer::finish(size_t b) {
   Bucket& bucket = buckets_[b];
   // CPU and Gloo: the host waits. NCCL: the compute stream waits, the host goes on.
   bucket.work->wait();
-  // Each rank's loss is the mean over its equal share of the batch, so the mean of the ranks'
-  // gradients is the gradient of the mean loss over the global batch.
   // The work holds the bucket's tensors: dropped now, it frees a released bucket at once.
   bucket.work.reset();
+  // Each rank's loss is the mean over its equal share of the batch, so the mean of the ranks'
+  // gradients is the gradient of the mean loss over the global batch.
   if (options_.shard) {
     bucket.scatter.finish();
     bucket.scatter = {};

@@ -192,8 +192,7 @@ StepStats Pipeline::train_step(const Batch& batch) {
   auto sums_work = ctx_.world > 1 ? ctx_.world_pg->allreduce(v) : compat::Work();
   const double o0 = timeline_->now_us();
   optimizer_->step();
-  if (probe_.probing())
-    probe_.optimizer_end(storage_bytes(optimizer_state_tensors(*optimizer_)));
+  record_optimizer_state();
   timeline_->span("compute", "optimizer", o0, timeline_->now_us());
   if (sums_work) sums_work->wait();
   const auto sums = v[0].cpu();  // the step's host sync: the pass's clock marks are complete

@@ -27,6 +27,10 @@ SingleDevice::SingleDevice(const Config& cfg, const DistContext& ctx,
   optimizer_ = make_optimizer(cfg, model_->parameters());
 }
 
+void SingleDevice::record_optimizer_state() {
+  if (probe_.probing()) probe_.optimizer_end(storage_bytes(optimizer_state_tensors(*optimizer_)));
+}
+
 void SingleDevice::place_model() {
   model_->to(device_);
 }
@@ -44,8 +48,7 @@ StepStats SingleDevice::train_step(const Batch& batch) {
   probe_.backward_end();
   auto grad_norm_sq = squared_grad_norm(model_->parameters());
   optimizer_->step();
-  if (probe_.probing())
-    probe_.optimizer_end(storage_bytes(optimizer_state_tensors(*optimizer_)));
+  record_optimizer_state();
   StepStats stats;
   // One host sync per step: the loss, the count of right answers and the gradient's norm leave
   // the device together.

@@ -30,6 +30,8 @@ class SingleDevice : public Strategy {
   // The checkpoint layout every strategy shares: "model" and "optimizer" (over the whole model).
   void save_with(torch::serialize::OutputArchive& archive, torch::optim::Optimizer& optimizer);
   void load_with(torch::serialize::InputArchive& archive, torch::optim::Optimizer& optimizer);
+  // After optimizer_'s step: its state as the allocator holds it, for the memory probe.
+  void record_optimizer_state();
   // Bytes of these parameters, their gradients, and optimizer_'s state.
   MemoryStats memory_of(const std::vector<torch::Tensor>& params) const;
 

@@ -53,13 +53,16 @@ void Zero::bind_parameters_to_flat_buffers() {
 
 double Zero::update() {
   if (!sharded_) return DataParallel::update();
+  step_shards();
+  launch_gathers();  // waited for block by block in the next forward
+  return 0;
+}
+
+void Zero::step_shards() {
   // The reducer's averaged chunks are the shards' gradients (allocated with their first step).
   for (size_t b = 0; b < shards_.size(); ++b) shards_[b].mutable_grad() = reducer_->shard_grad(b);
   optimizer_->step();  // this rank's chunks only
-  if (probe_.probing())
-    probe_.optimizer_end(storage_bytes(optimizer_state_tensors(*optimizer_)));
-  launch_gathers();    // waited for block by block in the next forward
-  return 0;
+  record_optimizer_state();
 }
 
 void Zero::launch_gathers() {

@@ -26,6 +26,7 @@ class Zero : public DataParallel {
   // The parameters become views into per-bucket flat buffers (the gradient buckets' layout), so
   // one all-gather per bucket refreshes them.
   void bind_parameters_to_flat_buffers();
+  void step_shards();  // the optimizer over this rank's chunks, with the reducer's averages
   void launch_gathers();
   void wait_gathers(const std::vector<size_t>& buckets);  // and time the wait
   void wait_gathers();                                     // all of them

@@ -34,14 +34,18 @@ Zero3::Zero3(const Config& cfg, const DistContext& ctx, std::shared_ptr<ModelBlo
   reducer_->set_on_bucket_filled([this](size_t b) { release(b); });
 }
 
-void Zero3::gather(size_t b) {
-  if (resident_[b]) return;
+void Zero3::allocate(size_t b) {
   auto* storage = flat_params_[b].storage().unsafeGetStorageImpl();
   storage->set_data_ptr_noswap(storage->allocator()->allocate(bucket_bytes_[b]));
   storage->set_nbytes(bucket_bytes_[b]);
   resident_[b] = 1;
   gathered_bytes_ += allocation_bytes(storage->data(), bucket_bytes_[b], flat_params_[b].device());
   peak_gathered_bytes_ = std::max(peak_gathered_bytes_, gathered_bytes_);
+}
+
+void Zero3::gather(size_t b) {
+  if (resident_[b]) return;
+  allocate(b);
   const int64_t chunk = shards_[b].numel();
   {
     torch::NoGradGuard no_grad;
@@ -105,10 +109,7 @@ double Zero3::update() {
   if (!sharded_) return Zero::update();
   release_all();  // buckets without gradients this step, or kept through accumulation
   probe_.set_gathered_parameters(peak_gathered_bytes_);
-  for (size_t b = 0; b < shards_.size(); ++b) shards_[b].mutable_grad() = reducer_->shard_grad(b);
-  optimizer_->step();  // this rank's chunks only
-  if (probe_.probing())
-    probe_.optimizer_end(storage_bytes(optimizer_state_tensors(*optimizer_)));
+  step_shards();
   // The first block's buckets travel while the step ends and the next batch is fetched.
   if (!block_buckets_.empty())
     for (size_t b : block_buckets_.front()) gather(b);
@@ -163,11 +164,8 @@ void Zero3::load(torch::serialize::InputArchive& archive) {
   if (!sharded_) return Zero::load(archive);
   wait_gathers();
   // Storage to bind the loaded parameters into; every rank then keeps only its chunks.
-  for (size_t b = 0; b < flat_params_.size(); ++b) {
-    gather(b);
-    if (gathers_[b]) gathers_[b]->wait();  // its values are overwritten by the load
-    gathers_[b].reset();
-  }
+  for (size_t b = 0; b < flat_params_.size(); ++b)
+    if (!resident_[b]) allocate(b);
   Zero::load(archive);
   keep_own_chunks();
   release_all();

@@ -25,7 +25,8 @@ class Zero3 : public Zero {
   double update() override;
 
  private:
-  void gather(size_t bucket);   // allocates the bucket and launches its all-gather (if freed)
+  void allocate(size_t bucket);  // gives a freed bucket its storage back (uninitialised)
+  void gather(size_t bucket);    // allocates the bucket and launches its all-gather (if freed)
   void release(size_t bucket);  // frees the bucket's storage; the parameters' views stay
   void release_all();
   void gather_all();            // and wait: the whole model, for checkpoints
