@@ -10,6 +10,9 @@ struct Config {
   std::string model = "resnet50";
   std::string norm = "batch";  // batch | none (BatchNorm-free, for equivalence tests)
   std::string dtype = "fp32";  // fp32 | fp64: parameters, gradients, optimizer state and batches
+  std::string precision = "fp32";  // fp32 | bf16 | fp16: autocast's dtype for forward (mixed)
+  bool channels_last = false;      // 4-D parameters and batches in NHWC memory order
+  double loss_scale = 65536;       // fp16: the dynamic loss scale's starting value
 
   // Data.
   std::string dataset = "synthetic";         // synthetic | cifar10 | fashion-mnist | mnist
@@ -48,6 +51,7 @@ struct Config {
   bool sync_bn = false;          // BatchNorm statistics over the global batch (all ranks)
   int zero_stage = 1;            // zero: 1 shards optimizer state, 2 also gradients, 3 parameters
   bool reshard_after_forward = true;  // zero-3: free gathered parameters after each forward
+  std::string grad_reduce_dtype = "fp32";  // fp32 | bf16: dtype of gradient buckets on the wire
 
   // Model and pipeline parallelism.
   std::string split_at;                   // "layer3.0" or "layer2.0,layer3.0": first block of stages 2..

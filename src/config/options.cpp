@@ -36,6 +36,19 @@ void add_train_options(CLI::App& app, Config& c) {
                    "parameters, gradients, optimizer state and batches: fp32, or fp64 (exact "
                    "equivalence checks: sum-order rounding then stays near 1e-16)")
       ->check(one_of({"fp32", "fp64"}));
+  model
+      ->add_option("--precision", c.precision,
+                   "forward arithmetic: fp32; bf16 or fp16 mixed precision (autocast runs "
+                   "convolutions and matrix products in it; master weights, gradients and "
+                   "optimizer state stay fp32; fp16 adds a dynamic loss scale that skips steps "
+                   "whose gradients overflow)")
+      ->check(one_of({"fp32", "bf16", "fp16"}));
+  model->add_option("--loss-scale", c.loss_scale,
+                    "fp16: the dynamic loss scale to start from; it halves on each step whose "
+                    "gradients overflow (the step is skipped) and doubles after 2000 good steps");
+  model->add_flag("--channels-last,!--no-channels-last", c.channels_last,
+                  "convolution weights and input batches in channels-last (NHWC) memory order, "
+                  "which oneDNN and cuDNN run fastest");
 
   auto* data = app.add_option_group("Data");
   data->add_option("--dataset", c.dataset,
@@ -138,6 +151,11 @@ void add_train_options(CLI::App& app, Config& c) {
                   "for the oldest reduce-scatter (1: the ZeRO paper's gradient memory, 1/N of "
                   "the model plus one bucket, with no overlap; 2: one bucket filling while "
                   "one is reduced)");
+  run->add_option("--grad-reduce-dtype", c.grad_reduce_dtype,
+                  "ddp/zero/hybrid: dtype gradient buckets cross the wire in: fp32, or bf16 "
+                  "(half the bytes; each bucket is cast into a bf16 copy, reduced, and cast "
+                  "back, as PyTorch's bf16_compress_hook)")
+      ->check(one_of({"fp32", "bf16"}));
   run->add_flag("--overlap,!--no-overlap", c.overlap,
                 "ddp/zero: all-reduce each full bucket while "
                 "backward goes on (--no-overlap: reduce after backward)");

@@ -34,6 +34,10 @@ void validate(const Config& c) {
                                                              {"--bucket-mb", c.bucket_mb},
                                                              {"--tail-bucket-mb", c.tail_bucket_mb}})
     require(std::isfinite(value), option, value, "must be a finite number");
+  require(std::isfinite(c.loss_scale) && c.loss_scale >= 1, "--loss-scale", c.loss_scale,
+          "must be a finite number of at least 1");
+  require(c.precision == "fp16" || c.loss_scale == 65536, "--loss-scale", c.loss_scale,
+          "applies to --precision fp16 only (bf16 and fp32 need no loss scale)");
   require(c.batch_size >= 1, "--batch-size", c.batch_size, "must be at least 1");
   require(c.eval_batch_size >= 1, "--eval-batch-size", c.eval_batch_size, "must be at least 1");
   require(c.epochs >= 1, "--epochs", c.epochs, "must be at least 1");
@@ -64,6 +68,11 @@ void validate(const Config& c) {
           "must be 0 (no tapered tail) or positive");
   require(c.strategy != "single" || c.nproc * c.nnodes == 1, "--strategy", c.strategy,
           "runs one rank; use --strategy ddp or zero for more than one");
+  require(c.grad_reduce_dtype == "fp32" || c.strategy == "ddp" || c.strategy == "zero" ||
+              c.strategy == "hybrid",
+          "--grad-reduce-dtype", c.grad_reduce_dtype,
+          ("applies to gradient all-reduce (--strategy ddp, zero or hybrid); drop it for " +
+           c.strategy).c_str());
   require(c.zero_stage >= 1 && c.zero_stage <= 3, "--zero-stage", c.zero_stage,
           "must be 1, 2 or 3");
   require(!(c.strategy == "zero" && c.zero_stage == 3 && c.verify_replicas), "--verify-replicas",

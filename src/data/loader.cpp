@@ -14,12 +14,16 @@ Loader::Loader(const Split& split, Normalization norm, const LoaderOptions& opti
       sampler_(split.size(), options.train, options.seed, options.rank, options.world,
                /*pad=*/options.train) {
   new_host_buffers();
+  // Channels-last: the batch is copied once into an NHWC buffer (on the GPU, by the upload).
+  const auto format =
+      options.channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
   if (device.is_cuda()) {
     const auto on_device = torch::TensorOptions().device(device);
-    device_images_ = torch::empty_like(host_images_, on_device.dtype(options.dtype));
+    device_images_ = torch::empty_like(host_images_, on_device.dtype(options.dtype), format);
     device_labels_ = torch::empty_like(host_labels_, on_device);
-  } else if (options.dtype != torch::kFloat) {
-    cast_images_ = torch::empty_like(host_images_, torch::TensorOptions().dtype(options.dtype));
+  } else if (options.dtype != torch::kFloat || options.channels_last) {
+    cast_images_ =
+        torch::empty_like(host_images_, torch::TensorOptions().dtype(options.dtype), format);
   }
 }
 

@@ -16,6 +16,7 @@ struct LoaderOptions {
   uint64_t seed = 0;
   int rank = 0, world = 1;
   torch::ScalarType dtype = torch::kFloat;  // of the images handed out (the model's)
+  bool channels_last = false;               // images handed out in NHWC memory order
 };
 
 class Loader {

@@ -1,5 +1,6 @@
 // The version seam: everything that differs between LibTorch 1.13 (Debian) and 2.x lives here.
 #pragma once
+#include <ATen/autocast_mode.h>
 #include <torch/version.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -37,6 +38,44 @@ inline void set_listen_socket(c10d::TCPStoreOptions& opts, int fd) {
 #else
 constexpr bool kStoreTakesBoundSocket = false;
 inline void set_listen_socket(c10d::TCPStoreOptions&, int) {}
+#endif
+
+// Gloo's collectives take bf16 tensors in 2.x (2.15 checked); 1.13's fail: "Invalid scalar type".
+constexpr bool kGlooReducesBf16 = PARALLAX_TORCH_AT_LEAST(2, 0);
+
+// Autocast per device type: 2.4 takes the device type; 1.13 has one call per type (CPU, CUDA)
+// and casts the CPU to bf16 only.
+#if PARALLAX_TORCH_AT_LEAST(2, 4)
+constexpr bool kCpuAutocastHalf = true;
+inline bool autocast_enabled(c10::DeviceType t) {
+  return at::autocast::is_autocast_enabled(t);
+}
+inline void set_autocast_enabled(c10::DeviceType t, bool on) {
+  at::autocast::set_autocast_enabled(t, on);
+}
+inline at::ScalarType autocast_dtype(c10::DeviceType t) {
+  return at::autocast::get_autocast_dtype(t);
+}
+inline void set_autocast_dtype(c10::DeviceType t, at::ScalarType d) {
+  at::autocast::set_autocast_dtype(t, d);
+}
+#else
+constexpr bool kCpuAutocastHalf = false;
+inline bool autocast_enabled(c10::DeviceType t) {
+  return t == c10::DeviceType::CPU ? at::autocast::is_cpu_enabled() : at::autocast::is_enabled();
+}
+inline void set_autocast_enabled(c10::DeviceType t, bool on) {
+  if (t == c10::DeviceType::CPU) at::autocast::set_cpu_enabled(on);
+  else at::autocast::set_enabled(on);
+}
+inline at::ScalarType autocast_dtype(c10::DeviceType t) {
+  return t == c10::DeviceType::CPU ? at::autocast::get_autocast_cpu_dtype()
+                                   : at::autocast::get_autocast_gpu_dtype();
+}
+inline void set_autocast_dtype(c10::DeviceType t, at::ScalarType d) {
+  if (t == c10::DeviceType::CPU) at::autocast::set_autocast_cpu_dtype(d);
+  else at::autocast::set_autocast_gpu_dtype(d);
+}
 #endif
 
 }  // namespace parallax::compat

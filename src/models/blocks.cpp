@@ -63,6 +63,12 @@ void ModelBlocks::set_floating_dtype(c10::ScalarType dtype) {
     if (t.is_floating_point() && t.scalar_type() != dtype) t.set_data(t.to(dtype));
 }
 
+void ModelBlocks::set_channels_last() {
+  torch::NoGradGuard no_grad;
+  for (auto& t : parameters())
+    if (t.dim() == 4) t.set_data(t.contiguous(torch::MemoryFormat::ChannelsLast));
+}
+
 int64_t ModelBlocks::parameter_count() const {
   int64_t n = 0;
   for (const auto& p : parameters()) n += p.numel();

@@ -56,6 +56,9 @@ class ModelBlocks : public torch::nn::Module {
   // Floating-point parameters and buffers to `dtype`; integer buffers (BatchNorm's
   // num_batches_tracked) stay as they are, unlike Module::to(dtype), which converts them all.
   void set_floating_dtype(c10::ScalarType dtype);
+  // Convolution weights in channels-last (NHWC) memory order: oneDNN and cuDNN then keep
+  // activations NHWC from layer to layer instead of reordering them per convolution.
+  void set_channels_last();
   void set_norm_override(const NormOverride& f);  // on every block
   void set_before_block(BeforeBlock f) { before_block_ = std::move(f); }
   void set_after_block(AfterBlock f) { after_block_ = std::move(f); }

@@ -66,12 +66,14 @@ StepStats DataParallel::train_step(const Batch& batch) {
     auto images = batch.images.narrow(0, m * micro, micro);
     auto labels = batch.labels.narrow(0, m * micro, micro);
     reducer_->prepare(/*sync=*/last);  // earlier micro-batches only accumulate
-    auto logits = model_->forward(images);
-    auto loss = torch::nn::functional::cross_entropy(logits, labels);
+    // fp16: the buckets' averaging divides by the loss scale too (no pass of its own).
+    reducer_->set_grad_scale(loss_scale());
+    auto logits = forward_logits(images);
+    auto loss = torch::nn::functional::cross_entropy(logits.to(model_dtype_), labels);
     // The first micro-batch's: later ones find earlier micro-steps' gradients in place.
     if (m == 0) probe_.forward_end(transient_parameter_bytes());
     // Divided by K so that K accumulated micro-batches give the gradient of the whole batch.
-    (accumulate_ > 1 ? loss / static_cast<double>(accumulate_) : loss).backward();
+    scaled(accumulate_ > 1 ? loss / static_cast<double>(accumulate_) : loss).backward();
     step_sums_[0] += loss.detach().to(torch::kDouble) * micro;
     step_sums_[1] += logits.detach().argmax(1).eq(labels).sum().to(torch::kDouble);
     if (last) reducer_->finalize();
@@ -86,12 +88,22 @@ StepStats DataParallel::train_step(const Batch& batch) {
   step_sums_[4] = reducer_->squared_norm_share();
   std::vector<torch::Tensor> sums{step_sums_};
   auto sums_work = ctx_.world_pg->allreduce(sums);
-  const double update_wait_s = update();
-  sums_work->wait();
-  auto host = step_sums_.cpu();  // the step's one host sync
+  StepStats stats;
+  double update_wait_s = 0;
+  torch::Tensor host;
+  if (precision_.loss_scaling) {
+    // fp16: the gradient norm over every rank decides, alike on all, whether the update runs.
+    sums_work->wait();
+    host = step_sums_.cpu();
+    gate_update(host.data_ptr<double>()[4], stats);
+    update_wait_s = update();
+  } else {
+    update_wait_s = update();
+    sums_work->wait();
+    host = step_sums_.cpu();  // the step's one host sync
+  }
   const ReduceStats reduced = reducer_->timing();
   const double* v = host.data_ptr<double>();
-  StepStats stats;
   stats.images = static_cast<int64_t>(v[2]);
   stats.loss = v[0] / v[2];
   stats.correct = static_cast<int64_t>(v[1]);
@@ -109,7 +121,7 @@ StepStats DataParallel::train_step(const Batch& batch) {
 }
 
 double DataParallel::update() {
-  optimizer_->step();
+  step_optimizer();
   record_optimizer_state();
   return 0;
 }

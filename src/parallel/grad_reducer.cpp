@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <functional>
 
+#include "config/user_error.h"
 #include "parallel/strategy.h"
 
 namespace parallax {
@@ -17,7 +18,15 @@ ReducerOptions reducer_options(const Config& cfg) {
   options.tail_bucket_mb = cfg.tail_bucket_mb;
   options.overlap = cfg.overlap;
   options.buckets_in_flight = cfg.buckets_in_flight;
+  options.wire_bf16 = cfg.grad_reduce_dtype == "bf16";
   return options;
+}
+
+torch::Tensor bucket_view(const torch::Tensor& flat, int64_t offset, const torch::Tensor& param) {
+  auto slice = flat.narrow(0, offset, param.numel());
+  // A dense, non-overlapping layout (contiguous or channels-last) covers numel() slots exactly.
+  return param.is_contiguous() ? slice.view(param.sizes())
+                               : slice.as_strided(param.sizes(), param.strides());
 }
 
 namespace {
@@ -54,6 +63,11 @@ GradReducer::GradReducer(std::vector<torch::Tensor> params, compat::Group group,
       clock_(params_.empty() || !runs_on_device_streams(group_) ? torch::Device(torch::kCPU)
                                                                 : params_.front().device()),
       device_streams_(runs_on_device_streams(group_)) {
+  if (options.wire_bf16 && !device_streams_ && !compat::kGlooReducesBf16)
+    throw UserError(std::string("--grad-reduce-dtype bf16: Gloo in LibTorch ") +
+                    compat::torch_version() +
+                    " reduces no bf16 tensors; use the LibTorch 2.x build (scripts/build.sh "
+                    "--torch2), NCCL on GPUs, or --grad-reduce-dtype fp32");
   std::vector<int64_t> numels;
   for (const auto& p : params_) numels.push_back(p.numel());
   const int64_t element = params_.empty() ? 4 : params_.front().element_size();
@@ -66,7 +80,10 @@ GradReducer::GradReducer(std::vector<torch::Tensor> params, compat::Group group,
   buckets_.resize(layout_.buckets.size());
   arrived_.assign(buckets_.size(), 0);
   timings_.resize(layout_.buckets.size());
-  for (size_t b = 0; b < buckets_.size(); ++b) timings_[b].bytes = layout_.buckets[b].numel * element;
+  // The bytes each bucket puts on the wire: 2 per element in bf16.
+  const int64_t wire_element = options.wire_bf16 ? 2 : element;
+  for (size_t b = 0; b < buckets_.size(); ++b)
+    timings_[b].bytes = layout_.buckets[b].numel * wire_element;
   // Buckets are allocated when their first gradient arrives (so the memory they take is counted
   // as gradients, not as the model), and at stage 2 freed again once reduced.
   for (size_t k = 0; k < params_.size(); ++k) {
@@ -90,7 +107,7 @@ void GradReducer::allocate(size_t b) {
   peak_bucket_bytes_ = std::max(peak_bucket_bytes_, live_bucket_bytes_);
   for (size_t i = 0; i < plan.params.size(); ++i) {
     const size_t k = plan.params[i];
-    views_[k] = bucket.flat.narrow(0, plan.offsets[i], params_[k].numel()).view(params_[k].sizes());
+    views_[k] = bucket_view(bucket.flat, plan.offsets[i], params_[k]);
     params_[k].mutable_grad() = views_[k];  // autograd accumulates into the bucket in place
   }
   if (!options_.shard) return;
@@ -111,9 +128,12 @@ void GradReducer::release(size_t b) {
     views_[k].reset();
   }
   bucket.flat.reset();
+  bucket.wire.reset();
+  bucket.wire_shard.reset();
   --alive_;
-  live_bucket_bytes_ -= bucket.allocated_bytes;
+  live_bucket_bytes_ -= bucket.allocated_bytes + bucket.wire_bytes;
   bucket.allocated_bytes = 0;
+  bucket.wire_bytes = 0;
 }
 
 void GradReducer::zero_grad() {
@@ -172,11 +192,27 @@ void GradReducer::launch_ready() {
 
 void GradReducer::launch(Bucket& b) {
   b.launched = clock_.mark();  // its gradients are in the bucket: the collective may start
+  if (options_.wire_bf16) {
+    // Kept buckets keep their bf16 copy from step to step; released ones free it with them.
+    if (!b.wire.defined()) {
+      b.wire = torch::empty({b.flat.numel()}, b.flat.options().dtype(torch::kBFloat16));
+      b.wire_bytes = storage_bytes({b.wire});
+      live_bucket_bytes_ += b.wire_bytes;
+      peak_bucket_bytes_ = std::max(peak_bucket_bytes_, live_bucket_bytes_);
+      if (options_.shard) {
+        const int64_t chunk = b.flat.numel() / world_;
+        b.wire_shard = b.wire.narrow(0, options_.rank * chunk, chunk);
+      }
+    }
+    b.wire.copy_(b.flat);
+  }
+  const torch::Tensor& send = options_.wire_bf16 ? b.wire : b.flat;
   if (options_.shard) {
-    b.scatter = reduce_scatter_sum(group_, b.flat, b.shard, world_);
+    b.scatter = reduce_scatter_sum(group_, send, options_.wire_bf16 ? b.wire_shard : b.shard,
+                                   world_);
     b.work = b.scatter.work;
   } else {
-    std::vector<torch::Tensor> tensors{b.flat};
+    std::vector<torch::Tensor> tensors{send};
     b.work = group_->allreduce(tensors);  // sum; divided by the world size in finalize()
   }
   b.done = clock_.mark_done(b.work, device_streams_);
@@ -190,13 +226,17 @@ void GradReducer::finish(size_t b) {
   bucket.work.reset();
   // Each rank's loss is the mean over its equal share of the batch, so the mean of the ranks'
   // gradients is the gradient of the mean loss over the global batch.
+  // fp16: the loss scale goes with the ranks (a power of two: the product is exact).
+  const double divisor = world_ * grad_scale_;
   if (options_.shard) {
     bucket.scatter.finish();
     bucket.scatter = {};
-    bucket.shard.div_(world_);
+    if (options_.wire_bf16) bucket.shard.copy_(bucket.wire_shard);
+    bucket.shard.div_(divisor);
     if (options_.release_buckets) release(b);
   } else {
-    bucket.flat.div_(world_);
+    if (options_.wire_bf16) bucket.flat.copy_(bucket.wire);
+    bucket.flat.div_(divisor);
   }
 }
 

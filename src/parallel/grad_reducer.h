@@ -29,9 +29,10 @@ struct ReducerOptions {
   int buckets_in_flight = 2;     // release_buckets: whole buckets alive at once, at most
   std::vector<size_t> group_of;  // non-empty: one bucket per group of parameters (ZeRO-3: blocks)
   int rank = 0;
+  bool wire_bf16 = false;  // buckets cast to a bf16 copy for the collective, and back after
 };
-// The bucket sizes and overlap the command line asks for (--bucket-mb, --tail-bucket-mb,
-// --overlap); sharding is the caller's to set.
+// The bucket sizes, overlap and wire dtype the command line asks for (--bucket-mb,
+// --tail-bucket-mb, --overlap, --grad-reduce-dtype); sharding is the caller's to set.
 ReducerOptions reducer_options(const Config& cfg);
 
 // Per step figures of the reducer, from when the work really ran (CUDA events on a GPU).
@@ -48,6 +49,10 @@ struct BucketTiming {
   int64_t steps = 0;
 };
 
+// Parameter `param`'s slice of a flat bucket from `offset`, shaped and strided like `param`
+// (channels-last weights get channels-last gradients, so autograd accumulates without a reorder).
+torch::Tensor bucket_view(const torch::Tensor& flat, int64_t offset, const torch::Tensor& param);
+
 class GradReducer {
  public:
   // params in model order; buckets are filled in reverse order, as backward produces them.
@@ -62,6 +67,9 @@ class GradReducer {
   // Before backward: the next gradients will be reduced (sync) or left to accumulate in the
   // buckets.
   void prepare(bool sync = true);
+  // fp16: the gradients in the buckets are the loss scale times the real ones; averaging over
+  // ranks divides by it as well, so no pass of its own unscales them.
+  void set_grad_scale(double scale) { grad_scale_ = scale; }
   // After backward: waits for every bucket and averages over ranks. All-reduce: each parameter's
   // .grad becomes a view of its bucket, bitwise equal on every rank. Reduce-scatter (shard): .grad
   // is reset and shard_grad() holds this rank's averaged slices.
@@ -99,11 +107,13 @@ class GradReducer {
     size_t pending = 0;
     compat::Work work;
     PendingReduceScatter scatter;
+    torch::Tensor wire, wire_shard;  // wire_bf16: the bucket (and this rank's chunk) in bf16
     int launched = -1, done = -1;  // marks of clock_
     int64_t allocated_bytes = 0;   // what the allocator counted for flat
     Bucket() = default;
     Bucket(Bucket&& o) noexcept
         : flat(std::move(o.flat)), shard(std::move(o.shard)), pending(o.pending) {}
+    int64_t wire_bytes = 0;  // what the allocator counted for wire
   };
   void allocate(size_t b);  // the bucket's flat buffer; its parameters' .grad become views of it
   void release(size_t b);   // release_buckets: frees the whole bucket, once reduced
@@ -132,6 +142,7 @@ class GradReducer {
   c10::Device device_;
   int64_t live_bucket_bytes_ = 0, peak_bucket_bytes_ = 0, shard_bytes_ = 0;  // measured
   int alive_ = 0;  // whole buckets allocated now
+  double grad_scale_ = 1;
   MemoryProbe* probe_ = nullptr;
   std::function<void(size_t)> on_filled_;
   StreamClock clock_;

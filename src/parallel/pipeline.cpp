@@ -75,6 +75,7 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
   timeline_ = std::make_unique<Timeline>(ctx.rank);
   executor_ = std::make_unique<StageExecutor>(*model_, spec, ctx.pp_pg, ctx.pp_back_pg, ctx.device,
                                               timeline_.get());
+  executor_->set_precision(precision_);
   executor_->set_not_activations([this] {
     std::vector<torch::Tensor> grads;
     for (const auto& p : params_) grads.push_back(p.grad());
@@ -175,8 +176,16 @@ StepStats Pipeline::train_step(const Batch& batch) {
     // Only the last micro-batch's backward sends gradients; the others accumulate into .grad.
     before_backward = [&](int m) { reducer_->prepare(/*sync=*/m == last_micro); };
   }
+  executor_->set_loss_scale(loss_scale());
+  if (reducer_) reducer_->set_grad_scale(loss_scale());  // averaging unscales them too
   StageTimes t = executor_->run(schedule_, train_micro_, batch, true, before_backward);
-  if (reducer_) reducer_->finalize();
+  if (reducer_) {
+    reducer_->finalize();
+  } else if (precision_.loss_scaling) {
+    torch::NoGradGuard no_grad;  // fp16: inf stays inf, so the check below still sees overflow
+    for (auto& p : params_)
+      if (p.grad().defined()) p.mutable_grad().div_(loss_scale());
+  }
   probe_.activations(t.peak_activation_bytes);  // the executor's, from the allocator
   probe_.backward_end();
   if (reducer_) probe_.set_gradients(reducer_->measured_gradient_bytes());
@@ -190,12 +199,22 @@ StepStats Pipeline::train_step(const Batch& batch) {
        torch::full({}, interrupt_requested() ? 1.0 : 0.0, t.loss_sum.options()),
        grad_norm_sq.to(t.loss_sum.device())})};
   auto sums_work = ctx_.world > 1 ? ctx_.world_pg->allreduce(v) : compat::Work();
+  StepStats stats;
+  torch::Tensor sums;
+  if (precision_.loss_scaling) {
+    // fp16: the gradient norm over every stage decides, alike on all, whether they update.
+    if (sums_work) sums_work->wait();
+    sums = v[0].cpu();
+    gate_update(sums.data_ptr<double>()[4], stats);
+  }
   const double o0 = timeline_->now_us();
-  optimizer_->step();
+  step_optimizer();
   record_optimizer_state();
   timeline_->span("compute", "optimizer", o0, timeline_->now_us());
-  if (sums_work) sums_work->wait();
-  const auto sums = v[0].cpu();  // the step's host sync: the pass's clock marks are complete
+  if (!sums.defined()) {
+    if (sums_work) sums_work->wait();
+    sums = v[0].cpu();  // the step's host sync: the pass's clock marks are complete
+  }
   executor_->settle(t);
   const ReduceStats reduced = reducer_ ? reducer_->timing() : ReduceStats{};
 
@@ -210,7 +229,6 @@ StepStats Pipeline::train_step(const Batch& batch) {
   held_micro_batches_ = std::max(held_micro_batches_, t.held_micro_batches);
 
   const double* s = sums.data_ptr<double>();
-  StepStats stats;
   stats.images = static_cast<int64_t>(s[2]);
   stats.loss = s[0] / s[2];
   stats.correct = static_cast<int64_t>(s[1]);

@@ -18,7 +18,12 @@ SingleDevice::SingleDevice(const Config& cfg, const DistContext& ctx,
 
 SingleDevice::SingleDevice(const Config& cfg, const DistContext& ctx,
                            std::shared_ptr<ModelBlocks> model, bool place_model)
-    : Strategy(ctx.device), model_(std::move(model)), device_(ctx.device) {
+    : Strategy(ctx.device),
+      model_(std::move(model)),
+      device_(ctx.device),
+      precision_(precision_for(cfg, ctx.device)),
+      scaler_(LossScalerOptions{cfg.loss_scale}),
+      model_dtype_(model_->scalar_type()) {
   if (place_model) model_->to(device_);
   // Memory is sampled as each gradient is about to arrive, in the probed steps (a no-op after),
   // so that the measured peak sees backward, where activations go as gradients come.
@@ -35,21 +40,47 @@ void SingleDevice::place_model() {
   model_->to(device_);
 }
 
+torch::Tensor SingleDevice::forward_logits(const torch::Tensor& images) {
+  const AutocastGuard autocast(precision_, device_);
+  return model_->forward(images);
+}
+
+torch::Tensor SingleDevice::scaled(const torch::Tensor& loss) const {
+  return precision_.loss_scaling ? loss * scaler_.scale() : loss;
+}
+
+void SingleDevice::gate_update(double grad_norm_sq, StepStats& stats) {
+  stats.loss_scale = loss_scale();
+  skip_update_ = precision_.loss_scaling && !scaler_.update(std::isfinite(grad_norm_sq));
+  stats.skipped = skip_update_;
+}
+
 StepStats SingleDevice::train_step(const Batch& batch) {
   const Stopwatch watch;
   model_->train();
   // Gradients as none (LibTorch 2.x's zero_grad does so; 1.13's would zero them in place).
   for (auto& p : model_->parameters()) p.mutable_grad().reset();
   probe_.step_begin();
-  auto logits = model_->forward(batch.images);
-  auto loss = torch::nn::functional::cross_entropy(logits, batch.labels);
+  auto logits = forward_logits(batch.images);
+  auto loss = torch::nn::functional::cross_entropy(logits.to(model_dtype_), batch.labels);
   probe_.forward_end();
-  loss.backward();
+  scaled(loss).backward();
   probe_.backward_end();
   auto grad_norm_sq = squared_grad_norm(model_->parameters());
-  optimizer_->step();
-  record_optimizer_state();
   StepStats stats;
+  if (precision_.loss_scaling) {
+    // fp16: gradients divided by the scale before the update; a step that overflowed is skipped.
+    // This costs the step a second host sync, for the norm, before the update.
+    const double scale = scaler_.scale();
+    grad_norm_sq = grad_norm_sq / (scale * scale);
+    gate_update(grad_norm_sq.item<double>(), stats);
+    torch::NoGradGuard no_grad;
+    if (!skip_update_)
+      for (auto& p : model_->parameters())
+        if (p.grad().defined()) p.mutable_grad().div_(scale);
+  }
+  step_optimizer();
+  record_optimizer_state();
   // One host sync per step: the loss, the count of right answers and the gradient's norm leave
   // the device together.
   auto correct = logits.detach().argmax(1).eq(batch.labels).sum();
@@ -76,7 +107,7 @@ EvalStats SingleDevice::evaluate(Loader& test) {
   EvalStats stats;
   for (int64_t i = 0; i < test.batches(); ++i) {
     const Batch b = test.batch(i);
-    auto logits = model_->forward(b.images);
+    auto logits = forward_logits(b.images).to(model_dtype_);
     loss_sum += torch::nn::functional::cross_entropy(
         logits, b.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
     correct += logits.argmax(1).eq(b.labels).sum();
@@ -126,6 +157,11 @@ void SingleDevice::save_with(torch::serialize::OutputArchive& archive,
   optimizer.save(optimizer_archive);
   archive.write("model", model_archive);
   archive.write("optimizer", optimizer_archive);
+  if (precision_.loss_scaling)  // the scale the run had reached, so a resumed run goes on from it
+    archive.write("loss_scaler",
+                  torch::tensor({scaler_.scale(), static_cast<double>(scaler_.good_streak()),
+                                 static_cast<double>(scaler_.skipped())},
+                                torch::kDouble));
 }
 
 void SingleDevice::load_with(torch::serialize::InputArchive& archive,
@@ -135,6 +171,10 @@ void SingleDevice::load_with(torch::serialize::InputArchive& archive,
   archive.read("optimizer", optimizer_archive);
   model_->load(model_archive);
   optimizer.load(optimizer_archive);
+  torch::Tensor s;
+  if (precision_.loss_scaling && archive.try_read("loss_scaler", s)) {
+    scaler_.restore(s[0].item<double>(), s[1].item<int64_t>(), s[2].item<int64_t>());
+  }
   place_model();
 }
 

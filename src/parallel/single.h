@@ -3,6 +3,8 @@
 #pragma once
 #include <torch/optim/optimizer.h>
 
+#include "optim/loss_scaler.h"
+#include "parallel/mixed_precision.h"
 #include "parallel/strategy.h"
 
 namespace parallax {
@@ -35,9 +37,26 @@ class SingleDevice : public Strategy {
   // Bytes of these parameters, their gradients, and optimizer_'s state.
   MemoryStats memory_of(const std::vector<torch::Tensor>& params) const;
 
+  // Logits under autocast (--precision), cross-entropy in the model's dtype outside it.
+  torch::Tensor forward_logits(const torch::Tensor& images);
+  // What backward starts from: the loss times fp16's loss scale (the loss itself otherwise).
+  torch::Tensor scaled(const torch::Tensor& loss) const;
+  double loss_scale() const { return precision_.loss_scaling ? scaler_.scale() : 1.0; }
+  // fp16: from the step's squared gradient norm over every rank (so all decide alike), whether
+  // the optimizer may step; the scaler backs off or grows. Sets skip_update_ and the stats.
+  void gate_update(double grad_norm_sq, StepStats& stats);
+  // The optimizer's step, unless fp16's gradients overflowed this step.
+  void step_optimizer() {
+    if (!skip_update_) optimizer_->step();
+  }
+
   std::shared_ptr<ModelBlocks> model_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   torch::Device device_;
+  Precision precision_;
+  LossScaler scaler_;
+  bool skip_update_ = false;
+  torch::ScalarType model_dtype_;  // of the parameters: the loss is computed in it
 };
 
 }  // namespace parallax

@@ -26,10 +26,18 @@ StageExecutor::StageExecutor(ModelBlocks& model, StageSpec spec, compat::Group f
       backward_(std::move(backward)),
       device_(device),
       dtype_(model.scalar_type()),
+      model_dtype_(dtype_),
       timeline_(timeline),
       clock_(device) {
   const auto& any = forward_ ? forward_ : backward_;
   stage_through_host_ = device_.is_cuda() && any && !runs_on_device_streams(any);
+}
+
+void StageExecutor::set_precision(const Precision& p) {
+  precision_ = p;
+  dtype_ = p.autocast ? p.compute : model_dtype_;
+  act_in_.clear();  // receive buffers of the old dtype
+  grad_in_.clear();
 }
 
 torch::Tensor& StageExecutor::buffer(std::vector<torch::Tensor>& pool, int m, int64_t rows,
@@ -145,16 +153,20 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions,
         if (train) x.requires_grad_(true);
       }
       const int c0 = clock_.mark();
-      auto y = model_.forward_range(x, spec_.begin, spec_.end);
+      torch::Tensor y;
+      {
+        const AutocastGuard autocast(precision_, device_);
+        y = model_.forward_range(x, spec_.begin, spec_.end);
+      }
       if (last()) {
         auto labels = batch.labels.narrow(0, offsets[m], sizes[m]);
-        auto loss = torch::nn::functional::cross_entropy(y, labels);
+        auto loss = torch::nn::functional::cross_entropy(y.to(model_dtype_), labels);
         t.loss_sum += loss.detach().to(torch::kDouble) * static_cast<double>(sizes[m]);
         t.correct += y.detach().argmax(1).eq(labels).sum().to(torch::kDouble);
         // Weighted by the micro-batch's share: the gradients add up to the batch mean's.
-        if (train) outputs_[m] = loss * (static_cast<double>(sizes[m]) / total);
+        if (train) outputs_[m] = loss * (static_cast<double>(sizes[m]) / total * loss_scale_);
       } else {
-        y = y.contiguous();
+        y = y.to(dtype_).contiguous();  // what autocast's last op left, in the wire's dtype
         sends_.push_back(send(forward_, y.detach(), spec_.stage + 1, 2 * m));
         if (train) outputs_[m] = y;
       }

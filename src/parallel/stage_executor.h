@@ -12,6 +12,7 @@
 #include "data/batch.h"
 #include "distributed/torch_compat.h"
 #include "metrics/stream_clock.h"
+#include "parallel/mixed_precision.h"
 #include "parallel/schedule.h"
 
 namespace parallax {
@@ -58,6 +59,11 @@ class StageExecutor {
   // Bytes held that are not activations (the stage's gradients, which 1F1B's backward passes
   // create between forwards): their growth during a run is left out of peak_activation_bytes.
   void set_not_activations(std::function<int64_t()> f) { not_activations_ = std::move(f); }
+  // --precision: forwards under autocast; activations and their gradients cross stages in the
+  // compute dtype (half the bytes of fp32).
+  void set_precision(const Precision& p);
+  // fp16: the last stage's loss is multiplied by this before backward.
+  void set_loss_scale(double scale) { loss_scale_ = scale; }
 
   bool first() const { return spec_.stage == 0; }
   bool last() const { return spec_.stage + 1 == spec_.stages; }
@@ -85,6 +91,9 @@ class StageExecutor {
   compat::Group forward_, backward_;
   torch::Device device_;
   torch::ScalarType dtype_;  // of the activations and gradients that cross stages
+  torch::ScalarType model_dtype_;  // of the parameters: the loss is computed in it
+  Precision precision_;
+  double loss_scale_ = 1;
   // Gloo moves host memory only for send/recv: CUDA tensors go through pinned host buffers.
   bool stage_through_host_ = false;
   bool connected_ = false;

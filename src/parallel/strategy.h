@@ -30,6 +30,8 @@ struct StepStats {
   int64_t correct = 0;     // of which predicted right (training accuracy, before the update)
   bool stop = false;       // some rank was asked to stop (SIGINT/SIGTERM): every rank stops here
   double grad_norm = 0;    // L2 norm of the step's whole (averaged) gradient: divergence check
+  double loss_scale = 1;   // fp16: the loss scale backward ran with
+  bool skipped = false;    // fp16: the gradients held inf or nan; the optimizer did not step
 };
 
 struct EvalStats {

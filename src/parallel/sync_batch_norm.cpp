@@ -84,7 +84,8 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
 torch::Tensor sync_batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x,
                               const compat::Group& group, int world) {
   if (bn.num_batches_tracked.defined()) bn.num_batches_tracked += 1;
-  return SyncBatchNormFunction::apply(x, bn.weight, bn.bias, bn.running_mean, bn.running_var,
+  // Under autocast x may be bf16/fp16: the statistics are computed in the weights' dtype.
+  return SyncBatchNormFunction::apply(x.to(bn.weight.scalar_type()), bn.weight, bn.bias, bn.running_mean, bn.running_var,
                                       bn.options.momentum().value_or(0.1), bn.options.eps(),
                                       reinterpret_cast<int64_t>(group.get()),
                                       static_cast<int64_t>(world));

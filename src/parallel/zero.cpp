@@ -43,9 +43,7 @@ void Zero::bind_parameters_to_flat_buffers() {
   const auto& layout = reducer_->layout();
   auto params = model_->parameters();
   for (size_t k = 0; k < params.size(); ++k) {
-    auto view = flat_params_[layout.bucket_of[k]]
-                    .narrow(0, layout.offset_of[k], params[k].numel())
-                    .view(params[k].sizes());
+    auto view = bucket_view(flat_params_[layout.bucket_of[k]], layout.offset_of[k], params[k]);
     view.copy_(params[k]);
     params[k].set_data(view);
   }
@@ -61,7 +59,7 @@ double Zero::update() {
 void Zero::step_shards() {
   // The reducer's averaged chunks are the shards' gradients (allocated with their first step).
   for (size_t b = 0; b < shards_.size(); ++b) shards_[b].mutable_grad() = reducer_->shard_grad(b);
-  optimizer_->step();  // this rank's chunks only
+  step_optimizer();  // this rank's chunks only
   record_optimizer_state();
 }
 
@@ -134,7 +132,7 @@ void Zero::save(torch::serialize::OutputArchive& archive) {
         const auto& p = params[plan.params[i]];
         ParamState st = get_param_state(*whole, p).value_or(ParamState{});
         st.step = mine->step;
-        st.tensors[name] = full.narrow(0, plan.offsets[i], p.numel()).view(p.sizes()).clone();
+        st.tensors[name] = bucket_view(full, plan.offsets[i], p).clone();
         set_param_state(*whole, p, st);
       }
     }
@@ -163,7 +161,7 @@ void Zero::load(torch::serialize::InputArchive& archive) {
       for (const auto& [name, t] : st->tensors) {
         auto& full = mine.tensors[name];
         if (!full.defined()) full = torch::zeros({plan.padded}, t.options());
-        full.narrow(0, plan.offsets[i], t.numel()).copy_(t.reshape(-1));
+        bucket_view(full, plan.offsets[i], params[plan.params[i]]).copy_(t);
       }
     }
     if (!any) continue;

@@ -10,7 +10,8 @@
 namespace parallax {
 
 ActivationProfile profile_activations(ModelBlocks& model, const std::vector<int64_t>& sample_shape,
-                                      int64_t rows, const torch::Device& device) {
+                                      int64_t rows, const torch::Device& device,
+                                      const Precision& precision) {
   std::vector<int64_t> shape{rows};
   shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
   const auto x = torch::full(shape, 0.5, torch::TensorOptions().dtype(model.scalar_type()).device(device));
@@ -25,7 +26,11 @@ ActivationProfile profile_activations(ModelBlocks& model, const std::vector<int6
     for (const auto& b : model.blocks()) {
       const int64_t before = allocated_bytes(device);
       auto xin = in.detach().requires_grad_(true);
-      auto y = b.block->forward(xin);
+      torch::Tensor y;
+      {
+        const AutocastGuard autocast(precision, device);
+        y = b.block->forward(xin);
+      }
       y.backward(torch::ones_like(y));
       for (auto& p : b.block->parameters()) p.mutable_grad().reset();
       in = y.detach();
@@ -41,7 +46,10 @@ ActivationProfile profile_activations(ModelBlocks& model, const std::vector<int6
     torch::Tensor y = x;
     int64_t before = allocated_bytes(device);
     for (const auto& b : model.blocks()) {
-      y = b.block->forward(y);
+      {
+        const AutocastGuard autocast(precision, device);
+        y = b.block->forward(y);
+      }
       outputs.push_back(y);
       const int64_t now = allocated_bytes(device);
       bytes.push_back(std::max<int64_t>(0, now - before));

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "parallel/mixed_precision.h"
+
 namespace parallax {
 
 class ModelBlocks;
@@ -17,8 +19,11 @@ struct ActivationProfile {
                                      // for good (kernel caches, scratch pads)
 };
 
-// sample_shape: one image (C, H, W). Running statistics are put back afterwards.
+// sample_shape: one image (C, H, W). Running statistics are put back afterwards. Forwards run
+// under `precision`'s autocast, as training's do: bf16 activations, and the bf16 copies of the
+// weights autograd keeps for backward, are counted as they are held.
 ActivationProfile profile_activations(ModelBlocks& model, const std::vector<int64_t>& sample_shape,
-                                      int64_t rows, const torch::Device& device);
+                                      int64_t rows, const torch::Device& device,
+                                      const Precision& precision = {});
 
 }  // namespace parallax

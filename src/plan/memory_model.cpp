@@ -91,16 +91,21 @@ PredictedMemory predict_replicated(const MemoryWorkload& w, const MemoryCandidat
     for (size_t b : buckets) bytes += bucket_bytes[b];
     return bytes;
   };
-  m.gradients = reduced ? (released ? whole / world + in_flight : kept_grads) : psi * e;
+  // bf16 on the wire: a kept bucket keeps its bf16 copy; a released one has it while in flight.
+  const int64_t wire = !(reduced && w.wire_bf16) ? 0
+                       : released                ? in_flight / e * 2
+                                                 : padded * 2;
+  m.gradients = (reduced ? (released ? whole / world + in_flight : kept_grads) : psi * e) + wire;
   const int64_t base = m.parameters + m.optimizer_state + m.other;
-  int64_t peak = base + kept_grads + m.activations + gathered(n - 1);
+  int64_t peak = base + kept_grads + (released ? 0 : wire) + m.activations + gathered(n - 1);
   // Backward from the last block: block i's gradients appear as its activations go.
   int64_t grads_so_far = 0;
   for (size_t i = n; i-- > 0;) {
     grads_so_far += w.block_params[i] * e;
     const int64_t held_act = sum(act, 0, std::min(i, act.size()));
-    const int64_t grads = !reduced ? grads_so_far : released ? whole / world + in_flight
-                                                             : kept_grads;
+    const int64_t grads = !reduced ? grads_so_far
+                          : released ? whole / world + in_flight + wire
+                                     : kept_grads + wire;
     peak = std::max(peak, base + grads + held_act + gathered(i > 0 ? i - 1 : 0));
   }
   m.peak = peak;

@@ -26,6 +26,7 @@ struct MemoryWorkload {
   std::map<int64_t, std::vector<int64_t>> workspace_by_rows;
   // Gradient buckets as the reducer plans them (MiB).
   double first_bucket_mb = 1, bucket_mb = 25, tail_bucket_mb = 1;
+  bool wire_bf16 = false;  // --grad-reduce-dtype bf16: each reduced bucket has a 2-byte copy
 };
 
 struct MemoryCandidate {

@@ -96,6 +96,7 @@ int plan_main(const PlanOptions& opts) {
   w.input_bytes_per_image = channels * size * size * w.element_bytes;
   w.bucket_mb = cfg.bucket_mb;
   w.tail_bucket_mb = cfg.tail_bucket_mb;
+  w.wire_bf16 = cfg.grad_reduce_dtype == "bf16";
   const auto by_block = model->parameter_indices_by_block();
   const auto params = model->parameters();
   for (size_t b = 0; b < model->blocks().size(); ++b) {
@@ -127,7 +128,8 @@ int plan_main(const PlanOptions& opts) {
     if (w.activations_by_rows.count(rows)) continue;
     std::fprintf(stderr, "parallax: profiling %s's blocks at %lld images per micro-batch\n",
                  cfg.model.c_str(), static_cast<long long>(rows));
-    const ActivationProfile profile = profile_activations(*model, sample, rows, device);
+    const ActivationProfile profile =
+        profile_activations(*model, sample, rows, device, precision_for(cfg, device));
     w.activations_by_rows[rows] = profile.activations;
     w.workspace_by_rows[rows] = profile.workspace;
   }

@@ -85,7 +85,10 @@ nlohmann::json make_summary(const Config& cfg, const TrainState& state, const Ru
   j["device"] = facts.device;
   j["allocator"] = allocator_name();
   j["blas"] = blas_name();
+  j["precision"] = cfg.precision;
   j["steps"] = state.step;
+  j["skipped_steps"] = std::count_if(state.steps.begin(), state.steps.end(),
+                                     [](const StepRecord& r) { return r.skipped; });
   j["epochs"] = state.epochs.size();
   j["timing_warmup_steps"] = warmup;
   j["images_per_sec"] = p.median > 0 ? images_per_step / p.median : 0.0;

@@ -280,6 +280,7 @@ std::string run_training(const Config& cfg, bool verbose,
   auto model = make_resnet({cfg.model, data.channels(), data.classes, cfg.norm == "batch"});
   const torch::ScalarType dtype = cfg.dtype == "fp64" ? torch::kDouble : torch::kFloat;
   model->set_floating_dtype(dtype);
+  if (cfg.channels_last) model->set_channels_last();
   const int64_t model_parameters = model->parameter_count();  // before stages free their others
   auto strategy = make_strategy(cfg, ctx, model,
                                 {data.channels(), data.train.images.size(2), data.train.images.size(3)});
@@ -289,9 +290,9 @@ std::string run_training(const Config& cfg, bool verbose,
   const Normalization norm = channel_stats(data.train.images);
   const int64_t local_batch = cfg.batch_size / ctx.dp_size;
   LoaderOptions train_opts{local_batch,  true,        cfg.augment, cfg.seed,
-                           ctx.dp_rank, ctx.dp_size, dtype};
+                           ctx.dp_rank, ctx.dp_size, dtype,       cfg.channels_last};
   LoaderOptions test_opts{cfg.eval_batch_size, false,       false, cfg.seed,
-                          ctx.dp_rank,         ctx.dp_size, dtype};
+                          ctx.dp_rank,         ctx.dp_size, dtype, cfg.channels_last};
   Loader train(data.train, norm, train_opts, device);
   Loader test(data.test, norm, test_opts, device);
 

@@ -67,10 +67,13 @@ EpochRecord Trainer::train_epoch(TrainState& state, int64_t epoch) {
     rec.compute_s = s.compute_s;
     rec.comm_s = s.comm_s;
     rec.comm_busy_s = s.comm_busy_s;
+    rec.loss_scale = s.loss_scale;
+    rec.skipped = s.skipped;
     rec.step_s = step_watch.seconds();
     state.steps.push_back(rec);
     // Every rank sees the same (global) loss, so every rank stops at the same step.
-    if (!std::isfinite(s.loss) || !std::isfinite(s.grad_norm))
+    // An fp16 step whose gradients overflowed was skipped (the loss scale backs off): no harm.
+    if (!std::isfinite(s.loss) || (!s.skipped && !std::isfinite(s.grad_norm)))
       throw Diverged(rec.step, s.loss, s.grad_norm);
     if (s.stop) throw Interrupted(rec.step);
     loss_sum += s.loss * s.images;

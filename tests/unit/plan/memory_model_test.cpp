@@ -54,6 +54,20 @@ TEST(MemoryModel, ShardingFollowsTheStage) {
     EXPECT_GE(m.peak, m.parameters + m.optimizer_state + m.activations);
 }
 
+TEST(MemoryModel, Bf16OnTheWireAddsTwoBytesPerReducedElement) {
+  auto w = workload();
+  w.wire_bf16 = true;
+  // DDP keeps each bucket's bf16 copy from step to step: 4000 elements x 2 bytes.
+  const auto ddp = predict_memory(w, {"ddp", "ddp", 2, 1, 2, true, "1f1b", 1, {}}).front();
+  EXPECT_EQ(ddp.gradients, 16000 + 8000);
+  // ZeRO-2 has the copy of the one bucket in flight only.
+  const auto z2 = predict_memory(w, {"z2", "zero", 2, 2, 1, true, "1f1b", 1, {}}).front();
+  EXPECT_EQ(z2.gradients, 8000 + 4000 + 2000);
+  // One device reduces nothing: no copy.
+  EXPECT_EQ(predict_memory(w, {"s", "single", 1, 1, 2, true, "1f1b", 1, {}}).front().gradients,
+            16000);
+}
+
 TEST(MemoryModel, PipelineSchedulesHoldTheirMicroBatches) {
   const auto w = workload();
   MemoryCandidate c{"p", "pipeline", 2, 1, 2, true, "gpipe", 4, {0, 2, 4}};
