@@ -135,6 +135,15 @@ def main():
               f"{name:<28} {'=> parallax / best peer':<36} {'n/a':>12}")
         result["rows"].append({"row": name, "figures": figures[name], "best": best,
                                "parallax_over_best_peer": ratio})
+    # Scaling on the same two cores: 2 ranks x 1 thread against 1 rank x 2 threads.
+    def fig(row, label):
+        return max(figures.get(row, {}).get(label, [0]))
+    for who, ddp_label, single_label in (("parallax", "parallax ddp", "parallax fp32"),
+                                         ("pytorch-2", "pytorch-2 DDP", "pytorch-2 fp32")):
+        d, s1 = fig("ddp 2x1 fp32", ddp_label), fig("single 2 threads", single_label)
+        if d and s1:
+            result.setdefault("ddp_2x1_over_single_1x2", {})[who] = d / s1
+            print(f"{who}: ddp 2 ranks x 1 thread / single 1 rank x 2 threads = {d / s1:.2f}")
     result["failures"] = notes
     out_dir = os.environ.get("OUT", os.path.join(HERE, "results"))
     os.makedirs(out_dir, exist_ok=True)

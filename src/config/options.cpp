@@ -41,8 +41,9 @@ void add_train_options(CLI::App& app, Config& c) {
                    "forward arithmetic: fp32; bf16 or fp16 mixed precision (autocast runs "
                    "convolutions and matrix products in it; master weights, gradients and "
                    "optimizer state stay fp32; fp16 adds a dynamic loss scale that skips steps "
-                   "whose gradients overflow)")
-      ->check(one_of({"fp32", "bf16", "fp16"}));
+                   "whose gradients overflow); mixed: the device's own, fp16 on a GPU (as apex "
+                   "AMP O2 was) and bf16 on a CPU")
+      ->check(one_of({"fp32", "bf16", "fp16", "mixed"}));
   model->add_option("--loss-scale", c.loss_scale,
                     "fp16: the dynamic loss scale to start from; it halves on each step whose "
                     "gradients overflow (the step is skipped) and doubles after 2000 good steps");

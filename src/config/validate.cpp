@@ -36,8 +36,9 @@ void validate(const Config& c) {
     require(std::isfinite(value), option, value, "must be a finite number");
   require(std::isfinite(c.loss_scale) && c.loss_scale >= 1, "--loss-scale", c.loss_scale,
           "must be a finite number of at least 1");
-  require(c.precision == "fp16" || c.loss_scale == 65536, "--loss-scale", c.loss_scale,
-          "applies to --precision fp16 only (bf16 and fp32 need no loss scale)");
+  require(c.precision == "fp16" || c.precision == "mixed" || c.loss_scale == 65536,
+          "--loss-scale", c.loss_scale,
+          "applies to --precision fp16 (or mixed on a GPU) only; bf16 and fp32 need no loss scale");
   require(c.batch_size >= 1, "--batch-size", c.batch_size, "must be at least 1");
   require(c.eval_batch_size >= 1, "--eval-batch-size", c.eval_batch_size, "must be at least 1");
   require(c.epochs >= 1, "--epochs", c.epochs, "must be at least 1");

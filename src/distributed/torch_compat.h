@@ -40,8 +40,9 @@ constexpr bool kStoreTakesBoundSocket = false;
 inline void set_listen_socket(c10d::TCPStoreOptions&, int) {}
 #endif
 
-// Gloo's collectives take bf16 tensors in 2.x (2.15 checked); 1.13's fail: "Invalid scalar type".
-constexpr bool kGlooReducesBf16 = PARALLAX_TORCH_AT_LEAST(2, 0);
+// Gloo's collectives take bf16 tensors from 2.2 (pytorch#113557; checked on 2.15); before, they
+// fail mid-backward with "Invalid scalar type" (checked on 1.13).
+constexpr bool kGlooReducesBf16 = PARALLAX_TORCH_AT_LEAST(2, 2);
 
 // Autocast per device type: 2.4 takes the device type; 1.13 has one call per type (CPU, CUDA)
 // and casts the CPU to bf16 only.

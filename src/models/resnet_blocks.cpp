@@ -71,7 +71,8 @@ torch::Tensor ResNetBlock::single_pixel(torch::nn::Conv2d& c, const torch::Tenso
       F::unfold(x, F::UnfoldFuncOptions({kh, kw}).padding({kh / 2, kw / 2}).stride({sh, sw}));
   // field: [N, C*kh*kw, 1], each image's receptive field in the weight's (C, kh, kw) order.
   const int64_t out = c->weight.size(0);
-  return field.flatten(1).matmul(c->weight.view({out, -1}).t()).view({x.size(0), out, 1, 1});
+  // reshape, not view: a channels-last weight's (C, kh, kw) are not one stride apart.
+  return field.flatten(1).matmul(c->weight.reshape({out, -1}).t()).view({x.size(0), out, 1, 1});
 }
 
 torch::Tensor Stem::forward(const torch::Tensor& x) {

@@ -95,7 +95,7 @@ StepStats DataParallel::train_step(const Batch& batch) {
     // fp16: the gradient norm over every rank decides, alike on all, whether the update runs.
     sums_work->wait();
     host = step_sums_.cpu();
-    gate_update(host.data_ptr<double>()[4], stats);
+    gate_update(host.data_ptr<double>()[4], stats, host.data_ptr<double>()[0]);
     update_wait_s = update();
   } else {
     update_wait_s = update();
@@ -116,7 +116,8 @@ StepStats DataParallel::train_step(const Batch& batch) {
   stats.comm_s = reduced.wait_s + update_wait_s + exposed_comm_s();
   stats.comm_busy_s = reduced.busy_s;
   stats.compute_s = watch.seconds() - stats.comm_s;
-  probe_.step_end();
+  // An fp16 step that was skipped created no optimizer state: the next one is probed instead.
+  if (!skip_update_) probe_.step_end();
   return stats;
 }
 

@@ -226,7 +226,7 @@ void GradReducer::finish(size_t b) {
   bucket.work.reset();
   // Each rank's loss is the mean over its equal share of the batch, so the mean of the ranks'
   // gradients is the gradient of the mean loss over the global batch.
-  // fp16: the loss scale goes with the ranks (a power of two: the product is exact).
+  // fp16: the loss scale goes with the ranks, in one pass over the bucket.
   const double divisor = world_ * grad_scale_;
   if (options_.shard) {
     bucket.scatter.finish();
@@ -303,6 +303,7 @@ int64_t GradReducer::held_grad_bytes() const {
   for (const auto& b : buckets_) {
     const auto& kept = options_.release_buckets ? b.shard : b.flat;
     if (kept.defined()) bytes += kept.numel() * kept.element_size();
+    if (!options_.release_buckets && b.wire.defined()) bytes += b.wire.numel() * 2;  // bf16 copy
   }
   return bytes;
 }

@@ -27,28 +27,34 @@ bool cpu_has_bf16() {
   return false;
 }
 
+std::string precision_name(const std::string& precision, bool cuda) {
+  return precision != "mixed" ? precision : cuda ? "fp16" : "bf16";
+}
+
 Precision precision_for(const Config& cfg, const torch::Device& device) {
   Precision p;
-  p.name = cfg.precision;
-  if (cfg.precision == "fp32") return p;
+  const std::string name = precision_name(cfg.precision, device.is_cuda());
+  p.name = name;
+  if (name == "fp32") return p;
   p.autocast = true;
-  p.compute = cfg.precision == "bf16" ? torch::kBFloat16 : torch::kHalf;
-  p.loss_scaling = cfg.precision == "fp16";
-  const std::string flag = "--precision " + cfg.precision;
+  p.compute = name == "bf16" ? torch::kBFloat16 : torch::kHalf;
+  p.loss_scaling = name == "fp16";
+  const std::string flag =
+      "--precision " + cfg.precision + (cfg.precision == name ? "" : " (" + name + " here)");
   if (cfg.dtype != "fp32")
     throw UserError(flag + ": mixed precision keeps fp32 master weights; use --dtype fp32");
   if (device.is_cpu()) {
-    if (cfg.precision == "bf16" && !cpu_has_bf16())
+    if (name == "bf16" && !cpu_has_bf16())
       throw UserError(flag + ": this CPU has no bf16 instructions (no avx512_bf16 or amx_bf16 in "
                       "/proc/cpuinfo), so bf16 would be emulated and slower than fp32; use "
                       "--precision fp32");
-    if (cfg.precision == "fp16" && !compat::kCpuAutocastHalf)
+    if (name == "fp16" && !compat::kCpuAutocastHalf)
       throw UserError(flag + ": LibTorch " + std::string(compat::torch_version()) +
                       " autocasts the CPU to bf16 only; use --precision bf16, a GPU, or the "
                       "LibTorch 2.x build (scripts/build.sh --torch2)");
   }
 #if PARALLAX_HAVE_CUDA
-  if (device.is_cuda() && cfg.precision == "bf16") {
+  if (device.is_cuda() && name == "bf16") {
     const auto* props = at::cuda::getDeviceProperties(device.index() < 0 ? 0 : device.index());
     if (props->major < 8)
       throw UserError(flag + ": " + props->name + " (compute capability " +

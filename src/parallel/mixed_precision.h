@@ -19,6 +19,9 @@ struct Precision {
   std::string name = "fp32";
 };
 
+// --precision's name on this device: mixed is fp16 on a GPU, bf16 on a CPU; the others stay.
+std::string precision_name(const std::string& precision, bool cuda);
+
 // --precision for this device; UserError in one line where the device cannot run it (a CPU
 // without bf16 instructions, fp16 on a CPU with LibTorch 1.13, bf16 on a GPU before Ampere), or
 // with --dtype fp64 (autocast casts only fp32).

@@ -205,7 +205,7 @@ StepStats Pipeline::train_step(const Batch& batch) {
     // fp16: the gradient norm over every stage decides, alike on all, whether they update.
     if (sums_work) sums_work->wait();
     sums = v[0].cpu();
-    gate_update(sums.data_ptr<double>()[4], stats);
+    gate_update(sums.data_ptr<double>()[4], stats, sums.data_ptr<double>()[0]);
   }
   const double o0 = timeline_->now_us();
   step_optimizer();
@@ -238,7 +238,8 @@ StepStats Pipeline::train_step(const Batch& batch) {
   stats.comm_s = reduced.wait_s;
   stats.comm_busy_s = reduced.busy_s;
   stats.compute_s = watch.seconds() - stats.idle_s - stats.comm_s;
-  probe_.step_end();
+  // An fp16 step that was skipped created no optimizer state: the next one is probed instead.
+  if (!skip_update_) probe_.step_end();
   return stats;
 }
 

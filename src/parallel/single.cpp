@@ -23,7 +23,8 @@ SingleDevice::SingleDevice(const Config& cfg, const DistContext& ctx,
       device_(ctx.device),
       precision_(precision_for(cfg, ctx.device)),
       scaler_(LossScalerOptions{cfg.loss_scale}),
-      model_dtype_(model_->scalar_type()) {
+      model_dtype_(model_->scalar_type()),
+      channels_last_(cfg.channels_last) {
   if (place_model) model_->to(device_);
   // Memory is sampled as each gradient is about to arrive, in the probed steps (a no-op after),
   // so that the measured peak sees backward, where activations go as gradients come.
@@ -49,10 +50,16 @@ torch::Tensor SingleDevice::scaled(const torch::Tensor& loss) const {
   return precision_.loss_scaling ? loss * scaler_.scale() : loss;
 }
 
-void SingleDevice::gate_update(double grad_norm_sq, StepStats& stats) {
+void SingleDevice::gate_update(double grad_norm_sq, StepStats& stats, double loss) {
   stats.loss_scale = loss_scale();
-  skip_update_ = precision_.loss_scaling && !scaler_.update(std::isfinite(grad_norm_sq));
-  stats.skipped = skip_update_;
+  skip_update_ = false;
+  if (!precision_.loss_scaling) return;
+  const bool finite = std::isfinite(grad_norm_sq) && std::isfinite(loss);
+  // At the scale's floor an overflow is no longer the scale's doing: the run has diverged, and
+  // the step is reported unskipped so that the trainer stops it as such.
+  const bool at_floor = scaler_.scale() <= LossScalerOptions{}.min_scale;
+  skip_update_ = !scaler_.update(finite);
+  stats.skipped = skip_update_ && !at_floor;
 }
 
 StepStats SingleDevice::train_step(const Batch& batch) {
@@ -73,7 +80,8 @@ StepStats SingleDevice::train_step(const Batch& batch) {
     // This costs the step a second host sync, for the norm, before the update.
     const double scale = scaler_.scale();
     grad_norm_sq = grad_norm_sq / (scale * scale);
-    gate_update(grad_norm_sq.item<double>(), stats);
+    const auto both = torch::stack({grad_norm_sq, loss.detach().to(torch::kDouble)}).cpu();
+    gate_update(both[0].item<double>(), stats, both[1].item<double>());
     torch::NoGradGuard no_grad;
     if (!skip_update_)
       for (auto& p : model_->parameters())
@@ -94,7 +102,8 @@ StepStats SingleDevice::train_step(const Batch& batch) {
   stats.images = batch.size();
   stats.compute_s = watch.seconds();
   stats.stop = interrupt_requested();
-  probe_.step_end();
+  // An fp16 step that was skipped created no optimizer state: the next one is probed instead.
+  if (!skip_update_) probe_.step_end();
   return stats;
 }
 
@@ -170,6 +179,8 @@ void SingleDevice::load_with(torch::serialize::InputArchive& archive,
   archive.read("model", model_archive);
   archive.read("optimizer", optimizer_archive);
   model_->load(model_archive);
+  // The archive's layout replaced the parameters' (a pipeline's other stages were saved NCHW).
+  if (channels_last_) model_->set_channels_last();
   optimizer.load(optimizer_archive);
   torch::Tensor s;
   if (precision_.loss_scaling && archive.try_read("loss_scaler", s)) {

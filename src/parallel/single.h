@@ -44,7 +44,8 @@ class SingleDevice : public Strategy {
   double loss_scale() const { return precision_.loss_scaling ? scaler_.scale() : 1.0; }
   // fp16: from the step's squared gradient norm over every rank (so all decide alike), whether
   // the optimizer may step; the scaler backs off or grows. Sets skip_update_ and the stats.
-  void gate_update(double grad_norm_sq, StepStats& stats);
+  // A non-finite loss (fp16's forward overflowed; the sum over ranks) is skipped alike.
+  void gate_update(double grad_norm_sq, StepStats& stats, double loss = 0);
   // The optimizer's step, unless fp16's gradients overflowed this step.
   void step_optimizer() {
     if (!skip_update_) optimizer_->step();
@@ -57,6 +58,7 @@ class SingleDevice : public Strategy {
   LossScaler scaler_;
   bool skip_update_ = false;
   torch::ScalarType model_dtype_;  // of the parameters: the loss is computed in it
+  bool channels_last_ = false;     // --channels-last: kept through checkpoint loads
 };
 
 }  // namespace parallax

@@ -7,6 +7,7 @@
 #include "config/config_json.h"
 #include "metrics/percentiles.h"
 #include "metrics/system_info.h"
+#include "parallel/mixed_precision.h"
 
 namespace parallax {
 namespace {
@@ -85,7 +86,7 @@ nlohmann::json make_summary(const Config& cfg, const TrainState& state, const Ru
   j["device"] = facts.device;
   j["allocator"] = allocator_name();
   j["blas"] = blas_name();
-  j["precision"] = cfg.precision;
+  j["precision"] = precision_name(cfg.precision, facts.device.rfind("cuda", 0) == 0);
   j["steps"] = state.step;
   j["skipped_steps"] = std::count_if(state.steps.begin(), state.steps.end(),
                                      [](const StepRecord& r) { return r.skipped; });

@@ -72,11 +72,11 @@ EpochRecord Trainer::train_epoch(TrainState& state, int64_t epoch) {
     rec.step_s = step_watch.seconds();
     state.steps.push_back(rec);
     // Every rank sees the same (global) loss, so every rank stops at the same step.
-    // An fp16 step whose gradients overflowed was skipped (the loss scale backs off): no harm.
-    if (!std::isfinite(s.loss) || (!s.skipped && !std::isfinite(s.grad_norm)))
+    // An fp16 step that overflowed was skipped (the loss scale backs off): no harm done.
+    if (!s.skipped && (!std::isfinite(s.loss) || !std::isfinite(s.grad_norm)))
       throw Diverged(rec.step, s.loss, s.grad_norm);
     if (s.stop) throw Interrupted(rec.step);
-    loss_sum += s.loss * s.images;
+    if (std::isfinite(s.loss)) loss_sum += s.loss * s.images;  // a skipped fp16 step's may not be
     images += s.images;
     correct += s.correct;
     r.lr = lr;

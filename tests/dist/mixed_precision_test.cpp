@@ -144,9 +144,9 @@ TEST(MixedPrecision, Fp16SkipsOverflowedStepsAlikeOnEveryRankAndLearns) {
     GTEST_SKIP() << "LibTorch " << compat::torch_version()
                  << " has no fp16 autocast on the CPU: the refusal is what runs here";
   }
-  // 2^21: the loss's gradient times the scale overflows fp16 (65504) at first, so the scaler
+  // 2^18: the loss's gradient times the scale overflows fp16 (65504) at first, so the scaler
   // must skip and halve until the gradients fit.
-  const std::string fp16 = " --precision fp16 --loss-scale 2097152";
+  const std::string fp16 = " --precision fp16 --loss-scale 262144";
   for (const std::string extra :
        {" --strategy single", " --strategy ddp --nproc 2 --verify-replicas",
         " --strategy zero --zero-stage 2 --nproc 2 --verify-replicas",
@@ -156,7 +156,7 @@ TEST(MixedPrecision, Fp16SkipsOverflowedStepsAlikeOnEveryRankAndLearns) {
     const auto rows = steps_of(out);
     ASSERT_EQ(rows.size(), 12u) << extra;
     EXPECT_TRUE(rows.front().skipped) << extra;
-    EXPECT_EQ(rows.front().loss_scale, 2097152) << extra;
+    EXPECT_EQ(rows.front().loss_scale, 262144) << extra;
     int skipped = 0;
     for (size_t i = 1; i < rows.size(); ++i) {
       // Halved after each skip, else unchanged (growth needs 2000 good steps).
@@ -170,12 +170,29 @@ TEST(MixedPrecision, Fp16SkipsOverflowedStepsAlikeOnEveryRankAndLearns) {
   }
 }
 
+TEST(MixedPrecision, Fp16ResumeGoesOnFromTheLossScaleReached) {
+  testing::TempDir dir;
+  if (!compat::kCpuAutocastHalf) GTEST_SKIP() << "no fp16 autocast on the CPU in this LibTorch";
+  const std::string fp16 = " --precision fp16 --loss-scale 262144 --no-augment";
+  run_ok(small_run(dir / "whole", "fp32", 4) + fp16);
+  // Stopped after 2 epochs (6 steps, the scale backed off meanwhile), then resumed to 4.
+  run_ok(small_run(dir / "part", "fp32", 4) + fp16 + " --steps 6");
+  run_ok(std::string(PARALLAX_BINARY) + " train --resume " + (dir / "part") + " --steps 0");
+  const auto whole = steps_of(dir / "whole"), part = steps_of(dir / "part");
+  ASSERT_EQ(whole.size(), part.size());
+  for (size_t i = 0; i < whole.size(); ++i) {
+    EXPECT_EQ(part[i].loss_scale, whole[i].loss_scale) << "step " << i;
+    EXPECT_EQ(part[i].skipped, whole[i].skipped) << "step " << i;
+  }
+  EXPECT_LT(max_difference(dir / "whole", dir / "part"), 1e-6);
+}
+
 TEST(MixedPrecision, SettingsThatCannotApplyAreOneClearLine) {
   testing::TempDir dir;
   const std::string base = small_run(dir / "bad", "fp32");
   const std::vector<std::pair<std::string, std::string>> cases = {
       {" --grad-reduce-dtype bf16", "--grad-reduce-dtype bf16: applies to gradient all-reduce"},
-      {" --loss-scale 1024", "--loss-scale 1024: applies to --precision fp16 only"},
+      {" --loss-scale 1024", "--loss-scale 1024: applies to --precision fp16"},
       {" --precision fp8", "--precision"},
   };
   for (const auto& [args, needle] : cases) {

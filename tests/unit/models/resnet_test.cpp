@@ -191,5 +191,18 @@ TEST(ResNet, StrideTwoBottleneckOnA2x2MapEqualsPlainConvolutions) {
   }
 }
 
+TEST(ResNet, ChannelsLastWeightsComputeTheSameOnEveryPath) {
+  // --channels-last: 3x3 weights in NHWC order reach the single-pixel path (ResNet-50's layer4 at
+  // 32x32), which must read them in their logical (C, kh, kw) order.
+  torch::manual_seed(7);
+  auto model = make_resnet({"resnet50", 3, 10, false});
+  const auto x = torch::randn({2, 3, 32, 32});
+  const auto want = model->forward(x);
+  model->set_channels_last();
+  EXPECT_TRUE(model->parameters()[0].is_contiguous(torch::MemoryFormat::ChannelsLast));
+  const auto got = model->forward(x.contiguous(torch::MemoryFormat::ChannelsLast));
+  EXPECT_LT(relative_gap(got, want), 1e-5);
+}
+
 }  // namespace
 }  // namespace parallax

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "report/bench_command.h"
 #include "report/suite.h"
 #include "test_util.h"
 
@@ -11,67 +12,13 @@ namespace parallax::testing {
 
 using Args = std::vector<std::string>;
 
-// `parallax train --help`'s long options, as the runner lists them (without help).
+// `parallax train --help`'s long options and flags, from the real option table (as the runner
+// lists them), with no run checks and the data present or not.
 inline SuiteChecks permissive(bool data_present = false) {
+  const SuiteChecks real = train_suite_checks();
   SuiteChecks c;
-  c.known_options = {"model",
-                     "norm",
-                     "dataset",
-                     "data-dir",
-                     "synthetic-kind",
-                     "synthetic-train",
-                     "synthetic-test",
-                     "image-size",
-                     "channels",
-                     "classes",
-                     "augment",
-                     "no-augment",
-                     "strategy",
-                     "zero-stage",
-                     "device",
-                     "backend",
-                     "threads",
-                     "nproc",
-                     "nnodes",
-                     "node-rank",
-                     "master-addr",
-                     "master-port",
-                     "comm-timeout",
-                     "bucket-mb",
-                     "tail-bucket-mb",
-                     "overlap",
-                     "no-overlap",
-                     "accumulate",
-                     "verify-replicas",
-                     "sync-bn",
-                     "split-at",
-                     "balance",
-                     "pipeline-schedule",
-                     "micro-batches",
-                     "split-size",
-                     "dp",
-                     "pp",
-                     "batch-size",
-                     "eval-batch-size",
-                     "epochs",
-                     "steps",
-                     "target-accuracy",
-                     "optimizer",
-                     "lr",
-                     "momentum",
-                     "weight-decay",
-                     "nesterov",
-                     "no-nesterov",
-                     "lr-schedule",
-                     "warmup",
-                     "seed",
-                     "timing-warmup",
-                     "out",
-                     "resume",
-                     "checkpoint",
-                     "no-checkpoint"};
-  c.flag_options = {"augment", "no-augment", "overlap",     "no-overlap", "verify-replicas",
-                    "sync-bn", "nesterov",   "no-nesterov", "checkpoint", "no-checkpoint"};
+  c.known_options = real.known_options;
+  c.flag_options = real.flag_options;
   c.check_run = [](const Args&) {};
   c.path_exists = [data_present](const std::string&) { return data_present; };
   return c;
