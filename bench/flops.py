@@ -7,10 +7,15 @@ convolution and linear layer (torchvision's layout, the one parallax builds), tr
 (backward computes the input and the weight gradients, each as costly as forward). The peak is
 cores x clock x FLOPs per cycle per core: fp32 = 2 FMA pipes x 16 lanes (512-bit) x 2, bf16 =
 2 pipes x VDPBF16PS's 32 products x 2 (AMD Zen 5, which family 26 in /proc/cpuinfo is; pass
---fp32-per-cycle / --bf16-per-cycle for another core). The clock is the TSC's (BogoMIPS / 2), a
-lower bound where the cores boost. A large GEMM on 1 and 2 threads shows what the vector units
-reach in practice. Prints a table; writes OUT/flops.json.
+--fp32-per-cycle / --bf16-per-cycle for another core). The clock is measured: a chain of
+dependent integer adds (one per cycle) compiled with cc and timed, since under a hypervisor the
+TSC's 2.6 GHz is not the clock the cores run at; without cc, the TSC's (BogoMIPS / 2). A large
+GEMM on 1 and 2 threads shows what the vector units reach in practice. Prints a table; writes
+OUT/flops.json.
 """
+import shutil
+import subprocess
+import tempfile
 import argparse
 import json
 import os
@@ -49,6 +54,37 @@ def tsc_ghz():
     return 0.0
 
 
+CLOCK_C = r"""
+#include <stdio.h>
+#include <time.h>
+int main(void) {
+  struct timespec a, b;
+  const long n = 1000000000L;
+  unsigned long x = 0;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  for (long i = 0; i < n; i++)
+    __asm__ volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0" : "+r"(x));
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  printf("%f\n", 4.0 * n / ((b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) * 1e-9) / 1e9);
+  return x == 0;
+}
+"""
+
+
+def measured_ghz():
+    """Cycles per second from 4 dependent adds per iteration (x86-64 only); 0 if it cannot run."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc or os.uname().machine != "x86_64":
+        return 0.0
+    with tempfile.TemporaryDirectory() as d:
+        src, exe = os.path.join(d, "clock.c"), os.path.join(d, "clock")
+        open(src, "w").write(CLOCK_C)
+        if subprocess.run([cc, "-O1", src, "-o", exe], capture_output=True).returncode != 0:
+            return 0.0
+        return max(float(subprocess.run([exe], capture_output=True, text=True).stdout)
+                   for _ in range(3))
+
+
 def gemm_gflops(threads, dtype, n=2048, reps=5):
     torch.set_num_threads(threads)
     a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
@@ -67,13 +103,20 @@ def main():
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--fp32-per-cycle", type=float, default=64)
     p.add_argument("--bf16-per-cycle", type=float, default=128)
-    p.add_argument("--clock-ghz", type=float, default=tsc_ghz())
+    p.add_argument("--clock-ghz", type=float, default=0, help="default: measured (else the TSC's)")
     a = p.parse_args()
+    clock_source = "given"
+    if not a.clock_ghz:
+        a.clock_ghz, clock_source = measured_ghz(), "measured (dependent adds)"
+    if not a.clock_ghz:
+        a.clock_ghz, clock_source = tsc_ghz(), "TSC (BogoMIPS / 2)"
+    print(f"clock {a.clock_ghz:.3f} GHz, {clock_source}; TSC {tsc_ghz():.3f} GHz")
     out_dir = os.environ.get("OUT", os.path.join(HERE, "results"))
     flops, macs = training_flops_per_image(a.model, a.image_size)
     cores = os.cpu_count()
     result = {"model": a.model, "image_size": a.image_size, "forward_macs_per_image": macs,
-              "training_flops_per_image": flops, "clock_ghz": a.clock_ghz, "cores": cores,
+              "training_flops_per_image": flops, "clock_ghz": a.clock_ghz,
+              "clock_source": clock_source, "cores": cores,
               "rows": []}
     print(f"{a.model} {a.image_size}x{a.image_size}: forward {macs / 1e6:.1f} M MACs per image; "
           f"training 3 x 2 x MACs = {flops / 1e9:.3f} GFLOP per image")

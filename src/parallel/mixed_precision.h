@@ -17,6 +17,7 @@ struct Precision {
   torch::ScalarType compute = torch::kFloat;      // the autocast dtype (bf16 or fp16)
   bool loss_scaling = false;                      // fp16
   std::string name = "fp32";
+  std::string warning;  // a line for the user where the device runs it, but slowly
 };
 
 // --precision's name on this device: mixed is fp16 on a GPU, bf16 on a CPU; the others stay.
@@ -30,6 +31,8 @@ Precision precision_for(const Config& cfg, const torch::Device& device);
 // Whether this CPU has bf16 arithmetic (x86: AVX512_BF16 or AMX-BF16; Arm: BF16), from
 // /proc/cpuinfo. Without it, autocast's bf16 kernels are emulated and slower than fp32.
 bool cpu_has_bf16();
+// The same for fp16 arithmetic (x86: AVX512_FP16 or AMX-FP16; Arm: FP16 in its vector unit).
+bool cpu_has_fp16();
 
 // Autocast on `device`'s type for its lifetime, with `p`'s dtype (nothing if p.autocast is
 // false). On leaving the outermost one, autocast's cache of casted weights is cleared, as

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <cstdio>
 
 #include "data/loader.h"
 #include "distributed/interrupt.h"
@@ -26,6 +27,8 @@ SingleDevice::SingleDevice(const Config& cfg, const DistContext& ctx,
       model_dtype_(model_->scalar_type()),
       channels_last_(cfg.channels_last) {
   if (place_model) model_->to(device_);
+  if (!precision_.warning.empty() && ctx.rank == 0)
+    std::fprintf(stderr, "parallax: warning: %s\n", precision_.warning.c_str());
   // Memory is sampled as each gradient is about to arrive, in the probed steps (a no-op after),
   // so that the measured peak sees backward, where activations go as gradients come.
   for (auto& p : model_->parameters())
