@@ -142,7 +142,13 @@ void Pipeline::choose_partition(const std::vector<int64_t>& sample_shape) {
   const std::string by = cfg_.split_at.empty() ? cfg_.balance : "params";
   std::vector<int64_t> input{train_micro_.front()};
   input.insert(input.end(), sample_shape.begin(), sample_shape.end());
-  block_costs_ = block_costs(*model_, by, input, ctx_.device);
+  {
+    // Profiled as the blocks will train, their forward under --precision's autocast. Each
+    // block's backward runs inside the guard too: not how a step runs it, but only its timing
+    // is kept, and that follows the forward's dtypes.
+    const AutocastGuard autocast(precision_, ctx_.device);
+    block_costs_ = block_costs(*model_, by, input, ctx_.device);
+  }
   if (by == "time" && ctx_.world > 1) {
     // Each rank measured for itself; all must cut alike: the mean of every rank's profile.
     auto t = torch::tensor(block_costs_, torch::kDouble);
