@@ -24,6 +24,8 @@ class LossScaler {
   // optimizer may step.
   bool update(bool finite);
   int64_t skipped() const { return skipped_; }  // steps skipped so far
+  // At its floor an overflow is no longer the scale's doing: the run has diverged.
+  bool at_floor() const { return scale_ <= o_.min_scale; }
   int64_t good_streak() const { return streak_; }
   // For checkpoints: the scale and the streak travel with the run.
   void restore(double scale, int64_t streak, int64_t skipped) {

@@ -303,7 +303,8 @@ int64_t GradReducer::held_grad_bytes() const {
   for (const auto& b : buckets_) {
     const auto& kept = options_.release_buckets ? b.shard : b.flat;
     if (kept.defined()) bytes += kept.numel() * kept.element_size();
-    if (!options_.release_buckets && b.wire.defined()) bytes += b.wire.numel() * 2;  // bf16 copy
+    if (!options_.release_buckets && b.wire.defined())
+      bytes += b.wire.numel() * b.wire.element_size();  // the bf16 copy
   }
   return bytes;
 }

@@ -188,9 +188,7 @@ StepStats Pipeline::train_step(const Batch& batch) {
   if (reducer_) {
     reducer_->finalize();
   } else if (precision_.loss_scaling) {
-    torch::NoGradGuard no_grad;  // fp16: inf stays inf, so the check below still sees overflow
-    for (auto& p : params_)
-      if (p.grad().defined()) p.mutable_grad().div_(loss_scale());
+    divide_gradients(params_, loss_scale());
   }
   probe_.activations(t.peak_activation_bytes);  // the executor's, from the allocator
   probe_.backward_end();

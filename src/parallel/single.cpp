@@ -49,6 +49,12 @@ torch::Tensor SingleDevice::forward_logits(const torch::Tensor& images) {
   return model_->forward(images);
 }
 
+void SingleDevice::divide_gradients(const std::vector<torch::Tensor>& params, double scale) {
+  torch::NoGradGuard no_grad;
+  for (const auto& p : params)
+    if (p.grad().defined()) p.grad().div_(scale);
+}
+
 torch::Tensor SingleDevice::scaled(const torch::Tensor& loss) const {
   return precision_.loss_scaling ? loss * scaler_.scale() : loss;
 }
@@ -58,9 +64,8 @@ void SingleDevice::gate_update(double grad_norm_sq, StepStats& stats, double los
   skip_update_ = false;
   if (!precision_.loss_scaling) return;
   const bool finite = std::isfinite(grad_norm_sq) && std::isfinite(loss);
-  // At the scale's floor an overflow is no longer the scale's doing: the run has diverged, and
-  // the step is reported unskipped so that the trainer stops it as such.
-  const bool at_floor = scaler_.scale() <= LossScalerOptions{}.min_scale;
+  // An overflow at the scale's floor is reported unskipped, so that the trainer stops the run.
+  const bool at_floor = scaler_.at_floor();
   skip_update_ = !scaler_.update(finite);
   stats.skipped = skip_update_ && !at_floor;
 }
@@ -85,10 +90,7 @@ StepStats SingleDevice::train_step(const Batch& batch) {
     grad_norm_sq = grad_norm_sq / (scale * scale);
     const auto both = torch::stack({grad_norm_sq, loss.detach().to(torch::kDouble)}).cpu();
     gate_update(both[0].item<double>(), stats, both[1].item<double>());
-    torch::NoGradGuard no_grad;
-    if (!skip_update_)
-      for (auto& p : model_->parameters())
-        if (p.grad().defined()) p.mutable_grad().div_(scale);
+    if (!skip_update_) divide_gradients(model_->parameters(), scale);
   }
   step_optimizer();
   record_optimizer_state();

@@ -42,6 +42,9 @@ class SingleDevice : public Strategy {
   // What backward starts from: the loss times fp16's loss scale (the loss itself otherwise).
   torch::Tensor scaled(const torch::Tensor& loss) const;
   double loss_scale() const { return precision_.loss_scaling ? scaler_.scale() : 1.0; }
+  // fp16 without a reducer to fold it into: each defined .grad divided by the loss scale in place
+  // (inf stays inf, so a later overflow check still sees it).
+  static void divide_gradients(const std::vector<torch::Tensor>& params, double scale);
   // fp16: from the step's squared gradient norm over every rank (so all decide alike), whether
   // the optimizer may step; the scaler backs off or grows. Sets skip_update_ and the stats.
   // A non-finite loss (fp16's forward overflowed; the sum over ranks) is skipped alike.
