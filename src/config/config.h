@@ -56,7 +56,8 @@ struct Config {
   // Model and pipeline parallelism.
   std::string split_at;                   // "layer3.0" or "layer2.0,layer3.0": first block of stages 2..
   std::string balance = "time";           // blocks | params | time: cut when --split-at is empty
-  std::string pipeline_schedule = "1f1b";  // gpipe | 1f1b
+  std::string pipeline_schedule = "1f1b";  // gpipe | 1f1b | interleaved-1f1b | zb-h1 | zb-h2 | zb-v
+  int virtual_stages = 0;  // model chunks per pipeline rank; 0: the schedule's own (2 for interleaved, zb-v)
   int64_t micro_batches = 0;              // per pipeline step; 0: from --split-size, else 4 x stages
   int64_t split_size = 0;                 // micro-batch size (the study's term); 0: unused
   int dp = 1;                             // hybrid: data-parallel replicas of the pipeline

@@ -106,10 +106,17 @@ void add_train_options(CLI::App& app, Config& c) {
                    "(forward+backward of each block profiled on the real input first)")
       ->check(one_of({"blocks", "params", "time"}));
   pipe->add_option("--pipeline-schedule", c.pipeline_schedule,
-                   "pipeline/hybrid: gpipe (all forwards, then all backwards) or 1f1b (one "
-                   "forward, one backward: same bubble, fewer activations held). BatchNorm "
-                   "statistics are per micro-batch, as in GPipe")
-      ->check(one_of({"gpipe", "1f1b"}));
+                   "pipeline/hybrid: gpipe (all forwards, then all backwards), 1f1b (one "
+                   "forward, one backward: same bubble, fewer activations held), "
+                   "interleaved-1f1b (--virtual-stages chunks per rank, Megatron's), zb-h1, "
+                   "zb-h2 (zero-bubble: backward split into input and weight gradients, the "
+                   "weight ones filling the bubble; zb-h2 holds twice the activations), zb-v "
+                   "(two chunks per rank in a V). BatchNorm statistics are per micro-batch, as "
+                   "in GPipe")
+      ->check(one_of({"gpipe", "1f1b", "interleaved-1f1b", "zb-h1", "zb-h2", "zb-v"}));
+  pipe->add_option("--virtual-stages", c.virtual_stages,
+                   "pipeline: model chunks per rank, cut by --balance into nproc x this many "
+                   "pieces (interleaved-1f1b; default 2; zb-v has 2)");
   pipe->add_option("--micro-batches", c.micro_batches,
                    "pipeline/hybrid: micro-batches per step (default 4 x stages, at most the "
                    "batch)");

@@ -87,6 +87,18 @@ void validate(const Config& c) {
           c.strategy, "runs one micro-batch; use --strategy pipeline for micro-batches");
   require(staged || c.split_at.empty(), "--split-at", c.split_at,
           "cuts the model into stages: needs --strategy model, pipeline or hybrid");
+  require(c.virtual_stages >= 0, "--virtual-stages", c.virtual_stages, "must be 1 or more");
+  require(c.virtual_stages <= 1 || c.pipeline_schedule == "interleaved-1f1b",
+          "--virtual-stages", c.virtual_stages,
+          "needs --pipeline-schedule interleaved-1f1b (zb-v has 2 chunks, the others 1)");
+  require(c.virtual_stages != 1 || c.pipeline_schedule != "zb-v", "--virtual-stages",
+          c.virtual_stages, "zb-v holds 2 chunks per rank; leave --virtual-stages out");
+  require(c.strategy == "pipeline" || c.virtual_stages == 0, "--virtual-stages",
+          c.virtual_stages, "needs --strategy pipeline");
+  require(c.strategy != "hybrid" || c.pipeline_schedule == "gpipe" ||
+              c.pipeline_schedule == "1f1b",
+          "--pipeline-schedule", c.pipeline_schedule,
+          "runs with --strategy pipeline; hybrid takes gpipe or 1f1b");
   require(c.dp >= 1, "--dp", c.dp, "must be at least 1");
   require(c.pp >= 1, "--pp", c.pp, "must be at least 1");
   require(c.strategy == "hybrid" || (c.dp == 1 && c.pp == 1), "--strategy", c.strategy,

@@ -41,6 +41,10 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
   input.insert(input.end(), sample_shape.begin(), sample_shape.end());
   const auto shapes = block_output_shapes(*model_, input, torch::kCPU);
   check_batch_norm_sizes(shapes);  // before profiling, which would trip on it
+  const std::string schedule = cfg.strategy == "model" ? "gpipe" : cfg.pipeline_schedule;
+  layout_ = layout_for(schedule, ctx.stages, cfg.virtual_stages > 0 ? cfg.virtual_stages : 2);
+  if (const auto why = schedule_problem(schedule, micro, layout_); !why.empty())
+    throw UserError("--pipeline-schedule: " + why);
   choose_partition(sample_shape);
 
   const int s = ctx.stage;
@@ -48,11 +52,11 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
   const auto all = model_->parameters();
   stage_params_.resize(ctx.stages);
   stage_numel_.assign(ctx.stages, 0);
-  for (int st = 0; st < ctx.stages; ++st)
-    for (size_t b = partition_.cuts[st]; b < partition_.cuts[st + 1]; ++b)
+  for (int g = 0; g < layout_.pieces(); ++g)
+    for (size_t b = partition_.cuts[g]; b < partition_.cuts[g + 1]; ++b)
       for (size_t k : by_block[b]) {
-        stage_params_[st].push_back(k);
-        stage_numel_[st] += all[k].numel();
+        stage_params_[layout_.owner(g)].push_back(k);
+        stage_numel_[layout_.owner(g)] += all[k].numel();
       }
   for (const auto& b : model_->blocks()) {
     std::vector<std::vector<int64_t>> sizes;
@@ -60,18 +64,27 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
     block_sizes_.push_back(std::move(sizes));
   }
   place_model();
+  // This rank's parameters in model order (its chunks' blocks, whatever the piece order).
+  std::sort(stage_params_[s].begin(), stage_params_[s].end());
   for (size_t k : stage_params_[s]) params_.push_back(all[k]);
-  for (size_t b = partition_.cuts[s]; b < partition_.cuts[s + 1]; ++b)
-    for (const auto& t : model_->blocks()[b].block->buffers()) buffers_.push_back(t);
+  for (size_t b = 0; b < model_->blocks().size(); ++b)
+    if (owns(b))
+      for (const auto& t : model_->blocks()[b].block->buffers()) buffers_.push_back(t);
   optimizer_ = make_optimizer(cfg, params_);  // this stage's parameters only
 
   StageSpec spec;
-  spec.begin = partition_.cuts[s];
-  spec.end = partition_.cuts[s + 1];
   spec.stage = s;
-  spec.stages = ctx.stages;
-  if (s > 0) spec.in_sample_shape = per_sample(shapes[spec.begin - 1]);
-  if (s + 1 < ctx.stages) spec.out_sample_shape = per_sample(shapes[spec.end - 1]);
+  spec.layout = layout_;
+  for (int c = 0; c < layout_.chunks; ++c) {
+    ChunkSpec chunk;
+    chunk.piece = layout_.piece(s, c);
+    chunk.begin = partition_.cuts[chunk.piece];
+    chunk.end = partition_.cuts[chunk.piece + 1];
+    if (chunk.piece > 0) chunk.in_sample_shape = per_sample(shapes[chunk.begin - 1]);
+    if (chunk.piece + 1 < layout_.pieces())
+      chunk.out_sample_shape = per_sample(shapes[chunk.end - 1]);
+    spec.chunks.push_back(std::move(chunk));
+  }
   timeline_ = std::make_unique<Timeline>(ctx.rank);
   executor_ = std::make_unique<StageExecutor>(*model_, spec, ctx.pp_pg, ctx.pp_back_pg, ctx.device,
                                               timeline_.get());
@@ -81,8 +94,7 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
     for (const auto& p : params_) grads.push_back(p.grad());
     return storage_bytes(grads);
   });
-  schedule_ = cfg.pipeline_schedule == "gpipe" ? gpipe_schedule(micro, ctx.stages, s)
-                                               : one_f_one_b_schedule(micro, ctx.stages, s);
+  schedule_ = make_schedule(schedule, micro, layout_, s);
 
   if (ctx.dp_size > 1) {
     // Replicas of a stage start equal, and stay equal by averaging their gradients.
@@ -102,7 +114,12 @@ std::vector<torch::Tensor> Pipeline::state_of(const torch::nn::Module& block) {
 }
 
 bool Pipeline::owns(size_t block) const {
-  return block >= partition_.cuts[ctx_.stage] && block < partition_.cuts[ctx_.stage + 1];
+  return layout_.owner(piece_of(block)) == ctx_.stage;
+}
+
+int Pipeline::piece_of(size_t block) const {
+  const auto& c = partition_.cuts;
+  return static_cast<int>(std::upper_bound(c.begin(), c.end(), block) - c.begin()) - 1;
 }
 
 void Pipeline::place_model() {
@@ -155,9 +172,10 @@ void Pipeline::choose_partition(const std::vector<int64_t>& sample_shape) {
     t = sum_over_world(t) / ctx_.world;
     block_costs_.assign(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
   }
-  partition_ = cfg_.split_at.empty() ? partition_balanced(block_costs_, ctx_.stages)
+  // Into stages x chunks pieces; rank s then holds its chunks' pieces (layout_).
+  partition_ = cfg_.split_at.empty() ? partition_balanced(block_costs_, layout_.pieces())
                                      : partition_at(model_->block_names(), cfg_.split_at,
-                                                    ctx_.stages);
+                                                    layout_.pieces());
 }
 
 torch::Tensor Pipeline::sum_over_world(torch::Tensor t) const {
@@ -228,6 +246,10 @@ StepStats Pipeline::train_step(const Batch& batch) {
     totals_.busy_s += t.busy_s;
     totals_.recv_wait_s += t.recv_wait_s;
     totals_.send_wait_s += t.send_wait_s;
+    for (int k = 0; k < 4; ++k) {
+      totals_.action_s[k] += t.action_s[k];
+      totals_.action_n[k] += t.action_n[k];
+    }
   }
   peak_activation_bytes_ = std::max(peak_activation_bytes_, t.peak_activation_bytes);
   held_micro_batches_ = std::max(held_micro_batches_, t.held_micro_batches);
@@ -259,7 +281,8 @@ EvalStats Pipeline::evaluate(Loader& test) {
     const int64_t rows = b.size();
     // As many micro-batches as in training (fewer for a small last batch).
     const auto sizes = micro_batch_sizes(rows, 0, 0, static_cast<int64_t>(train_micro_.size()));
-    StageTimes t = executor_->run(forward_schedule(sizes.size()), sizes, b, false);
+    StageTimes t = executor_->run(
+        forward_schedule(static_cast<int>(sizes.size()), layout_, ctx_.stage), sizes, b, false);
     loss_sum += t.loss_sum.cpu();
     correct += t.correct.cpu();
     executor_->settle(t);

@@ -1,5 +1,5 @@
-// Pipeline: the model cut into stages, one per rank of a pipeline group, fed micro-batches by a
-// schedule (gpipe or 1f1b). `model` is the pipeline with one micro-batch (naive model
+// Pipeline: the model cut into pieces, one or more chunks per rank of a pipeline group, fed
+// micro-batches by a schedule (gpipe, 1f1b, interleaved-1f1b, zb-h1, zb-h2, zb-v). `model` is the pipeline with one micro-batch (naive model
 // parallelism); `hybrid` replicates the pipeline --dp times and reduces each stage's gradients
 // over its replicas with the DDP reducer.
 #pragma once
@@ -40,6 +40,7 @@ class Pipeline : public SingleDevice {
  private:
   static std::vector<torch::Tensor> state_of(const torch::nn::Module& block);  // params, buffers
   bool owns(size_t block) const;
+  int piece_of(size_t block) const;
   void release_block(size_t block);
   void materialize_block(size_t block);  // uninitialised, on the device (checkpoints)
   void choose_partition(const std::vector<int64_t>& sample_shape);
@@ -48,7 +49,8 @@ class Pipeline : public SingleDevice {
 
   Config cfg_;
   DistContext ctx_;
-  Partition partition_;
+  PipelineLayout layout_;  // which rank holds which of the partition's pieces
+  Partition partition_;    // into layout_.pieces() pieces
   std::vector<double> block_costs_;  // what the partition balanced (or profiled, for the record)
   std::vector<torch::Tensor> params_;  // this stage's
   std::vector<torch::Tensor> buffers_;

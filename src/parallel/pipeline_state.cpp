@@ -6,6 +6,7 @@
 
 #include "distributed/collectives.h"
 #include "parallel/pipeline.h"
+#include "parallel/schedule_simulator.h"
 #include "optim/optimizer.h"
 
 namespace parallax {
@@ -18,17 +19,22 @@ void Pipeline::save(torch::serialize::OutputArchive& archive) {
   auto all = model_->parameters();
   auto whole = make_optimizer(cfg_, all);
   // Every stage steps in lockstep, so this stage's state tells every stage's names and step.
+  // Piece by piece, each broadcast from the rank holding it.
   const auto mine = params_.empty() ? std::nullopt : get_param_state(*optimizer_, params_.front());
-  for (int st = 0; st < ctx_.stages; ++st) {
+  const auto by_block = model_->parameter_indices_by_block();
+  for (int g = 0; g < layout_.pieces(); ++g) {
+    const int st = layout_.owner(g);
     const bool owner = st == ctx_.stage;
     std::vector<torch::Tensor> tensors;
-    for (size_t b = partition_.cuts[st]; b < partition_.cuts[st + 1]; ++b) {
+    std::vector<size_t> piece_params;
+    for (size_t b = partition_.cuts[g]; b < partition_.cuts[g + 1]; ++b) {
       for (const auto& p : model_->blocks()[b].block->parameters()) tensors.push_back(p);
       for (const auto& t : model_->blocks()[b].block->buffers()) tensors.push_back(t);
+      piece_params.insert(piece_params.end(), by_block[b].begin(), by_block[b].end());
     }
     std::vector<std::pair<torch::Tensor, ParamState>> states;
     if (mine) {
-      for (size_t k : stage_params_[st]) {
+      for (size_t k : piece_params) {
         const auto& p = all[k];
         ParamState state = owner ? get_param_state(*optimizer_, p).value() : ParamState{};
         state.step = mine->step;
@@ -65,41 +71,74 @@ nlohmann::json Pipeline::details() const {
                           totals_.send_wait_s / steps,
                           static_cast<double>(peak_activation_bytes_),
                           static_cast<double>(held_micro_batches_)};
+  for (int k = 0; k < 4; ++k)  // mean seconds of one F, B, I, W action (per chunk)
+    row.push_back(totals_.action_n[k] > 0 ? totals_.action_s[k] / totals_.action_n[k] : 0);
   const auto rows =
       all_gather_rows(ctx_.world_pg, ctx_.world, torch::tensor(row, torch::kDouble), ctx_.device);
   const int micro = static_cast<int>(train_micro_.size());
-  nlohmann::json ranks = nlohmann::json::array();
-  double bubble_sum = 0;
+  const std::string schedule = cfg_.strategy == "model" ? "gpipe" : cfg_.pipeline_schedule;
+  const auto plan = all_schedules(schedule, micro, layout_);
+  // A replica's step lasts as long as its slowest rank's pass: a rank done sooner idles until
+  // the step's closing sync, and that idle is bubble too (as the theories count it).
+  std::vector<double> makespan(ctx_.dp_size, 0);
   for (const auto& r : rows) {
     const double* v = r.data_ptr<double>();
-    const double bubble = v[2] > 0 ? (v[2] - v[3]) / v[2] : 0;
+    makespan[static_cast<int>(v[1])] = std::max(makespan[static_cast<int>(v[1])], v[2]);
+  }
+  nlohmann::json ranks = nlohmann::json::array();
+  double bubble_sum = 0;
+  std::vector<ActionTimes> profiled(ctx_.stages);
+  for (const auto& r : rows) {
+    const double* v = r.data_ptr<double>();
+    const int stage = static_cast<int>(v[0]), replica = static_cast<int>(v[1]);
+    const double span = makespan[replica];
+    const double bubble = span > 0 ? (span - v[3]) / span : 0;
     bubble_sum += bubble;
-    ranks.push_back({{"stage", static_cast<int>(v[0])},
-                     {"replica", static_cast<int>(v[1])},
+    if (replica == 0) profiled[stage] = {v[8], v[9], v[10], v[11]};
+    ranks.push_back({{"stage", stage},
+                     {"replica", replica},
                      {"step_s", v[2]},
                      {"busy_s", v[3]},
                      {"recv_wait_s", v[4]},
                      {"send_wait_s", v[5]},
                      {"bubble_fraction", bubble},
                      {"peak_activation_bytes", static_cast<int64_t>(v[6])},
-                     {"held_micro_batches", static_cast<int>(v[7])}});
+                     {"held_micro_batches", static_cast<int>(v[7])},
+                     {"held_micro_batches_theory", peak_in_flight(plan[stage])},
+                     {"parameters", stage_numel_[stage]},
+                     {"forward_s", v[8]},
+                     {"backward_s", v[9]},
+                     {"input_grad_s", v[10]},
+                     {"weight_grad_s", v[11]}});
   }
-  nlohmann::json stages = nlohmann::json::array();
+  // The zero-bubble paper's way: this schedule played out with each rank's profiled F, B, I and
+  // W times, transfers free.
+  const SimulatedStep sim = simulate_schedule(plan, layout_, micro, profiled);
+  nlohmann::json pieces = nlohmann::json::array();
   const auto& blocks = model_->blocks();
-  for (int st = 0; st < ctx_.stages; ++st) {
+  const auto by_block = model_->parameter_indices_by_block();
+  const auto all = model_->parameters();
+  for (int g = 0; g < layout_.pieces(); ++g) {
     double cost = 0;
-    const int64_t params = stage_numel_[st];
-    for (size_t b = partition_.cuts[st]; b < partition_.cuts[st + 1]; ++b) cost += block_costs_[b];
-    stages.push_back({{"first_block", blocks[partition_.cuts[st]].name},
-                      {"last_block", blocks[partition_.cuts[st + 1] - 1].name},
-                      {"blocks", partition_.cuts[st + 1] - partition_.cuts[st]},
+    int64_t params = 0;
+    for (size_t b = partition_.cuts[g]; b < partition_.cuts[g + 1]; ++b) {
+      cost += block_costs_[b];
+      for (size_t k : by_block[b]) params += all[k].numel();
+    }
+    pieces.push_back({{"piece", g},
+                      {"rank", layout_.owner(g)},
+                      {"chunk", layout_.chunk_of(g)},
+                      {"first_block", blocks[partition_.cuts[g]].name},
+                      {"last_block", blocks[partition_.cuts[g + 1] - 1].name},
+                      {"blocks", partition_.cuts[g + 1] - partition_.cuts[g]},
                       {"parameters", params},
                       {"cost", cost}});
   }
   std::vector<std::string> cut;
-  for (int st = 1; st < ctx_.stages; ++st) cut.push_back(blocks[partition_.cuts[st]].name);
+  for (int g = 1; g < layout_.pieces(); ++g) cut.push_back(blocks[partition_.cuts[g]].name);
   return {{"schedule", cfg_.strategy == "model" ? "model" : cfg_.pipeline_schedule},
           {"stages", ctx_.stages},
+          {"virtual_stages", layout_.chunks},
           {"replicas", ctx_.dp_size},
           {"micro_batches", micro},
           {"micro_batch_size", train_micro_.front()},
@@ -108,9 +147,10 @@ nlohmann::json Pipeline::details() const {
           {"cost_unit", cfg_.split_at.empty() && cfg_.balance == "time" ? "seconds (profiled)"
                         : cfg_.split_at.empty() && cfg_.balance == "blocks" ? "blocks"
                                                                               : "parameters"},
-          {"stage_partition", stages},
+          {"stage_partition", pieces},
           {"bubble_fraction", bubble_sum / rows.size()},
-          {"bubble_fraction_theory", theoretical_bubble(micro, ctx_.stages)},
+          {"bubble_fraction_theory", bubble_theory(schedule, micro, ctx_.stages, layout_.chunks)},
+          {"bubble_fraction_profiled", sim.bubble},
           {"ranks", ranks}};
 }
 

@@ -1,7 +1,10 @@
-// StageExecutor: tags are 2m for micro-batch m's activation, 2m + 1 for its gradient.
+// StageExecutor: tags are 2(gM + m) for micro-batch m's activation into piece g (of M
+// micro-batches), 2(gM + m) + 1 for its gradient into piece g.
 #include "parallel/stage_executor.h"
 
 #include <torch/torch.h>
+
+#include <algorithm>
 
 #include "metrics/heap.h"
 #include "metrics/timeline.h"
@@ -72,10 +75,12 @@ torch::Tensor StageExecutor::received(compat::Work& work, const torch::Tensor& b
 
 void StageExecutor::connect_neighbours() {
   connected_ = true;
-  if (spec_.stages == 1) return;
+  const auto& l = spec_.layout;
+  if (l.stages == 1) return;
   auto token = torch::zeros({1}, torch::TensorOptions().dtype(dtype_).device(device_));
-  // Forward group along the pipeline (0 -> 1 -> ... ), then the backward group back down: each
-  // pair meets when both ends arrive, and no rank waits on a pair whose other end waits on it.
+  // Every pair of ranks a piece hands to, the activations' along the pieces, then the
+  // gradients' back: each pair meets when both ends arrive, and every rank walks the same list,
+  // so no rank waits on a pair whose other end waits on it.
   auto exchange = [&](const compat::Group& g, int from, int to, int tag) {
     if (spec_.stage == from) {
       auto w = send(g, token, to, tag);
@@ -86,22 +91,82 @@ void StageExecutor::connect_neighbours() {
       received(w, in[0]);
     }
   };
-  for (int s = 0; s + 1 < spec_.stages; ++s) exchange(forward_, s, s + 1, 0);
-  for (int s = spec_.stages - 1; s > 0; --s) exchange(backward_, s, s - 1, 1);
+  std::vector<std::pair<int, int>> done;
+  auto once = [&](const compat::Group& g, int from, int to, int tag) {
+    if (from == to) return;
+    for (const auto& d : done)
+      if (d == std::make_pair(from, to)) return;
+    done.emplace_back(from, to);
+    exchange(g, from, to, tag);
+  };
+  for (int g = 0; g + 1 < l.pieces(); ++g) once(forward_, l.owner(g), l.owner(g + 1), 0);
+  done.clear();
+  for (int g = l.pieces() - 1; g > 0; --g) once(backward_, l.owner(g), l.owner(g - 1), 1);
   sent_.clear();
   act_in_.clear();
 }
 
 void StageExecutor::post_recv(const Action& a, const std::vector<int64_t>& sizes) {
-  const int m = a.micro;
-  if (a.kind == Action::kForward && !first() && !act_recv_[m]) {
-    std::vector<torch::Tensor> t{buffer(act_in_, m, sizes[m], spec_.in_sample_shape)};
-    act_recv_[m] = forward_->recv(t, spec_.stage - 1, 2 * m);
+  const int m = a.micro, k = slot(a);
+  const auto& l = spec_.layout;
+  const ChunkSpec& c = spec_.chunks[a.chunk];
+  const int g = c.piece, M = micro_;
+  if (a.kind == Action::kForward && g > 0 && l.owner(g - 1) != spec_.stage && !act_recv_[k]) {
+    std::vector<torch::Tensor> t{buffer(act_in_, k, sizes[m], c.in_sample_shape)};
+    act_recv_[k] = forward_->recv(t, l.owner(g - 1), 2 * (g * M + m));
   }
-  if (a.kind == Action::kBackward && !last() && !grad_recv_[m]) {
-    std::vector<torch::Tensor> t{buffer(grad_in_, m, sizes[m], spec_.out_sample_shape)};
-    grad_recv_[m] = backward_->recv(t, spec_.stage + 1, 2 * m + 1);
+  const bool backward = a.kind == Action::kBackward || a.kind == Action::kInput;
+  if (backward && g + 1 < l.pieces() && l.owner(g + 1) != spec_.stage && !grad_recv_[k]) {
+    std::vector<torch::Tensor> t{buffer(grad_in_, k, sizes[m], c.out_sample_shape)};
+    grad_recv_[k] = backward_->recv(t, l.owner(g + 1), 2 * (g * M + m) + 1);
   }
+}
+
+torch::Tensor StageExecutor::forward_input(const Action& a, const Batch& batch,
+                                           const std::vector<int64_t>& offsets,
+                                           const std::vector<int64_t>& sizes) {
+  const int m = a.micro, k = slot(a), g = spec_.chunks[a.chunk].piece;
+  if (g == 0) return batch.images.narrow(0, offsets[m], sizes[m]);
+  if (spec_.layout.owner(g - 1) == spec_.stage) {
+    // Handed over by this rank's chunk before (ZB-V's turn at the last rank).
+    auto x = std::move(handed_act_[k]);
+    handed_act_[k] = torch::Tensor();
+    return x;
+  }
+  const int w0 = clock_.mark();
+  auto x = received(act_recv_[k], act_in_[k]).detach();
+  recv_waits_.insert(recv_waits_.end(), {w0, clock_.mark()});
+  span("wait", "recv act " + to_string(Action{Action::kForward, m, a.chunk}).substr(1),
+       recv_waits_.end()[-2], recv_waits_.back());
+  return x;
+}
+
+torch::Tensor StageExecutor::output_grad(const Action& a) {
+  const int k = slot(a), g = spec_.chunks[a.chunk].piece;
+  if (g + 1 == spec_.layout.pieces()) return {};
+  if (spec_.layout.owner(g + 1) == spec_.stage) {
+    auto grad = std::move(handed_grad_[k]);
+    handed_grad_[k] = torch::Tensor();
+    return grad;
+  }
+  const int w0 = clock_.mark();
+  auto grad = received(grad_recv_[k], grad_in_[k]);
+  recv_waits_.insert(recv_waits_.end(), {w0, clock_.mark()});
+  span("wait", "recv grad " + to_string(Action{Action::kForward, a.micro, a.chunk}).substr(1),
+       recv_waits_.end()[-2], recv_waits_.back());
+  return grad;
+}
+
+void StageExecutor::pass_input_grad(const Action& a, const torch::Tensor& grad) {
+  const int g = spec_.chunks[a.chunk].piece;
+  if (g == 0) return;
+  const auto& l = spec_.layout;
+  if (l.owner(g - 1) == spec_.stage) {
+    handed_grad_[l.chunk_of(g - 1) * micro_ + a.micro] = grad;
+    return;
+  }
+  sends_.push_back(
+      send(backward_, grad.contiguous(), l.owner(g - 1), 2 * ((g - 1) * micro_ + a.micro) + 1));
 }
 
 void StageExecutor::span(const char* lane, std::string name, int from, int to) {
@@ -112,17 +177,21 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions,
                               const std::vector<int64_t>& sizes, const Batch& batch, bool train,
                               const std::function<void(int)>& before_backward) {
   if (!connected_) connect_neighbours();
-  const int micro = static_cast<int>(sizes.size());
-  std::vector<int64_t> offsets(micro, 0);
-  for (int m = 1; m < micro; ++m) offsets[m] = offsets[m - 1] + sizes[m - 1];
+  micro_ = static_cast<int>(sizes.size());
+  split_ = std::any_of(actions.begin(), actions.end(),
+                       [](const Action& a) { return a.kind == Action::kInput; });
+  const int slots = micro_ * static_cast<int>(spec_.chunks.size());
+  std::vector<int64_t> offsets(micro_, 0);
+  for (int m = 1; m < micro_; ++m) offsets[m] = offsets[m - 1] + sizes[m - 1];
   const int64_t total = offsets.back() + sizes.back();
-  act_recv_.assign(micro, {});
-  grad_recv_.assign(micro, {});
-  inputs_.assign(micro, {});
-  outputs_.assign(micro, {});
+  const int last_piece = spec_.layout.pieces() - 1;
+  for (auto* v : {&act_recv_, &grad_recv_}) v->assign(slots, {});
+  for (auto* v : {&inputs_, &outputs_, &handed_act_, &handed_grad_}) v->assign(slots, {});
+  pending_w_.assign(slots, {});
   spans_.clear();
   recv_waits_.clear();
   busy_.clear();
+  busy_kind_.clear();
   StageTimes t;
   const auto dopts = torch::TensorOptions().dtype(torch::kDouble).device(device_);
   t.loss_sum = torch::zeros({}, dopts);
@@ -137,42 +206,41 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions,
   if (!actions.empty()) post_recv(actions.front(), sizes);
   for (size_t i = 0; i < actions.size(); ++i) {
     const Action& a = actions[i];
-    const int m = a.micro;
+    const int m = a.micro, k = slot(a);
+    const ChunkSpec& chunk = spec_.chunks[a.chunk];
+    const int g = chunk.piece;
     // The next action's receive goes out now, so it travels while this action computes.
     if (i + 1 < actions.size()) post_recv(actions[i + 1], sizes);
-    const std::string label = (a.kind == Action::kForward ? "F" : "B") + std::to_string(m);
     if (a.kind == Action::kForward) {
-      torch::Tensor x;
-      if (first()) {
-        x = batch.images.narrow(0, offsets[m], sizes[m]);
-      } else {
-        const int w0 = clock_.mark();
-        x = received(act_recv_[m], act_in_[m]).detach();
-        recv_waits_.insert(recv_waits_.end(), {w0, clock_.mark()});
-        span("wait", "recv act " + std::to_string(m), recv_waits_.end()[-2], recv_waits_.back());
-        if (train) x.requires_grad_(true);
-      }
+      torch::Tensor x = forward_input(a, batch, offsets, sizes);
+      // The first piece's images too under a split backward: the input delimits the graph
+      // (split_backward.h); their gradient is never computed.
+      if (train && (g > 0 || split_)) x = x.detach().requires_grad_(true);
       const int c0 = clock_.mark();
       torch::Tensor y;
       {
         const AutocastGuard autocast(precision_, device_);
-        y = model_.forward_range(x, spec_.begin, spec_.end);
+        y = model_.forward_range(x, chunk.begin, chunk.end);
       }
-      if (last()) {
+      if (g == last_piece) {
         auto labels = batch.labels.narrow(0, offsets[m], sizes[m]);
         auto loss = torch::nn::functional::cross_entropy(y.to(model_dtype_), labels);
         t.loss_sum += loss.detach().to(torch::kDouble) * static_cast<double>(sizes[m]);
         t.correct += y.detach().argmax(1).eq(labels).sum().to(torch::kDouble);
         // Weighted by the micro-batch's share: the gradients add up to the batch mean's.
-        if (train) outputs_[m] = loss * (static_cast<double>(sizes[m]) / total * loss_scale_);
+        if (train) outputs_[k] = loss * (static_cast<double>(sizes[m]) / total * loss_scale_);
       } else {
         y = y.to(dtype_).contiguous();  // what autocast's last op left, in the wire's dtype
-        sends_.push_back(send(forward_, y.detach(), spec_.stage + 1, 2 * m));
-        if (train) outputs_[m] = y;
+        const auto& l = spec_.layout;
+        if (l.owner(g + 1) == spec_.stage) {
+          handed_act_[l.chunk_of(g + 1) * micro_ + m] = y.detach();
+        } else {
+          sends_.push_back(send(forward_, y.detach(), l.owner(g + 1), 2 * ((g + 1) * micro_ + m)));
+        }
+        if (train) outputs_[k] = y;
       }
-      if (train) inputs_[m] = x;
-      busy_.insert(busy_.end(), {c0, clock_.mark()});
-      span("compute", label, c0, busy_.back());
+      if (train) inputs_[k] = x;
+      mark_busy(a, c0);
       ++held;
       t.held_micro_batches = std::max(t.held_micro_batches, held);
       if (heap_base >= 0)
@@ -180,26 +248,32 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions,
             std::max(t.peak_activation_bytes,
                      allocated_bytes(device_) - heap_base -
                          (not_activations_ ? not_activations_() - not_activations_base : 0));
-    } else {
+    } else if (a.kind == Action::kWeight) {
       if (before_backward) before_backward(m);
-      torch::Tensor grad;
-      if (!last()) {
-        const int w0 = clock_.mark();
-        grad = received(grad_recv_[m], grad_in_[m]);
-        recv_waits_.insert(recv_waits_.end(), {w0, clock_.mark()});
-        span("wait", "recv grad " + std::to_string(m), recv_waits_.end()[-2], recv_waits_.back());
-      }
       const int c0 = clock_.mark();
-      if (last()) outputs_[m].backward();
-      else outputs_[m].backward(grad);
-      outputs_[m].reset();
-      if (!first())
-        sends_.push_back(
-            send(backward_, inputs_[m].grad().contiguous(), spec_.stage - 1, 2 * m + 1));
-      inputs_[m].reset();  // the activations of micro-batch m are freed here
-      busy_.insert(busy_.end(), {c0, clock_.mark()});
-      span("compute", label, c0, busy_.back());
+      backward_weight(*pending_w_[k]);  // the activations of this chunk's micro-batch go here
+      pending_w_[k].reset();
+      mark_busy(a, c0);
       --held;
+    } else {
+      if (before_backward && a.kind == Action::kBackward) before_backward(m);
+      torch::Tensor grad = output_grad(a);
+      const int c0 = clock_.mark();
+      torch::Tensor input_grad;
+      if (a.kind == Action::kBackward) {
+        if (grad.defined()) outputs_[k].backward(grad);
+        else outputs_[k].backward();
+        if (g > 0) input_grad = inputs_[k].grad();
+        --held;  // the activations of this chunk's micro-batch are freed here
+      } else {
+        auto r = backward_input(outputs_[k], grad, inputs_[k], /*input_grad_needed=*/g > 0);
+        input_grad = std::move(r.input_grad);
+        pending_w_[k] = std::move(r.weights);
+      }
+      outputs_[k].reset();
+      inputs_[k].reset();
+      if (g > 0) pass_input_grad(a, input_grad);
+      mark_busy(a, c0);
     }
   }
   const int s0 = clock_.mark();
@@ -211,6 +285,12 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions,
   return t;
 }
 
+void StageExecutor::mark_busy(const Action& a, int from) {
+  busy_.insert(busy_.end(), {from, clock_.mark()});
+  busy_kind_.push_back(a.kind);
+  span("compute", to_string(a), from, busy_.back());
+}
+
 void StageExecutor::settle(StageTimes& t) {
   clock_.resolve();
   auto sum = [&](const std::vector<int>& pairs) {
@@ -220,6 +300,10 @@ void StageExecutor::settle(StageTimes& t) {
     return s;
   };
   t.busy_s = sum(busy_);
+  for (size_t i = 0; i < busy_kind_.size(); ++i) {
+    t.action_s[busy_kind_[i]] += std::max(0.0, clock_.at(busy_[2 * i + 1]) - clock_.at(busy_[2 * i]));
+    ++t.action_n[busy_kind_[i]];
+  }
   t.recv_wait_s = sum(recv_waits_);
   t.send_wait_s = sum(sends_wait_);
   t.wall_s = pass_end_ >= 0 ? clock_.at(pass_end_) : 0;

@@ -1,7 +1,8 @@
-// StageExecutor: runs one pipeline stage's list of actions (schedule.h): forward and backward of
-// its blocks on micro-batches, activations and gradients moved with c10d send/recv. Receives are
-// posted one action ahead, so a transfer overlaps the compute before it; sends are waited for
-// only at the end of the pass. Busy and wait times come from a StreamClock (CUDA events on a
+// StageExecutor: runs one pipeline rank's list of actions (schedule.h): forward, backward, or
+// the split input- and weight-gradient passes of its chunks' blocks on micro-batches,
+// activations and gradients moved with c10d send/recv (or handed over in memory between two
+// chunks of the same rank, at the bottom of ZB-V's V). Receives are posted one action ahead, so
+// a transfer overlaps the compute before it; sends are waited for only at the end of the pass. Busy and wait times come from a StreamClock (CUDA events on a
 // GPU) and are read by settle() once the step has synced.
 #pragma once
 #include <torch/types.h>
@@ -14,6 +15,7 @@
 #include "metrics/stream_clock.h"
 #include "parallel/mixed_precision.h"
 #include "parallel/schedule.h"
+#include "parallel/split_backward.h"
 
 namespace parallax {
 
@@ -24,6 +26,8 @@ class Timeline;
 struct StageTimes {
   double wall_s = 0;       // first action to the last send done
   double busy_s = 0;       // forward and backward compute
+  double action_s[4] = {};  // of which per action kind (Action::Kind: F, B, I, W)
+  int action_n[4] = {};     // actions of each kind
   double recv_wait_s = 0;  // waiting for activations or gradients from a neighbour
   double send_wait_s = 0;  // waiting at the end for sends to be taken
   int64_t peak_activation_bytes = 0;  // heap growth over the pass, sampled after each forward
@@ -31,11 +35,17 @@ struct StageTimes {
   torch::Tensor loss_sum, correct;    // last stage: sums over the batch (on the device)
 };
 
-struct StageSpec {
+struct ChunkSpec {
   size_t begin = 0, end = 0;  // blocks [begin, end)
-  int stage = 0, stages = 1;
-  std::vector<int64_t> in_sample_shape;   // one sample's activation entering (stage > 0)
-  std::vector<int64_t> out_sample_shape;  // one sample's activation leaving (not the last stage)
+  int piece = 0;              // which piece of the model (layout.piece(stage, chunk))
+  std::vector<int64_t> in_sample_shape;   // one sample's activation entering (piece > 0)
+  std::vector<int64_t> out_sample_shape;  // one sample's activation leaving (not the last piece)
+};
+
+struct StageSpec {
+  int stage = 0;
+  PipelineLayout layout;
+  std::vector<ChunkSpec> chunks;  // this rank's, by chunk index
 };
 
 class StageExecutor {
@@ -65,14 +75,25 @@ class StageExecutor {
   // fp16: the last stage's loss is multiplied by this before backward.
   void set_loss_scale(double scale) { loss_scale_ = scale; }
 
-  bool first() const { return spec_.stage == 0; }
-  bool last() const { return spec_.stage + 1 == spec_.stages; }
+  // Holds the model's first piece (reads the images), its last (computes the loss).
+  bool first() const { return spec_.layout.owner(0) == spec_.stage; }
+  bool last() const { return spec_.layout.owner(spec_.layout.pieces() - 1) == spec_.stage; }
 
  private:
   std::function<int64_t()> not_activations_;
   torch::Tensor& buffer(std::vector<torch::Tensor>& pool, int m, int64_t rows,
                         const std::vector<int64_t>& sample_shape);
   void post_recv(const Action& a, const std::vector<int64_t>& micro_sizes);
+  int slot(const Action& a) const { return a.chunk * micro_ + a.micro; }
+  // The input of a forward (images, handed over, or received) and the output gradient of a
+  // backward (undefined for the loss), waiting for a receive where there is one.
+  torch::Tensor forward_input(const Action& a, const Batch& batch,
+                              const std::vector<int64_t>& offsets,
+                              const std::vector<int64_t>& sizes);
+  void mark_busy(const Action& a, int from_mark);  // a compute span from a mark to now
+  torch::Tensor output_grad(const Action& a);
+  // Passes a chunk's input gradient to the piece before it (handed over or sent).
+  void pass_input_grad(const Action& a, const torch::Tensor& grad);
   // Waits for a receive; the data it brought, on the device.
   torch::Tensor received(compat::Work& work, const torch::Tensor& buffer);
   compat::Work send(const compat::Group& group, const torch::Tensor& t, int peer, int tag);
@@ -103,12 +124,18 @@ class StageExecutor {
   std::vector<Span> spans_;           // this pass's, laid on the timeline by settle()
   std::vector<int> recv_waits_, sends_wait_;  // pairs of marks: [from, to, from, to ...]
   std::vector<int> busy_;
+  std::vector<Action::Kind> busy_kind_;  // per busy pair
   int pass_end_ = -1;
-  // Per micro-batch, reused from step to step: receive buffers and their pending receives.
+  int micro_ = 0;       // of the current pass
+  bool split_ = false;  // the pass splits backwards into I and W
+  // Per chunk and micro-batch (slot()), reused from step to step: receive buffers and their
+  // pending receives.
   std::vector<torch::Tensor> act_in_, grad_in_;
   std::vector<compat::Work> act_recv_, grad_recv_;
-  // Per micro-batch, within a pass: the stage's input (for its gradient) and what to backward.
-  std::vector<torch::Tensor> inputs_, outputs_;
+  // Per slot, within a pass: the chunk's input (for its gradient), what to backward, what a
+  // chunk of this rank handed to the next (or previous) one, and the W that an I left.
+  std::vector<torch::Tensor> inputs_, outputs_, handed_act_, handed_grad_;
+  std::vector<std::shared_ptr<PendingWeightGradient>> pending_w_;
   std::vector<compat::Work> sends_;
   std::vector<torch::Tensor> sent_;  // kept alive until their sends complete
 };
