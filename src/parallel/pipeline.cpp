@@ -246,10 +246,13 @@ StepStats Pipeline::train_step(const Batch& batch) {
     totals_.busy_s += t.busy_s;
     totals_.recv_wait_s += t.recv_wait_s;
     totals_.send_wait_s += t.send_wait_s;
-    for (int k = 0; k < 4; ++k) {
-      totals_.action_s[k] += t.action_s[k];
-      totals_.action_n[k] += t.action_n[k];
-    }
+    totals_.action_s.resize(t.action_s.size());
+    totals_.action_n.resize(t.action_n.size());
+    for (size_t c = 0; c < t.action_s.size(); ++c)
+      for (int k = 0; k < 4; ++k) {
+        totals_.action_s[c][k] += t.action_s[c][k];
+        totals_.action_n[c][k] += t.action_n[c][k];
+      }
   }
   peak_activation_bytes_ = std::max(peak_activation_bytes_, t.peak_activation_bytes);
   held_micro_batches_ = std::max(held_micro_batches_, t.held_micro_batches);

@@ -71,8 +71,11 @@ nlohmann::json Pipeline::details() const {
                           totals_.send_wait_s / steps,
                           static_cast<double>(peak_activation_bytes_),
                           static_cast<double>(held_micro_batches_)};
-  for (int k = 0; k < 4; ++k)  // mean seconds of one F, B, I, W action (per chunk)
-    row.push_back(totals_.action_n[k] > 0 ? totals_.action_s[k] / totals_.action_n[k] : 0);
+  for (int c = 0; c < layout_.chunks; ++c)  // mean seconds of one F, B, I, W action, per chunk
+    for (int k = 0; k < 4; ++k) {
+      const bool seen = static_cast<size_t>(c) < totals_.action_n.size() && totals_.action_n[c][k];
+      row.push_back(seen ? totals_.action_s[c][k] / totals_.action_n[c][k] : 0);
+    }
   const auto rows =
       all_gather_rows(ctx_.world_pg, ctx_.world, torch::tensor(row, torch::kDouble), ctx_.device);
   const int micro = static_cast<int>(train_micro_.size());
@@ -87,14 +90,26 @@ nlohmann::json Pipeline::details() const {
   }
   nlohmann::json ranks = nlohmann::json::array();
   double bubble_sum = 0;
-  std::vector<ActionTimes> profiled(ctx_.stages);
+  std::vector<std::vector<ActionTimes>> profiled(ctx_.stages,
+                                                 std::vector<ActionTimes>(layout_.chunks));
   for (const auto& r : rows) {
     const double* v = r.data_ptr<double>();
     const int stage = static_cast<int>(v[0]), replica = static_cast<int>(v[1]);
     const double span = makespan[replica];
     const double bubble = span > 0 ? (span - v[3]) / span : 0;
     bubble_sum += bubble;
-    if (replica == 0) profiled[stage] = {v[8], v[9], v[10], v[11]};
+    nlohmann::json chunks = nlohmann::json::array();
+    double mean[4] = {};
+    for (int c = 0; c < layout_.chunks; ++c) {
+      const double* a = v + 8 + 4 * c;
+      if (replica == 0) profiled[stage][c] = {a[0], a[1], a[2], a[3]};
+      chunks.push_back({{"piece", layout_.piece(stage, c)},
+                        {"forward_s", a[0]},
+                        {"backward_s", a[1]},
+                        {"input_grad_s", a[2]},
+                        {"weight_grad_s", a[3]}});
+      for (int k = 0; k < 4; ++k) mean[k] += a[k] / layout_.chunks;
+    }
     ranks.push_back({{"stage", stage},
                      {"replica", replica},
                      {"step_s", v[2]},
@@ -106,10 +121,11 @@ nlohmann::json Pipeline::details() const {
                      {"held_micro_batches", static_cast<int>(v[7])},
                      {"held_micro_batches_theory", peak_in_flight(plan[stage])},
                      {"parameters", stage_numel_[stage]},
-                     {"forward_s", v[8]},
-                     {"backward_s", v[9]},
-                     {"input_grad_s", v[10]},
-                     {"weight_grad_s", v[11]}});
+                     {"forward_s", mean[0]},  // per action, the mean over its chunks
+                     {"backward_s", mean[1]},
+                     {"input_grad_s", mean[2]},
+                     {"weight_grad_s", mean[3]},
+                     {"chunks", chunks}});
   }
   // The zero-bubble paper's way: this schedule played out with each rank's profiled F, B, I and
   // W times, transfers free.

@@ -26,7 +26,8 @@ std::vector<std::vector<Action>> all_schedules(const std::string& schedule, int 
 
 SimulatedStep simulate_schedule(const std::vector<std::vector<Action>>& per_rank,
                                 const PipelineLayout& layout, int micro,
-                                const std::vector<ActionTimes>& times, double hop_s) {
+                                const std::vector<std::vector<ActionTimes>>& times,
+                                double hop_s) {
   const int ranks = static_cast<int>(per_rank.size()), pieces = layout.pieces();
   // End times of each piece's forward and input gradient (I or B), per micro-batch; -1: not yet.
   std::vector<std::vector<double>> fwd(pieces, std::vector<double>(micro, -1));
@@ -59,7 +60,7 @@ SimulatedStep simulate_schedule(const std::vector<std::vector<Action>>& per_rank
           ready = std::max(fwd[g][m], g < last ? arrival(grad[g + 1][m], g + 1, g) : 0.0);
         }
         const double start = std::max(free_at[r], ready);
-        const double end = start + times[r].of(a.kind);
+        const double end = start + times[r][a.chunk].of(a.kind);
         out.start_s[r].push_back(start);
         out.busy_s[r] += end - start;
         free_at[r] = out.end_s[r] = end;
@@ -81,6 +82,20 @@ SimulatedStep simulate_schedule(const std::vector<std::vector<Action>>& per_rank
   for (int r = 0; r < ranks; ++r)
     out.bubble += out.makespan_s > 0 ? (out.makespan_s - out.busy_s[r]) / out.makespan_s / ranks : 0;
   return out;
+}
+
+}  // namespace parallax
+
+namespace parallax {
+
+SimulatedStep simulate_schedule(const std::vector<std::vector<Action>>& per_rank,
+                                const PipelineLayout& layout, int micro, const ActionTimes& each,
+                                double hop_s) {
+  return simulate_schedule(
+      per_rank, layout, micro,
+      std::vector<std::vector<ActionTimes>>(per_rank.size(),
+                                            std::vector<ActionTimes>(layout.chunks, each)),
+      hop_s);
 }
 
 }  // namespace parallax

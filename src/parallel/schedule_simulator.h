@@ -25,11 +25,16 @@ struct SimulatedStep {
   std::string deadlock;  // "" if every action ran, else the first rank and action stuck
 };
 
-// per_rank[s]: rank s's actions; times[s]: its action times; hop_s: added where an activation
-// or gradient crosses to another rank.
+// per_rank[s]: rank s's actions; times[s][c]: its chunk c's action times; hop_s: added where an
+// activation or gradient crosses to another rank.
 SimulatedStep simulate_schedule(const std::vector<std::vector<Action>>& per_rank,
                                 const PipelineLayout& layout, int micro,
-                                const std::vector<ActionTimes>& times, double hop_s = 0);
+                                const std::vector<std::vector<ActionTimes>>& times,
+                                double hop_s = 0);
+// The same times for every rank and chunk.
+SimulatedStep simulate_schedule(const std::vector<std::vector<Action>>& per_rank,
+                                const PipelineLayout& layout, int micro, const ActionTimes& each,
+                                double hop_s = 0);
 
 // Every rank's schedule, for the simulator and tests.
 std::vector<std::vector<Action>> all_schedules(const std::string& schedule, int micro,

@@ -191,7 +191,7 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions,
   spans_.clear();
   recv_waits_.clear();
   busy_.clear();
-  busy_kind_.clear();
+  busy_action_.clear();
   StageTimes t;
   const auto dopts = torch::TensorOptions().dtype(torch::kDouble).device(device_);
   t.loss_sum = torch::zeros({}, dopts);
@@ -287,7 +287,7 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions,
 
 void StageExecutor::mark_busy(const Action& a, int from) {
   busy_.insert(busy_.end(), {from, clock_.mark()});
-  busy_kind_.push_back(a.kind);
+  busy_action_.push_back(a);
   span("compute", to_string(a), from, busy_.back());
 }
 
@@ -300,9 +300,12 @@ void StageExecutor::settle(StageTimes& t) {
     return s;
   };
   t.busy_s = sum(busy_);
-  for (size_t i = 0; i < busy_kind_.size(); ++i) {
-    t.action_s[busy_kind_[i]] += std::max(0.0, clock_.at(busy_[2 * i + 1]) - clock_.at(busy_[2 * i]));
-    ++t.action_n[busy_kind_[i]];
+  t.action_s.assign(spec_.chunks.size(), {});
+  t.action_n.assign(spec_.chunks.size(), {});
+  for (size_t i = 0; i < busy_action_.size(); ++i) {
+    const Action& a = busy_action_[i];
+    t.action_s[a.chunk][a.kind] += std::max(0.0, clock_.at(busy_[2 * i + 1]) - clock_.at(busy_[2 * i]));
+    ++t.action_n[a.chunk][a.kind];
   }
   t.recv_wait_s = sum(recv_waits_);
   t.send_wait_s = sum(sends_wait_);

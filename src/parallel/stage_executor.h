@@ -7,6 +7,7 @@
 #pragma once
 #include <torch/types.h>
 
+#include <array>
 #include <functional>
 #include <vector>
 
@@ -26,8 +27,9 @@ class Timeline;
 struct StageTimes {
   double wall_s = 0;       // first action to the last send done
   double busy_s = 0;       // forward and backward compute
-  double action_s[4] = {};  // of which per action kind (Action::Kind: F, B, I, W)
-  int action_n[4] = {};     // actions of each kind
+  // Of which per chunk and action kind (Action::Kind: F, B, I, W): seconds, and actions.
+  std::vector<std::array<double, 4>> action_s;
+  std::vector<std::array<int, 4>> action_n;
   double recv_wait_s = 0;  // waiting for activations or gradients from a neighbour
   double send_wait_s = 0;  // waiting at the end for sends to be taken
   int64_t peak_activation_bytes = 0;  // heap growth over the pass, sampled after each forward
@@ -124,7 +126,7 @@ class StageExecutor {
   std::vector<Span> spans_;           // this pass's, laid on the timeline by settle()
   std::vector<int> recv_waits_, sends_wait_;  // pairs of marks: [from, to, from, to ...]
   std::vector<int> busy_;
-  std::vector<Action::Kind> busy_kind_;  // per busy pair
+  std::vector<Action> busy_action_;  // per busy pair
   int pass_end_ = -1;
   int micro_ = 0;       // of the current pass
   bool split_ = false;  // the pass splits backwards into I and W
