@@ -10,8 +10,16 @@
 # its backward faster) the next stage waits in the forward phase and it waits in the backward
 # phase, idle the theory (equal stages) does not count; 1F1B alternates and mostly hides it.
 # Each configuration runs once.
+# Part "schedules" (bench/pipeline_schedules.py): every schedule (gpipe, 1f1b, interleaved-1f1b,
+# zb-h1, zb-h2, zb-v) at M = 4, 8 and 15 on one balanced cut (--balance time over 4 pieces,
+# profiled once; its middle cut for the 2-piece schedules), beside torch.distributed.pipelining
+# (Schedule1F1B, ScheduleInterleaved1F1B, ScheduleInterleavedZeroBubble, ScheduleZBVZeroBubble)
+# on the same cut in the same run: img/s, measured bubble, its closed-form theory and the
+# theory from the run's profiled F, B, I, W times, peak activation memory; checks the zero-bubble
+# issue's targets.
 # Usage: bench/pipeline.sh [BUILD_DIR]
-# Env: STEPS (4 timed), WARMUP (2 untimed), SPLITS ("3 5 8 10 12 20 40 60"), SCHEDULES
+# Env: PARTS ("sweep schedules"), MICRO ("4 8 15", schedules part), PEERS (1: run PyTorch's),
+# STEPS (4 timed), WARMUP (2 untimed), SPLITS ("3 5 8 10 12 20 40 60"), SCHEDULES
 # ("gpipe 1f1b"), MODEL (resnet50),
 # CUT (layer3.0, another block name, or time for --balance time),
 # OUT (bench/results). The study's split size 1 is left out: BatchNorm is per micro-batch, and at
@@ -35,6 +43,41 @@ run() {  # name threads extra-args...: writes $tmp/name/summary.json; exits with
 }
 # CUT=layer3.0 (the study's cut, default) or CUT=time (--balance time: stages of equal measured
 # cost; at 32x32 the study's cut gives stage 0 about half of stage 1's work).
+parts=${PARTS:-sweep schedules}
+mkdir -p "$out_dir"
+if [[ " $parts " == *" schedules "* ]]; then
+  # One cut for all: --balance time over 4 pieces, profiled once; the 2-piece schedules take its
+  # middle cut.
+  run profile 1 --strategy pipeline --nproc 2 --balance time --pipeline-schedule interleaved-1f1b \
+    --micro-batches 8
+  cut4=$($py -c 'import json,sys; print(",".join(json.load(open(sys.argv[1]))["strategy_details"]["split_at"]))' "$tmp/profile/summary.json")
+  cut2=$(echo "$cut4" | cut -d, -f2)
+  echo "bench: cut $cut2 (2 pieces), $cut4 (4 pieces)" >&2
+  for m in ${MICRO:-4 8 15}; do
+    for sched in gpipe 1f1b interleaved-1f1b zb-h1 zb-h2 zb-v; do
+      c=$cut2; [[ $sched == interleaved-1f1b || $sched == zb-v ]] && c=$cut4
+      if [[ $sched == interleaved-1f1b && $((m % 2)) != 0 ]]; then continue; fi
+      run "s_${sched}_$m" 1 --strategy pipeline --nproc 2 --split-at "$c" \
+        --pipeline-schedule "$sched" --micro-batches "$m"
+    done
+    if [[ ${PEERS:-1} == 1 ]]; then
+      for sched in 1f1b interleaved-1f1b zb-h1 zb-v; do
+        c=$cut2; [[ $sched == interleaved-1f1b || $sched == zb-v ]] && c=$cut4
+        if [[ $sched == interleaved-1f1b && $((m % 2)) != 0 ]]; then continue; fi
+        echo "bench: torch $sched M=$m" >&2
+        LD_PRELOAD=$tcmalloc .venv/bin/python bench/torch_pipeline.py --schedule "$sched" \
+          --split-at "$c" --micro-batches "$m" --batch-size 120 --image-size 32 \
+          --steps "$steps" --warmup "$warmup" --model "$model" > "$tmp/t_${sched}_$m.json" \
+          2>"$tmp/t_${sched}_$m.err" ||
+          { echo "bench: torch $sched M=$m failed: $(tail -1 "$tmp/t_${sched}_$m.err")" >&2; exit 1; }
+      done
+    fi
+  done
+  $py bench/pipeline_schedules.py "$tmp" "$out_dir/pipeline_schedules.json" "$cut2" "$cut4" \
+    ${MICRO:-4 8 15}
+fi
+[[ " $parts " == *" sweep "* ]] || exit 0
+
 case ${CUT:-layer3.0} in
   time) cut=(--nproc 2 --balance time) ;;
   *) cut=(--nproc 2 --split-at "${CUT:-layer3.0}") ;;
@@ -52,7 +95,6 @@ run balanced 1 --strategy pipeline --nproc 2 --balance time --pipeline-schedule 
 run single_t1 1 --strategy single
 run single_t2 2 --strategy single
 
-mkdir -p "$out_dir"
 $py - "$tmp" "$model" "$out_dir/pipeline.json" "$schedules" $splits <<'PY'
 import json, sys
 tmp, model, path, schedules, splits = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(), sys.argv[5:]

@@ -15,6 +15,7 @@
 #include "distributed/interrupt.h"
 #include "metrics/clock.h"
 #include "parallel/micro_batches.h"
+#include "parallel/schedule_simulator.h"
 #include "optim/optimizer.h"
 
 namespace parallax {
@@ -52,11 +53,13 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
   const auto all = model_->parameters();
   stage_params_.resize(ctx.stages);
   stage_numel_.assign(ctx.stages, 0);
+  piece_numel_.assign(layout_.pieces(), 0);
   for (int g = 0; g < layout_.pieces(); ++g)
     for (size_t b = partition_.cuts[g]; b < partition_.cuts[g + 1]; ++b)
       for (size_t k : by_block[b]) {
         stage_params_[layout_.owner(g)].push_back(k);
         stage_numel_[layout_.owner(g)] += all[k].numel();
+        piece_numel_[g] += all[k].numel();
       }
   for (const auto& b : model_->blocks()) {
     std::vector<std::vector<int64_t>> sizes;
@@ -94,7 +97,8 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
     for (const auto& p : params_) grads.push_back(p.grad());
     return storage_bytes(grads);
   });
-  schedule_ = make_schedule(schedule, micro, layout_, s);
+  plan_ = all_schedules(schedule, micro, layout_);
+  schedule_ = plan_[s];
 
   if (ctx.dp_size > 1) {
     // Replicas of a stage start equal, and stay equal by averaging their gradients.
@@ -238,6 +242,8 @@ StepStats Pipeline::train_step(const Batch& batch) {
     sums = v[0].cpu();  // the step's host sync: the pass's clock marks are complete
   }
   executor_->settle(t);
+  // ZB-V is planned again on the second step's profiled times (the first pays one-time costs).
+  if (steps_ == 1 && cfg_.pipeline_schedule == "zb-v") replan_zb_v(t);
   const ReduceStats reduced = reducer_ ? reducer_->timing() : ReduceStats{};
 
   if (steps_++ >= cfg_.timing_warmup) {
@@ -270,6 +276,27 @@ StepStats Pipeline::train_step(const Batch& batch) {
   // An fp16 step that was skipped created no optimizer state: the next one is probed instead.
   if (!skip_update_) probe_.step_end();
   return stats;
+}
+
+void Pipeline::replan_zb_v(const StageTimes& t) {
+  // Every rank's F, I, W seconds per chunk, summed over the world: all plan from the same times.
+  const int v = layout_.chunks, micro = static_cast<int>(train_micro_.size());
+  auto mine = torch::zeros({ctx_.stages, v, 3}, torch::kDouble);
+  for (int c = 0; c < v; ++c) {
+    const int kinds[3] = {Action::kForward, Action::kInput, Action::kWeight};
+    for (int k = 0; k < 3; ++k)
+      if (t.action_n[c][kinds[k]] > 0)
+        mine[ctx_.stage][c][k] = t.action_s[c][kinds[k]] / t.action_n[c][kinds[k]];
+  }
+  const auto all = sum_over_world(mine);
+  std::vector<std::vector<std::array<double, 3>>> times(ctx_.stages,
+                                                        std::vector<std::array<double, 3>>(v));
+  for (int r = 0; r < ctx_.stages; ++r)
+    for (int c = 0; c < v; ++c)
+      for (int k = 0; k < 3; ++k) times[r][c][k] = all[r][c][k].item<double>();
+  plan_ = zb_v_schedules(micro, ctx_.stages, &times);
+  schedule_ = plan_[ctx_.stage];
+  planned_on_profile_ = true;
 }
 
 EvalStats Pipeline::evaluate(Loader& test) {

@@ -56,10 +56,16 @@ class Pipeline : public SingleDevice {
   std::vector<torch::Tensor> buffers_;
   std::vector<std::vector<size_t>> stage_params_;  // per stage: indices into parameters()
   std::vector<int64_t> stage_numel_;               // per stage: its parameters' elements
+  std::vector<int64_t> piece_numel_;               // per piece: its parameters' elements
   // Per block: the sizes of its parameters, then buffers (to rebuild a freed block).
   std::vector<std::vector<std::vector<int64_t>>> block_sizes_;
   std::vector<int64_t> train_micro_;
-  std::vector<Action> schedule_;
+  std::vector<std::vector<Action>> plan_;  // every rank's actions (for the theories)
+  std::vector<Action> schedule_;           // this rank's
+  bool planned_on_profile_ = false;
+  // ZB-V's plan from profiled times (a collective): its unit-cost plan leaves idle time when W
+  // is shorter than I, as on a CPU.
+  void replan_zb_v(const StageTimes& t);
   std::unique_ptr<Timeline> timeline_;
   std::unique_ptr<StageExecutor> executor_;
   std::unique_ptr<GradReducer> reducer_;  // hybrid: over this stage's data-parallel replicas

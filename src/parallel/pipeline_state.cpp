@@ -80,7 +80,7 @@ nlohmann::json Pipeline::details() const {
       all_gather_rows(ctx_.world_pg, ctx_.world, torch::tensor(row, torch::kDouble), ctx_.device);
   const int micro = static_cast<int>(train_micro_.size());
   const std::string schedule = cfg_.strategy == "model" ? "gpipe" : cfg_.pipeline_schedule;
-  const auto plan = all_schedules(schedule, micro, layout_);
+  const auto& plan = plan_;
   // A replica's step lasts as long as its slowest rank's pass: a rank done sooner idles until
   // the step's closing sync, and that idle is bubble too (as the theories count it).
   std::vector<double> makespan(ctx_.dp_size, 0);
@@ -132,15 +132,10 @@ nlohmann::json Pipeline::details() const {
   const SimulatedStep sim = simulate_schedule(plan, layout_, micro, profiled);
   nlohmann::json pieces = nlohmann::json::array();
   const auto& blocks = model_->blocks();
-  const auto by_block = model_->parameter_indices_by_block();
-  const auto all = model_->parameters();
   for (int g = 0; g < layout_.pieces(); ++g) {
     double cost = 0;
-    int64_t params = 0;
-    for (size_t b = partition_.cuts[g]; b < partition_.cuts[g + 1]; ++b) {
-      cost += block_costs_[b];
-      for (size_t k : by_block[b]) params += all[k].numel();
-    }
+    const int64_t params = piece_numel_[g];
+    for (size_t b = partition_.cuts[g]; b < partition_.cuts[g + 1]; ++b) cost += block_costs_[b];
     pieces.push_back({{"piece", g},
                       {"rank", layout_.owner(g)},
                       {"chunk", layout_.chunk_of(g)},
@@ -167,6 +162,7 @@ nlohmann::json Pipeline::details() const {
           {"bubble_fraction", bubble_sum / rows.size()},
           {"bubble_fraction_theory", bubble_theory(schedule, micro, ctx_.stages, layout_.chunks)},
           {"bubble_fraction_profiled", sim.bubble},
+          {"planned_on", planned_on_profile_ ? "profiled times of step 2" : "unit times"},
           {"ranks", ranks}};
 }
 

@@ -11,6 +11,7 @@
 // (interleaved) or, for ZB-V's two chunks, pieces s and 2p-1-s (the V: the forward runs down the
 // ranks, then back up, and the loss is on rank 0).
 #pragma once
+#include <array>
 #include <string>
 #include <vector>
 
@@ -68,11 +69,14 @@ std::vector<Action> zb_h1_schedule(int micro, int stages, int stage);
 std::vector<Action> zb_h2_schedule(int micro, int stages, int stage);
 
 // ZB-V (two chunks per rank in the V layout), from the zero-bubble paper's heuristic played out
-// on unit costs (F = I = W per chunk, transfers free): each rank takes the ready I of the
-// earliest micro-batch (the later piece first), else a ready F while it holds fewer than 2p
-// micro-batch chunks (1F1B's peak of p micro-batches, in chunks of half a stage; the later piece
-// first), else its oldest W. Every rank's list at once.
-std::vector<std::vector<Action>> zb_v_schedules(int micro, int stages);
+// on unit costs (F = I = W per chunk, transfers free), or on `times[rank][chunk]` = {F, I, W}
+// seconds where given: each rank takes the ready I of the earliest micro-batch (the later piece
+// first), else a ready F while it holds fewer than 2p micro-batch chunks (1F1B's peak of p
+// micro-batches, in chunks of half a stage; the later piece first), else its oldest W. Every
+// rank's list at once.
+std::vector<std::vector<Action>> zb_v_schedules(
+    int micro, int stages,
+    const std::vector<std::vector<std::array<double, 3>>>* times = nullptr);
 
 // Forward only (evaluation): F0 .. F(micro-1) through chunk 0, then chunk 1, ...
 std::vector<Action> forward_schedule(int micro, const PipelineLayout& layout, int stage);

@@ -34,6 +34,10 @@ StageExecutor::StageExecutor(ModelBlocks& model, StageSpec spec, compat::Group f
       clock_(device) {
   const auto& any = forward_ ? forward_ : backward_;
   stage_through_host_ = device_.is_cuda() && any && !runs_on_device_streams(any);
+  // Gloo: the host posts every receive of the pass at its start, so data moves the moment it is
+  // sent (a sender's data waits for the receive to be posted). NCCL's receives queue on the
+  // device stream ahead of the compute after them, so there only the next action's is posted.
+  post_all_receives_ = !(any && runs_on_device_streams(any));
 }
 
 void StageExecutor::set_precision(const Precision& p) {
@@ -203,7 +207,11 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions,
   clock_base_us_ = timeline_->now_us();
   clock_.begin();
 
-  if (!actions.empty()) post_recv(actions.front(), sizes);
+  if (post_all_receives_) {
+    for (const Action& a : actions) post_recv(a, sizes);
+  } else if (!actions.empty()) {
+    post_recv(actions.front(), sizes);
+  }
   for (size_t i = 0; i < actions.size(); ++i) {
     const Action& a = actions[i];
     const int m = a.micro, k = slot(a);

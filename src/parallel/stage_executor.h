@@ -1,8 +1,8 @@
 // StageExecutor: runs one pipeline rank's list of actions (schedule.h): forward, backward, or
 // the split input- and weight-gradient passes of its chunks' blocks on micro-batches,
 // activations and gradients moved with c10d send/recv (or handed over in memory between two
-// chunks of the same rank, at the bottom of ZB-V's V). Receives are posted one action ahead, so
-// a transfer overlaps the compute before it; sends are waited for only at the end of the pass. Busy and wait times come from a StreamClock (CUDA events on a
+// chunks of the same rank, at the bottom of ZB-V's V). Receives are posted at the pass's start
+// (Gloo) or one action ahead (NCCL), so a transfer overlaps the compute before it; sends are waited for only at the end of the pass. Busy and wait times come from a StreamClock (CUDA events on a
 // GPU) and are read by settle() once the step has synced.
 #pragma once
 #include <torch/types.h>
@@ -120,6 +120,7 @@ class StageExecutor {
   // Gloo moves host memory only for send/recv: CUDA tensors go through pinned host buffers.
   bool stage_through_host_ = false;
   bool connected_ = false;
+  bool post_all_receives_ = true;  // at the pass's start (Gloo), else one action ahead (NCCL)
   Timeline* timeline_;
   StreamClock clock_;
   double clock_base_us_ = 0;          // the timeline's time at the clock's origin

@@ -22,10 +22,9 @@
 #include "metrics/run_import.h"
 #include "metrics/run_files.h"
 #include "metrics/system_info.h"
-#include "models/partition.h"
 #include "models/resnet.h"
-#include "parallel/micro_batches.h"
 #include "train/checkpoint.h"
+#include "train/stage_checks.h"
 #include "train/summary.h"
 #include "train/trainer.h"
 
@@ -95,19 +94,6 @@ void record_run_if_missing(const std::string& run_dir, bool verbose) {
 }  // namespace
 
 namespace {
-
-// Pipeline settings that would fail inside every rank, checked once before any rank starts.
-void check_stages(const Config& cfg, const Topology& topo) {
-  if (cfg.strategy != "model" && cfg.strategy != "pipeline" && cfg.strategy != "hybrid") return;
-  const auto names = make_resnet({cfg.model, 3, 10, false})->block_names();
-  if (topo.pp > static_cast<int>(names.size()))
-    throw UserError("--nproc: " + std::to_string(topo.pp) + " pipeline stages, but " + cfg.model +
-                    " has only " + std::to_string(names.size()) + " blocks to share among them; " +
-                    "use at most " + std::to_string(names.size()) + " stages");
-  if (!cfg.split_at.empty()) partition_at(names, cfg.split_at, topo.pp);
-  if (cfg.batch_size % topo.dp == 0 && cfg.strategy != "model")
-    micro_batch_sizes(cfg.batch_size / topo.dp, cfg.micro_batches, cfg.split_size, 1);
-}
 
 // Every rank learns whether rank 0 finds the run finished (summary.json says so, for the epochs
 // the checkpoint holds): all then return, or all complete the run's files (a collective).

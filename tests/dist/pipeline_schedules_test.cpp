@@ -3,7 +3,7 @@
 // rank, one rank with every hand-over in memory), ZB-H1, ZB-H2 and ZB-V on 2 and 4 ranks. Each
 // rank's trace shows its F, I and W spans; summaries carry the schedule's theory and the bubble
 // from its profiled times; a ZB-V checkpoint (pieces on ranks in a V) resumes on one device; bad
-// schedule settings are one clear line.
+// schedule settings are one clear line, before any rank starts.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -73,6 +73,7 @@ TEST(PipelineSchedules, EverySchedulesTrainingEqualsOneDevice) {
     const auto d = s["strategy_details"];
     EXPECT_EQ(d["schedule"], c.schedule);
     EXPECT_EQ(d["virtual_stages"], c.chunks);
+    EXPECT_EQ(d["planned_on"], c.schedule == "zb-v" ? "profiled times of step 2" : "unit times");
     EXPECT_EQ(d["stage_partition"].size(), static_cast<size_t>(c.ranks * c.chunks));
     const double theory = d["bubble_fraction_theory"].get<double>();
     EXPECT_GE(theory, 0.0);
@@ -80,7 +81,9 @@ TEST(PipelineSchedules, EverySchedulesTrainingEqualsOneDevice) {
     EXPECT_GE(d["bubble_fraction_profiled"].get<double>(), 0.0);
     EXPECT_LT(d["bubble_fraction_profiled"].get<double>(), 1.0);
     for (const auto& r : d["ranks"]) {
-      EXPECT_EQ(r["held_micro_batches"], r["held_micro_batches_theory"]);
+      // ZB-V is planned again on profiled times after its first steps: at most 2p chunks.
+      if (c.schedule == "zb-v") EXPECT_LE(r["held_micro_batches"].get<int>(), 2 * c.ranks);
+      else EXPECT_EQ(r["held_micro_batches"], r["held_micro_batches_theory"]);
       EXPECT_EQ(r["chunks"].size(), static_cast<size_t>(c.chunks));
     }
     // The trace of rank 0 shows the split: one W span per micro-batch and chunk in each of the
@@ -113,6 +116,12 @@ TEST(PipelineSchedules, BadScheduleSettingsAreOneClearLine) {
        "--virtual-stages 2: needs --pipeline-schedule interleaved-1f1b"},
       {" --nproc 2 --pipeline-schedule zb-v --virtual-stages 1", "zb-v holds 2 chunks"},
       {" --nproc 2 --pipeline-schedule zb-x", "--pipeline-schedule"},
+      {" --nproc 4 --pipeline-schedule interleaved-1f1b --micro-batches 6",
+       "6 micro-batches is not a multiple of 4 stages"},
+      {" --nproc 2 --pipeline-schedule zb-v --split-at layer3.0",
+       "cuts the model into 4 pieces (2 per rank); give 3 block names"},
+      {" --nproc 4 --pipeline-schedule interleaved-1f1b --virtual-stages 3 --micro-batches 8",
+       "12 pieces, but resnet20 has only 11 blocks"},
   };
   for (const auto& [args, needle] : cases) {
     const auto r = run_command(base + args);
@@ -125,12 +134,6 @@ TEST(PipelineSchedules, BadScheduleSettingsAreOneClearLine) {
                                   "--pipeline-schedule zb-h1");
   EXPECT_EQ(hybrid.exit_code, 2) << hybrid.output;
   EXPECT_NE(hybrid.output.find("hybrid takes gpipe or 1f1b"), std::string::npos) << hybrid.output;
-  // Found inside the ranks (the micro-batch count comes from the batch): exit code 2.
-  const auto r = run_command(base + " --nproc 4 --pipeline-schedule interleaved-1f1b "
-                                    "--micro-batches 6");
-  EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("6 micro-batches is not a multiple of 4 stages"), std::string::npos)
-      << r.output;
 }
 
 }  // namespace
