@@ -25,6 +25,8 @@ using torch::autograd::Edge;
 using torch::autograd::edge_list;
 using torch::autograd::Node;
 using torch::autograd::variable_list;
+// A node's owning pointer: std::shared_ptr in LibTorch 1.13, c10::intrusive_ptr in 2.x.
+using NodePtr = decltype(Edge::function);
 
 struct PendingWeightGradient {
   edge_list roots;       // (weight node, input slot) with a captured gradient
@@ -61,8 +63,8 @@ class GraphWalk {
   }
 
   // Every node from `root` down to the input, but not into parameter-only subgraphs.
-  void walk(const std::shared_ptr<Node>& root) {
-    std::vector<std::shared_ptr<Node>> stack{root};
+  void walk(const NodePtr& root) {
+    std::vector<NodePtr> stack{root};
     std::unordered_set<Node*> seen{root.get()};
     while (!stack.empty()) {
       auto n = stack.back();
@@ -82,7 +84,7 @@ class GraphWalk {
     }
   }
 
-  std::vector<std::shared_ptr<Node>> deferred_nodes, norm_nodes, other_nodes;
+  std::vector<NodePtr> deferred_nodes, norm_nodes, other_nodes;
 
  private:
   Node* input_;

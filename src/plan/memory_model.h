@@ -36,7 +36,7 @@ struct MemoryCandidate {
   int zero_stage = 1;
   int buckets_in_flight = 2;
   bool reshard_after_forward = true;
-  std::string schedule = "1f1b";     // pipeline: gpipe | 1f1b
+  std::string schedule = "1f1b";     // pipeline: a --pipeline-schedule name
   int micro_batches = 1;             // pipeline; model is 1
   std::vector<size_t> cuts;          // pipeline: first block of each stage, then the block count
 };

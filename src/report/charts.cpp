@@ -39,9 +39,10 @@ ChartSpec split_size_chart(const ReportData& data) {
   ChartSpec c = missing_chart(id, title, "");
   c.reading = read_split_size(data);
   c.note =
-      "x is the micro-batch size (--split-size); the theoretical bubble is (P-1)/(M+P-1) for "
-      "P stages and M micro-batches, the measured one is the idle share of a step averaged "
-      "over stages (summary bubble_fraction).";
+      "x is the micro-batch size (--split-size), one line per schedule; the theoretical bubble "
+      "is each schedule's own formula ((P-1)/(M+P-1) for GPipe and 1F1B with P stages and M "
+      "micro-batches), the measured one is the idle share of a step averaged over stages "
+      "(summary bubble_fraction).";
   std::ostringstream d, b;
   std::vector<double> ticks;
   d << "# micro_batch_size train_time_mean min max bubble_measured bubble_theory label\n";
@@ -92,7 +93,7 @@ ChartSpec split_size_chart(const ReportData& data) {
       << "     '' index " << index << " using 1:5 axes x1y2 with linespoints lt 2 dt 3 title "
       << gnuplot_string("measured bubble, right axis" + sched) << ", \\\n"
       << "     '' index " << index << " using 1:6 axes x1y2 with linespoints lt 3 dt 2 title "
-      << gnuplot_string("theoretical bubble (P-1)/(M+P-1), right axis" + sched);
+      << gnuplot_string("theoretical bubble, right axis" + sched);
     ++index;
   }
   if (model)
@@ -184,7 +185,8 @@ ChartSpec curves_chart(const ReportData& data, bool by_time) {
 std::vector<ChartSpec> build_charts(const ReportData& data) {
   return {execution_time_chart(data), split_size_chart(data),    epoch_time_chart(data),
           time_to_target_chart(data), curves_chart(data, false), curves_chart(data, true),
-          scaling_chart(data),        breakdown_chart(data),     memory_chart(data)};
+          scaling_chart(data),        breakdown_chart(data),     memory_chart(data),
+          schedules_chart(data)};
 }
 
 }  // namespace parallax

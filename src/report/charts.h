@@ -30,5 +30,6 @@ ChartSpec curves_chart(const ReportData& data, bool by_time);
 ChartSpec scaling_chart(const ReportData& data);
 ChartSpec breakdown_chart(const ReportData& data);
 ChartSpec memory_chart(const ReportData& data);
+ChartSpec schedules_chart(const ReportData& data);
 
 }  // namespace parallax

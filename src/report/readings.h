@@ -17,6 +17,7 @@ std::string format_count(double value);  // whole numbers as integers ("20"), ot
 // Each returns "" when the runs hold no data for the chart (the chart is then not drawn).
 std::string read_execution_time(const ReportData& data);
 std::string read_split_size(const ReportData& data);
+std::string read_schedules(const ReportData& data);
 std::string read_epoch_time(const ReportData& data);
 std::string read_time_to_target(const ReportData& data);
 std::string read_curves_by_epoch(const ReportData& data);

@@ -243,8 +243,25 @@ ReportData group_runs(const std::vector<RunRecord>& runs) {
     });
     if (g.strategy == "pipeline" || g.strategy == "model") {
       fill_pipeline_shape(lead, g);
-      if (g.micro_batches && g.stages)
+      // The schedule's own theory where the run recorded it, else GPipe's and 1F1B's.
+      g.bubble_fraction_theory =
+          stat_over(f, summary_number({"strategy_details", "bubble_fraction_theory"}));
+      if (!g.bubble_fraction_theory.present() && g.micro_batches && g.stages)
         g.bubble_fraction_theory = stat_of({theoretical_bubble(*g.stages, *g.micro_batches)});
+      g.bubble_fraction_profiled =
+          stat_over(f, summary_number({"strategy_details", "bubble_fraction_profiled"}));
+      g.peak_activation_bytes = stat_over(f, [](const RunRecord& r) -> std::optional<double> {
+        const auto* ranks = &r.summary;
+        for (const char* k : {"strategy_details", "ranks"}) {
+          if (!ranks->is_object() || !ranks->contains(k)) return std::nullopt;
+          ranks = &(*ranks)[k];
+        }
+        std::optional<double> most;
+        for (const auto& rank : *ranks)
+          if (auto b = json_number(rank, {"peak_activation_bytes"}))
+            most = std::max(most.value_or(0), *b);
+        return most;
+      });
     }
   }
   return data;

@@ -43,8 +43,11 @@ struct ConfigGroup {
   Stat step_time_s;                                             // median step time
   Stat compute_per_step_s, comm_per_step_s, bubble_per_step_s;  // see breakdown_note()
   Stat bubble_fraction, bubble_fraction_theory;
+  // Pipelines: the bubble from the run's profiled F, B, I, W times (its schedule played out),
+  // and the larger rank's peak activation bytes (from the allocator).
+  Stat bubble_fraction_profiled, peak_activation_bytes;
   std::optional<double> micro_batch_size, micro_batches, stages;  // pipelines and `model`
-  std::string schedule;  // pipeline schedule ("gpipe", "1f1b"); "" for other strategies
+  std::string schedule;  // pipeline schedule ("gpipe", "1f1b", "zb-h1"...); "" for others
   // What was trained: model, data, image size and batch. Times compare only within one workload
   // (a suite may time 128x128 and 32x32 runs side by side), so every baseline shares it.
   std::string workload;
