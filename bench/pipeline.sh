@@ -69,7 +69,10 @@ if [[ " $parts " == *" schedules "* ]]; then
           --split-at "$c" --micro-batches "$m" --batch-size 120 --image-size 32 \
           --steps "$steps" --warmup "$warmup" --model "$model" > "$tmp/t_${sched}_$m.json" \
           2>"$tmp/t_${sched}_$m.err" ||
-          { echo "bench: torch $sched M=$m failed: $(tail -1 "$tmp/t_${sched}_$m.err")" >&2; exit 1; }
+          { why=$(grep -v "^ *$" "$tmp/t_${sched}_$m.err" | tail -1)
+            echo "bench: torch $sched M=$m refused: $why" >&2
+            $py -c 'import json,sys; print(json.dumps({"refused": sys.argv[1]}))' "$why" \
+              > "$tmp/t_${sched}_$m.json"; }
       done
     fi
   done

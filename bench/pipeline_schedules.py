@@ -40,25 +40,31 @@ def main():
                 "held": [r["held_micro_batches"] for r in ranks],
                 "virtual_stages": d["virtual_stages"], "split_at": d["split_at"],
                 "ranks": ranks,
-                "torch": None if peer is None else {"class": peer.get("class"),
-                                                    "images_per_sec": peer["images_per_sec"]},
+                "torch": None if peer is None else {"class": peer.get("class", TORCH.get(s)),
+                                                    "images_per_sec": peer.get("images_per_sec"),
+                                                    "refused": peer.get("refused")},
             }
     f = lambda v, fmt: "-" if v is None else format(v, fmt)
     print(f"cut: {cut2} (2 pieces), {cut4} (4 pieces: interleaved-1f1b, zb-v)")
     print(f"{'schedule':<17} {'M':>3} {'img/s':>7} {'bubble':>7} {'theory':>7} {'profiled':>8} "
           f"{'gap':>6} {'act MiB':>8} {'held':>6} {'torch img/s':>12} {'x torch':>8}")
+    refusals = []
     for (s, m), r in rows.items():
         if r is None:
             print(f"{s:<17} {m:>3}  refused: {m} micro-batches is not a multiple of 2 ranks "
                   "(as in Megatron and torch.distributed.pipelining)")
             continue
         tp = r["torch"]["images_per_sec"] if r["torch"] else None
+        if r["torch"] and r["torch"]["refused"]:
+            refusals.append(f"{TORCH.get(s)} M={m} refused: {r['torch']['refused']}")
         r["x_torch"] = r["images_per_sec"] / tp if tp else None
         r["gap"] = r["bubble"] - r["theory_profiled"]
         print(f"{s:<17} {m:>3} {r['images_per_sec']:7.1f} {r['bubble']:7.3f} {r['theory']:7.3f} "
               f"{r['theory_profiled']:8.3f} {r['gap']:+6.3f} "
               f"{r['peak_activation_bytes'] / 2**20:8.1f} {'/'.join(map(str, r['held'])):>6} "
               f"{f(tp, '.1f'):>12} {f(r['x_torch'], '.2f'):>7}x")
+    for line in refusals:
+        print(line)
     mark = lambda ok: "\u2713" if ok else "\u2717"
     targets = {}
     one, h1, il = rows.get(("1f1b", 8)), rows.get(("zb-h1", 8)), rows.get(("interleaved-1f1b", 8))
