@@ -24,9 +24,11 @@ def main():
     for m in map(int, micro):
         for s in SCHEDULES:
             path = f"{runs}/s_{s}_{m}/summary.json"
-            if not os.path.exists(path):
-                rows[(s, m)] = None  # refused: interleaved needs M a multiple of the ranks
+            if os.path.exists(f"{runs}/s_{s}_{m}.refused"):
+                rows[(s, m)] = None  # interleaved needs M a multiple of the ranks
                 continue
+            if not os.path.exists(path):
+                sys.exit(f"bench: no summary for {s} M={m}: the run did not finish")
             summ = json.load(open(path))
             d = summ["strategy_details"]
             ranks = d["ranks"]

@@ -99,6 +99,10 @@ void validate(const Config& c) {
               c.pipeline_schedule == "1f1b",
           "--pipeline-schedule", c.pipeline_schedule,
           "runs with --strategy pipeline; hybrid takes gpipe or 1f1b");
+  require(c.strategy != "model" || c.pipeline_schedule == "gpipe" ||
+              c.pipeline_schedule == "1f1b",
+          "--pipeline-schedule", c.pipeline_schedule,
+          "needs micro-batches: use --strategy pipeline (model runs one batch through the stages)");
   require(c.dp >= 1, "--dp", c.dp, "must be at least 1");
   require(c.pp >= 1, "--pp", c.pp, "must be at least 1");
   require(c.strategy == "hybrid" || (c.dp == 1 && c.pp == 1), "--strategy", c.strategy,

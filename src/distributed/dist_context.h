@@ -24,6 +24,11 @@ struct DistContext {
   // in one direction only, in the same order on both ends, as NCCL's in-order point-to-point
   // streams need (activations and gradients on one group can deadlock there).
   compat::Group pp_back_pg;
+  // Schedules with several chunks per rank also send the other way round (interleaved 1F1B's
+  // ring back to stage 0, ZB-V's V back up): activations to a lower stage and gradients to a
+  // higher one get groups of their own, so each group still carries a pair's messages one way.
+  // Null unless --pipeline-schedule interleaved-1f1b or zb-v.
+  compat::Group pp_reverse_pg, pp_back_reverse_pg;
   bool is_root() const { return rank == 0; }
 };
 

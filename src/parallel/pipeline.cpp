@@ -89,8 +89,10 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
     spec.chunks.push_back(std::move(chunk));
   }
   timeline_ = std::make_unique<Timeline>(ctx.rank);
-  executor_ = std::make_unique<StageExecutor>(*model_, spec, ctx.pp_pg, ctx.pp_back_pg, ctx.device,
-                                              timeline_.get());
+  executor_ = std::make_unique<StageExecutor>(
+      *model_, spec,
+      StageGroups{ctx.pp_pg, ctx.pp_back_pg, ctx.pp_reverse_pg, ctx.pp_back_reverse_pg},
+      ctx.device, timeline_.get());
   executor_->set_precision(precision_);
   executor_->set_not_activations([this] {
     std::vector<torch::Tensor> grads;
@@ -243,7 +245,7 @@ StepStats Pipeline::train_step(const Batch& batch) {
   }
   executor_->settle(t);
   // ZB-V is planned again on the second step's profiled times (the first pays one-time costs).
-  if (steps_ == 1 && cfg_.pipeline_schedule == "zb-v") replan_zb_v(t);
+  if (steps_ == 1 && layout_.v_shape) replan_zb_v(t);
   const ReduceStats reduced = reducer_ ? reducer_->timing() : ReduceStats{};
 
   if (steps_++ >= cfg_.timing_warmup) {

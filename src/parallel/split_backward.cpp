@@ -14,6 +14,7 @@
 #include <torch/csrc/autograd/functions/accumulate_grad.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -115,6 +116,28 @@ InputGradient backward_input(const torch::Tensor& output, const torch::Tensor& g
   const Edge input_edge = torch::autograd::impl::gradient_edge(input);
   GraphWalk graph(input_edge.function.get());
   graph.walk(root.function);
+  // A norm layer whose parameter also feeds a deferred node (tied weights) is deferred too: W
+  // must bring all of that parameter's gradient, and I none of it.
+  std::unordered_set<Node*> deferred_params;
+  for (const auto& n : graph.deferred_nodes) {
+    edge_list edges;
+    graph.parameters_of(n.get(), edges);
+    for (const auto& e : edges) deferred_params.insert(e.function.get());
+  }
+  auto& norms = graph.norm_nodes;
+  for (auto it = norms.begin(); it != norms.end();) {
+    edge_list edges;
+    graph.parameters_of(it->get(), edges);
+    const bool tied = std::any_of(edges.begin(), edges.end(), [&](const Edge& e) {
+      return deferred_params.count(e.function.get()) > 0;
+    });
+    if (tied) {
+      graph.deferred_nodes.push_back(*it);
+      it = norms.erase(it);
+    } else {
+      ++it;
+    }
+  }
 
   // One engine pass that runs every node down to the deferred weight nodes (a node listed as an
   // output runs) and the input, accumulates the norm layers' weight gradients and the input's,

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include "metrics/heap.h"
 #include "metrics/timeline.h"
@@ -21,18 +22,17 @@ std::vector<int64_t> with_rows(int64_t rows, const std::vector<int64_t>& sample_
 
 }  // namespace
 
-StageExecutor::StageExecutor(ModelBlocks& model, StageSpec spec, compat::Group forward,
-                             compat::Group backward, torch::Device device, Timeline* timeline)
+StageExecutor::StageExecutor(ModelBlocks& model, StageSpec spec, StageGroups groups,
+                             torch::Device device, Timeline* timeline)
     : model_(model),
       spec_(std::move(spec)),
-      forward_(std::move(forward)),
-      backward_(std::move(backward)),
+      groups_(std::move(groups)),
       device_(device),
       dtype_(model.scalar_type()),
       model_dtype_(dtype_),
       timeline_(timeline),
       clock_(device) {
-  const auto& any = forward_ ? forward_ : backward_;
+  const auto& any = groups_.activations ? groups_.activations : groups_.gradients;
   stage_through_host_ = device_.is_cuda() && any && !runs_on_device_streams(any);
   // Gloo: the host posts every receive of the pass at its start, so data moves the moment it is
   // sent (a sender's data waits for the receive to be posted). NCCL's receives queue on the
@@ -45,6 +45,11 @@ void StageExecutor::set_precision(const Precision& p) {
   dtype_ = p.autocast ? p.compute : model_dtype_;
   act_in_.clear();  // receive buffers of the old dtype
   grad_in_.clear();
+}
+
+const compat::Group& StageExecutor::group_for(bool activation, int from, int to) const {
+  if (activation) return to > from ? groups_.activations : groups_.activations_reverse;
+  return to < from ? groups_.gradients : groups_.gradients_reverse;
 }
 
 torch::Tensor& StageExecutor::buffer(std::vector<torch::Tensor>& pool, int m, int64_t rows,
@@ -95,17 +100,16 @@ void StageExecutor::connect_neighbours() {
       received(w, in[0]);
     }
   };
-  std::vector<std::pair<int, int>> done;
-  auto once = [&](const compat::Group& g, int from, int to, int tag) {
+  std::vector<std::tuple<bool, int, int>> done;
+  auto once = [&](bool activation, int from, int to) {
     if (from == to) return;
-    for (const auto& d : done)
-      if (d == std::make_pair(from, to)) return;
-    done.emplace_back(from, to);
-    exchange(g, from, to, tag);
+    const auto key = std::make_tuple(activation, from, to);
+    if (std::find(done.begin(), done.end(), key) != done.end()) return;
+    done.push_back(key);
+    exchange(group_for(activation, from, to), from, to, activation ? 0 : 1);
   };
-  for (int g = 0; g + 1 < l.pieces(); ++g) once(forward_, l.owner(g), l.owner(g + 1), 0);
-  done.clear();
-  for (int g = l.pieces() - 1; g > 0; --g) once(backward_, l.owner(g), l.owner(g - 1), 1);
+  for (int g = 0; g + 1 < l.pieces(); ++g) once(true, l.owner(g), l.owner(g + 1));
+  for (int g = l.pieces() - 1; g > 0; --g) once(false, l.owner(g), l.owner(g - 1));
   sent_.clear();
   act_in_.clear();
 }
@@ -117,12 +121,14 @@ void StageExecutor::post_recv(const Action& a, const std::vector<int64_t>& sizes
   const int g = c.piece, M = micro_;
   if (a.kind == Action::kForward && g > 0 && l.owner(g - 1) != spec_.stage && !act_recv_[k]) {
     std::vector<torch::Tensor> t{buffer(act_in_, k, sizes[m], c.in_sample_shape)};
-    act_recv_[k] = forward_->recv(t, l.owner(g - 1), 2 * (g * M + m));
+    act_recv_[k] = group_for(true, l.owner(g - 1), spec_.stage)->recv(t, l.owner(g - 1),
+                                                                      2 * (g * M + m));
   }
   const bool backward = a.kind == Action::kBackward || a.kind == Action::kInput;
   if (backward && g + 1 < l.pieces() && l.owner(g + 1) != spec_.stage && !grad_recv_[k]) {
     std::vector<torch::Tensor> t{buffer(grad_in_, k, sizes[m], c.out_sample_shape)};
-    grad_recv_[k] = backward_->recv(t, l.owner(g + 1), 2 * (g * M + m) + 1);
+    grad_recv_[k] = group_for(false, l.owner(g + 1), spec_.stage)->recv(t, l.owner(g + 1),
+                                                                        2 * (g * M + m) + 1);
   }
 }
 
@@ -169,8 +175,9 @@ void StageExecutor::pass_input_grad(const Action& a, const torch::Tensor& grad) 
     handed_grad_[l.chunk_of(g - 1) * micro_ + a.micro] = grad;
     return;
   }
-  sends_.push_back(
-      send(backward_, grad.contiguous(), l.owner(g - 1), 2 * ((g - 1) * micro_ + a.micro) + 1));
+  const int to = l.owner(g - 1);
+  sends_.push_back(send(group_for(false, spec_.stage, to), grad.contiguous(), to,
+                        2 * ((g - 1) * micro_ + a.micro) + 1));
 }
 
 void StageExecutor::span(const char* lane, std::string name, int from, int to) {
@@ -243,7 +250,9 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions,
         if (l.owner(g + 1) == spec_.stage) {
           handed_act_[l.chunk_of(g + 1) * micro_ + m] = y.detach();
         } else {
-          sends_.push_back(send(forward_, y.detach(), l.owner(g + 1), 2 * ((g + 1) * micro_ + m)));
+          const int to = l.owner(g + 1);
+          sends_.push_back(
+              send(group_for(true, spec_.stage, to), y.detach(), to, 2 * ((g + 1) * micro_ + m)));
         }
         if (train) outputs_[k] = y;
       }

@@ -50,11 +50,20 @@ struct StageSpec {
   std::vector<ChunkSpec> chunks;  // this rank's, by chunk index
 };
 
+// The pipeline's point-to-point groups, one per kind and direction, so that each group carries a
+// pair of ranks' messages one way only, in the same order at both ends (NCCL's point-to-point
+// streams run in order and ignore tags; one group for both ways can deadlock there).
+struct StageGroups {
+  compat::Group activations;          // to a higher stage
+  compat::Group gradients;            // to a lower stage
+  compat::Group activations_reverse;  // to a lower stage (interleaved's ring, ZB-V's way up)
+  compat::Group gradients_reverse;    // to a higher stage
+};
+
 class StageExecutor {
  public:
-  // forward carries activations to the next stage, backward gradients to the previous one.
-  StageExecutor(ModelBlocks& model, StageSpec spec, compat::Group forward, compat::Group backward,
-                torch::Device device, Timeline* timeline);
+  StageExecutor(ModelBlocks& model, StageSpec spec, StageGroups groups, torch::Device device,
+                Timeline* timeline);
 
   // Runs `actions` over the batch cut into micro-batches of `micro_sizes`. Training: the loss of
   // micro-batch m is weighted by its share of the batch, so gradients add up to the batch
@@ -99,6 +108,8 @@ class StageExecutor {
   // Waits for a receive; the data it brought, on the device.
   torch::Tensor received(compat::Work& work, const torch::Tensor& buffer);
   compat::Work send(const compat::Group& group, const torch::Tensor& t, int peer, int tag);
+  // The group for an activation (or a gradient) going from rank `from` to rank `to`.
+  const compat::Group& group_for(bool activation, int from, int to) const;
   // One tiny message each way between neighbours, in a fixed order along the pipeline, so that
   // NCCL sets up each pair's communicator before a receive posted one action ahead can block it.
   void connect_neighbours();
@@ -111,7 +122,7 @@ class StageExecutor {
 
   ModelBlocks& model_;
   StageSpec spec_;
-  compat::Group forward_, backward_;
+  StageGroups groups_;
   torch::Device device_;
   torch::ScalarType dtype_;  // of the activations and gradients that cross stages
   torch::ScalarType model_dtype_;  // of the parameters: the loss is computed in it

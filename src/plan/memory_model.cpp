@@ -131,12 +131,13 @@ std::vector<PredictedMemory> predict_pipeline(const MemoryWorkload& w, const Mem
     m.optimizer_state = w.optimizer_slots * params;
     int64_t per_micro = 0;
     for (size_t b = begin; b < end; ++b) per_micro += activation_of(act, b);
-    // Micro-batches held at the schedule's peak (its own list of actions); a schedule with
-    // several chunks per rank holds chunks, each about 1/chunks of the stage's activations.
+    // Micro-batches held at the schedule's peak (its own list of actions). A schedule with
+    // several chunks per rank holds chunks, each taken as 1/chunks of the stage's activations
+    // (an estimate: these cuts are per stage; plan offers gpipe and 1f1b only).
     const std::string schedule = c.strategy == "model" ? "gpipe" : c.schedule;
     const PipelineLayout layout = layout_for(schedule, stages, 2);
-    const int held = std::max(
-        1, peak_in_flight(make_schedule(schedule, micro, layout, s)) / layout.chunks);
+    const int chunks_held = peak_in_flight(make_schedule(schedule, micro, layout, s));
+    const int held = std::max(1, (chunks_held + layout.chunks - 1) / layout.chunks);
     m.activations = held * per_micro;
     m.other = (s == 0 ? w.batch * w.input_bytes_per_image : 0) + workspace_of(w, rows, begin, end);
     // The gradients come with the first backward, while the micro-batches it runs on are still

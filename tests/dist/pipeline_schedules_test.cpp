@@ -129,6 +129,10 @@ TEST(PipelineSchedules, BadScheduleSettingsAreOneClearLine) {
     EXPECT_NE(r.output.find(needle), std::string::npos) << args << "\n" << r.output;
     EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << args << "\n" << r.output;
   }
+  const auto model = run_command(train_args(dir / "m") +
+                                 " --strategy model --nproc 2 --pipeline-schedule zb-v");
+  EXPECT_EQ(model.exit_code, 2) << model.output;
+  EXPECT_NE(model.output.find("use --strategy pipeline"), std::string::npos) << model.output;
   const auto hybrid = run_command(train_args(dir / "h") +
                                   " --strategy hybrid --dp 2 --pp 2 --nproc 4 "
                                   "--pipeline-schedule zb-h1");
