@@ -147,6 +147,8 @@ nlohmann::json Pipeline::details() const {
   }
   std::vector<std::string> cut;
   for (int g = 1; g < layout_.pieces(); ++g) cut.push_back(blocks[partition_.cuts[g]].name);
+  // No timed step (all within --timing-warmup): no bubble was measured, so none is reported.
+  const bool timed = timed_steps_ > 0;
   return {{"schedule", cfg_.strategy == "model" ? "model" : cfg_.pipeline_schedule},
           {"stages", ctx_.stages},
           {"virtual_stages", layout_.chunks},
@@ -159,9 +161,9 @@ nlohmann::json Pipeline::details() const {
                         : cfg_.split_at.empty() && cfg_.balance == "blocks" ? "blocks"
                                                                               : "parameters"},
           {"stage_partition", pieces},
-          {"bubble_fraction", bubble_sum / rows.size()},
+          {"bubble_fraction", timed ? nlohmann::json(bubble_sum / rows.size()) : nullptr},
           {"bubble_fraction_theory", bubble_theory(schedule, micro, ctx_.stages, layout_.chunks)},
-          {"bubble_fraction_profiled", sim.bubble},
+          {"bubble_fraction_profiled", timed ? nlohmann::json(sim.bubble) : nullptr},
           {"planned_on", planned_on_profile_ ? "profiled times of step 2" : "unit times"},
           {"ranks", ranks}};
 }
