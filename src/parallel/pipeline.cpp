@@ -42,23 +42,22 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
   input.insert(input.end(), sample_shape.begin(), sample_shape.end());
   const auto shapes = block_output_shapes(*model_, input, torch::kCPU);
   check_batch_norm_sizes(shapes);  // before profiling, which would trip on it
-  const std::string schedule = cfg.strategy == "model" ? "gpipe" : cfg.pipeline_schedule;
-  layout_ = layout_for(schedule, ctx.stages, cfg.virtual_stages > 0 ? cfg.virtual_stages : 2);
-  if (const auto why = schedule_problem(schedule, micro, layout_); !why.empty())
+  schedule_name_ = cfg.strategy == "model" ? "gpipe" : cfg.pipeline_schedule;
+  layout_ =
+      layout_for(schedule_name_, ctx.stages, cfg.virtual_stages > 0 ? cfg.virtual_stages : 2);
+  if (const auto why = schedule_problem(schedule_name_, micro, layout_); !why.empty())
     throw UserError("--pipeline-schedule: " + why);
   choose_partition(sample_shape);
 
   const int s = ctx.stage;
   const auto by_block = model_->parameter_indices_by_block();
   const auto all = model_->parameters();
-  stage_params_.resize(ctx.stages);
-  stage_numel_.assign(ctx.stages, 0);
+  std::vector<size_t> mine;  // this rank's parameters: indices into parameters()
   piece_numel_.assign(layout_.pieces(), 0);
   for (int g = 0; g < layout_.pieces(); ++g)
     for (size_t b = partition_.cuts[g]; b < partition_.cuts[g + 1]; ++b)
       for (size_t k : by_block[b]) {
-        stage_params_[layout_.owner(g)].push_back(k);
-        stage_numel_[layout_.owner(g)] += all[k].numel();
+        if (layout_.owner(g) == s) mine.push_back(k);
         piece_numel_[g] += all[k].numel();
       }
   for (const auto& b : model_->blocks()) {
@@ -68,8 +67,8 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
   }
   place_model();
   // This rank's parameters in model order (its chunks' blocks, whatever the piece order).
-  std::sort(stage_params_[s].begin(), stage_params_[s].end());
-  for (size_t k : stage_params_[s]) params_.push_back(all[k]);
+  std::sort(mine.begin(), mine.end());
+  for (size_t k : mine) params_.push_back(all[k]);
   for (size_t b = 0; b < model_->blocks().size(); ++b)
     if (owns(b))
       for (const auto& t : model_->blocks()[b].block->buffers()) buffers_.push_back(t);
@@ -99,7 +98,7 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
     for (const auto& p : params_) grads.push_back(p.grad());
     return storage_bytes(grads);
   });
-  plan_ = all_schedules(schedule, micro, layout_);
+  plan_ = all_schedules(schedule_name_, micro, layout_);
   schedule_ = plan_[s];
 
   if (ctx.dp_size > 1) {

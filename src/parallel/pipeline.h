@@ -41,6 +41,7 @@ class Pipeline : public SingleDevice {
   static std::vector<torch::Tensor> state_of(const torch::nn::Module& block);  // params, buffers
   bool owns(size_t block) const;
   int piece_of(size_t block) const;
+  int64_t stage_parameters(int stage) const;  // the elements of a stage's pieces' parameters
   void release_block(size_t block);
   void materialize_block(size_t block);  // uninitialised, on the device (checkpoints)
   void choose_partition(const std::vector<int64_t>& sample_shape);
@@ -49,13 +50,12 @@ class Pipeline : public SingleDevice {
 
   Config cfg_;
   DistContext ctx_;
-  PipelineLayout layout_;  // which rank holds which of the partition's pieces
+  std::string schedule_name_;  // --pipeline-schedule (gpipe for --strategy model)
+  PipelineLayout layout_;      // which rank holds which of the partition's pieces
   Partition partition_;    // into layout_.pieces() pieces
   std::vector<double> block_costs_;  // what the partition balanced (or profiled, for the record)
   std::vector<torch::Tensor> params_;  // this stage's
   std::vector<torch::Tensor> buffers_;
-  std::vector<std::vector<size_t>> stage_params_;  // per stage: indices into parameters()
-  std::vector<int64_t> stage_numel_;               // per stage: its parameters' elements
   std::vector<int64_t> piece_numel_;               // per piece: its parameters' elements
   // Per block: the sizes of its parameters, then buffers (to rebuild a freed block).
   std::vector<std::vector<std::vector<int64_t>>> block_sizes_;

@@ -60,6 +60,13 @@ void Pipeline::load(torch::serialize::InputArchive& archive) {
     if (const auto state = get_param_state(*whole, p)) set_param_state(*optimizer_, p, *state);
 }
 
+int64_t Pipeline::stage_parameters(int stage) const {
+  int64_t n = 0;
+  for (int g = 0; g < layout_.pieces(); ++g)
+    if (layout_.owner(g) == stage) n += piece_numel_[g];
+  return n;
+}
+
 nlohmann::json Pipeline::details() const {
   // One row per rank: stage, then its figures, gathered so rank 0 can write them all.
   const double steps = std::max<int64_t>(1, timed_steps_);
@@ -79,7 +86,6 @@ nlohmann::json Pipeline::details() const {
   const auto rows =
       all_gather_rows(ctx_.world_pg, ctx_.world, torch::tensor(row, torch::kDouble), ctx_.device);
   const int micro = static_cast<int>(train_micro_.size());
-  const std::string schedule = cfg_.strategy == "model" ? "gpipe" : cfg_.pipeline_schedule;
   const auto& plan = plan_;
   // A replica's step lasts as long as its slowest rank's pass: a rank done sooner idles until
   // the step's closing sync, and that idle is bubble too (as the theories count it).
@@ -120,7 +126,7 @@ nlohmann::json Pipeline::details() const {
                      {"peak_activation_bytes", static_cast<int64_t>(v[6])},
                      {"held_micro_batches", static_cast<int>(v[7])},
                      {"held_micro_batches_theory", peak_in_flight(plan[stage])},
-                     {"parameters", stage_numel_[stage]},
+                     {"parameters", stage_parameters(stage)},
                      {"forward_s", mean[0]},  // per action, the mean over its chunks
                      {"backward_s", mean[1]},
                      {"input_grad_s", mean[2]},
@@ -162,7 +168,7 @@ nlohmann::json Pipeline::details() const {
                                                                               : "parameters"},
           {"stage_partition", pieces},
           {"bubble_fraction", timed ? nlohmann::json(bubble_sum / rows.size()) : nullptr},
-          {"bubble_fraction_theory", bubble_theory(schedule, micro, ctx_.stages, layout_.chunks)},
+          {"bubble_fraction_theory", bubble_theory(schedule_name_, micro, ctx_.stages, layout_.chunks)},
           {"bubble_fraction_profiled", timed ? nlohmann::json(sim.bubble) : nullptr},
           {"planned_on", planned_on_profile_ ? "profiled times of step 2" : "unit times"},
           {"ranks", ranks}};

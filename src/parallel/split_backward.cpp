@@ -116,28 +116,24 @@ InputGradient backward_input(const torch::Tensor& output, const torch::Tensor& g
   const Edge input_edge = torch::autograd::impl::gradient_edge(input);
   GraphWalk graph(input_edge.function.get());
   graph.walk(root.function);
-  // A norm layer whose parameter also feeds a deferred node (tied weights) is deferred too: W
-  // must bring all of that parameter's gradient, and I none of it.
+  // The parameters W feeds: the deferred nodes'. A norm layer whose parameter is among them
+  // (tied weights) is deferred too: W must bring all of that parameter's gradient, and I none.
+  edge_list w_parameters, i_parameters;
+  for (const auto& n : graph.deferred_nodes) graph.parameters_of(n.get(), w_parameters);
   std::unordered_set<Node*> deferred_params;
-  for (const auto& n : graph.deferred_nodes) {
+  for (const auto& e : w_parameters) deferred_params.insert(e.function.get());
+  std::vector<NodePtr> norms;
+  for (const auto& n : graph.norm_nodes) {
     edge_list edges;
     graph.parameters_of(n.get(), edges);
-    for (const auto& e : edges) deferred_params.insert(e.function.get());
-  }
-  auto& norms = graph.norm_nodes;
-  for (auto it = norms.begin(); it != norms.end();) {
-    edge_list edges;
-    graph.parameters_of(it->get(), edges);
     const bool tied = std::any_of(edges.begin(), edges.end(), [&](const Edge& e) {
       return deferred_params.count(e.function.get()) > 0;
     });
-    if (tied) {
-      graph.deferred_nodes.push_back(*it);
-      it = norms.erase(it);
-    } else {
-      ++it;
-    }
+    (tied ? graph.deferred_nodes : norms).push_back(n);
+    auto& into = tied ? w_parameters : i_parameters;
+    into.insert(into.end(), edges.begin(), edges.end());
   }
+  graph.norm_nodes = std::move(norms);
 
   // One engine pass that runs every node down to the deferred weight nodes (a node listed as an
   // output runs) and the input, accumulates the norm layers' weight gradients and the input's,
@@ -150,7 +146,7 @@ InputGradient backward_input(const torch::Tensor& output, const torch::Tensor& g
     n->add_pre_hook(std::make_unique<CaptureOnce>(&entering[i]));
     outputs.emplace_back(n, 0);
   }
-  for (const auto& n : graph.norm_nodes) graph.parameters_of(n.get(), outputs);
+  outputs.insert(outputs.end(), i_parameters.begin(), i_parameters.end());
   if (input_grad_needed) outputs.push_back(input_edge);
   const variable_list root_grad{grad.defined() ? grad : torch::ones_like(output)};
   auto& engine = torch::autograd::Engine::get_default_engine();
@@ -168,12 +164,12 @@ InputGradient backward_input(const torch::Tensor& output, const torch::Tensor& g
         w.roots.emplace_back(n, k);
         w.grads.push_back(std::move(entering[i][k]));
       }
-    graph.parameters_of(n.get(), w.parameters);
     // W runs each alone: cut its edges to everything but its parameters, so that no input
     // gradient is computed again (or passed on to the weight nodes below).
     for (Edge& e : n->next_edges())
       if (e.is_valid() && !graph.parameter_only(e.function.get())) e = Edge();
   }
+  w.parameters = std::move(w_parameters);
   // What only I needed is freed now; the deferred nodes keep their saved inputs for W.
   for (const auto& n : graph.other_nodes) n->release_variables();
   for (const auto& n : graph.norm_nodes) n->release_variables();

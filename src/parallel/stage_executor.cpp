@@ -143,12 +143,18 @@ torch::Tensor StageExecutor::forward_input(const Action& a, const Batch& batch,
     handed_act_[k] = torch::Tensor();
     return x;
   }
+  return timed_receive(act_recv_[k], act_in_[k], "recv act ", a).detach();
+}
+
+torch::Tensor StageExecutor::timed_receive(compat::Work& work, const torch::Tensor& buffer,
+                                           const char* what, const Action& a) {
   const int w0 = clock_.mark();
-  auto x = received(act_recv_[k], act_in_[k]).detach();
+  auto t = received(work, buffer);
   recv_waits_.insert(recv_waits_.end(), {w0, clock_.mark()});
-  span("wait", "recv act " + to_string(Action{Action::kForward, m, a.chunk}).substr(1),
-       recv_waits_.end()[-2], recv_waits_.back());
-  return x;
+  // "recv act 3.1": micro-batch 3, chunk 1.
+  span("wait", what + to_string(Action{Action::kForward, a.micro, a.chunk}).substr(1), w0,
+       recv_waits_.back());
+  return t;
 }
 
 torch::Tensor StageExecutor::output_grad(const Action& a) {
@@ -159,12 +165,7 @@ torch::Tensor StageExecutor::output_grad(const Action& a) {
     handed_grad_[k] = torch::Tensor();
     return grad;
   }
-  const int w0 = clock_.mark();
-  auto grad = received(grad_recv_[k], grad_in_[k]);
-  recv_waits_.insert(recv_waits_.end(), {w0, clock_.mark()});
-  span("wait", "recv grad " + to_string(Action{Action::kForward, a.micro, a.chunk}).substr(1),
-       recv_waits_.end()[-2], recv_waits_.back());
-  return grad;
+  return timed_receive(grad_recv_[k], grad_in_[k], "recv grad ", a);
 }
 
 void StageExecutor::pass_input_grad(const Action& a, const torch::Tensor& grad) {
@@ -225,7 +226,7 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions,
     const ChunkSpec& chunk = spec_.chunks[a.chunk];
     const int g = chunk.piece;
     // The next action's receive goes out now, so it travels while this action computes.
-    if (i + 1 < actions.size()) post_recv(actions[i + 1], sizes);
+    if (!post_all_receives_ && i + 1 < actions.size()) post_recv(actions[i + 1], sizes);
     if (a.kind == Action::kForward) {
       torch::Tensor x = forward_input(a, batch, offsets, sizes);
       // The first piece's images too under a split backward: the input delimits the graph

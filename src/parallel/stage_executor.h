@@ -103,6 +103,9 @@ class StageExecutor {
                               const std::vector<int64_t>& sizes);
   void mark_busy(const Action& a, int from_mark);  // a compute span from a mark to now
   torch::Tensor output_grad(const Action& a);
+  // Waits for a receive of action `a`'s, timed as receive wait and laid on the trace as `what`.
+  torch::Tensor timed_receive(compat::Work& work, const torch::Tensor& buffer, const char* what,
+                              const Action& a);
   // Passes a chunk's input gradient to the piece before it (handed over or sent).
   void pass_input_grad(const Action& a, const torch::Tensor& grad);
   // Waits for a receive; the data it brought, on the device.
