@@ -1,6 +1,6 @@
 # Embeds bench/suites/*.yaml into the binary (parallax bench --preset NAME) as generated C++.
 #
-# parallax_generate_presets(SOURCE_DIR OUTPUT) writes OUTPUT from src/report/presets.cpp.in (it
+# parallax_generate_presets(SOURCE_DIR OUTPUT) writes OUTPUT from src/suite/presets.cpp.in (it
 # also works under `cmake -P`); parallax_embed_presets(TARGET) does that into
 # ${CMAKE_BINARY_DIR}/generated/presets.cpp, adds it to TARGET, and re-runs CMake whenever a suite
 # file changes, appears or goes, so the binary never ships a stale preset.
@@ -33,7 +33,7 @@ function(parallax_generate_presets source_dir output)
   set(PARALLAX_PRESET_ENTRIES "${entries}")
   # @ONLY: ${...} in a suite's text stays as written; configure_file leaves OUTPUT untouched when
   # its text is unchanged, so an unrelated re-configure recompiles nothing.
-  configure_file("${source_dir}/src/report/presets.cpp.in" "${output}" @ONLY)
+  configure_file("${source_dir}/src/suite/presets.cpp.in" "${output}" @ONLY)
 endfunction()
 
 function(parallax_embed_presets target)

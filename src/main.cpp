@@ -11,7 +11,7 @@
 #include "data/download.h"
 #include "data/info.h"
 #include "plan/plan_command.h"
-#include "report/bench_command.h"
+#include "suite/bench_command.h"
 #include "report/report_command.h"
 #include "train/checkpoint.h"
 #include "config/exit_codes.h"
@@ -35,6 +35,7 @@ int run(int argc, char** argv) {
                                    "epochs.csv and a checkpoint into the run directory");
   parallax::add_train_options(*train, cfg);
   parallax::BenchOptions bench_opts;
+  bench_opts.write_report = parallax::write_runs_report;
   auto* bench = parallax::add_bench_command(app, bench_opts);
   parallax::PlanOptions plan_opts;
   auto* plan = parallax::add_plan_command(app, plan_opts);

@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "report/bench_command.h"
-#include "report/suite.h"
+#include "suite/bench_command.h"
+#include "suite/suite.h"
 #include "test_util.h"
 
 namespace parallax::testing {

@@ -4,9 +4,9 @@
 #include <algorithm>
 #include <set>
 
-#include "report/presets.h"
-#include "report/suite.h"
-#include "unit/report/suite_test_util.h"
+#include "suite/presets.h"
+#include "suite/suite.h"
+#include "unit/suite/suite_test_util.h"
 
 namespace parallax {
 namespace {

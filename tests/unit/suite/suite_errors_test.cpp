@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <fstream>
 
-#include "report/suite.h"
-#include "unit/report/suite_test_util.h"
+#include "suite/suite.h"
+#include "unit/suite/suite_test_util.h"
 
 namespace parallax {
 namespace {

@@ -1,5 +1,5 @@
 // Suite points -> runs: grids crossed per strategy, exclusions, named datasets, labels and args.
-#include "report/suite_parser.h"
+#include "suite/suite_parser.h"
 
 #include <nlohmann/json.hpp>
 

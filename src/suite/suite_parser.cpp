@@ -1,5 +1,5 @@
 // Suite YAML nodes -> checked fields: top level, groups, options, values, datasets and excludes.
-#include "report/suite_parser.h"
+#include "suite/suite_parser.h"
 
 #include <yaml-cpp/yaml.h>
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "config/user_error.h"
-#include "report/suite.h"
+#include "suite/suite.h"
 
 namespace parallax::suite_detail {
 

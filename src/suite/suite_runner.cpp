@@ -1,87 +1,33 @@
-// `parallax bench`: a suite's runs, one `parallax train` child at a time, resumable, then a report.
-#include "report/bench_command.h"
+// The suite runner: a list of runs, one `parallax train` child at a time, into one runs directory
+// and its results database; resumable (finished runs are skipped), failures recorded with reason.
+#include "suite/suite_runner.h"
 
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <utility>
 
-#include "config/options.h"
 #include "config/user_error.h"
 #include "metrics/atomic_file.h"
 #include "metrics/results_db.h"
 #include "metrics/run_import.h"
 #include "metrics/system_info.h"
-#include "report/presets.h"
-#include "report/report_command.h"
-#include "report/suite.h"
-#include "train/train_command.h"
 
 extern char** environ;
 
 namespace parallax {
 namespace fs = std::filesystem;
-
-CLI::App* add_bench_command(CLI::App& app, BenchOptions& opts) {
-  auto* bench = app.add_subcommand(
-      "bench",
-      "run a suite (a grid of train runs, YAML) into one runs directory, then write its report; "
-      "runs already finished there are skipped, so an interrupted suite resumes");
-  bench->add_option("suite", opts.suite_file, "suite file (see bench/suites/*.yaml)");
-  bench->add_option("--preset", opts.preset, "a shipped suite: " + [] {
-    std::string names;
-    for (const auto& n : preset_names()) names += (names.empty() ? "" : ", ") + n;
-    return names;
-  }());
-  bench->add_option("--runs", opts.runs_dir, "runs directory (default: runs/<suite name>)");
-  bench->add_option("--report-dir", opts.report_dir, "report folder (default: RUNS/report)");
-  bench->add_flag("--dry-run", opts.dry_run, "list the runs the suite expands to, run nothing");
-  bench->add_flag("!--no-report", opts.report, "do not write the report at the end");
-  return bench;
-}
-
-SuiteChecks train_suite_checks() {
-  SuiteChecks checks;
-  CLI::App app;
-  Config cfg;
-  add_train_options(app, cfg);
-  // The train options live in option groups, which CLI11 keeps as unnamed subcommands.
-  std::vector<const CLI::App*> apps{&app};
-  for (const CLI::App* g : std::as_const(app).get_subcommands([](const CLI::App*) { return true; }))
-    apps.push_back(g);
-  for (const CLI::App* a : apps)
-    for (const CLI::Option* o : a->get_options())
-      for (const auto& name : o->get_lnames()) {
-        if (name == "help") continue;
-        checks.known_options.push_back(name);
-        if (o->get_expected_max() == 0) checks.flag_options.push_back(name);
-      }
-  checks.check_run = [](const std::vector<std::string>& args) {
-    CLI::App app;
-    Config cfg;
-    add_train_options(app, cfg);
-    try {
-      app.parse(std::vector<std::string>(args.rbegin(), args.rend()));  // CLI11 pops from the back
-    } catch (const CLI::ParseError& e) {
-      throw UserError(e.what());
-    }
-    checked_train_config(cfg);
-  };
-  checks.path_exists = [](const std::string& path) { return fs::exists(path); };
-  return checks;
-}
 
 namespace {
 
@@ -152,31 +98,11 @@ std::string result_line(const RunRecord& r) {
   return line;
 }
 
-Suite load_bench_suite(const BenchOptions& opts) {
-  if (opts.suite_file.empty() == opts.preset.empty())
-    throw UserError("bench: give a suite file or --preset NAME (one of them), e.g. " +
-                    std::string("parallax bench --preset quick"));
-  const SuiteChecks checks = train_suite_checks();
-  if (!opts.preset.empty())
-    return load_suite(preset_yaml(opts.preset), "bench/suites/" + opts.preset + ".yaml", checks);
-  return load_suite_file(opts.suite_file, checks);
-}
-
 }  // namespace
 
-int bench_main(const BenchOptions& opts) {
-  const Suite suite = load_bench_suite(opts);  // every run is checked before any starts
-  const std::string runs = opts.runs_dir.empty() ? "runs/" + suite.name : opts.runs_dir;
-  const int n = static_cast<int>(suite.runs.size());
-  std::printf("bench: suite %s: %d runs into %s\n", suite.name.c_str(), n, runs.c_str());
-  if (opts.dry_run) {
-    for (const auto& r : suite.runs) {
-      std::string line = "  " + r.name + ":";
-      for (const auto& a : r.args) line += " " + a;
-      std::printf("%s\n", line.c_str());
-    }
-    return 0;
-  }
+SuiteRunResult run_suite(const std::string& suite_name, const std::vector<SuiteRun>& list,
+                         const std::string& runs) {
+  const int n = static_cast<int>(list.size());
   std::error_code ec;
   fs::create_directories(runs, ec);
   if (ec) throw UserError("--runs " + runs + ": cannot create it (" + ec.message() + ")");
@@ -189,7 +115,7 @@ int bench_main(const BenchOptions& opts) {
   int failed = 0, ran = 0;
   double spent = 0;
   for (int i = 0; i < n && !g_interrupted; ++i) {
-    const SuiteRun& run = suite.runs[i];
+    const SuiteRun& run = list[i];
     const std::string dir = runs + "/" + run.name;
     std::printf("[%d/%d] %s: ", i + 1, n, run.name.c_str());
     if (db.has_finished(run.name)) {
@@ -203,7 +129,7 @@ int bench_main(const BenchOptions& opts) {
     fs::create_directories(dir, ec);
     if (ec) throw UserError(dir + ": cannot create it (" + ec.message() + ")");
     write_file_atomic(dir + "/suite.json",
-                      nlohmann::json{{"suite", suite.name}, {"label", run.label},
+                      nlohmann::json{{"suite", suite_name}, {"label", run.label},
                                      {"repeat", run.repeat}, {"note", run.note},
                                      {"options", run.options}}
                               .dump(2) + "\n");
@@ -228,7 +154,7 @@ int bench_main(const BenchOptions& opts) {
       } catch (const UserError&) {  // it failed before writing its config.json
         r.name = run.name;
         r.dir = fs::absolute(dir).string();
-        r.suite = suite.name;
+        r.suite = suite_name;
         r.label = run.label;
         r.repeat = run.repeat;
         r.note = run.note;
@@ -249,18 +175,11 @@ int bench_main(const BenchOptions& opts) {
     std::printf("\n");
     std::fflush(stdout);
   }
-  if (g_interrupted) {
-    std::printf("bench: interrupted; run the same command again to resume (finished runs are "
-                "kept)\n");
-    return 130;
-  }
-  if (opts.report) {
-    const std::string page = write_runs_report(runs, opts.report_dir);
-    std::printf("bench: report: %s\n", page.c_str());
-  }
-  std::printf("bench: %d of %d runs finished%s\n", n - failed, n,
-              failed ? "; failed runs are in the report with their reason" : "");
-  return failed ? 1 : 0;
+  SuiteRunResult result;
+  result.ran = n;
+  result.failed = failed;
+  result.interrupted = g_interrupted != 0;
+  return result;
 }
 
 }  // namespace parallax

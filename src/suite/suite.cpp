@@ -1,5 +1,5 @@
 // Suite YAML -> checked runs: reads the text or file and hands it to SuiteParser.
-#include "report/suite.h"
+#include "suite/suite.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "config/user_error.h"
-#include "report/suite_parser.h"
+#include "suite/suite_parser.h"
 
 namespace parallax {
 

@@ -1,0 +1,23 @@
+// The suite runner: runs a list of suite runs, one `parallax train` child process at a time, into
+// one runs directory and its results database (RUNS/results.sqlite). Runs already finished there
+// are skipped, so an interrupted list resumes; a failed run is recorded with its reason and the
+// list goes on. `bench` and `plan --check` both run through it.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "suite/suite.h"
+
+namespace parallax {
+
+struct SuiteRunResult {
+  int ran = 0;     // runs in the list
+  int failed = 0;  // of those, failed (recorded with their reason)
+  bool interrupted = false;  // Ctrl-C or SIGTERM: the rest were not started
+};
+
+// Prints one progress line per run ("[i/n] NAME: 212.3 img/s, train 41.0 s (43 s); about 3m left").
+SuiteRunResult run_suite(const std::string& suite_name, const std::vector<SuiteRun>& runs,
+                         const std::string& runs_dir);
+
+}  // namespace parallax
