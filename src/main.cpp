@@ -38,6 +38,7 @@ int run(int argc, char** argv) {
   bench_opts.write_report = parallax::write_runs_report;
   auto* bench = parallax::add_bench_command(app, bench_opts);
   parallax::PlanOptions plan_opts;
+  plan_opts.write_report = parallax::write_runs_report;
   auto* plan = parallax::add_plan_command(app, plan_opts);
   parallax::ReportCommandOptions report_opts;
   auto* report = parallax::add_report_command(app, report_opts);
@@ -76,7 +77,7 @@ int run(int argc, char** argv) {
   } else if (*bench) {
     return parallax::bench_main(bench_opts);
   } else if (*plan) {
-    return parallax::plan_main(plan_opts);
+    return parallax::plan_main(plan_opts, argc, argv);
   } else if (*report) {
     std::printf("parallax: wrote %s\n",
                 parallax::write_runs_report(report_opts.runs_dir, report_opts.out_dir).c_str());

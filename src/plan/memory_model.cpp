@@ -117,34 +117,38 @@ PredictedMemory predict_replicated(const MemoryWorkload& w, const MemoryCandidat
 // activations, GPipe all M.
 std::vector<PredictedMemory> predict_pipeline(const MemoryWorkload& w, const MemoryCandidate& c) {
   std::vector<PredictedMemory> ranks;
-  const int stages = static_cast<int>(c.cuts.size()) - 1;
+  const int chunks = std::max(1, c.virtual_stages);
+  const int stages = (static_cast<int>(c.cuts.size()) - 1) / chunks;
   const int micro = c.strategy == "model" ? 1 : std::max(1, c.micro_batches);
   const int64_t rows = micro_batch_rows(w, c);
   const auto& act = activations_at(w, rows);
   const int64_t e = w.element_bytes;
+  const std::string schedule = c.strategy == "model" ? "gpipe" : c.schedule;
+  const PipelineLayout layout = layout_for(schedule, stages, chunks);
   for (int s = 0; s < stages; ++s) {
-    const size_t begin = c.cuts[s], end = c.cuts[s + 1];
     PredictedMemory m;
-    const int64_t params = sum(w.block_params, begin, end) * e;
-    m.parameters = params + sum(w.block_buffer_bytes, begin, end);
+    int64_t params = 0, buffers = 0, per_micro = 0, workspace = 0;
+    for (int ch = 0; ch < layout.chunks; ++ch) {
+      const int piece = layout.piece(s, ch);
+      const size_t begin = c.cuts[piece], end = c.cuts[piece + 1];
+      params += sum(w.block_params, begin, end) * e;
+      buffers += sum(w.block_buffer_bytes, begin, end);
+      for (size_t b = begin; b < end; ++b) per_micro += activation_of(act, b);
+      workspace += workspace_of(w, rows, begin, end);
+    }
+    m.parameters = params + buffers;
     m.gradients = params;
     m.optimizer_state = w.optimizer_slots * params;
-    int64_t per_micro = 0;
-    for (size_t b = begin; b < end; ++b) per_micro += activation_of(act, b);
-    // Micro-batches held at the schedule's peak (its own list of actions). A schedule with
-    // several chunks per rank holds chunks, each taken as 1/chunks of the stage's activations
-    // (an estimate: these cuts are per stage; plan offers gpipe and 1f1b only).
-    const std::string schedule = c.strategy == "model" ? "gpipe" : c.schedule;
-    const PipelineLayout layout = layout_for(schedule, stages, 2);
+    // Micro-batch chunks held at the schedule's peak (its own list of actions), each taken as
+    // 1/chunks of the rank's activations per micro-batch.
     const int chunks_held = peak_in_flight(make_schedule(schedule, micro, layout, s));
-    const int held = std::max(1, (chunks_held + layout.chunks - 1) / layout.chunks);
-    m.activations = held * per_micro;
-    m.other = (s == 0 ? w.batch * w.input_bytes_per_image : 0) + workspace_of(w, rows, begin, end);
+    const double held = std::max(1.0, static_cast<double>(chunks_held) / layout.chunks);
+    m.activations = static_cast<int64_t>(held * static_cast<double>(per_micro));
+    m.other = (s == 0 ? w.batch * w.input_bytes_per_image : 0) + workspace;
     // The gradients come with the first backward, while the micro-batches it runs on are still
     // held: ResNet's last blocks hold most parameters and its first most activations, so nearly
     // all of both coexist (1F1B's steady state holds them with all its micro-batches too).
-    m.peak = m.parameters + m.optimizer_state + m.other +
-             std::max(m.activations, m.gradients + held * per_micro);
+    m.peak = m.parameters + m.optimizer_state + m.other + std::max(m.activations, m.gradients + m.activations);
     ranks.push_back(m);
   }
   return ranks;

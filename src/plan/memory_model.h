@@ -38,7 +38,9 @@ struct MemoryCandidate {
   bool reshard_after_forward = true;
   std::string schedule = "1f1b";     // pipeline: a --pipeline-schedule name
   int micro_batches = 1;             // pipeline; model is 1
-  std::vector<size_t> cuts;          // pipeline: first block of each stage, then the block count
+  // pipeline: first block of each piece (stages x virtual_stages), then the block count
+  std::vector<size_t> cuts;
+  int virtual_stages = 1;            // pipeline: chunks per rank
 };
 
 struct PredictedMemory {

@@ -1,182 +1,287 @@
-// plan_main(): builds the model as training would, profiles the activations at each micro-batch
-// shape the candidates use, and prints (and writes) one prediction per candidate and rank.
+// plan_main(): the options, the profile (here, in launched ranks, or from a file), the candidates
+// priced and ranked, plan.json, and --check.
 #include "plan/plan_command.h"
 
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <sstream>
 
 #include "config/options.h"
 #include "config/user_error.h"
 #include "config/validate.h"
-#include "data/load_dataset.h"
+#include "distributed/device.h"
+#include "distributed/launcher.h"
+#include "distributed/rank_env.h"
 #include "metrics/atomic_file.h"
-#include "models/partition.h"
-#include "models/resnet.h"
-#include "plan/activation_profile.h"
-#include "plan/memory_model.h"
+#include "metrics/system_info.h"
+#include "models/blocks.h"
+#include "plan/collective_fit.h"
+#include "plan/plan_candidates.h"
+#include "plan/plan_check.h"
+#include "plan/plan_profile.h"
+#include "plan/plan_table.h"
+#include "plan/plan_workload.h"
+#include "plan/profile_json.h"
 
 namespace parallax {
+namespace fs = std::filesystem;
 
 CLI::App* add_plan_command(CLI::App& app, PlanOptions& opts) {
   auto* plan = app.add_subcommand(
-      "plan", "predict, before running anything, what each strategy needs: --memory prints each "
-              "rank's bytes by kind for single, ddp, zero 1/2/3, model and pipeline");
+      "plan", "which strategy, and why, before spending the compute: profiles the workload, "
+              "predicts step time and memory per rank for every strategy and schedule, ranks them "
+              "(OUT/plan.json); --check runs the top ones to compare; --memory prints the memory "
+              "model alone");
+  opts.app = plan;
   add_train_options(*plan, opts.cfg);
-  plan->add_option("--world", opts.world, "ranks to plan for (ddp, zero and the pipeline stages)")
+  auto* g = plan->add_option_group("plan");
+  g->add_option("--world", opts.world, "ranks to plan for (default: --nproc, else 2)")
       ->check(CLI::Range(1, 4096));
-  plan->add_flag("--memory", opts.memory, "the memory model: bytes per rank by kind")->required();
-  plan->add_option("--json", opts.json, "also write the predictions to this file (JSON)");
+  g->add_flag("--memory", opts.memory, "only the memory model: bytes per rank by kind");
+  g->add_option("--json", opts.json, "--memory: also write its rows to this file (JSON)");
+  g->add_option("--check", opts.check,
+                "run the top K predictions plus a spread of the others (K, or all) for real, "
+                "--steps timed steps each (default 8), and compare");
+  g->add_option("--strategies", opts.strategies,
+                "comma-separated subset to plan: single,ddp,zero,model,pipeline,hybrid");
+  g->add_option("--plan-micro-batches", opts.micro_batches,
+                "pipeline micro-batch counts to consider (default: world, 2x and 4x)")
+      ->delimiter(',');
+  g->add_option("--memory-per-rank", opts.memory_per_rank_mib,
+                "memory budget per rank in MiB (default: this machine's memory / ranks)")
+      ->check(CLI::PositiveNumber);
+  g->add_option("--link-bandwidth", opts.link_gbps,
+                "plan on paper: GB/s each rank sends over the slowest link (ring collectives)")
+      ->check(CLI::PositiveNumber);
+  g->add_option("--link-latency", opts.link_latency_us, "plan on paper: the link's latency (us)")
+      ->check(CLI::NonNegativeNumber);
+  g->add_option("--device-profile", opts.device_profile,
+                "plan with this profile.json (per-block times taken on another device) instead of "
+                "profiling here");
   return plan;
 }
 
 namespace {
 
-double mib(int64_t bytes) {
-  return bytes / (1024.0 * 1024.0);
+constexpr int64_t kPaperRows = 16;
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
 }
 
-std::vector<MemoryCandidate> candidates(const PlanOptions& o, const std::vector<size_t>& cuts) {
-  const Config& c = o.cfg;
-  const int n = o.world;
-  std::vector<MemoryCandidate> out;
-  auto add = [&](const std::string& label, const std::string& strategy, int world) {
-    MemoryCandidate m;
-    m.label = label;
-    m.strategy = strategy;
-    m.world = world;
-    m.buckets_in_flight = c.buckets_in_flight;
-    m.reshard_after_forward = c.reshard_after_forward;
-    out.push_back(m);
-    return &out.back();
-  };
-  add("single", "single", 1);
-  if (n > 1) {
-    const std::string ranks = " nproc " + std::to_string(n);
-    add("ddp" + ranks, "ddp", n);
-    for (int stage : {1, 2, 3}) add("zero-" + std::to_string(stage) + ranks, "zero", n)->zero_stage = stage;
-    const int micro = c.micro_batches > 0 ? c.micro_batches : 4 * n;
-    add("model" + ranks, "model", n)->cuts = cuts;
-    for (const char* schedule : {"gpipe", "1f1b"}) {
-      MemoryCandidate* p =
-          add(std::string("pipeline ") + schedule + " m" + std::to_string(micro), "pipeline", n);
-      p->schedule = schedule;
-      p->micro_batches = micro;
-      p->cuts = cuts;
+double machine_memory_bytes() {
+  return static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+}
+
+// The profile: read, measured in launched ranks, or measured here.
+Profile take_profile(const PlanOptions& opts, const Config& cfg, const PlanModel& m, int world,
+                     bool local, const std::vector<int64_t>& rows, const std::string& out_dir,
+                     int argc, char** argv) {
+  ProfileJob job;
+  job.cfg = cfg;
+  job.world = world;
+  job.rows = rows;
+  job.probe_rows = std::max<int64_t>(1, cfg.batch_size / world);
+  job.out_file = out_dir + "/profile.json";
+  Profile p;
+  if (!opts.device_profile.empty()) {
+    p = read_profile_file(opts.device_profile);
+    if (p.block_names != m.model->block_names())
+      throw UserError("--device-profile " + opts.device_profile + ": its blocks (" +
+                      std::to_string(p.block_names.size()) + ", model " + p.model +
+                      ") are not " + cfg.model + "'s; give a profile of " + cfg.model);
+  } else if (local && world > 1) {
+    LaunchSpec spec;
+    spec.argv.push_back(fs::read_symlink("/proc/self/exe").string());
+    for (int i = 1; i < argc; ++i) spec.argv.push_back(argv[i]);
+    spec.nproc = world;
+    spec.threads_per_rank = cfg.threads;
+    spec.comm_timeout_s = std::max(600.0, cfg.comm_timeout);
+    plan_progress("on " + std::to_string(world) + " ranks");
+    const int rc = launch_ranks(spec);
+    if (rc != 0) throw UserError("plan: the profiling ranks failed (exit " + std::to_string(rc) +
+                                 "); see the lines above");
+    p = read_profile_file(job.out_file);
+  } else {
+    p = profile_here(job, m);
+  }
+  if (!local) {
+    // On paper: each rank its own device; collectives from the link's ring forms.
+    p.slowdown.clear();
+    p.comm_compute_share = 0;
+    if (opts.link_gbps > 0) {
+      p.collectives = ring_fits(world, {opts.link_latency_us * 1e-6, opts.link_gbps * 1e9});
+      p.collectives_world = world;
+    } else if (p.collectives_world != world) {
+      for (auto& [kind, fit] : p.collectives) fit = rescale_ring(fit, kind, p.collectives_world, world);
+      p.collectives_world = world;
     }
   }
-  return out;
+  write_file_atomic(out_dir + "/profile.json", profile_to_json(p).dump(1) + "\n");
+  return p;
 }
 
 }  // namespace
 
-int plan_main(const PlanOptions& opts) {
+int plan_main(const PlanOptions& given, int argc, char** argv) {
+  if (given.memory) return memory_plan_main(given);
+  PlanOptions opts = given;
   Config cfg = opts.cfg;
   validate(cfg);
-  const torch::Device device(cfg.device == "cuda" ? torch::kCUDA : torch::kCPU);
-  int64_t channels = cfg.channels, size = cfg.image_size, classes = cfg.classes;
-  if (cfg.dataset != "synthetic") {
-    const Dataset data = load_dataset(cfg);
-    channels = data.channels();
-    size = data.height();
-    classes = data.classes;
-  }
-  auto model = make_resnet({cfg.model, channels, classes, cfg.norm == "batch"});
-  model->set_floating_dtype(cfg.dtype == "fp64" ? torch::kDouble : torch::kFloat);
-  model->to(device);
-  const std::vector<int64_t> sample{channels, size, size};
+  const int world = opts.world > 0 ? opts.world : (cfg.nproc > 1 ? cfg.nproc : 2);
+  const int cores = cpu_cores();
+  constexpr int kRanksPerCore = 4;
+  const bool paper = opts.link_gbps > 0 || !opts.device_profile.empty();
+  if (!paper && world > kRanksPerCore * cores)
+    throw UserError("--world " + std::to_string(world) + ": more ranks than this machine runs (" +
+                    std::to_string(cores) + " cores); to plan it on paper give --link-bandwidth " +
+                    "GB/s and --link-latency us (and --device-profile FILE for another device)");
+  if (cfg.threads <= 0) cfg.threads = paper ? cores : std::max(1, cores / world);
+  const std::string out_dir = cfg.out.empty() ? "runs/plan" : cfg.out;
 
-  MemoryWorkload w;
-  w.element_bytes = cfg.dtype == "fp64" ? 8 : 4;
-  w.optimizer_slots = cfg.optimizer == "adam" ? 2 : (cfg.momentum > 0 ? 1 : 0);
-  w.batch = cfg.batch_size;
-  w.input_bytes_per_image = channels * size * size * w.element_bytes;
-  w.bucket_mb = cfg.bucket_mb;
-  w.tail_bucket_mb = cfg.tail_bucket_mb;
-  w.wire_bf16 = cfg.grad_reduce_dtype == "bf16";
-  const auto by_block = model->parameter_indices_by_block();
-  const auto params = model->parameters();
-  for (size_t b = 0; b < model->blocks().size(); ++b) {
-    int64_t numel = 0, buffers = 0;
-    for (size_t k : by_block[b]) {
-      numel += params[k].numel();
-      w.param_numels.push_back(params[k].numel());
-      w.param_block.push_back(b);
-    }
-    for (const auto& t : model->blocks()[b].block->buffers()) buffers += t.numel() * t.element_size();
-    w.block_params.push_back(numel);
-    w.block_buffer_bytes.push_back(buffers);
-  }
-  // The cut training would choose (by --split-at, or --balance over the same profile).
-  std::vector<size_t> cuts;
-  if (opts.world > 1) {
-    const std::string by = cfg.split_at.empty() ? cfg.balance : "params";
-    const int micro = cfg.micro_batches > 0 ? cfg.micro_batches : 4 * opts.world;
-    std::vector<int64_t> input{std::max<int64_t>(1, cfg.batch_size / micro)};
-    input.insert(input.end(), sample.begin(), sample.end());
-    const auto costs = block_costs(*model, by, input, device);
-    cuts = (cfg.split_at.empty() ? partition_balanced(costs, opts.world)
-                                 : partition_at(model->block_names(), cfg.split_at, opts.world))
-               .cuts;
-  }
-  const auto list = candidates(opts, cuts);
-  for (const auto& c : list) {
-    const int64_t rows = micro_batch_rows(w, c);
-    if (w.activations_by_rows.count(rows)) continue;
-    std::fprintf(stderr, "parallax: profiling %s's blocks at %lld images per micro-batch\n",
-                 cfg.model.c_str(), static_cast<long long>(rows));
-    const ActivationProfile profile =
-        profile_activations(*model, sample, rows, device, precision_for(cfg, device));
-    w.activations_by_rows[rows] = profile.activations;
-    w.workspace_by_rows[rows] = profile.workspace;
-  }
+  CandidateSpace space;
+  space.world = world;
+  space.batch = cfg.batch_size;
+  space.strategies = split_list(opts.strategies);
+  for (const auto& s : space.strategies)
+    if (std::find(plan_strategy_names().begin(), plan_strategy_names().end(), s) ==
+        plan_strategy_names().end())
+      throw UserError("--strategies: unknown strategy '" + s +
+                      "'; use single, ddp, zero, model, pipeline or hybrid");
+  space.micro_batches = opts.micro_batches;
+  space.bucket_mb = cfg.bucket_mb;
+  space.tail_bucket_mb = cfg.tail_bucket_mb;
+  space.wire_bf16 = cfg.grad_reduce_dtype == "bf16";
 
-  std::printf("predicted memory per rank (MiB), %s, batch %lld, %s, %s; model states by the ZeRO "
-              "rule in the last column\n",
-              cfg.model.c_str(), static_cast<long long>(cfg.batch_size), cfg.optimizer.c_str(),
-              cfg.dtype.c_str());
-  std::printf("%-22s %4s %10s %10s %10s %11s %10s %10s\n", "candidate", "rank", "params",
-              "grads", "optimizer", "activations", "peak", "zero-rule");
-  nlohmann::json rows = nlohmann::json::array();
-  int64_t psi = 0;
-  for (int64_t p : w.block_params) psi += p;
-  for (const auto& c : list) {
-    const auto ranks = predict_memory(w, c);
-    const int stage = c.strategy == "zero" ? c.zero_stage : 0;
-    const bool replicated = c.strategy != "model" && c.strategy != "pipeline";
-    const double rule =
-        zero_rule_bytes(stage, static_cast<double>(psi), replicated ? c.world : 1,
-                        w.element_bytes, w.optimizer_slots * w.element_bytes);
-    for (size_t r = 0; r < ranks.size(); ++r) {
-      const auto& m = ranks[r];
-      if (replicated && r > 0) break;  // the ranks are alike
-      char rule_text[32] = "-";
-      if (replicated) std::snprintf(rule_text, sizeof rule_text, "%.1f", rule / (1024.0 * 1024.0));
-      std::printf("%-22s %4s %10.1f %10.1f %10.1f %11.1f %10.1f %10s\n", c.label.c_str(),
-                  replicated ? "all" : std::to_string(r).c_str(), mib(m.parameters),
-                  mib(m.gradients), mib(m.optimizer_state), mib(m.activations), mib(m.peak),
-                  rule_text);
-      rows.push_back({{"label", c.label},
-                      {"strategy", c.strategy},
-                      {"world", c.world},
-                      {"zero_stage", c.zero_stage},
-                      {"schedule", c.schedule},
-                      {"micro_batches", c.micro_batches},
-                      {"rank", replicated ? -1 : static_cast<int>(r)},
-                      {"predicted_memory",
-                       {{"parameters", m.parameters},
-                        {"gradients", m.gradients},
-                        {"optimizer_state", m.optimizer_state},
-                        {"activations", m.activations},
-                        {"other", m.other},
-                        {"peak", m.peak}}},
-                      {"zero_rule_bytes", replicated ? nlohmann::json(rule) : nlohmann::json()}});
-    }
+  if (rank_env_from(::getenv)) {  // a profiling rank started by the branch below
+    const PlanModel m = build_plan_model(cfg);
+    ProfileJob job;
+    job.cfg = cfg;
+    job.world = world;
+    job.rows = candidate_rows_needed(space, m.model->blocks().size());
+    job.probe_rows = std::max<int64_t>(1, cfg.batch_size / world);
+    job.out_file = out_dir + "/profile.json";
+    profile_in_rank(job);
+    return 0;
   }
-  if (!opts.json.empty()) write_file_atomic(opts.json, nlohmann::json{{"rows", rows}}.dump(2) + "\n");
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) throw UserError("--out " + out_dir + ": cannot create it (" + ec.message() + ")");
+  configure_threads(cfg.threads);
+  const PlanModel m = build_plan_model(cfg);
+  auto rows_needed = candidate_rows_needed(space, m.model->blocks().size());
+  if (paper) {  // block times proportional beyond kPaperRows (Profile::blocks_at)
+    for (auto& r : rows_needed) r = std::min(r, kPaperRows);
+    rows_needed.erase(std::unique(rows_needed.begin(), rows_needed.end()), rows_needed.end());
+  }
+  if (rows_needed.empty() || plan_candidates(space, [&] {
+        Profile stub;
+        stub.block_names = m.model->block_names();
+        stub.block_params.assign(stub.block_names.size(), 0);
+        stub.blocks_by_rows[1] = std::vector<BlockTimes>(stub.block_names.size(), {1, 2, 1, 1});
+        return stub;
+      }()).empty())
+    throw UserError("plan: no strategy" +
+                    (opts.strategies.empty() ? std::string() : " of --strategies " + opts.strategies) +
+                    " runs batch " + std::to_string(cfg.batch_size) + " on " +
+                    std::to_string(world) + " ranks (a batch that does not split over them, or " +
+                    "more stages than " + cfg.model + " has blocks); change --world or --batch-size");
+  const Profile profile =
+      take_profile(opts, cfg, m, world, !paper, rows_needed, out_dir, argc, argv);
+
+  // Price every candidate; memory from the memory model.
+  MemoryWorkload mw = memory_workload(cfg, m);
+  std::vector<PlanRow> rows;
+  const double budget = opts.memory_per_rank_mib > 0
+                            ? opts.memory_per_rank_mib * 1024 * 1024
+                            : (m.device.is_cuda() ? 0 : machine_memory_bytes() / (paper ? 1 : world));
+  for (const auto& c : plan_candidates(space, profile)) {
+    PlanRow r;
+    r.candidate = c;
+    r.predicted = predict_step(profile, c, cfg.batch_size);
+    MemoryCandidate mc;
+    mc.label = c.label;
+    mc.strategy = c.strategy == "hybrid" ? "pipeline" : c.strategy;
+    mc.world = c.strategy == "hybrid" ? c.pp : c.world;
+    mc.zero_stage = c.zero_stage;
+    mc.buckets_in_flight = cfg.buckets_in_flight;
+    mc.reshard_after_forward = cfg.reshard_after_forward;
+    mc.schedule = c.schedule;
+    mc.micro_batches = c.micro_batches;
+    mc.virtual_stages = c.virtual_stages;
+    mc.cuts = c.cuts;
+    MemoryWorkload cw = mw;
+    if (c.strategy == "hybrid") cw.batch = cfg.batch_size / c.dp;
+    // On paper the batch may be far larger than this machine holds: profiled at up to
+    // kPaperRows images, proportional beyond.
+    add_activations(cfg, m, micro_batch_rows(cw, mc), mw, paper ? kPaperRows : 0);
+    cw.activations_by_rows = mw.activations_by_rows;
+    cw.workspace_by_rows = mw.workspace_by_rows;
+    r.memory = predict_memory(cw, mc);
+    for (const auto& pm : r.memory) r.peak_bytes = std::max(r.peak_bytes, pm.peak);
+    r.fits = budget <= 0 || static_cast<double>(r.peak_bytes) <= budget;
+    rows.push_back(r);
+  }
+  rank_rows(rows);
+  PlanHeader h;
+  h.model = cfg.model;
+  h.precision = profile.precision;
+  h.device = profile.device;
+  h.profile_source = profile.source;
+  h.scale = paper ? "prediction" : "measured";
+  h.world = world;
+  h.threads = cfg.threads;
+  h.batch = cfg.batch_size;
+  h.budget_bytes = budget;
+  print_plan(h, rows);
+  if (!rows.front().fits)
+    throw UserError("--memory-per-rank: no candidate fits " +
+                    std::to_string(static_cast<long long>(budget / (1024 * 1024))) +
+                    " MiB per rank (the smallest needs " +
+                    std::to_string(static_cast<long long>(
+                        std::min_element(rows.begin(), rows.end(), [](const PlanRow& a, const PlanRow& b) {
+                          return a.peak_bytes < b.peak_bytes;
+                        })->peak_bytes / (1024 * 1024))) +
+                    " MiB); give a larger budget, more ranks or a smaller batch");
+  const std::string plan_file = out_dir + "/plan.json";
+  write_file_atomic(plan_file, plan_json(h, rows).dump(2) + "\n");
+  std::printf("plan: wrote %s\n", plan_file.c_str());
+  if (opts.check.empty()) return 0;
+  if (paper)
+    throw UserError("--check: this plan is for a machine not measured here (--link-bandwidth or "
+                    "--device-profile); check a plan of this machine's own world");
+  const auto which = rows_to_check(rows, opts.check);
+  const int steps = cfg.steps > 0 ? cfg.steps : 8;
+  auto extra = workload_args(*opts.app, argc, argv);
+  extra.insert(extra.end(), {"--threads", std::to_string(cfg.threads)});
+  auto given_opt = [&](const char* name) {
+    return std::find(extra.begin(), extra.end(), std::string(name)) != extra.end();
+  };
+  if (cfg.dataset == "synthetic" && !given_opt("--synthetic-train"))
+    extra.insert(extra.end(), {"--synthetic-train", std::to_string(cfg.batch_size * (steps + 3))});
+  if (cfg.dataset == "synthetic" && !given_opt("--synthetic-test"))
+    extra.insert(extra.end(), {"--synthetic-test", std::to_string(cfg.batch_size)});
+  if (!given_opt("--no-checkpoint")) extra.push_back("--no-checkpoint");
+  if (!given_opt("--epochs")) extra.insert(extra.end(), {"--epochs", "1"});
+  std::printf("plan: checking %zu of %zu candidates, %d timed steps each, into %s\n", which.size(),
+              rows.size(), steps, out_dir.c_str());
+  std::fflush(stdout);
+  const bool finished = run_checks(rows, which, extra, steps, out_dir);
+  write_file_atomic(plan_file, plan_json(h, rows).dump(2) + "\n");
+  print_check(rows);
+  if (!finished) return 130;
+  if (opts.write_report) std::printf("plan: report: %s\n", opts.write_report(out_dir, "").c_str());
   return 0;
 }
 

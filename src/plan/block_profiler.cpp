@@ -1,0 +1,202 @@
+// profile_blocks(): chained forward and backward with per-boundary timestamps, plus each block
+// alone for its input gradient. Running statistics are put back afterwards.
+#include "plan/block_profiler.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "models/blocks.h"
+#include "optim/optimizer.h"
+
+namespace parallax {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+void sync(const torch::Device& d, const torch::Tensor& t) {
+  if (d.is_cuda()) t.sum().item<double>();
+}
+
+struct SavedBuffers {
+  explicit SavedBuffers(ModelBlocks& m) : model(m) {
+    for (const auto& t : m.buffers()) saved.push_back(t.clone());
+  }
+  ~SavedBuffers() {
+    torch::NoGradGuard no_grad;
+    auto buffers = model.buffers();
+    for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(saved[i]);
+    for (auto& p : model.parameters()) p.mutable_grad().reset();
+  }
+  ModelBlocks& model;
+  std::vector<torch::Tensor> saved;
+};
+
+torch::Tensor input_of(const ComputeProbe& probe, int64_t rows) {
+  std::vector<int64_t> shape{rows};
+  shape.insert(shape.end(), probe.sample.begin(), probe.sample.end());
+  auto x = torch::full(shape, 0.5, torch::TensorOptions().dtype(probe.model->scalar_type()).device(probe.device));
+  if (probe.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+  return x;
+}
+
+torch::Tensor labels_of(const ComputeProbe& probe, int64_t rows) {
+  return torch::zeros({rows}, torch::TensorOptions().dtype(torch::kLong).device(probe.device));
+}
+
+// One chained step: per-block forward seconds, per-block backward seconds, loss seconds.
+struct Chained {
+  std::vector<double> fwd, bwd;
+  double loss = 0;
+  std::vector<int64_t> out_bytes;
+};
+
+Chained chained_step(const ComputeProbe& probe, int64_t rows) {
+  auto& model = *probe.model;
+  const size_t nb = model.blocks().size();
+  Chained c;
+  c.fwd.resize(nb);
+  c.bwd.assign(nb, 0);
+  std::vector<torch::Tensor> outs;
+  torch::Tensor logits, loss;
+  auto x = input_of(probe, rows);
+  {
+    AutocastGuard autocast(probe.precision, probe.device);
+    for (size_t b = 0; b < nb; ++b) {
+      const auto t0 = Clock::now();
+      x = model.blocks()[b].block->forward(x);
+      sync(probe.device, x);
+      c.fwd[b] = since(t0);
+      outs.push_back(x);
+      c.out_bytes.push_back(x.numel() / rows * x.element_size());
+    }
+    const auto t0 = Clock::now();
+    loss = torch::nn::functional::cross_entropy(x.to(torch::kFloat), labels_of(probe, rows));
+    sync(probe.device, loss);
+    c.loss = since(t0);
+  }
+  // The gradient reaching block b's output marks the end of block b+1's backward.
+  std::vector<Clock::time_point> arrived(nb);
+  for (size_t b = 0; b + 1 < nb; ++b)
+    outs[b].register_hook([&arrived, b](const torch::Tensor& g) {
+      arrived[b] = Clock::now();
+      return g;
+    });
+  const auto t0 = Clock::now();
+  loss.backward();
+  sync(probe.device, outs.front());
+  const auto end = Clock::now();
+  auto at = [&](size_t b) { return b + 1 < nb ? arrived[b] : t0; };  // start of block b's backward
+  for (size_t b = 0; b < nb; ++b) {
+    const auto stop = b == 0 ? end : arrived[b - 1];
+    c.bwd[b] = std::chrono::duration<double>(stop - at(b)).count();
+  }
+  for (auto& p : model.parameters()) p.mutable_grad().reset();
+  return c;
+}
+
+// Block b alone: its input gradient only.
+double input_grad_seconds(const ComputeProbe& probe, size_t b, const torch::Tensor& in) {
+  auto& block = *probe.model->blocks()[b].block;
+  std::vector<double> runs;
+  for (int r = 0; r <= probe.repeats; ++r) {
+    auto x = in.detach().requires_grad_(true);
+    torch::Tensor y;
+    {
+      AutocastGuard autocast(probe.precision, probe.device);
+      y = block.forward(x);
+    }
+    sync(probe.device, y);
+    const auto t0 = Clock::now();
+    auto g = torch::autograd::grad({y}, {x}, {torch::ones_like(y)});
+    sync(probe.device, g[0]);
+    if (r > 0) runs.push_back(since(t0));
+  }
+  return median(runs);
+}
+
+}  // namespace
+
+double time_forward_backward(const ComputeProbe& probe, int64_t rows, int warm) {
+  SavedBuffers keep(*probe.model);
+  for (int i = 0; i < warm; ++i) chained_step(probe, rows);
+  const auto t0 = Clock::now();
+  chained_step(probe, rows);
+  return since(t0);
+}
+
+void profile_blocks(const ComputeProbe& probe, const std::vector<int64_t>& rows, Profile& out,
+                    const std::function<void(const std::string&)>& progress) {
+  auto& model = *probe.model;
+  SavedBuffers keep(model);
+  const size_t nb = model.blocks().size();
+  for (int64_t r : rows) {
+    if (progress) progress("blocks at " + std::to_string(r) + " images per micro-batch");
+    chained_step(probe, r);  // warm-up: allocator, kernels
+    std::vector<std::vector<double>> fwd(nb), bwd(nb);
+    std::vector<double> loss;
+    for (int k = 0; k < probe.repeats; ++k) {
+      const Chained c = chained_step(probe, r);
+      for (size_t b = 0; b < nb; ++b) {
+        fwd[b].push_back(c.fwd[b]);
+        bwd[b].push_back(c.bwd[b]);
+      }
+      loss.push_back(c.loss / static_cast<double>(r));
+      if (out.output_bytes_per_row.empty()) out.output_bytes_per_row = c.out_bytes;
+    }
+    out.loss_s_per_row = median(loss);
+    std::vector<BlockTimes> times(nb);
+    torch::Tensor x = input_of(probe, r);
+    for (size_t b = 0; b < nb; ++b) {
+      times[b].forward = median(fwd[b]);
+      times[b].backward = median(bwd[b]);
+      // The first block's input is the images: nothing asks for their gradient.
+      const double i = b == 0 ? 0 : input_grad_seconds(probe, b, x);
+      times[b].input = std::min(i, times[b].backward);
+      times[b].weight = times[b].backward - times[b].input;
+      torch::NoGradGuard no_grad;
+      AutocastGuard autocast(probe.precision, probe.device);
+      x = model.blocks()[b].block->forward(x);
+    }
+    out.blocks_by_rows[r] = times;
+  }
+}
+
+void profile_optimizer(const Config& cfg, const ComputeProbe& probe, Profile& out) {
+  auto params = probe.model->parameters();
+  std::vector<torch::Tensor> copies;
+  int64_t n = 0;
+  for (const auto& p : params) {
+    auto c = p.detach().clone().requires_grad_(true);
+    c.mutable_grad() = torch::full_like(c, 1e-3);
+    copies.push_back(c);
+    n += p.numel();
+  }
+  auto opt = make_optimizer(cfg, copies);
+  std::vector<double> steps, scales;
+  auto flat = torch::ones({n}, torch::TensorOptions().dtype(probe.model->scalar_type()).device(probe.device));
+  for (int r = 0; r <= probe.repeats; ++r) {
+    auto t0 = Clock::now();
+    opt->step();
+    sync(probe.device, copies.front());
+    if (r > 0) steps.push_back(since(t0));
+    t0 = Clock::now();
+    flat.div_(2);
+    sync(probe.device, flat);
+    if (r > 0) scales.push_back(since(t0));
+  }
+  out.optimizer_s_per_param = median(steps) / static_cast<double>(std::max<int64_t>(1, n));
+  out.scale_s_per_param = median(scales) / static_cast<double>(std::max<int64_t>(1, n));
+}
+
+}  // namespace parallax

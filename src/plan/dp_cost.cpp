@@ -1,0 +1,194 @@
+// The data-parallel cost model (single, ddp, zero 1/2/3): each rank computes its share of the
+// batch (slowed by the ranks sharing the machine), its gradient buckets are reduced one after
+// another on one communication queue as backward makes them ready, and what ends after backward
+// is exposed. ZeRO-1/2 reduce-scatter instead, step 1/N of the optimizer, and all-gather the
+// parameters, which the next forward waits for block by block; ZeRO-3 gathers each block's
+// parameters before its forward and its backward (one block ahead) and reduce-scatters its
+// gradients after. Communication that runs beside compute slows it by the profile's
+// comm_compute_share (Gloo's threads share the cores).
+#include <algorithm>
+#include <cstdio>
+#include <numeric>
+
+#include "parallel/bucket_layout.h"
+#include "plan/cost_model.h"
+
+namespace parallax {
+namespace {
+
+constexpr double kMiB = 1024.0 * 1024.0;
+
+struct Timeline {
+  double compute_s = 0, exposed_s = 0, comm_s = 0;
+};
+
+// Backward from the last block to the first; buckets reduced as they fill.
+Timeline bucketed_backward(const std::vector<double>& bwd, const BucketLayout& layout,
+                           const std::vector<size_t>& param_block, const std::vector<double>& cost,
+                           bool overlap) {
+  const size_t nb = bwd.size();
+  std::vector<double> done(nb);  // when block b's backward ends
+  double t = 0;
+  for (size_t b = nb; b-- > 0;) done[b] = (t += bwd[b]);
+  Timeline out;
+  out.compute_s = t;
+  std::vector<double> ready;
+  for (const auto& bucket : layout.buckets) {
+    double r = 0;
+    for (size_t k : bucket.params) r = std::max(r, done[param_block[k]]);
+    ready.push_back(overlap ? r : t);
+  }
+  const auto ends = serial_queue(ready, cost);
+  out.comm_s = std::accumulate(cost.begin(), cost.end(), 0.0);
+  out.exposed_s = ends.empty() ? 0 : std::max(0.0, ends.back() - t);
+  return out;
+}
+
+// The forward waiting for gathered parameters: gathers launched at the start in `order`.
+Timeline gathered_forward(const std::vector<double>& fwd, const BucketLayout& layout,
+                          const std::vector<size_t>& param_block, const std::vector<double>& cost) {
+  const size_t nb = fwd.size();
+  std::vector<size_t> order;
+  for (size_t b = layout.buckets.size(); b-- > 0;) order.push_back(b);
+  std::vector<double> ready(order.size(), 0), costs;
+  for (size_t b : order) costs.push_back(cost[b]);
+  const auto ends = serial_queue(ready, costs);
+  std::vector<double> need(nb, 0);  // when block b's parameters are all here
+  for (size_t i = 0; i < order.size(); ++i)
+    for (size_t k : layout.buckets[order[i]].params)
+      need[param_block[k]] = std::max(need[param_block[k]], ends[i]);
+  Timeline out;
+  double t = 0, busy = 0;
+  for (size_t b = 0; b < nb; ++b) {
+    t = std::max(t, need[b]) + fwd[b];
+    busy += fwd[b];
+  }
+  out.compute_s = busy;
+  out.exposed_s = t - busy;
+  out.comm_s = std::accumulate(costs.begin(), costs.end(), 0.0);
+  return out;
+}
+
+// ZeRO-3: one bucket per block with parameters; gather b+1 is queued as block b starts (forward)
+// and gather b-1 as block b starts backward; block b's reduce-scatter when its backward ends.
+Timeline zero3_step(const std::vector<double>& fwd, const std::vector<double>& bwd,
+                    const std::vector<double>& gather, const std::vector<double>& scatter) {
+  const size_t nb = fwd.size();
+  Timeline out;
+  double queue = 0, t = 0;
+  std::vector<double> have(nb, 0);
+  auto enqueue = [&](double at, double cost) { return queue = std::max(queue, at) + cost; };
+  if (nb > 0) have[0] = enqueue(0, gather[0]);
+  for (size_t b = 0; b < nb; ++b) {
+    const double start = std::max(t, have[b]);
+    if (b + 1 < nb) have[b + 1] = enqueue(start, gather[b + 1]);
+    t = start + fwd[b];
+  }
+  have[nb - 1] = enqueue(t, gather[nb - 1]);
+  for (size_t b = nb; b-- > 0;) {
+    const double start = std::max(t, have[b]);
+    if (b > 0) have[b - 1] = enqueue(start, gather[b - 1]);
+    t = start + bwd[b];
+    enqueue(t, scatter[b]);
+  }
+  for (size_t b = 0; b < nb; ++b) {
+    out.compute_s += fwd[b] + bwd[b];
+    out.comm_s += 2 * gather[b] + scatter[b];
+  }
+  out.exposed_s = std::max(t, queue) - out.compute_s;
+  return out;
+}
+
+}  // namespace
+
+PredictedStep predict_data_parallel(const Profile& p, const PlanCandidate& c, int64_t batch) {
+  const bool single = c.strategy == "single";
+  const int n = single ? 1 : c.world;
+  const int64_t rows = candidate_rows(c, batch);
+  const auto times = p.blocks_at(rows);
+  const size_t nb = times.size();
+  PredictedStep out;
+  out.slowdown = p.slowdown_at(n);
+  std::vector<double> fwd(nb), bwd(nb);
+  for (size_t b = 0; b < nb; ++b) {
+    fwd[b] = times[b].forward * out.slowdown;
+    bwd[b] = times[b].backward * out.slowdown;
+  }
+  fwd.back() += p.loss_s_per_row * static_cast<double>(rows) * out.slowdown;
+  out.forward_s = std::accumulate(fwd.begin(), fwd.end(), 0.0);
+  out.backward_s = std::accumulate(bwd.begin(), bwd.end(), 0.0);
+  const int64_t params = std::accumulate(p.param_numels.begin(), p.param_numels.end(), int64_t{0});
+  const bool sharded = c.strategy == "zero";
+  out.optimizer_s = p.optimizer_s_per_param * static_cast<double>(params) / (sharded ? n : 1) *
+                    out.slowdown;
+  char buf[320];
+  if (n == 1) {
+    out.step_s = out.forward_s + out.backward_s + out.optimizer_s + p.step_overhead_s;
+    std::snprintf(buf, sizeof buf, "%s: forward %s + backward %s + optimizer %s -> %s/step",
+                  c.label.c_str(), ms_text(out.forward_s).c_str(), ms_text(out.backward_s).c_str(),
+                  ms_text(out.optimizer_s).c_str(), ms_text(out.step_s).c_str());
+    out.reason = buf;
+    out.images_per_sec = static_cast<double>(batch) / out.step_s;
+    return out;
+  }
+  const double wire = c.wire_bf16 ? 2 : static_cast<double>(p.element_bytes);
+  Timeline back, fore;
+  double bytes = 0;
+  std::string what;
+  int messages = 0;
+  if (sharded && c.zero_stage == 3) {
+    std::vector<double> gather(nb, 0), scatter(nb, 0);
+    std::vector<int64_t> per_block(nb, 0);
+    for (size_t k = 0; k < p.param_numels.size(); ++k) per_block[p.param_block[k]] += p.param_numels[k];
+    for (size_t b = 0; b < nb; ++b) {
+      if (per_block[b] == 0) continue;
+      const double padded = static_cast<double>((per_block[b] + n - 1) / n * n);
+      gather[b] = p.collective("all_gather").seconds(padded * p.element_bytes);
+      scatter[b] = p.collective("reduce_scatter").seconds(padded * wire);
+      bytes += padded * p.element_bytes;
+      messages += 3;
+    }
+    back = zero3_step(fwd, bwd, gather, scatter);
+    what = "per-block all-gathers (twice) and reduce-scatters";
+  } else {
+    const auto layout = plan_buckets(p.param_numels, p.element_bytes, c.first_bucket_mb * kMiB,
+                                     c.bucket_mb * kMiB, sharded ? n : 1, c.tail_bucket_mb * kMiB);
+    const CollectiveFit reduce = p.collective(sharded ? "reduce_scatter" : "all_reduce");
+    std::vector<double> cost, gather;
+    for (const auto& bucket : layout.buckets) {
+      cost.push_back(reduce.seconds(static_cast<double>(bucket.padded) * wire));
+      gather.push_back(p.collective("all_gather").seconds(static_cast<double>(bucket.padded) *
+                                                          p.element_bytes));
+      bytes += static_cast<double>(bucket.padded) * p.element_bytes;
+    }
+    messages = static_cast<int>(layout.buckets.size());
+    back = bucketed_backward(bwd, layout, p.param_block, cost, c.overlap);
+    if (sharded) fore = gathered_forward(fwd, layout, p.param_block, gather);
+    what = std::string(sharded ? "reduce-scatter + all-gather" : "all-reduce") + " in " +
+           std::to_string(messages) + " buckets";
+    if (!sharded) out.optimizer_s += p.scale_s_per_param * static_cast<double>(params) * out.slowdown;
+  }
+  out.comm_s = back.comm_s + fore.comm_s;
+  out.exposed_comm_s = back.exposed_s + fore.exposed_s;
+  const double hidden = out.comm_s - out.exposed_comm_s;
+  out.hidden_fraction = out.comm_s > 0 ? std::max(0.0, hidden / out.comm_s) : 0;
+  const double stolen = p.comm_compute_share * hidden;
+  out.step_s = out.forward_s + out.backward_s + out.exposed_comm_s + stolen + out.optimizer_s +
+               p.step_overhead_s;
+  out.images_per_sec = static_cast<double>(batch) / out.step_s;
+  char slow[64] = "";
+  if (out.slowdown > 1.005)
+    std::snprintf(slow, sizeof slow, " (x%.2f: %d ranks share the machine)", out.slowdown, n);
+  std::snprintf(buf, sizeof buf,
+                "%s: forward %s + backward %s%s, %s %s at %s = %s, %.0f%% hidden%s -> %s/step",
+                c.label.c_str(), ms_text(out.forward_s).c_str(), ms_text(out.backward_s).c_str(),
+                slow, mib_text(bytes).c_str(), what.c_str(),
+                rate_text(bytes / std::max(1e-12, out.comm_s)).c_str(), ms_text(out.comm_s).c_str(),
+                100 * out.hidden_fraction,
+                stolen > 0.0005 ? (", hiding it costs compute " + ms_text(stolen)).c_str() : "",
+                ms_text(out.step_s).c_str());
+  out.reason = buf;
+  return out;
+}
+
+}  // namespace parallax

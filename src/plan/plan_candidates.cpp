@@ -1,0 +1,139 @@
+// plan_candidates(): the grid, each point checked the way `parallax train` would check it.
+#include "plan/plan_candidates.h"
+
+#include <algorithm>
+#include <set>
+
+#include "models/partition.h"
+#include "parallel/schedule.h"
+
+namespace parallax {
+namespace {
+
+bool wanted(const CandidateSpace& s, const std::string& strategy) {
+  return s.strategies.empty() ||
+         std::find(s.strategies.begin(), s.strategies.end(), strategy) != s.strategies.end();
+}
+
+std::vector<int> micro_counts(const CandidateSpace& s, int stages, int64_t batch) {
+  std::vector<int> out;
+  std::vector<int> counts = s.micro_batches;
+  if (counts.empty()) counts = {stages, 2 * stages, 4 * stages};
+  for (int m : counts)
+    if (m >= 1 && batch % m == 0 && std::find(out.begin(), out.end(), m) == out.end()) out.push_back(m);
+  return out;
+}
+
+std::string join_names(const std::vector<std::string>& names, const std::vector<size_t>& cuts) {
+  std::string out;
+  for (size_t i = 1; i + 1 < cuts.size(); ++i) out += (out.empty() ? "" : ",") + names[cuts[i]];
+  return out;
+}
+
+// Pieces balanced on F + B at the candidate's micro-batch size.
+std::vector<size_t> balanced_cuts(const Profile& p, int pieces, int64_t rows) {
+  std::vector<double> costs;
+  for (const auto& b : p.blocks_at(rows)) costs.push_back(b.forward + b.backward);
+  return partition_balanced(costs, pieces).cuts;
+}
+
+}  // namespace
+
+const std::vector<std::string>& plan_strategy_names() {
+  static const std::vector<std::string> names{"single", "ddp", "zero", "model", "pipeline", "hybrid"};
+  return names;
+}
+
+std::vector<PlanCandidate> plan_candidates(const CandidateSpace& s, const Profile& p) {
+  std::vector<PlanCandidate> out;
+  const int n = s.world;
+  const size_t blocks = p.block_names.size();
+  const std::string nproc = std::to_string(n);
+  auto base = [&](const std::string& label, const std::string& strategy) {
+    PlanCandidate c;
+    c.label = label;
+    c.strategy = strategy;
+    c.world = strategy == "single" ? 1 : n;
+    c.bucket_mb = s.bucket_mb;
+    c.tail_bucket_mb = s.tail_bucket_mb;
+    c.wire_bf16 = s.wire_bf16;
+    c.args = {"--strategy", strategy};
+    if (strategy != "single") c.args.insert(c.args.end(), {"--nproc", nproc});
+    return c;
+  };
+  if (wanted(s, "single")) out.push_back(base("single", "single"));
+  if (n < 2) return out;
+  const bool splits = s.batch % n == 0;
+  if (wanted(s, "ddp") && splits) {
+    out.push_back(base("ddp", "ddp"));
+    PlanCandidate c = base("ddp no-overlap", "ddp");
+    c.overlap = false;
+    c.args.push_back("--no-overlap");
+    out.push_back(c);
+    c = base("ddp bucket 5", "ddp");
+    c.bucket_mb = 5;
+    c.args.insert(c.args.end(), {"--bucket-mb", "5"});
+    out.push_back(c);
+  }
+  if (wanted(s, "zero") && splits)
+    for (int stage : {1, 2, 3}) {
+      PlanCandidate c = base("zero-" + std::to_string(stage), "zero");
+      c.zero_stage = stage;
+      c.args.insert(c.args.end(), {"--zero-stage", std::to_string(stage)});
+      out.push_back(c);
+    }
+  auto pipeline = [&](PlanCandidate c, int pp, int dp, const std::string& schedule, int micro,
+                      int chunks) {
+    const PipelineLayout layout = layout_for(schedule, pp, chunks);
+    if (static_cast<size_t>(layout.pieces()) > blocks) return;
+    if (!schedule_problem(schedule, micro, layout).empty()) return;
+    c.pp = pp;
+    c.dp = dp;
+    c.schedule = schedule;
+    c.micro_batches = micro;
+    c.virtual_stages = layout.chunks;
+    c.cuts = balanced_cuts(p, layout.pieces(), std::max<int64_t>(1, s.batch / dp / micro));
+    c.args.insert(c.args.end(), {"--split-at", join_names(p.block_names, c.cuts)});
+    if (c.strategy != "model")
+      c.args.insert(c.args.end(), {"--pipeline-schedule", schedule, "--micro-batches",
+                                   std::to_string(micro)});
+    if (layout.chunks > 1 && schedule != "zb-v")
+      c.args.insert(c.args.end(), {"--virtual-stages", std::to_string(layout.chunks)});
+    out.push_back(c);
+  };
+  if (wanted(s, "model")) pipeline(base("model", "model"), n, 1, "gpipe", 1, 1);
+  if (wanted(s, "pipeline"))
+    for (const auto& schedule : schedule_names())
+      for (int m : micro_counts(s, n, s.batch)) {
+        const int chunks = schedule == "interleaved-1f1b" || schedule == "zb-v" ? 2 : 1;
+        pipeline(base("pipeline " + schedule + " m" + std::to_string(m), "pipeline"), n, 1,
+                 schedule, m, chunks);
+      }
+  if (wanted(s, "hybrid"))
+    for (int pp = 2; pp < n; ++pp) {
+      if (n % pp != 0) continue;
+      const int dp = n / pp;
+      if (s.batch % dp != 0) continue;
+      for (int m : micro_counts(s, pp, s.batch / dp)) {
+        PlanCandidate c = base("hybrid " + std::to_string(dp) + "x" + std::to_string(pp) +
+                                   " 1f1b m" + std::to_string(m), "hybrid");
+        c.args = {"--strategy", "hybrid", "--dp", std::to_string(dp), "--pp", std::to_string(pp),
+                  "--nproc", nproc};
+        pipeline(c, pp, dp, "1f1b", m, 1);
+      }
+    }
+  return out;
+}
+
+std::vector<int64_t> candidate_rows_needed(const CandidateSpace& s, size_t blocks) {
+  Profile stub;  // cuts are not needed for the sizes: a flat profile of unit blocks
+  stub.block_names.assign(blocks, "b");
+  for (size_t i = 0; i < blocks; ++i) stub.block_names[i] = "b" + std::to_string(i);
+  stub.block_params.assign(blocks, 0);
+  stub.blocks_by_rows[1] = std::vector<BlockTimes>(blocks, BlockTimes{1, 2, 1, 1});
+  std::set<int64_t> rows;
+  for (const auto& c : plan_candidates(s, stub)) rows.insert(candidate_rows(c, s.batch));
+  return {rows.begin(), rows.end()};
+}
+
+}  // namespace parallax

@@ -1,0 +1,126 @@
+// run_checks(): one suite run per checked row; measured step time is the run's median step.
+#include "plan/plan_check.h"
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <set>
+
+#include "config/user_error.h"
+#include "suite/suite_runner.h"
+
+namespace parallax {
+namespace {
+
+// Train options each candidate (or the check itself) sets: the user's are dropped.
+const std::set<std::string>& owned_options() {
+  static const std::set<std::string> names{
+      "strategy", "nproc", "micro-batches", "split-size", "pipeline-schedule", "virtual-stages",
+      "split-at", "balance", "zero-stage", "dp", "pp", "overlap", "no-overlap", "bucket-mb",
+      "steps", "timing-warmup", "out", "threads", "resume"};
+  return names;
+}
+
+// plan's own options (not train's).
+const std::set<std::string>& plan_options() {
+  static const std::set<std::string> names{
+      "world", "memory", "json", "check", "strategies", "plan-micro-batches", "memory-per-rank",
+      "link-bandwidth", "link-latency", "device-profile"};
+  return names;
+}
+
+std::string folder_name(const std::string& label) {
+  std::string out = "plan-";
+  for (char c : label) out += std::isalnum(static_cast<unsigned char>(c)) || c == '-' ? c : '_';
+  return out;
+}
+
+}  // namespace
+
+std::vector<size_t> rows_to_check(const std::vector<PlanRow>& rows, const std::string& check) {
+  std::vector<size_t> fit;
+  for (size_t i = 0; i < rows.size(); ++i)
+    if (rows[i].fits) fit.push_back(i);
+  if (check == "all") return fit;
+  size_t k = 0;
+  try {
+    size_t used = 0;
+    const long v = std::stol(check, &used);
+    if (used != check.size() || v < 1) throw std::invalid_argument(check);
+    k = static_cast<size_t>(v);
+  } catch (const std::exception&) {
+    throw UserError("--check " + check + ": give a count of top predictions to run (e.g. 3) or all");
+  }
+  std::vector<size_t> out(fit.begin(), fit.begin() + std::min(k, fit.size()));
+  const size_t rest = fit.size() - out.size();
+  const size_t more = std::min(rest, std::max<size_t>(2, k));
+  const size_t top = out.size();
+  for (size_t j = 0; j < more; ++j) out.push_back(fit[top + j * rest / more + rest / (2 * more)]);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::vector<std::string> workload_args(const CLI::App& plan, int argc, char** argv) {
+  std::vector<std::string> out;
+  int i = 1;
+  while (i < argc && std::string(argv[i]) != "plan") ++i;
+  for (++i; i < argc; ++i) {
+    std::string token = argv[i];
+    if (token.rfind("--", 0) != 0) continue;  // a value: taken with its option below
+    const auto eq = token.find('=');
+    const std::string name = token.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+    const CLI::Option* o = plan.get_option_no_throw("--" + name);
+    const bool takes_value = o && o->get_expected_max() != 0;
+    const bool keep = !owned_options().count(name) && !plan_options().count(name);
+    if (keep) out.push_back(token);
+    if (takes_value && eq == std::string::npos && i + 1 < argc) {
+      ++i;
+      if (keep) out.push_back(argv[i]);
+    }
+  }
+  return out;
+}
+
+bool run_checks(std::vector<PlanRow>& rows, const std::vector<size_t>& which,
+                const std::vector<std::string>& extra, int steps, const std::string& runs_dir) {
+  constexpr int kWarmup = 3;  // ZB-V plans again after step 2
+  std::vector<SuiteRun> runs;
+  for (size_t i : which) {
+    SuiteRun r;
+    r.label = folder_name(rows[i].candidate.label);
+    r.name = r.label;
+    r.group = "plan";
+    r.args = extra;
+    r.args.insert(r.args.end(), rows[i].candidate.args.begin(), rows[i].candidate.args.end());
+    r.args.insert(r.args.end(), {"--steps", std::to_string(steps + kWarmup), "--timing-warmup",
+                                 std::to_string(kWarmup)});
+    r.options = {{"strategy", rows[i].candidate.strategy}, {"plan_label", rows[i].candidate.label}};
+    r.axes = {{"candidate", rows[i].candidate.label}};
+    runs.push_back(r);
+  }
+  const SuiteRunResult done = run_suite("plan", runs, runs_dir);
+  for (size_t j = 0; j < which.size(); ++j) {
+    PlanRow& row = rows[which[j]];
+    row.checked = true;
+    std::ifstream in(runs_dir + "/" + runs[j].name + "/summary.json");
+    nlohmann::json s;
+    try {
+      s = nlohmann::json::parse(in);
+      row.measured_step_s = s.at("step_time_s").at("median").get<double>();
+      row.measured_images_per_sec = s.at("images_per_sec").get<double>();
+      for (const auto& r : s.at("ranks"))
+        if (r.contains("memory_measured") && r["memory_measured"].is_object())
+          row.measured_peak_bytes =
+              std::max(row.measured_peak_bytes, r["memory_measured"].value("peak", int64_t{0}));
+    } catch (const std::exception&) {
+      row.check_error = "no finished summary (see " + runs_dir + "/" + runs[j].name + "/train.log)";
+    }
+  }
+  return !done.interrupted;
+}
+
+}  // namespace parallax

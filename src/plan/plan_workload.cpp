@@ -1,0 +1,80 @@
+// build_plan_model() and the memory model's workload.
+#include "plan/plan_workload.h"
+
+#include <torch/torch.h>
+
+#include <cstdio>
+
+#include "data/load_dataset.h"
+#include "models/resnet.h"
+#include "parallel/mixed_precision.h"
+#include "plan/activation_profile.h"
+
+namespace parallax {
+
+PlanModel build_plan_model(const Config& cfg) {
+  PlanModel m;
+  m.device = torch::Device(cfg.device == "cpu" ? std::string("cpu") : cfg.device);
+  int64_t channels = cfg.channels, size = cfg.image_size, classes = cfg.classes;
+  if (cfg.dataset != "synthetic") {
+    const Dataset data = load_dataset(cfg);
+    channels = data.channels();
+    size = data.height();
+    classes = data.classes;
+  }
+  m.model = make_resnet({cfg.model, channels, classes, cfg.norm == "batch"});
+  m.model->set_floating_dtype(cfg.dtype == "fp64" ? torch::kDouble : torch::kFloat);
+  if (cfg.channels_last) m.model->set_channels_last();
+  m.model->to(m.device);
+  m.sample = {channels, size, size};
+  return m;
+}
+
+MemoryWorkload memory_workload(const Config& cfg, const PlanModel& m) {
+  MemoryWorkload w;
+  const int64_t channels = m.sample[0], size = m.sample[1];
+  w.element_bytes = cfg.dtype == "fp64" ? 8 : 4;
+  w.optimizer_slots = cfg.optimizer == "adam" ? 2 : (cfg.momentum > 0 ? 1 : 0);
+  w.batch = cfg.batch_size;
+  w.input_bytes_per_image = channels * size * size * w.element_bytes;
+  w.bucket_mb = cfg.bucket_mb;
+  w.tail_bucket_mb = cfg.tail_bucket_mb;
+  w.wire_bf16 = cfg.grad_reduce_dtype == "bf16";
+  const auto by_block = m.model->parameter_indices_by_block();
+  const auto params = m.model->parameters();
+  for (size_t b = 0; b < m.model->blocks().size(); ++b) {
+    int64_t numel = 0, buffers = 0;
+    for (size_t k : by_block[b]) {
+      numel += params[k].numel();
+      w.param_numels.push_back(params[k].numel());
+      w.param_block.push_back(b);
+    }
+    for (const auto& t : m.model->blocks()[b].block->buffers()) buffers += t.numel() * t.element_size();
+    w.block_params.push_back(numel);
+    w.block_buffer_bytes.push_back(buffers);
+  }
+  return w;
+}
+
+void add_activations(const Config& cfg, const PlanModel& m, int64_t rows, MemoryWorkload& w,
+                     int64_t largest) {
+  if (w.activations_by_rows.count(rows)) return;
+  if (largest > 0 && rows > largest) {
+    add_activations(cfg, m, largest, w);
+    const double k = static_cast<double>(rows) / static_cast<double>(largest);
+    for (auto* table : {&w.activations_by_rows, &w.workspace_by_rows}) {
+      std::vector<int64_t> scaled;
+      for (int64_t b : (*table)[largest]) scaled.push_back(static_cast<int64_t>(b * k));
+      (*table)[rows] = scaled;
+    }
+    return;
+  }
+  std::fprintf(stderr, "parallax: profiling %s's activations at %lld images per micro-batch\n",
+               cfg.model.c_str(), static_cast<long long>(rows));
+  const ActivationProfile profile =
+      profile_activations(*m.model, m.sample, rows, m.device, precision_for(cfg, m.device));
+  w.activations_by_rows[rows] = profile.activations;
+  w.workspace_by_rows[rows] = profile.workspace;
+}
+
+}  // namespace parallax

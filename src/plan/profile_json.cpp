@@ -1,0 +1,112 @@
+// Profile <-> JSON, field by field; a bad file is one UserError line.
+#include "plan/profile_json.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "config/user_error.h"
+
+namespace parallax {
+
+nlohmann::json profile_to_json(const Profile& p) {
+  nlohmann::json blocks = nlohmann::json::object();
+  for (const auto& [rows, times] : p.blocks_by_rows) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& b : times)
+      list.push_back({{"forward", b.forward}, {"backward", b.backward}, {"input", b.input},
+                      {"weight", b.weight}});
+    blocks[std::to_string(rows)] = list;
+  }
+  nlohmann::json coll = nlohmann::json::object();
+  for (const auto& [kind, f] : p.collectives)
+    coll[kind] = {{"latency_s", f.latency_s}, {"bytes_per_s", f.bytes_per_s}, {"samples", f.samples}};
+  return {{"model", p.model},
+          {"device", p.device},
+          {"precision", p.precision},
+          {"source", p.source},
+          {"threads", p.threads},
+          {"block_names", p.block_names},
+          {"block_params", p.block_params},
+          {"param_numels", p.param_numels},
+          {"param_block", p.param_block},
+          {"output_bytes_per_row", p.output_bytes_per_row},
+          {"element_bytes", p.element_bytes},
+          {"block_seconds_by_rows", blocks},
+          {"loss_s_per_row", p.loss_s_per_row},
+          {"optimizer_s_per_param", p.optimizer_s_per_param},
+          {"scale_s_per_param", p.scale_s_per_param},
+          {"step_overhead_s", p.step_overhead_s},
+          {"slowdown", p.slowdown},
+          {"comm_compute_share", p.comm_compute_share},
+          {"collectives_world", p.collectives_world},
+          {"collectives", coll}};
+}
+
+Profile profile_from_json(const nlohmann::json& j, const std::string& file) {
+  Profile p;
+  std::string field;
+  try {
+    auto get = [&](const char* key, auto& into) {
+      field = key;
+      if (j.contains(key)) j.at(key).get_to(into);
+    };
+    get("model", p.model);
+    get("device", p.device);
+    get("precision", p.precision);
+    get("source", p.source);
+    get("threads", p.threads);
+    get("block_names", p.block_names);
+    get("block_params", p.block_params);
+    get("param_numels", p.param_numels);
+    get("param_block", p.param_block);
+    get("output_bytes_per_row", p.output_bytes_per_row);
+    get("element_bytes", p.element_bytes);
+    get("loss_s_per_row", p.loss_s_per_row);
+    get("optimizer_s_per_param", p.optimizer_s_per_param);
+    get("scale_s_per_param", p.scale_s_per_param);
+    get("step_overhead_s", p.step_overhead_s);
+    get("slowdown", p.slowdown);
+    get("comm_compute_share", p.comm_compute_share);
+    get("collectives_world", p.collectives_world);
+    field = "block_seconds_by_rows";
+    for (const auto& [rows, list] : j.at("block_seconds_by_rows").items()) {
+      std::vector<BlockTimes> times;
+      for (const auto& b : list)
+        times.push_back({b.at("forward").get<double>(), b.at("backward").get<double>(),
+                         b.value("input", b.at("backward").get<double>() / 2),
+                         b.value("weight", b.at("backward").get<double>() / 2)});
+      if (times.size() != p.block_names.size())
+        throw UserError(file + ": block_seconds_by_rows." + rows + " has " +
+                        std::to_string(times.size()) + " blocks, block_names " +
+                        std::to_string(p.block_names.size()) + "; give one entry per block");
+      p.blocks_by_rows[std::stoll(rows)] = times;
+    }
+    field = "collectives";
+    if (j.contains("collectives"))
+      for (const auto& [kind, f] : j.at("collectives").items())
+        p.collectives[kind] = {f.at("latency_s").get<double>(), f.at("bytes_per_s").get<double>(),
+                               f.value("samples", 0)};
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(file + ": field " + field + ": " + e.what() + "; see docs/plan.md for the format");
+  }
+  if (p.block_names.empty() || p.blocks_by_rows.empty() ||
+      p.block_params.size() != p.block_names.size())
+    throw UserError(file + ": needs block_names, block_params (one per block) and "
+                    "block_seconds_by_rows; see docs/plan.md for the format");
+  return p;
+}
+
+Profile read_profile_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw UserError("--device-profile " + path + ": cannot read it; give a profile.json " +
+                           "that `parallax plan --out DIR` wrote");
+  std::stringstream text;
+  text << in.rdbuf();
+  try {
+    return profile_from_json(nlohmann::json::parse(text.str()), path);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw UserError(path + ": not JSON (" + std::string(e.what()) + ")");
+  }
+}
+
+}  // namespace parallax

@@ -1,0 +1,142 @@
+// profile_world(): every rank takes part in every measurement (those not in a probe wait at the
+// barrier); rank 0's view is what the profile keeps, all-reduced where ranks differ.
+#include "plan/world_profiler.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "distributed/collectives.h"
+#include "distributed/dist_context.h"
+#include "models/blocks.h"
+#include "plan/collective_fit.h"
+
+namespace parallax {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+void barrier(DistContext& ctx) {
+  auto t = torch::zeros({1});
+  std::vector<torch::Tensor> v{t};
+  ctx.world_pg->allreduce(v)->wait();
+}
+
+// The largest value over ranks (the slowest rank decides a synchronous step).
+double max_over_ranks(DistContext& ctx, double x) {
+  auto t = torch::full({1}, x, torch::kDouble);
+  std::vector<torch::Tensor> v{t};
+  c10d::AllreduceOptions o;
+  o.reduceOp = c10d::ReduceOp::MAX;
+  ctx.world_pg->allreduce(v, o)->wait();
+  return t.item<double>();
+}
+
+double time_collective(DistContext& ctx, const std::string& kind, int64_t bytes) {
+  const int n = ctx.world;
+  const int64_t numel = std::max<int64_t>(n, bytes / 4 / n * n);
+  auto flat = torch::ones({numel});
+  auto out = torch::empty({numel / n});
+  auto once = [&] {
+    if (kind == "all_reduce") {
+      std::vector<torch::Tensor> v{flat};
+      ctx.world_pg->allreduce(v)->wait();
+    } else if (kind == "reduce_scatter") {
+      auto p = reduce_scatter_sum(ctx.world_pg, flat, out, n);
+      p.work->wait();
+      p.finish();
+    } else if (kind == "all_gather") {
+      all_gather_in_place(ctx.world_pg, flat, ctx.rank, n)->wait();
+    } else {  // send_recv: a ping-pong between ranks 0 and 1, half its round trip
+      std::vector<torch::Tensor> v{flat};
+      if (ctx.rank == 0) {
+        ctx.world_pg->send(v, 1, 7)->wait();
+        ctx.world_pg->recv(v, 1, 8)->wait();
+      } else if (ctx.rank == 1) {
+        ctx.world_pg->recv(v, 0, 7)->wait();
+        ctx.world_pg->send(v, 0, 8)->wait();
+      }
+    }
+  };
+  once();  // warm-up: connections, buffers
+  std::vector<double> runs;
+  for (int r = 0; r < 3; ++r) {
+    barrier(ctx);
+    const auto t0 = Clock::now();
+    once();
+    runs.push_back(since(t0) / (kind == "send_recv" ? 2 : 1));
+  }
+  return max_over_ranks(ctx, median(runs));
+}
+
+}  // namespace
+
+void profile_world(DistContext& ctx, const ComputeProbe& probe, int64_t rows, Profile& out,
+                   const std::function<void(const std::string&)>& progress) {
+  auto say = [&](const std::string& s) {
+    if (ctx.is_root() && progress) progress(s);
+  };
+  const int n = ctx.world;
+  // Slowdown: k ranks run the same forward + backward at once, the rest wait.
+  say("compute with 1.." + std::to_string(n) + " ranks busy at once");
+  time_forward_backward(probe, rows, 1);
+  out.slowdown.assign(n, 1);
+  double alone = 0;
+  for (int k = 1; k <= n; ++k) {
+    std::vector<double> runs;
+    for (int r = 0; r < 3; ++r) {
+      barrier(ctx);
+      const double t = ctx.rank < k ? time_forward_backward(probe, rows) : 0;
+      runs.push_back(max_over_ranks(ctx, t));
+    }
+    const double m = median(runs);
+    if (k == 1) alone = m;
+    out.slowdown[k - 1] = std::max(1.0, m / alone);
+  }
+  // Collectives at a few sizes, fitted.
+  out.collectives.clear();
+  out.collectives_world = n;
+  const std::vector<int64_t> sizes{64 << 10, 1 << 20, 8 << 20, 32 << 20};
+  for (const auto& kind : collective_kinds()) {
+    say("collective " + kind + " on " + std::to_string(n) + " ranks");
+    std::vector<std::pair<double, double>> samples;
+    for (int64_t s : sizes) samples.push_back({static_cast<double>(s), time_collective(ctx, kind, s)});
+    out.collectives[kind] = fit_collective(samples);
+  }
+  // Compute beside a collective: every rank's forward + backward with an all-reduce of the
+  // model's gradient size in flight, against the same without.
+  say("compute beside a running all-reduce");
+  int64_t numel = 0;
+  for (const auto& p : probe.model->parameters()) numel += p.numel();
+  auto grads = torch::ones({numel});
+  std::vector<double> with, without, comm;
+  for (int r = 0; r < 3; ++r) {
+    barrier(ctx);
+    without.push_back(max_over_ranks(ctx, time_forward_backward(probe, rows)));
+    barrier(ctx);
+    std::vector<torch::Tensor> v{grads};
+    const auto t0 = Clock::now();
+    auto work = ctx.world_pg->allreduce(v);
+    const double t = time_forward_backward(probe, rows);
+    work->wait();
+    const double total = since(t0);
+    with.push_back(max_over_ranks(ctx, t));
+    comm.push_back(max_over_ranks(ctx, total));
+  }
+  const double alone_comm = out.collectives["all_reduce"].seconds(static_cast<double>(numel) * 4);
+  const double overlapped = std::min(alone_comm, median(with));
+  out.comm_compute_share =
+      overlapped > 0 ? std::clamp((median(with) - median(without)) / overlapped, 0.0, 1.0) : 0;
+}
+
+}  // namespace parallax
