@@ -24,7 +24,7 @@ struct ComputeProbe {
   Precision precision;
   bool channels_last = false;
   torch::Device device = torch::kCPU;
-  int repeats = 3;  // timed runs after one warm-up; the median counts
+  int repeats = 3;  // timed runs after one warm-up; the fastest counts
 };
 
 // Fills blocks_by_rows (for each of `rows`), output_bytes_per_row and loss_s_per_row.

@@ -20,10 +20,12 @@ std::vector<size_t> rows_to_check(const std::vector<PlanRow>& rows, const std::s
 // without plan's options and without those each candidate sets itself.
 std::vector<std::string> workload_args(const CLI::App& plan, int argc, char** argv);
 
-// Runs the chosen rows (`extra`: the workload's arguments, then each run's own) with `steps`
-// timed steps after 3 untimed, into `runs_dir`, and fills their measured fields. Returns false if
+// Runs the chosen rows (`extra`: the workload's arguments, then each run's own) `rounds` times,
+// round after round, with `steps` timed steps after 3 untimed, into `runs_dir`, and fills their
+// measured fields: the best round's median step time, the largest peak. Returns false if
 // interrupted.
 bool run_checks(std::vector<PlanRow>& rows, const std::vector<size_t>& which,
-                const std::vector<std::string>& extra, int steps, const std::string& runs_dir);
+                const std::vector<std::string>& extra, int steps, int rounds,
+                const std::string& runs_dir);
 
 }  // namespace parallax

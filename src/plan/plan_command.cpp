@@ -48,6 +48,9 @@ CLI::App* add_plan_command(CLI::App& app, PlanOptions& opts) {
   g->add_option("--check", opts.check,
                 "run the top K predictions plus a spread of the others (K, or all) for real, "
                 "--steps timed steps each (default 8), and compare");
+  g->add_option("--check-rounds", opts.check_rounds,
+                "--check: run each row this many times, round after round; the best round counts")
+      ->check(CLI::Range(1, 20));
   g->add_option("--strategies", opts.strategies,
                 "comma-separated subset to plan: single,ddp,zero,model,pipeline,hybrid");
   g->add_option("--plan-micro-batches", opts.micro_batches,
@@ -132,6 +135,40 @@ Profile take_profile(const PlanOptions& opts, const Config& cfg, const PlanModel
   return p;
 }
 
+// The memory model's prediction per rank for a candidate (activations profiled once per size).
+std::vector<PredictedMemory> memory_of(const Config& cfg, const PlanModel& m, MemoryWorkload& mw,
+                                       const PlanCandidate& c, bool paper, bool quiet) {
+  MemoryCandidate mc;
+  mc.label = c.label;
+  mc.strategy = c.strategy == "hybrid" ? "pipeline" : c.strategy;
+  mc.world = c.strategy == "hybrid" ? c.pp : c.world;
+  mc.zero_stage = c.zero_stage;
+  mc.buckets_in_flight = cfg.buckets_in_flight;
+  mc.reshard_after_forward = cfg.reshard_after_forward;
+  mc.schedule = c.schedule;
+  mc.micro_batches = c.micro_batches;
+  mc.virtual_stages = c.virtual_stages;
+  mc.cuts = c.cuts;
+  MemoryWorkload cw = mw;
+  if (c.strategy == "hybrid") cw.batch = cfg.batch_size / c.dp;
+  // On paper the batch may be far larger than this machine holds: profiled at up to
+  // kPaperRows images, proportional beyond.
+  add_activations(cfg, m, micro_batch_rows(cw, mc), mw, paper ? kPaperRows : 0, quiet);
+  cw.activations_by_rows = mw.activations_by_rows;
+  cw.workspace_by_rows = mw.workspace_by_rows;
+  return predict_memory(cw, mc);
+}
+
+int64_t peak_of(const std::vector<PredictedMemory>& ranks) {
+  int64_t peak = 0;
+  for (const auto& r : ranks) peak = std::max(peak, r.peak);
+  return peak;
+}
+
+std::string mib_int(double bytes) {
+  return std::to_string(static_cast<long long>(bytes / (1024 * 1024)));
+}
+
 }  // namespace
 
 int plan_main(const PlanOptions& given, int argc, char** argv) {
@@ -149,6 +186,7 @@ int plan_main(const PlanOptions& given, int argc, char** argv) {
                     "GB/s and --link-latency us (and --device-profile FILE for another device)");
   if (cfg.threads <= 0) cfg.threads = paper ? cores : std::max(1, cores / world);
   const std::string out_dir = cfg.out.empty() ? "runs/plan" : cfg.out;
+  if (!opts.check.empty()) rows_to_check({}, opts.check);  // a bad K is said before any work
 
   CandidateSpace space;
   space.world = world;
@@ -185,51 +223,47 @@ int plan_main(const PlanOptions& given, int argc, char** argv) {
     for (auto& r : rows_needed) r = std::min(r, kPaperRows);
     rows_needed.erase(std::unique(rows_needed.begin(), rows_needed.end()), rows_needed.end());
   }
-  if (rows_needed.empty() || plan_candidates(space, [&] {
-        Profile stub;
-        stub.block_names = m.model->block_names();
-        stub.block_params.assign(stub.block_names.size(), 0);
-        stub.blocks_by_rows[1] = std::vector<BlockTimes>(stub.block_names.size(), {1, 2, 1, 1});
-        return stub;
-      }()).empty())
+  // Block times of one per parameter: cuts by parameter count, for the checks before profiling.
+  Profile stub;
+  stub.block_names = m.model->block_names();
+  const MemoryWorkload counted = memory_workload(cfg, m);
+  stub.block_params = counted.block_params;
+  std::vector<BlockTimes> unit;
+  for (int64_t n : counted.block_params) unit.push_back({1.0 + n, 1.0 + n, 0.5 + n / 2.0, 0.5 + n / 2.0});
+  stub.blocks_by_rows[1] = unit;
+  const auto stub_candidates = plan_candidates(space, stub);
+  if (rows_needed.empty() || stub_candidates.empty())
     throw UserError("plan: no strategy" +
                     (opts.strategies.empty() ? std::string() : " of --strategies " + opts.strategies) +
                     " runs batch " + std::to_string(cfg.batch_size) + " on " +
                     std::to_string(world) + " ranks (a batch that does not split over them, or " +
                     "more stages than " + cfg.model + " has blocks); change --world or --batch-size");
+  MemoryWorkload mw = memory_workload(cfg, m);
+  const double budget = opts.memory_per_rank_mib > 0
+                            ? opts.memory_per_rank_mib * 1024 * 1024
+                            : (m.device.is_cuda() ? 0 : machine_memory_bytes() / (paper ? 1 : world));
+  if (budget > 0) {  // nothing that fits: said before any profiling
+    int64_t least = -1;
+    for (const auto& c : stub_candidates) {
+      const int64_t peak = peak_of(memory_of(cfg, m, mw, c, paper, true));
+      least = least < 0 ? peak : std::min(least, peak);
+    }
+    if (static_cast<double>(least) > budget)
+      throw UserError("--memory-per-rank: no candidate fits " + mib_int(budget) +
+                      " MiB per rank (the smallest needs about " + mib_int(least) +
+                      " MiB); give a larger budget, more ranks or a smaller batch");
+  }
   const Profile profile =
       take_profile(opts, cfg, m, world, !paper, rows_needed, out_dir, argc, argv);
 
   // Price every candidate; memory from the memory model.
-  MemoryWorkload mw = memory_workload(cfg, m);
   std::vector<PlanRow> rows;
-  const double budget = opts.memory_per_rank_mib > 0
-                            ? opts.memory_per_rank_mib * 1024 * 1024
-                            : (m.device.is_cuda() ? 0 : machine_memory_bytes() / (paper ? 1 : world));
   for (const auto& c : plan_candidates(space, profile)) {
     PlanRow r;
     r.candidate = c;
     r.predicted = predict_step(profile, c, cfg.batch_size);
-    MemoryCandidate mc;
-    mc.label = c.label;
-    mc.strategy = c.strategy == "hybrid" ? "pipeline" : c.strategy;
-    mc.world = c.strategy == "hybrid" ? c.pp : c.world;
-    mc.zero_stage = c.zero_stage;
-    mc.buckets_in_flight = cfg.buckets_in_flight;
-    mc.reshard_after_forward = cfg.reshard_after_forward;
-    mc.schedule = c.schedule;
-    mc.micro_batches = c.micro_batches;
-    mc.virtual_stages = c.virtual_stages;
-    mc.cuts = c.cuts;
-    MemoryWorkload cw = mw;
-    if (c.strategy == "hybrid") cw.batch = cfg.batch_size / c.dp;
-    // On paper the batch may be far larger than this machine holds: profiled at up to
-    // kPaperRows images, proportional beyond.
-    add_activations(cfg, m, micro_batch_rows(cw, mc), mw, paper ? kPaperRows : 0);
-    cw.activations_by_rows = mw.activations_by_rows;
-    cw.workspace_by_rows = mw.workspace_by_rows;
-    r.memory = predict_memory(cw, mc);
-    for (const auto& pm : r.memory) r.peak_bytes = std::max(r.peak_bytes, pm.peak);
+    r.memory = memory_of(cfg, m, mw, c, paper, false);
+    r.peak_bytes = peak_of(r.memory);
     r.fits = budget <= 0 || static_cast<double>(r.peak_bytes) <= budget;
     rows.push_back(r);
   }
@@ -246,13 +280,11 @@ int plan_main(const PlanOptions& given, int argc, char** argv) {
   h.budget_bytes = budget;
   print_plan(h, rows);
   if (!rows.front().fits)
-    throw UserError("--memory-per-rank: no candidate fits " +
-                    std::to_string(static_cast<long long>(budget / (1024 * 1024))) +
+    throw UserError("--memory-per-rank: no candidate fits " + mib_int(budget) +
                     " MiB per rank (the smallest needs " +
-                    std::to_string(static_cast<long long>(
-                        std::min_element(rows.begin(), rows.end(), [](const PlanRow& a, const PlanRow& b) {
-                          return a.peak_bytes < b.peak_bytes;
-                        })->peak_bytes / (1024 * 1024))) +
+                    mib_int(static_cast<double>(std::min_element(rows.begin(), rows.end(),
+                        [](const PlanRow& a, const PlanRow& b) { return a.peak_bytes < b.peak_bytes; })
+                        ->peak_bytes)) +
                     " MiB); give a larger budget, more ranks or a smaller batch");
   const std::string plan_file = out_dir + "/plan.json";
   write_file_atomic(plan_file, plan_json(h, rows).dump(2) + "\n");
@@ -274,10 +306,11 @@ int plan_main(const PlanOptions& given, int argc, char** argv) {
     extra.insert(extra.end(), {"--synthetic-test", std::to_string(cfg.batch_size)});
   if (!given_opt("--no-checkpoint")) extra.push_back("--no-checkpoint");
   if (!given_opt("--epochs")) extra.insert(extra.end(), {"--epochs", "1"});
-  std::printf("plan: checking %zu of %zu candidates, %d timed steps each, into %s\n", which.size(),
-              rows.size(), steps, out_dir.c_str());
+  std::printf("plan: checking %zu of %zu candidates, %d round%s of %d timed steps each, into %s\n",
+              which.size(), rows.size(), opts.check_rounds, opts.check_rounds == 1 ? "" : "s", steps,
+              out_dir.c_str());
   std::fflush(stdout);
-  const bool finished = run_checks(rows, which, extra, steps, out_dir);
+  const bool finished = run_checks(rows, which, extra, steps, opts.check_rounds, out_dir);
   write_file_atomic(plan_file, plan_json(h, rows).dump(2) + "\n");
   print_check(rows);
   if (!finished) return 130;

@@ -23,7 +23,7 @@ struct PlanOptions {
   std::string json;      // --memory: also write the rows here (atomically)
   std::string out;       // folder for profile.json, plan.json and --check's runs (runs/plan)
   std::string check;     // "", "K" (top K plus a spread of the rest) or "all"
-  int check_steps = 8;   // timed steps per --check run (after 3 untimed)
+  int check_rounds = 2;  // --check runs each row this many times (round after round), best counts
   std::string strategies;        // comma-separated subset of single,ddp,zero,model,pipeline,hybrid
   std::vector<int> micro_batches;  // pipeline micro-batch counts to consider
   double memory_per_rank_mib = 0;  // 0: the device's (CPU: this machine's memory / ranks)

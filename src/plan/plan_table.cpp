@@ -106,6 +106,7 @@ nlohmann::json plan_json(const PlanHeader& h, const std::vector<PlanRow>& rows) 
         row["measured_step_s"] = r.measured_step_s;
         row["measured_images_per_sec"] = r.measured_images_per_sec;
         row["measured_peak_bytes"] = r.measured_peak_bytes;
+        row["measured_rounds"] = r.measured_rounds;
         row["step_error"] = (r.predicted.step_s - r.measured_step_s) / r.measured_step_s;
       } else {
         row["check_error"] = r.check_error;

@@ -23,6 +23,7 @@ struct PlanRow {
   bool checked = false;                 // --check ran it
   double measured_step_s = 0, measured_images_per_sec = 0;
   int64_t measured_peak_bytes = 0;      // the largest rank's allocator peak
+  int measured_rounds = 0;              // check rounds that finished
   std::string check_error;              // a failed check run's reason
 };
 

@@ -57,10 +57,10 @@ MemoryWorkload memory_workload(const Config& cfg, const PlanModel& m) {
 }
 
 void add_activations(const Config& cfg, const PlanModel& m, int64_t rows, MemoryWorkload& w,
-                     int64_t largest) {
+                     int64_t largest, bool quiet) {
   if (w.activations_by_rows.count(rows)) return;
   if (largest > 0 && rows > largest) {
-    add_activations(cfg, m, largest, w);
+    add_activations(cfg, m, largest, w, 0, quiet);
     const double k = static_cast<double>(rows) / static_cast<double>(largest);
     for (auto* table : {&w.activations_by_rows, &w.workspace_by_rows}) {
       std::vector<int64_t> scaled;
@@ -69,7 +69,8 @@ void add_activations(const Config& cfg, const PlanModel& m, int64_t rows, Memory
     }
     return;
   }
-  std::fprintf(stderr, "parallax: profiling %s's activations at %lld images per micro-batch\n",
+  if (!quiet)
+    std::fprintf(stderr, "parallax: profiling %s's activations at %lld images per micro-batch\n",
                cfg.model.c_str(), static_cast<long long>(rows));
   const ActivationProfile profile =
       profile_activations(*m.model, m.sample, rows, m.device, precision_for(cfg, m.device));

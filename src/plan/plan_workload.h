@@ -28,6 +28,6 @@ MemoryWorkload memory_workload(const Config& cfg, const PlanModel& m);
 // Profiles the activations at `rows` (once per size; a progress line on stderr each). With
 // largest > 0, sizes above it are profiled at `largest` images and taken as proportional.
 void add_activations(const Config& cfg, const PlanModel& m, int64_t rows, MemoryWorkload& w,
-                     int64_t largest = 0);
+                     int64_t largest = 0, bool quiet = false);
 
 }  // namespace parallax

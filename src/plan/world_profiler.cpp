@@ -21,9 +21,9 @@ double since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
+// The fastest run: on a shared machine, interference only ever adds time.
+double fastest(std::vector<double> v) {
+  return v.empty() ? 0 : *std::min_element(v.begin(), v.end());
 }
 
 void barrier(DistContext& ctx) {
@@ -76,7 +76,7 @@ double time_collective(DistContext& ctx, const std::string& kind, int64_t bytes)
     once();
     runs.push_back(since(t0) / (kind == "send_recv" ? 2 : 1));
   }
-  return max_over_ranks(ctx, median(runs));
+  return max_over_ranks(ctx, fastest(runs));
 }
 
 }  // namespace
@@ -99,7 +99,7 @@ void profile_world(DistContext& ctx, const ComputeProbe& probe, int64_t rows, Pr
       const double t = ctx.rank < k ? time_forward_backward(probe, rows) : 0;
       runs.push_back(max_over_ranks(ctx, t));
     }
-    const double m = median(runs);
+    const double m = fastest(runs);
     if (k == 1) alone = m;
     out.slowdown[k - 1] = std::max(1.0, m / alone);
   }
@@ -134,9 +134,9 @@ void profile_world(DistContext& ctx, const ComputeProbe& probe, int64_t rows, Pr
     comm.push_back(max_over_ranks(ctx, total));
   }
   const double alone_comm = out.collectives["all_reduce"].seconds(static_cast<double>(numel) * 4);
-  const double overlapped = std::min(alone_comm, median(with));
+  const double overlapped = std::min(alone_comm, fastest(with));
   out.comm_compute_share =
-      overlapped > 0 ? std::clamp((median(with) - median(without)) / overlapped, 0.0, 1.0) : 0;
+      overlapped > 0 ? std::clamp((fastest(with) - fastest(without)) / overlapped, 0.0, 2.0) : 0;
 }
 
 }  // namespace parallax

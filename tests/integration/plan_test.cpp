@@ -1,0 +1,82 @@
+// `parallax plan` from the outside: bad input is one line and exit code 2; a real plan on two
+// loopback ranks writes a plan.json that parses, with every strategy priced, and --check runs the
+// chosen rows and records what they measured.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <set>
+
+#include "test_paths.h"
+#include "test_util.h"
+
+namespace parallax {
+namespace {
+
+using testing::run_command;
+
+// Exit code 2 and one line naming `needle`.
+void expect_plan_error(const std::string& args, const std::string& needle) {
+  const auto r = run_command(std::string(PARALLAX_BINARY) + " plan " + args);
+  EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << args << "\n" << r.output;
+  EXPECT_NE(r.output.find(needle), std::string::npos) << args << "\n" << r.output;
+}
+
+TEST(Plan, BadInputIsOneLineAndExitCode2) {
+  testing::TempDir dir;
+  const std::string small = " --model resnet20 --image-size 8 --out " + (dir / "p");
+  expect_plan_error("--strategies ddp,pipelined" + small, "unknown strategy 'pipelined'");
+  expect_plan_error("--world 7 --batch-size 30 --strategies ddp,zero" + small, "no strategy");
+  expect_plan_error("--world 64" + small, "--link-bandwidth");
+  expect_plan_error("--memory-per-rank 1" + small, "--memory-per-rank");
+  expect_plan_error("--check some" + small, "--check some");
+  expect_plan_error("--device-profile /nonexistent/profile.json" + small, "/nonexistent/profile.json");
+}
+
+TEST(Plan, TwoRanksPriceEveryStrategyAndCheckRunsTheTop) {
+  testing::TempDir dir;
+  const std::string out = dir / "plan";
+  const auto r = run_command(std::string(PARALLAX_BINARY) +
+                             " plan --model resnet20 --image-size 8 --batch-size 16 --world 2 "
+                             "--check 1 --steps 2 --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("plan: use "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("step time error over"), std::string::npos) << r.output;
+  const auto plan = nlohmann::json::parse(testing::read_text(out + "/plan.json"));
+  EXPECT_EQ(plan["scale"], "measured");
+  std::set<std::string> strategies;
+  double last = 0;
+  for (const auto& row : plan["rows"]) {
+    strategies.insert(row["strategy"].get<std::string>());
+    const double s = row["predicted_step_s"].get<double>();
+    EXPECT_GT(s, 0) << row.dump();
+    EXPECT_GE(s, last) << "rows are ranked by predicted step time";
+    last = s;
+    EXPECT_GT(row["predicted_memory"]["peak"].get<double>(), 0);
+    EXPECT_FALSE(row["reason"].get<std::string>().empty());
+  }
+  EXPECT_EQ(strategies, (std::set<std::string>{"single", "ddp", "zero", "model", "pipeline"}));
+  // --check 1: the top row and a spread of two more, measured.
+  ASSERT_GE(plan["checked"].size(), 2u);
+  EXPECT_EQ(plan["checked"][0], plan["rows"][0]["label"]);
+  int measured = 0;
+  for (const auto& row : plan["rows"])
+    if (row.contains("measured_step_s")) {
+      ++measured;
+      EXPECT_GT(row["measured_step_s"].get<double>(), 0);
+      EXPECT_GT(row["measured_images_per_sec"].get<double>(), 0);
+    }
+  EXPECT_EQ(measured, static_cast<int>(plan["checked"].size()));
+  // The profile it priced with is kept, and plans on paper from it: labelled a prediction.
+  const auto paper = run_command(std::string(PARALLAX_BINARY) +
+                                 " plan --model resnet20 --image-size 8 --batch-size 1024 "
+                                 "--world 64 --strategies ddp --link-bandwidth 10 --link-latency 5 "
+                                 "--device-profile " + out + "/profile.json --out " + (dir / "paper"));
+  ASSERT_EQ(paper.exit_code, 0) << paper.output;
+  const auto on_paper = nlohmann::json::parse(testing::read_text((dir / "paper") + "/plan.json"));
+  EXPECT_EQ(on_paper["scale"], "prediction");
+  EXPECT_NE(paper.output.find("a prediction for a machine not measured here"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace parallax
