@@ -182,6 +182,52 @@ void profile_blocks(const ComputeProbe& probe, const std::vector<int64_t>& rows,
   }
 }
 
+void profile_step_overhead(const Config& cfg, const ComputeProbe& probe, int64_t rows,
+                           Profile& out) {
+  // A whole training step as a strategy runs it (zero_grad, forward, loss, backward, optimizer
+  // step) against the sum of its profiled parts: what is left is the step's own overhead.
+  auto& model = *probe.model;
+  SavedBuffers keep(model);
+  auto params = model.parameters();
+  std::vector<torch::Tensor> saved;
+  for (const auto& p : params) saved.push_back(p.detach().clone());
+  auto opt = make_optimizer(cfg, params);
+  auto x = input_of(probe, rows);
+  auto y = labels_of(probe, rows);
+  std::vector<double> runs;
+  for (int r = 0; r <= probe.repeats; ++r) {
+    const auto t0 = Clock::now();
+    opt->zero_grad();
+    torch::Tensor loss;
+    {
+      AutocastGuard autocast(probe.precision, probe.device);
+      loss = torch::nn::functional::cross_entropy(model.forward(x).to(torch::kFloat), y);
+    }
+    loss.backward();
+    opt->step();
+    sync(probe.device, params.front());
+    if (r > 0) runs.push_back(since(t0));
+  }
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < params.size(); ++i) params[i].copy_(saved[i]);
+  }
+  const auto parts = out.blocks_at(rows);
+  double sum = out.loss_s_per_row * static_cast<double>(rows);
+  for (const auto& b : parts) sum += b.forward + b.backward;
+  int64_t n = 0;
+  for (const auto& p : params) n += p.numel();
+  sum += out.optimizer_s_per_param * static_cast<double>(n);
+  out.step_overhead_s = std::max(0.0, fastest(runs) - sum);
+}
+
+double reference_seconds(const ComputeProbe& probe, int64_t rows) {
+  std::vector<double> runs;
+  time_forward_backward(probe, rows, 1);
+  for (int r = 0; r < 2; ++r) runs.push_back(time_forward_backward(probe, rows));
+  return fastest(runs);
+}
+
 void profile_optimizer(const Config& cfg, const ComputeProbe& probe, Profile& out) {
   auto params = probe.model->parameters();
   std::vector<torch::Tensor> copies;

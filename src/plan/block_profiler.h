@@ -24,7 +24,7 @@ struct ComputeProbe {
   Precision precision;
   bool channels_last = false;
   torch::Device device = torch::kCPU;
-  int repeats = 3;  // timed runs after one warm-up; the fastest counts
+  int repeats = 5;  // timed runs after one warm-up; the fastest counts
 };
 
 // Fills blocks_by_rows (for each of `rows`), output_bytes_per_row and loss_s_per_row.
@@ -36,5 +36,16 @@ double time_forward_backward(const ComputeProbe& probe, int64_t rows, int warm =
 
 // The optimizer's step and a gradient average (a divide), seconds per parameter element.
 void profile_optimizer(const Config& cfg, const ComputeProbe& probe, Profile& out);
+
+// A whole step at `rows` (zero_grad, forward, loss, backward, optimizer) less the sum of the
+// profiled parts (blocks, loss, optimizer: profile them first) into step_overhead_s. Parameters
+// and running statistics are put back.
+void profile_step_overhead(const Config& cfg, const ComputeProbe& probe, int64_t rows,
+                           Profile& out);
+
+// The machine's speed now: the fastest of two chained forward + backward passes at `rows` (after
+// one warm-up). `plan --check` takes it around every run, against the one taken with the profile,
+// to tell drift on a shared machine from the model's error.
+double reference_seconds(const ComputeProbe& probe, int64_t rows);
 
 }  // namespace parallax

@@ -87,7 +87,8 @@ std::vector<std::string> workload_args(const CLI::App& plan, int argc, char** ar
 
 bool run_checks(std::vector<PlanRow>& rows, const std::vector<size_t>& which,
                 const std::vector<std::string>& extra, int steps, int rounds,
-                const std::string& runs_dir) {
+                const std::string& runs_dir, const std::function<double()>& reference,
+                double reference_at_profile) {
   constexpr int kWarmup = 3;  // ZB-V plans again after step 2
   std::vector<SuiteRun> runs;
   // Round-major, as suites run their repeats: drift on a shared machine spreads over all rows.
@@ -107,7 +108,17 @@ bool run_checks(std::vector<PlanRow>& rows, const std::vector<size_t>& which,
       r.axes = {{"candidate", rows[i].candidate.label}};
       runs.push_back(r);
     }
-  const SuiteRunResult done = run_suite("plan", runs, runs_dir);
+  std::vector<double> drift(runs.size(), 1), before(runs.size(), 0);
+  AroundRun around;
+  if (reference && reference_at_profile > 0)
+    around = [&](size_t j, bool starting) {
+      const double t = reference();
+      if (starting)
+        before[j] = t;
+      else
+        drift[j] = (before[j] + t) / 2 / reference_at_profile;
+    };
+  const SuiteRunResult done = run_suite("plan", runs, runs_dir, around);
   for (size_t j = 0; j < runs.size(); ++j) {
     PlanRow& row = rows[which[j % which.size()]];
     row.checked = true;
@@ -118,6 +129,7 @@ bool run_checks(std::vector<PlanRow>& rows, const std::vector<size_t>& which,
       const double step = s.at("step_time_s").at("median").get<double>();
       if (row.measured_step_s == 0 || step < row.measured_step_s) {
         row.measured_step_s = step;
+        row.measured_drift = drift[j];
         row.measured_images_per_sec = s.at("images_per_sec").get<double>();
       }
       for (const auto& r : s.at("ranks"))

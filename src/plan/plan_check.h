@@ -1,6 +1,7 @@
 // `plan --check K|all`: the top K predictions plus a spread of the others, run for real through
 // the suite runner into the plan's folder, each row then carrying what it measured.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -24,8 +25,13 @@ std::vector<std::string> workload_args(const CLI::App& plan, int argc, char** ar
 // round after round, with `steps` timed steps after 3 untimed, into `runs_dir`, and fills their
 // measured fields: the best round's median step time, the largest peak. Returns false if
 // interrupted.
+//
+// `reference` (if given) times the machine's reference probe; it runs just before and just
+// after every run, and the mean over `reference_at_profile` is that run's drift: how much slower
+// the shared machine ran then than when it was profiled.
 bool run_checks(std::vector<PlanRow>& rows, const std::vector<size_t>& which,
                 const std::vector<std::string>& extra, int steps, int rounds,
-                const std::string& runs_dir);
+                const std::string& runs_dir, const std::function<double()>& reference = {},
+                double reference_at_profile = 0);
 
 }  // namespace parallax

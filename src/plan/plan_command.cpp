@@ -255,6 +255,12 @@ int plan_main(const PlanOptions& given, int argc, char** argv) {
   }
   const Profile profile =
       take_profile(opts, cfg, m, world, !paper, rows_needed, out_dir, argc, argv);
+  // The machine's speed when profiled, by the probe --check repeats around every run.
+  ProfileJob job;
+  job.cfg = cfg;
+  const ComputeProbe probe = probe_of(job, m);
+  const int64_t probe_rows = std::max<int64_t>(1, cfg.batch_size / world);
+  const double reference_at_profile = opts.check.empty() ? 0 : reference_seconds(probe, probe_rows);
 
   // Price every candidate; memory from the memory model.
   std::vector<PlanRow> rows;
@@ -310,7 +316,9 @@ int plan_main(const PlanOptions& given, int argc, char** argv) {
               which.size(), rows.size(), opts.check_rounds, opts.check_rounds == 1 ? "" : "s", steps,
               out_dir.c_str());
   std::fflush(stdout);
-  const bool finished = run_checks(rows, which, extra, steps, opts.check_rounds, out_dir);
+  const bool finished = run_checks(rows, which, extra, steps, opts.check_rounds, out_dir,
+                                   [&] { return reference_seconds(probe, probe_rows); },
+                                   reference_at_profile);
   write_file_atomic(plan_file, plan_json(h, rows).dump(2) + "\n");
   print_check(rows);
   if (!finished) return 130;

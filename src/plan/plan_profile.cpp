@@ -25,8 +25,6 @@ void plan_progress(const std::string& what) {
   std::fprintf(stderr, "parallax: plan: profiling %s\n", what.c_str());
 }
 
-namespace {
-
 ComputeProbe probe_of(const ProfileJob& job, const PlanModel& m) {
   ComputeProbe probe;
   probe.model = m.model.get();
@@ -36,8 +34,6 @@ ComputeProbe probe_of(const ProfileJob& job, const PlanModel& m) {
   probe.device = m.device;
   return probe;
 }
-
-}  // namespace
 
 Profile profile_here(const ProfileJob& job, const PlanModel& m) {
   Profile p;
@@ -64,6 +60,7 @@ Profile profile_here(const ProfileJob& job, const PlanModel& m) {
   profile_blocks(probe, job.rows, p, plan_progress);
   plan_progress("the optimizer (" + cfg.optimizer + ")");
   profile_optimizer(cfg, probe, p);
+  profile_step_overhead(cfg, probe, job.probe_rows, p);
   return p;
 }
 

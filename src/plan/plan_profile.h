@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "plan/block_profiler.h"
 #include "plan/profile.h"
 
 namespace parallax {
@@ -27,6 +28,9 @@ Profile profile_here(const ProfileJob& job, const PlanModel& m);
 // In a rank of the launched world: the compute half on rank 0 alone (the others wait), then the
 // world half on all; rank 0 writes job.out_file atomically.
 void profile_in_rank(const ProfileJob& job);
+
+// The probe over the plan's model, as the job runs it.
+ComputeProbe probe_of(const ProfileJob& job, const PlanModel& m);
 
 // A one-line progress note on stderr.
 void plan_progress(const std::string& what);

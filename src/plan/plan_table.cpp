@@ -108,6 +108,9 @@ nlohmann::json plan_json(const PlanHeader& h, const std::vector<PlanRow>& rows) 
         row["measured_peak_bytes"] = r.measured_peak_bytes;
         row["measured_rounds"] = r.measured_rounds;
         row["step_error"] = (r.predicted.step_s - r.measured_step_s) / r.measured_step_s;
+        row["measured_drift"] = r.measured_drift;
+        row["step_error_drift_corrected"] =
+            (r.predicted.step_s * r.measured_drift - r.measured_step_s) / r.measured_step_s;
       } else {
         row["check_error"] = r.check_error;
       }
@@ -129,17 +132,19 @@ nlohmann::json plan_json(const PlanHeader& h, const std::vector<PlanRow>& rows) 
   return out;
 }
 
-std::vector<double> step_errors(const std::vector<PlanRow>& rows) {
+std::vector<double> step_errors(const std::vector<PlanRow>& rows, bool drift_corrected) {
   std::vector<double> e;
   for (const auto& r : rows)
-    if (r.checked && r.check_error.empty() && r.measured_step_s > 0)
-      e.push_back(std::abs(r.predicted.step_s - r.measured_step_s) / r.measured_step_s);
+    if (r.checked && r.check_error.empty() && r.measured_step_s > 0) {
+      const double predicted = r.predicted.step_s * (drift_corrected ? r.measured_drift : 1);
+      e.push_back(std::abs(predicted - r.measured_step_s) / r.measured_step_s);
+    }
   return e;
 }
 
 void print_check(const std::vector<PlanRow>& rows) {
-  std::printf("check: %-28s %12s %12s %8s %11s %11s %8s\n", "candidate", "predicted ms",
-              "measured ms", "error", "pred MiB", "meas MiB", "error");
+  std::printf("check: %-28s %10s %10s %8s %7s %8s %10s %10s %8s\n", "candidate", "pred ms",
+              "meas ms", "error", "drift", "error*", "pred MiB", "meas MiB", "error");
   for (const auto& r : rows) {
     if (!r.checked) continue;
     if (!r.check_error.empty()) {
@@ -147,26 +152,47 @@ void print_check(const std::vector<PlanRow>& rows) {
       continue;
     }
     const double e = (r.predicted.step_s - r.measured_step_s) / r.measured_step_s;
+    const double ed = (r.predicted.step_s * r.measured_drift - r.measured_step_s) / r.measured_step_s;
     const double me = r.measured_peak_bytes > 0
                           ? (static_cast<double>(r.peak_bytes) - r.measured_peak_bytes) / r.measured_peak_bytes
                           : NAN;
-    std::printf("check: %-28s %12.1f %12.1f %+7.1f%% %11.1f %11.1f %+7.1f%%\n",
+    std::printf("check: %-28s %10.1f %10.1f %+7.1f%% %7.3f %+7.1f%% %10.1f %10.1f %+7.1f%%\n",
                 r.candidate.label.c_str(), r.predicted.step_s * 1e3, r.measured_step_s * 1e3,
-                100 * e, mib(r.peak_bytes), mib(r.measured_peak_bytes), 100 * me);
+                100 * e, r.measured_drift, 100 * ed, mib(r.peak_bytes), mib(r.measured_peak_bytes),
+                100 * me);
   }
-  auto e = step_errors(rows);
+  auto median_of = [](std::vector<double> e) {
+    std::sort(e.begin(), e.end());
+    return e.size() % 2 ? e[e.size() / 2] : (e[e.size() / 2 - 1] + e[e.size() / 2]) / 2;
+  };
+  const auto e = step_errors(rows), ed = step_errors(rows, true);
   if (e.empty()) return;
-  std::sort(e.begin(), e.end());
-  const double med = e.size() % 2 ? e[e.size() / 2] : (e[e.size() / 2 - 1] + e[e.size() / 2]) / 2;
+  std::vector<double> mem;
+  for (const auto& r : rows)
+    if (r.checked && r.check_error.empty() && r.measured_peak_bytes > 0)
+      mem.push_back(std::abs(static_cast<double>(r.peak_bytes) - r.measured_peak_bytes) /
+                    r.measured_peak_bytes);
   const PlanRow* fastest = nullptr;
   for (const auto& r : rows)
     if (r.checked && r.check_error.empty() &&
         (!fastest || r.measured_step_s < fastest->measured_step_s))
       fastest = &r;
-  std::printf("check: step time error over %zu runs: median %.1f%%, worst %.1f%%; measured "
-              "fastest: %s (%.1f ms), ranked first: %s\n",
-              e.size(), 100 * med, 100 * e.back(), fastest->candidate.label.c_str(),
-              fastest->measured_step_s * 1e3, rows.front().candidate.label.c_str());
+  const PlanRow& first = rows.front();
+  std::printf("check: step time error over %zu candidates: median %.1f%%, worst %.1f%%; with the "
+              "machine's drift taken out (error*): median %.1f%%, worst %.1f%%\n",
+              e.size(), 100 * median_of(e), 100 * *std::max_element(e.begin(), e.end()),
+              100 * median_of(ed), 100 * *std::max_element(ed.begin(), ed.end()));
+  if (!mem.empty())
+    std::printf("check: peak memory error: median %.1f%%, worst %.1f%%\n", 100 * median_of(mem),
+                100 * *std::max_element(mem.begin(), mem.end()));
+  std::printf("check: measured fastest: %s (%.1f ms); ranked first: %s%s\n",
+              fastest->candidate.label.c_str(), fastest->measured_step_s * 1e3,
+              first.candidate.label.c_str(),
+              &first == fastest ? " (the same)"
+              : first.checked && first.check_error.empty()
+                  ? (" (" + std::to_string(std::lround(100 * (first.measured_step_s / fastest->measured_step_s - 1))) +
+                     "% slower, measured)").c_str()
+                  : "");
 }
 
 }  // namespace parallax

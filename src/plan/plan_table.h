@@ -24,6 +24,9 @@ struct PlanRow {
   double measured_step_s = 0, measured_images_per_sec = 0;
   int64_t measured_peak_bytes = 0;      // the largest rank's allocator peak
   int measured_rounds = 0;              // check rounds that finished
+  // The machine's reference probe around the best round, over its time at profiling: 1.1 means
+  // the shared machine ran 10% slower then (1 when not probed).
+  double measured_drift = 1;
   std::string check_error;              // a failed check run's reason
 };
 
@@ -45,7 +48,8 @@ nlohmann::json plan_json(const PlanHeader& h, const std::vector<PlanRow>& rows);
 // After --check: predicted against measured, each error, and the median and worst.
 void print_check(const std::vector<PlanRow>& rows);
 
-// |predicted - measured| / measured of the checked rows' step times.
-std::vector<double> step_errors(const std::vector<PlanRow>& rows);
+// |predicted - measured| / measured of the checked rows' step times; with drift_corrected, the
+// prediction is first scaled by the row's measured drift.
+std::vector<double> step_errors(const std::vector<PlanRow>& rows, bool drift_corrected = false);
 
 }  // namespace parallax

@@ -186,7 +186,7 @@ std::vector<ChartSpec> build_charts(const ReportData& data) {
   return {execution_time_chart(data), split_size_chart(data),    epoch_time_chart(data),
           time_to_target_chart(data), curves_chart(data, false), curves_chart(data, true),
           scaling_chart(data),        breakdown_chart(data),     memory_chart(data),
-          schedules_chart(data)};
+          schedules_chart(data),      plan_chart(data)};
 }
 
 }  // namespace parallax

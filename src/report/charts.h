@@ -31,5 +31,6 @@ ChartSpec scaling_chart(const ReportData& data);
 ChartSpec breakdown_chart(const ReportData& data);
 ChartSpec memory_chart(const ReportData& data);
 ChartSpec schedules_chart(const ReportData& data);
+ChartSpec plan_chart(const ReportData& data);  // report/plan_chart.cpp
 
 }  // namespace parallax

@@ -41,7 +41,8 @@ void write_report(const std::vector<RunRecord>& runs, const std::string& out_dir
   const std::string charts_dir = out_dir + "/charts", traces_dir = out_dir + "/traces";
   make_dir(charts_dir);
 
-  const ReportData data = group_runs(runs);
+  ReportData data = group_runs(runs);
+  data.plan = options.plan;
   const std::vector<ChartSpec> charts = build_charts(data);
   for (const ChartSpec& c : charts) {
     if (c.drawn())

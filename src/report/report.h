@@ -1,5 +1,7 @@
 // parallax report: stored runs to report.html, gnuplot charts and merged Perfetto traces.
 #pragma once
+#include <nlohmann/json.hpp>
+
 #include <string>
 #include <vector>
 
@@ -11,6 +13,7 @@ struct ReportOptions {
   std::string title = "parallax report";
   std::string source;   // where the runs came from (e.g. the RUNS directory), shown on the page
   std::string gnuplot;  // the gnuplot to run; "" finds it on PATH
+  nlohmann::json plan;  // RUNS/plan.json (`parallax plan --check`), null if none
 };
 
 // Writes out_dir/report.html, out_dir/charts/<chart>.{png,svg,dat,gp} and

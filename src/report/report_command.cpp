@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include <filesystem>
+#include <fstream>
 
 #include "config/user_error.h"
 #include "metrics/results_db.h"
@@ -35,7 +36,17 @@ std::string write_runs_report(const std::string& runs_dir, const std::string& ou
     throw UserError(runs_dir + ": no runs in it; train with --out " + runs_dir +
                     "/NAME or run `parallax bench` first");
   const std::string out = out_dir.empty() ? runs_dir + "/report" : out_dir;
-  write_report(runs, out, ReportOptions{});
+  ReportOptions options;
+  // A plan checked into this folder: its predictions against what the runs measured.
+  if (std::ifstream in(runs_dir + "/plan.json"); in) {
+    try {
+      options.plan = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception&) {
+      throw UserError(runs_dir + "/plan.json: not JSON; run `parallax plan --check` again or "
+                      "remove it");
+    }
+  }
+  write_report(runs, out, options);
   return out + "/report.html";
 }
 

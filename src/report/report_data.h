@@ -57,6 +57,7 @@ struct ConfigGroup {
 
 struct ReportData {
   std::vector<ConfigGroup> groups;  // in order of the labels' first runs
+  nlohmann::json plan;              // RUNS/plan.json after `plan --check`; null if none
   const ConfigGroup* find(const std::string& label) const;
   // Groups with at least one finished repeat.
   std::vector<const ConfigGroup*> finished() const;

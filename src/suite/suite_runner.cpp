@@ -101,7 +101,7 @@ std::string result_line(const RunRecord& r) {
 }  // namespace
 
 SuiteRunResult run_suite(const std::string& suite_name, const std::vector<SuiteRun>& list,
-                         const std::string& runs) {
+                         const std::string& runs, const AroundRun& around) {
   const int n = static_cast<int>(list.size());
   std::error_code ec;
   fs::create_directories(runs, ec);
@@ -135,7 +135,9 @@ SuiteRunResult run_suite(const std::string& suite_name, const std::vector<SuiteR
                               .dump(2) + "\n");
     const auto t0 = std::chrono::steady_clock::now();
     const int64_t started = static_cast<int64_t>(std::time(nullptr));
+    if (around) around(static_cast<size_t>(i), true);
     const int status = run_train(run.args, dir);
+    if (around && !g_interrupted) around(static_cast<size_t>(i), false);
     const double took =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     spent += took;

@@ -3,6 +3,7 @@
 // are skipped, so an interrupted list resumes; a failed run is recorded with its reason and the
 // list goes on. `bench` and `plan --check` both run through it.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -16,8 +17,12 @@ struct SuiteRunResult {
   bool interrupted = false;  // Ctrl-C or SIGTERM: the rest were not started
 };
 
+// Called just before (before = true) and just after each run that is started (not for those
+// skipped as finished), with the run's index.
+using AroundRun = std::function<void(size_t index, bool before)>;
+
 // Prints one progress line per run ("[i/n] NAME: 212.3 img/s, train 41.0 s (43 s); about 3m left").
 SuiteRunResult run_suite(const std::string& suite_name, const std::vector<SuiteRun>& runs,
-                         const std::string& runs_dir);
+                         const std::string& runs_dir, const AroundRun& around = {});
 
 }  // namespace parallax
