@@ -224,7 +224,7 @@ void profile_step_overhead(const Config& cfg, const ComputeProbe& probe, int64_t
 double reference_seconds(const ComputeProbe& probe, int64_t rows) {
   std::vector<double> runs;
   time_forward_backward(probe, rows, 1);
-  for (int r = 0; r < 2; ++r) runs.push_back(time_forward_backward(probe, rows));
+  for (int r = 0; r < 3; ++r) runs.push_back(time_forward_backward(probe, rows));
   return fastest(runs);
 }
 

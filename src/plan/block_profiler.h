@@ -43,7 +43,7 @@ void profile_optimizer(const Config& cfg, const ComputeProbe& probe, Profile& ou
 void profile_step_overhead(const Config& cfg, const ComputeProbe& probe, int64_t rows,
                            Profile& out);
 
-// The machine's speed now: the fastest of two chained forward + backward passes at `rows` (after
+// The machine's speed now: the fastest of three chained forward + backward passes at `rows` (after
 // one warm-up). `plan --check` takes it around every run, against the one taken with the profile,
 // to tell drift on a shared machine from the model's error.
 double reference_seconds(const ComputeProbe& probe, int64_t rows);

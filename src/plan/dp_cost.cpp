@@ -132,6 +132,14 @@ PredictedStep predict_data_parallel(const Profile& p, const PlanCandidate& c, in
     return out;
   }
   const double wire = c.wire_bf16 ? 2 : static_cast<double>(p.element_bytes);
+  // Beside compute, a collective shares the cores (processor sharing): it runs 1 + share times
+  // longer, and the compute loses share x its own time.
+  const double share = p.comm_compute_share;
+  const double stretch = 1 + share;
+  // A collective beside compute: its latency as measured under load, its bytes stretched.
+  auto beside = [&](const CollectiveFit& f, double bytes) {
+    return std::max(f.latency_s, p.loaded_latency_s) + stretch * (f.seconds(bytes) - f.latency_s);
+  };
   Timeline back, fore;
   double bytes = 0;
   std::string what;
@@ -143,8 +151,8 @@ PredictedStep predict_data_parallel(const Profile& p, const PlanCandidate& c, in
     for (size_t b = 0; b < nb; ++b) {
       if (per_block[b] == 0) continue;
       const double padded = static_cast<double>((per_block[b] + n - 1) / n * n);
-      gather[b] = p.collective("all_gather").seconds(padded * p.element_bytes);
-      scatter[b] = p.collective("reduce_scatter").seconds(padded * wire);
+      gather[b] = beside(p.collective("all_gather"), padded * p.element_bytes);
+      scatter[b] = beside(p.collective("reduce_scatter"), padded * wire);
       bytes += padded * p.element_bytes;
       messages += 3;
     }
@@ -156,9 +164,10 @@ PredictedStep predict_data_parallel(const Profile& p, const PlanCandidate& c, in
     const CollectiveFit reduce = p.collective(sharded ? "reduce_scatter" : "all_reduce");
     std::vector<double> cost, gather;
     for (const auto& bucket : layout.buckets) {
-      cost.push_back(reduce.seconds(static_cast<double>(bucket.padded) * wire));
-      gather.push_back(p.collective("all_gather").seconds(static_cast<double>(bucket.padded) *
-                                                          p.element_bytes));
+      const double bytes_out = static_cast<double>(bucket.padded) * wire;
+      cost.push_back(c.overlap ? beside(reduce, bytes_out) : reduce.seconds(bytes_out));
+      gather.push_back(beside(p.collective("all_gather"),
+                              static_cast<double>(bucket.padded) * p.element_bytes));
       bytes += static_cast<double>(bucket.padded) * p.element_bytes;
     }
     messages = static_cast<int>(layout.buckets.size());
@@ -170,9 +179,11 @@ PredictedStep predict_data_parallel(const Profile& p, const PlanCandidate& c, in
   }
   out.comm_s = back.comm_s + fore.comm_s;
   out.exposed_comm_s = back.exposed_s + fore.exposed_s;
-  const double hidden = out.comm_s - out.exposed_comm_s;
-  out.hidden_fraction = out.comm_s > 0 ? std::max(0.0, hidden / out.comm_s) : 0;
-  const double stolen = p.comm_compute_share * hidden;
+  const double hidden = std::max(0.0, out.comm_s - out.exposed_comm_s);
+  out.hidden_fraction = out.comm_s > 0 ? hidden / out.comm_s : 0;
+  // The hidden part ran stretched: its own time alone was hidden / stretch.
+  const bool stretched = c.overlap || sharded;
+  const double stolen = share * hidden / (stretched ? stretch : 1);
   out.step_s = out.forward_s + out.backward_s + out.exposed_comm_s + stolen + out.optimizer_s +
                p.step_overhead_s;
   out.images_per_sec = static_cast<double>(batch) / out.step_s;

@@ -5,6 +5,7 @@
 // slow each other only while both compute: each rank's slowdown comes from how many ranks the
 // simulation has busy beside it, and the schedule is played again until that settles.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <numeric>
 #include <stdexcept>

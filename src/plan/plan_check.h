@@ -27,8 +27,8 @@ std::vector<std::string> workload_args(const CLI::App& plan, int argc, char** ar
 // interrupted.
 //
 // `reference` (if given) times the machine's reference probe; it runs just before and just
-// after every run, and the mean over `reference_at_profile` is that run's drift: how much slower
-// the shared machine ran then than when it was profiled.
+// after every run, and the faster of the two over `reference_at_profile` is that run's drift: how
+// much slower the shared machine ran then than when it was profiled.
 bool run_checks(std::vector<PlanRow>& rows, const std::vector<size_t>& which,
                 const std::vector<std::string>& extra, int steps, int rounds,
                 const std::string& runs_dir, const std::function<double()>& reference = {},

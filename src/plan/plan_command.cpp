@@ -119,7 +119,11 @@ Profile take_profile(const PlanOptions& opts, const Config& cfg, const PlanModel
   } else {
     p = profile_here(job, m);
   }
-  if (!local) {
+  // A saved profile of this very world (its collectives measured on as many ranks) keeps what it
+  // measured of the machine; any other stands for a world of devices of their own.
+  const bool own_world = !opts.device_profile.empty() && opts.link_gbps <= 0 &&
+                         p.collectives_world == world && !p.collectives.empty();
+  if (!local && !own_world) {
     // On paper: each rank its own device; collectives from the link's ring forms.
     p.slowdown.clear();
     p.comm_compute_share = 0;

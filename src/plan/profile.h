@@ -49,6 +49,9 @@ struct Profile {
   // Compute seconds lost per second of a collective running beside it (Gloo's threads use the
   // same cores as the ranks; 0 where a NIC or NVLink does the work).
   double comm_compute_share = 0;
+  // A small collective's seconds while the ranks compute (its thread waits for a core): the
+  // latency of every collective that runs beside compute, where that is more than its fit's.
+  double loaded_latency_s = 0;
   int collectives_world = 1;                     // the world the fits were measured on
   std::map<std::string, CollectiveFit> collectives;  // all_reduce, reduce_scatter, all_gather,
                                                      // send_recv

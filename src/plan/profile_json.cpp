@@ -38,6 +38,7 @@ nlohmann::json profile_to_json(const Profile& p) {
           {"step_overhead_s", p.step_overhead_s},
           {"slowdown", p.slowdown},
           {"comm_compute_share", p.comm_compute_share},
+          {"loaded_latency_s", p.loaded_latency_s},
           {"collectives_world", p.collectives_world},
           {"collectives", coll}};
 }
@@ -67,6 +68,7 @@ Profile profile_from_json(const nlohmann::json& j, const std::string& file) {
     get("step_overhead_s", p.step_overhead_s);
     get("slowdown", p.slowdown);
     get("comm_compute_share", p.comm_compute_share);
+    get("loaded_latency_s", p.loaded_latency_s);
     get("collectives_world", p.collectives_world);
     field = "block_seconds_by_rows";
     for (const auto& [rows, list] : j.at("block_seconds_by_rows").items()) {

@@ -5,7 +5,9 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <thread>
 
 #include "distributed/collectives.h"
 #include "distributed/dist_context.h"
@@ -133,6 +135,34 @@ void profile_world(DistContext& ctx, const ComputeProbe& probe, int64_t rows, Pr
     with.push_back(max_over_ranks(ctx, t));
     comm.push_back(max_over_ranks(ctx, total));
   }
+  // A small collective beside compute: latency-bound, it waits for the scheduler to give its
+  // thread a core the compute is using. A helper thread issues them one after another while this
+  // rank runs a forward + backward; those that ended before the compute did count.
+  say("small collectives beside compute");
+  std::vector<double> loaded;
+  for (int r = 0; r < 2; ++r) {
+    barrier(ctx);
+    std::atomic<bool> computing{true};
+    std::vector<double> each;
+    std::thread issuer([&] {
+      auto small = torch::ones({256});
+      // The same count on every rank (collectives must match); those after the compute ended
+      // are not counted.
+      for (int i = 0; i < 48; ++i) {
+        std::vector<torch::Tensor> v{small};
+        const auto t0 = Clock::now();
+        ctx.world_pg->allreduce(v)->wait();
+        if (computing.load()) each.push_back(since(t0));
+      }
+    });
+    time_forward_backward(probe, rows);
+    computing = false;
+    issuer.join();
+    double mean = 0;
+    for (double t : each) mean += t / static_cast<double>(each.size());
+    loaded.push_back(each.empty() ? 0 : mean);
+  }
+  out.loaded_latency_s = max_over_ranks(ctx, fastest(loaded));
   const double alone_comm = out.collectives["all_reduce"].seconds(static_cast<double>(numel) * 4);
   const double overlapped = std::min(alone_comm, fastest(with));
   out.comm_compute_share =
