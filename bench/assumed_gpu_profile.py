@@ -38,6 +38,7 @@ def main():
     p["step_overhead_s"] = 0.0
     p["slowdown"] = []
     p["comm_compute_share"] = 0.0
+    p["loaded_latency_s"] = 0.0
     p["collectives"] = {}
     p["collectives_world"] = 1
     p["device"] = a.device

@@ -18,6 +18,7 @@ struct PlanCandidate {
   bool overlap = true;   // ddp/zero: reduce buckets while backward runs
   double first_bucket_mb = 1, bucket_mb = 25, tail_bucket_mb = 1;
   bool wire_bf16 = false;  // --grad-reduce-dtype bf16
+  bool reshard_after_forward = true;  // ZeRO-3: gather again for backward
   std::string schedule = "1f1b";
   int micro_batches = 1;
   int virtual_stages = 1;

@@ -72,7 +72,12 @@ Timeline gathered_forward(const std::vector<double>& fwd, const BucketLayout& la
 // ZeRO-3: one bucket per block with parameters; gather b+1 is queued as block b starts (forward)
 // and gather b-1 as block b starts backward; block b's reduce-scatter when its backward ends.
 Timeline zero3_step(const std::vector<double>& fwd, const std::vector<double>& bwd,
-                    const std::vector<double>& gather, const std::vector<double>& scatter) {
+                    const std::vector<double>& gather_fwd, const std::vector<double>& scatter,
+                    bool reshard) {
+  // Without resharding the forward's gathered parameters stay for backward.
+  const std::vector<double> none(fwd.size(), 0);
+  const std::vector<double>& gather_bwd = reshard ? gather_fwd : none;
+  const std::vector<double>& gather = gather_fwd;
   const size_t nb = fwd.size();
   Timeline out;
   double queue = 0, t = 0;
@@ -84,16 +89,16 @@ Timeline zero3_step(const std::vector<double>& fwd, const std::vector<double>& b
     if (b + 1 < nb) have[b + 1] = enqueue(start, gather[b + 1]);
     t = start + fwd[b];
   }
-  have[nb - 1] = enqueue(t, gather[nb - 1]);
+  have[nb - 1] = enqueue(t, gather_bwd[nb - 1]);
   for (size_t b = nb; b-- > 0;) {
     const double start = std::max(t, have[b]);
-    if (b > 0) have[b - 1] = enqueue(start, gather[b - 1]);
+    if (b > 0) have[b - 1] = enqueue(start, gather_bwd[b - 1]);
     t = start + bwd[b];
     enqueue(t, scatter[b]);
   }
   for (size_t b = 0; b < nb; ++b) {
     out.compute_s += fwd[b] + bwd[b];
-    out.comm_s += 2 * gather[b] + scatter[b];
+    out.comm_s += gather[b] + gather_bwd[b] + scatter[b];
   }
   out.exposed_s = std::max(t, queue) - out.compute_s;
   return out;
@@ -153,10 +158,10 @@ PredictedStep predict_data_parallel(const Profile& p, const PlanCandidate& c, in
       const double padded = static_cast<double>((per_block[b] + n - 1) / n * n);
       gather[b] = beside(p.collective("all_gather"), padded * p.element_bytes);
       scatter[b] = beside(p.collective("reduce_scatter"), padded * wire);
-      bytes += padded * p.element_bytes;
+      bytes += padded * (2 * p.element_bytes + wire);  // gathered twice, reduce-scattered once
       messages += 3;
     }
-    back = zero3_step(fwd, bwd, gather, scatter);
+    back = zero3_step(fwd, bwd, gather, scatter, c.reshard_after_forward);
     what = "per-block all-gathers (twice) and reduce-scatters";
   } else {
     const auto layout = plan_buckets(p.param_numels, p.element_bytes, c.first_bucket_mb * kMiB,
@@ -168,7 +173,8 @@ PredictedStep predict_data_parallel(const Profile& p, const PlanCandidate& c, in
       cost.push_back(c.overlap ? beside(reduce, bytes_out) : reduce.seconds(bytes_out));
       gather.push_back(beside(p.collective("all_gather"),
                               static_cast<double>(bucket.padded) * p.element_bytes));
-      bytes += static_cast<double>(bucket.padded) * p.element_bytes;
+      // Moved: the reduced gradients, and for ZeRO the gathered parameters too.
+      bytes += static_cast<double>(bucket.padded) * (wire + (sharded ? p.element_bytes : 0));
     }
     messages = static_cast<int>(layout.buckets.size());
     back = bucketed_backward(bwd, layout, p.param_block, cost, c.overlap);

@@ -99,7 +99,7 @@ PredictedStep predict_pipeline(const Profile& p, const PlanCandidate& c, int64_t
     sched = schedule == "zb-v" ? zb_v_schedules(micro, pp, &fiw) : all_schedules(schedule, micro, layout);
     sim = simulate_schedule(sched, layout, micro, times, hop);
     if (!sim.deadlock.empty()) throw std::invalid_argument(c.label + ": " + sim.deadlock);
-    if (p.slowdown.empty()) break;
+    if (p.slowdown.empty() || round == 3) break;  // the times priced are the ones simulated
     const auto k = busy_beside(sched, sim, times);
     double moved = 0;
     for (int r = 0; r < pp; ++r) {
@@ -125,8 +125,11 @@ PredictedStep predict_pipeline(const Profile& p, const PlanCandidate& c, int64_t
     double rank_sync = 0, rank_exposed = 0;
     if (dp > 1) {
       const double bytes = static_cast<double>(stage_params[r]) * (c.wire_bf16 ? 2 : p.element_bytes);
-      rank_sync = rescale_ring(p.collective("all_reduce"), "all_reduce", p.collectives_world, dp)
-                      .seconds(bytes);
+      const CollectiveFit fit =
+          rescale_ring(p.collective("all_reduce"), "all_reduce", p.collectives_world, dp);
+      // Beside the last backward: latency under load, bytes stretched as in data parallel.
+      rank_sync = std::max(fit.latency_s, p.loaded_latency_s) +
+                  (1 + p.comm_compute_share) * (fit.seconds(bytes) - fit.latency_s);
       // Reduced as the last micro-batch's backward runs: what its backward does not cover.
       double last_b = 0;
       for (int ch = 0; ch < layout.chunks; ++ch) last_b += times[r][ch].backward;

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "models/partition.h"
+#include "parallel/bucket_layout.h"
 #include "parallel/schedule.h"
 
 namespace parallax {
@@ -57,6 +58,7 @@ std::vector<PlanCandidate> plan_candidates(const CandidateSpace& s, const Profil
     c.bucket_mb = s.bucket_mb;
     c.tail_bucket_mb = s.tail_bucket_mb;
     c.wire_bf16 = s.wire_bf16;
+    c.reshard_after_forward = s.reshard_after_forward;
     c.args = {"--strategy", strategy};
     if (strategy != "single") c.args.insert(c.args.end(), {"--nproc", nproc});
     return c;
@@ -70,10 +72,19 @@ std::vector<PlanCandidate> plan_candidates(const CandidateSpace& s, const Profil
     c.overlap = false;
     c.args.push_back("--no-overlap");
     out.push_back(c);
-    c = base("ddp bucket 5", "ddp");
-    c.bucket_mb = 5;
-    c.args.insert(c.args.end(), {"--bucket-mb", "5"});
-    out.push_back(c);
+    // A smaller bucket, where it makes a different layout (a model of a few MiB has one bucket
+    // either way).
+    constexpr double kMiB = 1024.0 * 1024.0;
+    const auto layout = [&](double mb) {
+      return plan_buckets(p.param_numels, p.element_bytes, kMiB, mb * kMiB, 1, s.tail_bucket_mb * kMiB)
+          .buckets.size();
+    };
+    if (layout(5) != layout(s.bucket_mb)) {
+      c = base("ddp bucket 5", "ddp");
+      c.bucket_mb = 5;
+      c.args.insert(c.args.end(), {"--bucket-mb", "5"});
+      out.push_back(c);
+    }
   }
   if (wanted(s, "zero") && splits)
     for (int stage : {1, 2, 3}) {

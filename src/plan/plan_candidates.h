@@ -19,6 +19,7 @@ struct CandidateSpace {
   std::vector<int> micro_batches;       // empty: world, 2 x world and 4 x world
   double bucket_mb = 25, tail_bucket_mb = 1;
   bool wire_bf16 = false;
+  bool reshard_after_forward = true;
 };
 
 // The strategy names a CandidateSpace takes.

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <functional>
 #include <fstream>
 #include <set>
 
@@ -90,6 +92,12 @@ bool run_checks(std::vector<PlanRow>& rows, const std::vector<size_t>& which,
                 const std::string& runs_dir, const std::function<double()>& reference,
                 double reference_at_profile) {
   constexpr int kWarmup = 3;  // ZB-V plans again after step 2
+  // The workload's fingerprint in every run's name: a folder checked before with another model
+  // or batch keeps its runs, and they are never taken for this plan's.
+  std::string all;
+  for (const auto& a : extra) all += a + " ";
+  char tag[16];
+  std::snprintf(tag, sizeof tag, "%06zx", std::hash<std::string>{}(all + std::to_string(steps)) & 0xffffff);
   std::vector<SuiteRun> runs;
   // Round-major, as suites run their repeats: drift on a shared machine spreads over all rows.
   for (int round = 0; round < rounds; ++round)
@@ -97,7 +105,7 @@ bool run_checks(std::vector<PlanRow>& rows, const std::vector<size_t>& which,
       SuiteRun r;
       r.label = folder_name(rows[i].candidate.label);
       r.repeat = round;
-      r.name = r.label + "-r" + std::to_string(round);
+      r.name = r.label + "-" + tag + "-r" + std::to_string(round);
       r.group = "plan";
       r.args = extra;
       r.args.insert(r.args.end(), rows[i].candidate.args.begin(), rows[i].candidate.args.end());

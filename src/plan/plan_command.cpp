@@ -127,6 +127,7 @@ Profile take_profile(const PlanOptions& opts, const Config& cfg, const PlanModel
     // On paper: each rank its own device; collectives from the link's ring forms.
     p.slowdown.clear();
     p.comm_compute_share = 0;
+    p.loaded_latency_s = 0;
     if (opts.link_gbps > 0) {
       p.collectives = ring_fits(world, {opts.link_latency_us * 1e-6, opts.link_gbps * 1e9});
       p.collectives_world = world;
@@ -191,6 +192,10 @@ int plan_main(const PlanOptions& given, int argc, char** argv) {
   if (cfg.threads <= 0) cfg.threads = paper ? cores : std::max(1, cores / world);
   const std::string out_dir = cfg.out.empty() ? "runs/plan" : cfg.out;
   if (!opts.check.empty()) rows_to_check({}, opts.check);  // a bad K is said before any work
+  if (!opts.check.empty() && paper)
+    throw UserError("--check: this plan is for a machine not measured here (--link-bandwidth or "
+                    "--device-profile); check a plan of this machine's own world");
+  if (!opts.device_profile.empty()) read_profile_file(opts.device_profile);  // a bad file, now
 
   CandidateSpace space;
   space.world = world;
@@ -205,6 +210,7 @@ int plan_main(const PlanOptions& given, int argc, char** argv) {
   space.bucket_mb = cfg.bucket_mb;
   space.tail_bucket_mb = cfg.tail_bucket_mb;
   space.wire_bf16 = cfg.grad_reduce_dtype == "bf16";
+  space.reshard_after_forward = cfg.reshard_after_forward;
 
   if (rank_env_from(::getenv)) {  // a profiling rank started by the branch below
     const PlanModel m = build_plan_model(cfg);
@@ -300,15 +306,14 @@ int plan_main(const PlanOptions& given, int argc, char** argv) {
   write_file_atomic(plan_file, plan_json(h, rows).dump(2) + "\n");
   std::printf("plan: wrote %s\n", plan_file.c_str());
   if (opts.check.empty()) return 0;
-  if (paper)
-    throw UserError("--check: this plan is for a machine not measured here (--link-bandwidth or "
-                    "--device-profile); check a plan of this machine's own world");
   const auto which = rows_to_check(rows, opts.check);
   const int steps = cfg.steps > 0 ? cfg.steps : 8;
   auto extra = workload_args(*opts.app, argc, argv);
   extra.insert(extra.end(), {"--threads", std::to_string(cfg.threads)});
-  auto given_opt = [&](const char* name) {
-    return std::find(extra.begin(), extra.end(), std::string(name)) != extra.end();
+  auto given_opt = [&](const std::string& name) {  // as "--name" or "--name=value"
+    return std::any_of(extra.begin(), extra.end(), [&](const std::string& a) {
+      return a == name || a.rfind(name + "=", 0) == 0;
+    });
   };
   if (cfg.dataset == "synthetic" && !given_opt("--synthetic-train"))
     extra.insert(extra.end(), {"--synthetic-train", std::to_string(cfg.batch_size * (steps + 3))});

@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -70,15 +71,19 @@ void profile_in_rank(const ProfileJob& job) {
   Config cfg = job.cfg;
   cfg.strategy = "ddp";
   cfg.nproc = job.world;
+  // The others wait while rank 0 profiles the compute alone: minutes for a large model.
+  cfg.comm_timeout = std::max(cfg.comm_timeout, 3600.0);
   DistContext ctx = make_dist_context(cfg, rank_env_from(::getenv));
   configure_threads(cfg.threads);
+  cfg.device = ctx.device.str();  // each rank on its own device
   const PlanModel m = build_plan_model(cfg);
   Profile p;
   if (ctx.is_root()) p = profile_here(job, m);
   {  // the others wait for rank 0's compute half
-    auto t = torch::zeros({1});
+    auto t = torch::zeros({1}, torch::TensorOptions().device(ctx.device));
     std::vector<torch::Tensor> v{t};
     ctx.world_pg->allreduce(v)->wait();
+    if (ctx.device.is_cuda()) t.item<float>();
   }
   profile_world(ctx, probe_of(job, m), job.probe_rows, p, plan_progress);
   if (ctx.is_root()) write_file_atomic(job.out_file, profile_to_json(p).dump(1) + "\n");

@@ -1,6 +1,7 @@
 // Profile <-> JSON, field by field; a bad file is one UserError line.
 #include "plan/profile_json.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -81,7 +82,16 @@ Profile profile_from_json(const nlohmann::json& j, const std::string& file) {
         throw UserError(file + ": block_seconds_by_rows." + rows + " has " +
                         std::to_string(times.size()) + " blocks, block_names " +
                         std::to_string(p.block_names.size()) + "; give one entry per block");
-      p.blocks_by_rows[std::stoll(rows)] = times;
+      int64_t n = 0;
+      try {
+        n = std::stoll(rows);
+      } catch (const std::exception&) {
+        n = 0;
+      }
+      if (n < 1)
+        throw UserError(file + ": block_seconds_by_rows key '" + rows + "' is not a count of " +
+                        "images; give whole numbers (\"64\": [...])");
+      p.blocks_by_rows[n] = times;
     }
     field = "collectives";
     if (j.contains("collectives"))
@@ -91,9 +101,12 @@ Profile profile_from_json(const nlohmann::json& j, const std::string& file) {
   } catch (const nlohmann::json::exception& e) {
     throw UserError(file + ": field " + field + ": " + e.what() + "; see docs/plan.md for the format");
   }
-  if (p.block_names.empty() || p.blocks_by_rows.empty() ||
-      p.block_params.size() != p.block_names.size())
-    throw UserError(file + ": needs block_names, block_params (one per block) and "
+  const size_t nb = p.block_names.size();
+  if (nb == 0 || p.blocks_by_rows.empty() || p.block_params.size() != nb ||
+      p.output_bytes_per_row.size() != nb || p.param_block.size() != p.param_numels.size() ||
+      std::any_of(p.param_block.begin(), p.param_block.end(), [&](size_t b) { return b >= nb; }))
+    throw UserError(file + ": needs block_names, block_params and output_bytes_per_row (one per "
+                    "block), param_numels and param_block (one per parameter, blocks in range) and "
                     "block_seconds_by_rows; see docs/plan.md for the format");
   return p;
 }

@@ -28,15 +28,21 @@ double fastest(std::vector<double> v) {
   return v.empty() ? 0 : *std::min_element(v.begin(), v.end());
 }
 
+// Waits until a collective's data is really there (NCCL's wait() only orders the stream).
+void settle(DistContext& ctx, const torch::Tensor& t) {
+  if (ctx.device.is_cuda()) t.sum().item<double>();
+}
+
 void barrier(DistContext& ctx) {
-  auto t = torch::zeros({1});
+  auto t = torch::zeros({1}, torch::TensorOptions().device(ctx.device));
   std::vector<torch::Tensor> v{t};
   ctx.world_pg->allreduce(v)->wait();
+  settle(ctx, t);
 }
 
 // The largest value over ranks (the slowest rank decides a synchronous step).
 double max_over_ranks(DistContext& ctx, double x) {
-  auto t = torch::full({1}, x, torch::kDouble);
+  auto t = torch::full({1}, x, torch::TensorOptions().dtype(torch::kDouble).device(ctx.device));
   std::vector<torch::Tensor> v{t};
   c10d::AllreduceOptions o;
   o.reduceOp = c10d::ReduceOp::MAX;
@@ -47,8 +53,9 @@ double max_over_ranks(DistContext& ctx, double x) {
 double time_collective(DistContext& ctx, const std::string& kind, int64_t bytes) {
   const int n = ctx.world;
   const int64_t numel = std::max<int64_t>(n, bytes / 4 / n * n);
-  auto flat = torch::ones({numel});
-  auto out = torch::empty({numel / n});
+  const auto on = torch::TensorOptions().device(ctx.device);
+  auto flat = torch::ones({numel}, on);
+  auto out = torch::empty({numel / n}, on);
   auto once = [&] {
     if (kind == "all_reduce") {
       std::vector<torch::Tensor> v{flat};
@@ -69,6 +76,7 @@ double time_collective(DistContext& ctx, const std::string& kind, int64_t bytes)
         ctx.world_pg->send(v, 0, 8)->wait();
       }
     }
+    settle(ctx, flat);
   };
   once();  // warm-up: connections, buffers
   std::vector<double> runs;
@@ -120,7 +128,7 @@ void profile_world(DistContext& ctx, const ComputeProbe& probe, int64_t rows, Pr
   say("compute beside a running all-reduce");
   int64_t numel = 0;
   for (const auto& p : probe.model->parameters()) numel += p.numel();
-  auto grads = torch::ones({numel});
+  auto grads = torch::ones({numel}, torch::TensorOptions().device(ctx.device));
   std::vector<double> with, without, comm;
   for (int r = 0; r < 3; ++r) {
     barrier(ctx);
@@ -131,6 +139,7 @@ void profile_world(DistContext& ctx, const ComputeProbe& probe, int64_t rows, Pr
     auto work = ctx.world_pg->allreduce(v);
     const double t = time_forward_backward(probe, rows);
     work->wait();
+    settle(ctx, grads);
     const double total = since(t0);
     with.push_back(max_over_ranks(ctx, t));
     comm.push_back(max_over_ranks(ctx, total));
@@ -145,13 +154,14 @@ void profile_world(DistContext& ctx, const ComputeProbe& probe, int64_t rows, Pr
     std::atomic<bool> computing{true};
     std::vector<double> each;
     std::thread issuer([&] {
-      auto small = torch::ones({256});
+      auto small = torch::ones({256}, torch::TensorOptions().device(ctx.device));
       // The same count on every rank (collectives must match); those after the compute ended
       // are not counted.
       for (int i = 0; i < 48; ++i) {
         std::vector<torch::Tensor> v{small};
         const auto t0 = Clock::now();
         ctx.world_pg->allreduce(v)->wait();
+        settle(ctx, small);
         if (computing.load()) each.push_back(since(t0));
       }
     });
@@ -160,9 +170,9 @@ void profile_world(DistContext& ctx, const ComputeProbe& probe, int64_t rows, Pr
     issuer.join();
     double mean = 0;
     for (double t : each) mean += t / static_cast<double>(each.size());
-    loaded.push_back(each.empty() ? 0 : mean);
+    if (!each.empty()) loaded.push_back(mean);  // none ended before the compute: no reading
   }
-  out.loaded_latency_s = max_over_ranks(ctx, fastest(loaded));
+  out.loaded_latency_s = max_over_ranks(ctx, loaded.empty() ? 0 : fastest(loaded));
   const double alone_comm = out.collectives["all_reduce"].seconds(static_cast<double>(numel) * 4);
   const double overlapped = std::min(alone_comm, fastest(with));
   out.comm_compute_share =

@@ -96,9 +96,17 @@ TEST(CostModel, DdpStepFromBackwardAndBucketTimes) {
   EXPECT_DOUBLE_EQ(step.hidden_fraction, 0.5);
   // Without overlap both wait for the end of backward: 3 s exposed.
   EXPECT_DOUBLE_EQ(predict_step(p, ddp(false), 16).step_s, 10);
-  // Hiding costs compute where the collective shares the cores: half of the 1.5 s hidden.
+  // Where the collective shares the cores with compute (share 0.5), its bytes take 1.5x beside
+  // it: each all-reduce 0.5 + 1.5 = 2 s, the second ends at 7 (2 s exposed); the 2 s hidden were
+  // 2 / 1.5 s of its own work, which the compute loses half of.
   p.comm_compute_share = 0.5;
-  EXPECT_DOUBLE_EQ(predict_step(p, ddp(true), 16).step_s, 9.25);
+  EXPECT_NEAR(predict_step(p, ddp(true), 16).step_s, 2 + 5 + 2 + 0.5 * 2 / 1.5, 1e-12);
+  // A collective's latency beside compute as measured under load (1 s): each 1 + 1 = 2 s.
+  p.comm_compute_share = 0;
+  p.loaded_latency_s = 1;
+  EXPECT_DOUBLE_EQ(predict_step(p, ddp(true), 16).step_s, 9);
+  EXPECT_DOUBLE_EQ(predict_step(p, ddp(false), 16).step_s, 10);  // after backward: no load
+  p.loaded_latency_s = 0;
   // Two ranks on the machine run compute 1.5x slower: forward 3, backward 7.5; the second bucket
   // is ready at 7.5 and ends at 9: step 3 + 7.5 + 1.5 (+ 0.5 x the 1.5 s hidden).
   p.comm_compute_share = 0;
