@@ -43,7 +43,7 @@ def main():
     p["collectives_world"] = 1
     p["device"] = a.device
     p["source"] = (f"assumed: {a.images_per_sec:g} img/s per device for this model's forward + "
-                   f"backward, split over blocks as measured on {p.get('source', 'a CPU')} at "
+                   f"backward, split over blocks as {p.get('source', 'measured on a CPU')} at "
                    f"{rows} images; optimizer at {a.memory_gbps:g} GB/s of memory bandwidth")
     with open(a.out, "w") as f:
         json.dump(p, f, indent=1)

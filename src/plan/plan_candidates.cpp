@@ -138,8 +138,7 @@ std::vector<PlanCandidate> plan_candidates(const CandidateSpace& s, const Profil
 
 std::vector<int64_t> candidate_rows_needed(const CandidateSpace& s, size_t blocks) {
   Profile stub;  // cuts are not needed for the sizes: a flat profile of unit blocks
-  stub.block_names.assign(blocks, "b");
-  for (size_t i = 0; i < blocks; ++i) stub.block_names[i] = "b" + std::to_string(i);
+  for (size_t i = 0; i < blocks; ++i) stub.block_names.push_back(std::to_string(i));
   stub.block_params.assign(blocks, 0);
   stub.blocks_by_rows[1] = std::vector<BlockTimes>(blocks, BlockTimes{1, 2, 1, 1});
   std::set<int64_t> rows;

@@ -108,7 +108,7 @@ TEST(ReportBrowser, EveryChartLoadsWithoutConsoleErrors) {
   for (auto& r : runs)
     if (r.name == "pipe20-r0") r.dir = dir / "runs/pipe20-r0";
   const std::string out = dir / "report";
-  write_report(runs, out, {"browser test report", "fixture", ""});
+  write_report(runs, out, {"browser test report", "fixture", "", {}});
   const std::string html = read_text(out + "/report.html");
   int charts = 0;
   for (size_t at = html.find("<img class=\"chart\""); at != std::string::npos;

@@ -313,7 +313,7 @@ TEST(WriteReport, WritesPageChartsAndTraces) {
   for (auto& r : runs)
     if (r.name == "pipe20-r0") r.dir = run_dir;
   const std::string out = dir / "report";
-  write_report(runs, out, {"fixture report", "runs/", ""});
+  write_report(runs, out, {"fixture report", "runs/", "", {}});
 
   const std::string html = read_text(out + "/report.html");
   ASSERT_FALSE(html.empty());
