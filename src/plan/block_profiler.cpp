@@ -9,20 +9,12 @@
 
 #include "models/blocks.h"
 #include "optim/optimizer.h"
+#include "plan/fastest_run.h"
 
 namespace parallax {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-// The fastest run: on a shared machine, interference only ever adds time.
-double fastest(std::vector<double> v) {
-  return v.empty() ? 0 : *std::min_element(v.begin(), v.end());
-}
+using Clock = ProfileClock;
 
 void sync(const torch::Device& d, const torch::Tensor& t) {
   if (d.is_cuda()) t.sum().item<double>();
@@ -76,14 +68,14 @@ Chained chained_step(const ComputeProbe& probe, int64_t rows) {
       const auto t0 = Clock::now();
       x = model.blocks()[b].block->forward(x);
       sync(probe.device, x);
-      c.fwd[b] = since(t0);
+      c.fwd[b] = seconds_since(t0);
       outs.push_back(x);
       c.out_bytes.push_back(x.numel() / rows * x.element_size());
     }
     const auto t0 = Clock::now();
     loss = torch::nn::functional::cross_entropy(x.to(torch::kFloat), labels_of(probe, rows));
     sync(probe.device, loss);
-    c.loss = since(t0);
+    c.loss = seconds_since(t0);
   }
   // The gradient reaching block b's output marks the end of block b+1's backward.
   std::vector<Clock::time_point> arrived(nb);
@@ -120,7 +112,7 @@ double input_grad_seconds(const ComputeProbe& probe, size_t b, const torch::Tens
     const auto t0 = Clock::now();
     auto g = torch::autograd::grad({y}, {x}, {torch::ones_like(y)});
     sync(probe.device, g[0]);
-    if (r > 0) runs.push_back(since(t0));
+    if (r > 0) runs.push_back(seconds_since(t0));
   }
   return fastest(runs);
 }
@@ -132,7 +124,7 @@ double time_forward_backward(const ComputeProbe& probe, int64_t rows, int warm) 
   for (int i = 0; i < warm; ++i) chained_step(probe, rows);
   const auto t0 = Clock::now();
   chained_step(probe, rows);
-  return since(t0);
+  return seconds_since(t0);
 }
 
 void profile_blocks(const ComputeProbe& probe, const std::vector<int64_t>& rows, Profile& out,
@@ -206,7 +198,7 @@ void profile_step_overhead(const Config& cfg, const ComputeProbe& probe, int64_t
     loss.backward();
     opt->step();
     sync(probe.device, params.front());
-    if (r > 0) runs.push_back(since(t0));
+    if (r > 0) runs.push_back(seconds_since(t0));
   }
   {
     torch::NoGradGuard no_grad;
@@ -245,11 +237,11 @@ void profile_optimizer(const Config& cfg, const ComputeProbe& probe, Profile& ou
     auto t0 = Clock::now();
     opt->step();
     sync(probe.device, copies.front());
-    if (r > 0) steps.push_back(since(t0));
+    if (r > 0) steps.push_back(seconds_since(t0));
     t0 = Clock::now();
     flat.div_(2);
     sync(probe.device, flat);
-    if (r > 0) scales.push_back(since(t0));
+    if (r > 0) scales.push_back(seconds_since(t0));
   }
   out.optimizer_s_per_param = fastest(steps) / static_cast<double>(std::max<int64_t>(1, n));
   out.scale_s_per_param = fastest(scales) / static_cast<double>(std::max<int64_t>(1, n));

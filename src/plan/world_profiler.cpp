@@ -13,20 +13,12 @@
 #include "distributed/dist_context.h"
 #include "models/blocks.h"
 #include "plan/collective_fit.h"
+#include "plan/fastest_run.h"
 
 namespace parallax {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-// The fastest run: on a shared machine, interference only ever adds time.
-double fastest(std::vector<double> v) {
-  return v.empty() ? 0 : *std::min_element(v.begin(), v.end());
-}
+using Clock = ProfileClock;
 
 // Waits until a collective's data is really there (NCCL's wait() only orders the stream).
 void settle(DistContext& ctx, const torch::Tensor& t) {
@@ -84,7 +76,7 @@ double time_collective(DistContext& ctx, const std::string& kind, int64_t bytes)
     barrier(ctx);
     const auto t0 = Clock::now();
     once();
-    runs.push_back(since(t0) / (kind == "send_recv" ? 2 : 1));
+    runs.push_back(seconds_since(t0) / (kind == "send_recv" ? 2 : 1));
   }
   return max_over_ranks(ctx, fastest(runs));
 }
@@ -140,7 +132,7 @@ void profile_world(DistContext& ctx, const ComputeProbe& probe, int64_t rows, Pr
     const double t = time_forward_backward(probe, rows);
     work->wait();
     settle(ctx, grads);
-    const double total = since(t0);
+    const double total = seconds_since(t0);
     with.push_back(max_over_ranks(ctx, t));
     comm.push_back(max_over_ranks(ctx, total));
   }
@@ -162,7 +154,7 @@ void profile_world(DistContext& ctx, const ComputeProbe& probe, int64_t rows, Pr
         const auto t0 = Clock::now();
         ctx.world_pg->allreduce(v)->wait();
         settle(ctx, small);
-        if (computing.load()) each.push_back(since(t0));
+        if (computing.load()) each.push_back(seconds_since(t0));
       }
     });
     time_forward_backward(probe, rows);
