@@ -56,12 +56,17 @@ ChartSpec plan_chart(const ReportData& data) {
   c.reading = reading + ".";
   c.note = "Each point is one candidate of the plan in RUNS/plan.json: its predicted step time "
            "(cost model over the profile) against the median step of its best --check round. "
-           "Points inside the band are within 5%; above the line the plan was pessimistic.";
+           "Points inside the band are within 5% (named are those outside it and the plan's first "
+           "choice); above the line the plan was pessimistic.";
   std::ostringstream d, b;
-  d << "# label predicted_ms measured_ms\n";
+  // Names on the points outside the band and on the first choice only: a crowd of names inside
+  // the band reads as nothing.
+  d << "# label predicted_ms measured_ms name_shown\n";
   double top = 0;
   for (const auto& p : points) {
-    d << gnuplot_field(p.label) << " " << num(p.predicted) << " " << num(p.measured) << "\n";
+    const bool named = std::abs(p.predicted - p.measured) > 0.05 * p.measured || p.label == first;
+    d << gnuplot_field(p.label) << " " << num(p.predicted) << " " << num(p.measured) << " "
+      << gnuplot_field(named ? p.label : "") << "\n";
     top = std::max({top, p.predicted, p.measured});
   }
   top *= 1.1;
@@ -73,7 +78,7 @@ ChartSpec plan_chart(const ReportData& data) {
     << "     x * 0.95 with lines dt 2 lc rgb \"gray\" title \"-5%\", \\\n"
     << "     x with lines lc rgb \"black\" title \"predicted = measured\", \\\n"
     << "     '" << id << ".dat' using 3:2 with points pt 7 ps 1.2 title \"candidates\", \\\n"
-    << "     '' using 3:2:1 with labels font \",7\" offset 0.8,0.6 left notitle\n";
+    << "     '' using 3:2:4 with labels font \",7\" offset 0.8,0.6 left notitle\n";
   c.plot.data = d.str();
   c.plot.body = b.str();
   return c;
