@@ -136,13 +136,10 @@ std::vector<PlanCandidate> plan_candidates(const CandidateSpace& s, const Profil
   return out;
 }
 
-std::vector<int64_t> candidate_rows_needed(const CandidateSpace& s, size_t blocks) {
-  Profile stub;  // cuts are not needed for the sizes: a flat profile of unit blocks
-  for (size_t i = 0; i < blocks; ++i) stub.block_names.push_back(std::to_string(i));
-  stub.block_params.assign(blocks, 0);
-  stub.blocks_by_rows[1] = std::vector<BlockTimes>(blocks, BlockTimes{1, 2, 1, 1});
+std::vector<int64_t> candidate_rows_needed(const std::vector<PlanCandidate>& candidates,
+                                           int64_t batch) {
   std::set<int64_t> rows;
-  for (const auto& c : plan_candidates(s, stub)) rows.insert(candidate_rows(c, s.batch));
+  for (const auto& c : candidates) rows.insert(candidate_rows(c, batch));
   return {rows.begin(), rows.end()};
 }
 

@@ -30,7 +30,8 @@ const std::vector<std::string>& plan_strategy_names();
 // not split, more pieces than blocks, a schedule's own condition) are left out.
 std::vector<PlanCandidate> plan_candidates(const CandidateSpace& space, const Profile& profile);
 
-// The micro-batch sizes the candidates of `space` need block times at.
-std::vector<int64_t> candidate_rows_needed(const CandidateSpace& space, size_t blocks);
+// The micro-batch sizes `candidates` need block times at, ascending, each once.
+std::vector<int64_t> candidate_rows_needed(const std::vector<PlanCandidate>& candidates,
+                                           int64_t batch);
 
 }  // namespace parallax

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include "config/options.h"
@@ -87,19 +88,28 @@ double machine_memory_bytes() {
   return static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
 }
 
-// The profile: read, measured in launched ranks, or measured here.
-Profile take_profile(const PlanOptions& opts, const Config& cfg, const PlanModel& m, int world,
-                     bool local, const std::vector<int64_t>& rows, const std::string& out_dir,
-                     int argc, char** argv) {
-  ProfileJob job;
-  job.cfg = cfg;
-  job.world = world;
-  job.rows = rows;
-  job.probe_rows = std::max<int64_t>(1, cfg.batch_size / world);
-  job.out_file = out_dir + "/profile.json";
+// Block times of one per parameter: cuts by parameter count, for what is decided before
+// profiling (the micro-batch sizes to profile, whether anything runs or fits).
+Profile parameter_stub(const PlanModel& m, const MemoryWorkload& w) {
+  Profile stub;
+  stub.block_names = m.model->block_names();
+  stub.block_params = w.block_params;
+  stub.param_numels = w.param_numels;
+  stub.param_block = w.param_block;
+  std::vector<BlockTimes> unit;
+  for (int64_t n : w.block_params) unit.push_back({1.0 + n, 1.0 + n, 0.5 + n / 2.0, 0.5 + n / 2.0});
+  stub.blocks_by_rows[1] = unit;
+  return stub;
+}
+
+// The profile: the one given (--device-profile), measured in launched ranks, or measured here.
+Profile take_profile(const PlanOptions& opts, const ProfileJob& job, const PlanModel& m,
+                     bool local, std::optional<Profile> given, int argc, char** argv) {
+  const Config& cfg = job.cfg;
+  const int world = job.world;
   Profile p;
-  if (!opts.device_profile.empty()) {
-    p = read_profile_file(opts.device_profile);
+  if (given) {
+    p = std::move(*given);
     if (p.block_names != m.model->block_names())
       throw UserError("--device-profile " + opts.device_profile + ": its blocks (" +
                       std::to_string(p.block_names.size()) + ", model " + p.model +
@@ -136,7 +146,7 @@ Profile take_profile(const PlanOptions& opts, const Config& cfg, const PlanModel
       p.collectives_world = world;
     }
   }
-  write_file_atomic(out_dir + "/profile.json", profile_to_json(p).dump(1) + "\n");
+  write_file_atomic(job.out_file, profile_to_json(p).dump(1) + "\n");
   return p;
 }
 
@@ -195,7 +205,8 @@ int plan_main(const PlanOptions& given, int argc, char** argv) {
   if (!opts.check.empty() && paper)
     throw UserError("--check: this plan is for a machine not measured here (--link-bandwidth or "
                     "--device-profile); check a plan of this machine's own world");
-  if (!opts.device_profile.empty()) read_profile_file(opts.device_profile);  // a bad file, now
+  std::optional<Profile> given_profile;  // a bad file is said now, before any work
+  if (!opts.device_profile.empty()) given_profile = read_profile_file(opts.device_profile);
 
   CandidateSpace space;
   space.world = world;
@@ -212,43 +223,33 @@ int plan_main(const PlanOptions& given, int argc, char** argv) {
   space.wire_bf16 = cfg.grad_reduce_dtype == "bf16";
   space.reshard_after_forward = cfg.reshard_after_forward;
 
-  if (rank_env_from(::getenv)) {  // a profiling rank started by the branch below
-    const PlanModel m = build_plan_model(cfg);
-    ProfileJob job;
-    job.cfg = cfg;
-    job.world = world;
-    job.rows = candidate_rows_needed(space, m.model->blocks().size());
-    job.probe_rows = std::max<int64_t>(1, cfg.batch_size / world);
-    job.out_file = out_dir + "/profile.json";
+  const PlanModel m = build_plan_model(cfg);
+  MemoryWorkload mw = memory_workload(cfg, m);
+  const auto stub_candidates = plan_candidates(space, parameter_stub(m, mw));
+  ProfileJob job;
+  job.cfg = cfg;
+  job.world = world;
+  job.rows = candidate_rows_needed(stub_candidates, cfg.batch_size);
+  job.probe_rows = std::max<int64_t>(1, cfg.batch_size / world);
+  job.out_file = out_dir + "/profile.json";
+  if (rank_env_from(::getenv)) {  // a profiling rank started by take_profile's launcher
     profile_in_rank(job);
     return 0;
   }
-  std::error_code ec;
-  fs::create_directories(out_dir, ec);
-  if (ec) throw UserError("--out " + out_dir + ": cannot create it (" + ec.message() + ")");
-  configure_threads(cfg.threads);
-  const PlanModel m = build_plan_model(cfg);
-  auto rows_needed = candidate_rows_needed(space, m.model->blocks().size());
   if (paper) {  // block times proportional beyond kPaperRows (Profile::blocks_at)
-    for (auto& r : rows_needed) r = std::min(r, kPaperRows);
-    rows_needed.erase(std::unique(rows_needed.begin(), rows_needed.end()), rows_needed.end());
+    for (auto& r : job.rows) r = std::min(r, kPaperRows);
+    job.rows.erase(std::unique(job.rows.begin(), job.rows.end()), job.rows.end());
   }
-  // Block times of one per parameter: cuts by parameter count, for the checks before profiling.
-  Profile stub;
-  stub.block_names = m.model->block_names();
-  const MemoryWorkload counted = memory_workload(cfg, m);
-  stub.block_params = counted.block_params;
-  std::vector<BlockTimes> unit;
-  for (int64_t n : counted.block_params) unit.push_back({1.0 + n, 1.0 + n, 0.5 + n / 2.0, 0.5 + n / 2.0});
-  stub.blocks_by_rows[1] = unit;
-  const auto stub_candidates = plan_candidates(space, stub);
-  if (rows_needed.empty() || stub_candidates.empty())
+  if (stub_candidates.empty())
     throw UserError("plan: no strategy" +
                     (opts.strategies.empty() ? std::string() : " of --strategies " + opts.strategies) +
                     " runs batch " + std::to_string(cfg.batch_size) + " on " +
                     std::to_string(world) + " ranks (a batch that does not split over them, or " +
                     "more stages than " + cfg.model + " has blocks); change --world or --batch-size");
-  MemoryWorkload mw = memory_workload(cfg, m);
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) throw UserError("--out " + out_dir + ": cannot create it (" + ec.message() + ")");
+  configure_threads(cfg.threads);
   const double budget = opts.memory_per_rank_mib > 0
                             ? opts.memory_per_rank_mib * 1024 * 1024
                             : (m.device.is_cuda() ? 0 : machine_memory_bytes() / (paper ? 1 : world));
@@ -264,12 +265,10 @@ int plan_main(const PlanOptions& given, int argc, char** argv) {
                       " MiB); give a larger budget, more ranks or a smaller batch");
   }
   const Profile profile =
-      take_profile(opts, cfg, m, world, !paper, rows_needed, out_dir, argc, argv);
+      take_profile(opts, job, m, !paper, std::move(given_profile), argc, argv);
   // The machine's speed when profiled, by the probe --check repeats around every run.
-  ProfileJob job;
-  job.cfg = cfg;
   const ComputeProbe probe = probe_of(job, m);
-  const int64_t probe_rows = std::max<int64_t>(1, cfg.batch_size / world);
+  const int64_t probe_rows = job.probe_rows;
   const double reference_at_profile = opts.check.empty() ? 0 : reference_seconds(probe, probe_rows);
 
   // Price every candidate; memory from the memory model.

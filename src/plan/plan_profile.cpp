@@ -1,8 +1,6 @@
 // profile_here() and profile_in_rank().
 #include "plan/plan_profile.h"
 
-#include <torch/torch.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -78,13 +76,7 @@ void profile_in_rank(const ProfileJob& job) {
   cfg.device = ctx.device.str();  // each rank on its own device
   const PlanModel m = build_plan_model(cfg);
   Profile p;
-  if (ctx.is_root()) p = profile_here(job, m);
-  {  // the others wait for rank 0's compute half
-    auto t = torch::zeros({1}, torch::TensorOptions().device(ctx.device));
-    std::vector<torch::Tensor> v{t};
-    ctx.world_pg->allreduce(v)->wait();
-    if (ctx.device.is_cuda()) t.item<float>();
-  }
+  if (ctx.is_root()) p = profile_here(job, m);  // the others wait at profile_world's start
   profile_world(ctx, probe_of(job, m), job.probe_rows, p, plan_progress);
   if (ctx.is_root()) write_file_atomic(job.out_file, profile_to_json(p).dump(1) + "\n");
 }

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "metrics/percentiles.h"
+
 namespace parallax {
 namespace {
 
@@ -161,10 +163,7 @@ void print_check(const std::vector<PlanRow>& rows) {
                 100 * e, r.measured_drift, 100 * ed, mib(r.peak_bytes), mib(r.measured_peak_bytes),
                 100 * me);
   }
-  auto median_of = [](std::vector<double> e) {
-    std::sort(e.begin(), e.end());
-    return e.size() % 2 ? e[e.size() / 2] : (e[e.size() / 2 - 1] + e[e.size() / 2]) / 2;
-  };
+  auto median_of = [](const std::vector<double>& e) { return percentile(e, 0.5); };
   const auto e = step_errors(rows), ed = step_errors(rows, true);
   if (e.empty()) return;
   std::vector<double> mem;

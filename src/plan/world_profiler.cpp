@@ -89,6 +89,7 @@ void profile_world(DistContext& ctx, const ComputeProbe& probe, int64_t rows, Pr
     if (ctx.is_root() && progress) progress(s);
   };
   const int n = ctx.world;
+  barrier(ctx);  // no rank starts while another is still busy (rank 0's compute half)
   // Slowdown: k ranks run the same forward + backward at once, the rest wait.
   say("compute with 1.." + std::to_string(n) + " ranks busy at once");
   time_forward_backward(probe, rows, 1);

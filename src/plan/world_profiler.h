@@ -14,7 +14,7 @@ struct DistContext;
 
 // Fills slowdown (1..world ranks busy), comm_compute_share, collectives and collectives_world.
 // `rows`: the micro-batch the slowdown probe runs (the data-parallel share of the batch).
-// `progress` is called on rank 0 only.
+// `progress` is called on rank 0 only. Every rank waits at the start until all have called it.
 void profile_world(DistContext& ctx, const ComputeProbe& probe, int64_t rows, Profile& out,
                    const std::function<void(const std::string&)>& progress);
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "metrics/percentiles.h"
 #include "report/chart_parts.h"
 #include "report/charts.h"
 #include "report/readings.h"
@@ -33,10 +34,9 @@ ChartSpec plan_chart(const ReportData& data) {
     errors.push_back(std::abs(p.predicted - p.measured) / p.measured);
     if (p.measured < fastest->measured) fastest = &p;
   }
-  std::vector<double> sorted = errors;
-  std::sort(sorted.begin(), sorted.end());
-  const size_t n = sorted.size();
-  const double median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  const size_t n = errors.size();
+  const double median = percentile(errors, 0.5);
+  const double worst = *std::max_element(errors.begin(), errors.end());
   const std::string first = data.plan["rows"][0].value("label", std::string());
   const Point* ranked = nullptr;
   for (const auto& p : points)
@@ -45,7 +45,7 @@ ChartSpec plan_chart(const ReportData& data) {
   std::string reading = "Over " + format_count(static_cast<double>(n)) +
                         " checked candidates the median step-time error is " +
                         format_sig(100 * median) + "% and the worst " +
-                        format_sig(100 * sorted.back()) + "%; the measured fastest is " +
+                        format_sig(100 * worst) + "%; the measured fastest is " +
                         fastest->label + " (" + format_sig(fastest->measured) + " ms)";
   if (ranked && ranked != fastest)
     reading += ", and the plan's first choice, " + first + ", measured " +
