@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
 # Installs every Debian package parallax needs to build, test and run; idempotent (skips what is there).
 # --torch2: also the pip torch 2.x flavour's LibTorch (CUDA wheel, scripts/torch2-requirements.txt)
-# into the virtual environment .venv/ (git ignores it).
+# into the virtual environment .venv/ (git ignores it), with what the tests use beside it: torchrun
+# (in the torch wheel), torchvision and tensorboard (scripts/test-requirements.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/flavour.sh
 
 install_torch2() {
   [ "$FLAVOUR" = torch2 ] || return 0
-  local want
-  want=$(grep -E '^torch==' scripts/torch2-requirements.txt)
-  if [ -x "$VENV/bin/pip" ] && "$VENV/bin/pip" freeze 2>/dev/null | grep -qx "$want"; then
-    echo "install-deps: $want present in .venv"
+  local want have
+  want=$(grep -hE '^[a-z]+==' scripts/torch2-requirements.txt scripts/test-requirements.txt)
+  have=$([ -x "$VENV/bin/pip" ] && "$VENV/bin/pip" freeze 2>/dev/null | sed 's/+[a-z0-9]*$//' || true)
+  if [ -z "$(comm -23 <(echo "$want" | sort) <(echo "$have" | sort))" ]; then
+    echo "install-deps:" $want "present in .venv"
     return 0
   fi
-  echo "install-deps: installing $want into .venv (a CUDA wheel with its CUDA libraries: ~5 GB)"
+  echo "install-deps: installing" $want "into .venv (a CUDA wheel with its CUDA libraries: ~5 GB)"
   [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r scripts/torch2-requirements.txt
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r scripts/torch2-requirements.txt \
+    -r scripts/test-requirements.txt
 }
 
 packages=(
@@ -27,6 +30,8 @@ packages=(
   zlib1g-dev libcurl4-openssl-dev libarchive-dev
   libgoogle-perftools-dev libtcmalloc-minimal4 libopenblas0-openmp
   dataset-fashion-mnist
+  protobuf-compiler libprotobuf-dev libboost-dev
+  openmpi-bin slurm-wlm munge python3-torch
 )
 
 missing=()

@@ -1,19 +1,18 @@
-// parallax: the command line's subcommands (train, bench, plan, report, data); the work is in the library.
+// parallax: the command line's subcommands (train, bench, plan, report, export, data); the work is in the library.
 #include <c10/util/Exception.h>
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
-#include <iostream>
 #include <utility>
 
 #include "config/options.h"
 #include "config/user_error.h"
-#include "data/download.h"
-#include "data/info.h"
+#include "data/data_command.h"
 #include "plan/plan_command.h"
 #include "suite/bench_command.h"
 #include "report/report_command.h"
 #include "train/checkpoint.h"
+#include "train/export_command.h"
 #include "config/exit_codes.h"
 #include "train/run_stop.h"
 #include "train/train_command.h"
@@ -42,17 +41,11 @@ int run(int argc, char** argv) {
   auto* plan = parallax::add_plan_command(app, plan_opts);
   parallax::ReportCommandOptions report_opts;
   auto* report = parallax::add_report_command(app, report_opts);
+  parallax::ExportOptions export_opts;
+  auto* export_cmd = parallax::add_export_command(app, export_opts);
 
-  auto* data = app.add_subcommand("data", "download or inspect datasets");
-  data->require_subcommand(1);
-  std::string dataset, dir = "data/cifar10", path;
-  auto* download = data->add_subcommand("download", "download and verify a dataset (resumable)");
-  download->add_option("dataset", dataset, "dataset to fetch")
-      ->required()
-      ->check(CLI::IsMember({"cifar10"}));
-  download->add_option("--dir", dir, "folder to put it in")->capture_default_str();
-  auto* info = data->add_subcommand("info", "describe a dataset folder or file");
-  info->add_option("path", path, "folder or file")->required();
+  parallax::DataOptions data_opts;
+  auto* data = parallax::add_data_command(app, data_opts);
 
   try {
     app.parse(argc, argv);
@@ -60,7 +53,7 @@ int run(int argc, char** argv) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     const std::string first = argc > 1 ? argv[1] : "";
     if (!first.empty() && first[0] != '-' && std::as_const(app).get_subcommands([&](const CLI::App* c) { return c->get_name() == first; }).empty()) {
-      std::fprintf(stderr, "parallax: error: unknown command '%s'; use train, bench, plan, report or data\n", argv[1]);
+      std::fprintf(stderr, "parallax: error: unknown command '%s'; use train, bench, plan, report, export or data\n", argv[1]);
       return kUserErrorExit;
     }
     std::fprintf(stderr, "parallax: error: %s (see parallax --help)\n", e.what());
@@ -81,10 +74,11 @@ int run(int argc, char** argv) {
   } else if (*report) {
     std::printf("parallax: wrote %s\n",
                 parallax::write_runs_report(report_opts.runs_dir, report_opts.out_dir).c_str());
-  } else if (*download) {
-    parallax::download_cifar10(dir);
-  } else if (*info) {
-    std::cout << parallax::describe_data_path(path);
+  } else if (*export_cmd) {
+    const size_t n = parallax::export_main(export_opts);
+    std::printf("parallax: wrote %s (%zu tensors)\n", export_opts.out.c_str(), n);
+  } else if (*data) {
+    parallax::data_main(data_opts);
   }
   return 0;
 }

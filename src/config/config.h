@@ -83,6 +83,13 @@ struct Config {
   std::string out;            // empty: runs/<time>-<strategy>-<model>
   std::string resume;         // run directory to continue from its last checkpoint
   bool checkpoint = true;
+  int64_t checkpoint_every = 0;  // also a checkpoint every N steps (0: at each epoch's end only)
+  std::string init_from;         // a PyTorch state dict (torchvision's names) to start from
+  std::string tensorboard;       // event files' folder ("" none); {run_dir} is the run's folder
+  int64_t log_every = 1;         // steps between TensorBoard's per-step scalars
 };
+
+// --tensorboard given without a folder: tb/ in the run directory.
+constexpr const char* kTensorboardInRunDir = "{run_dir}/tb";
 
 }  // namespace parallax

@@ -10,14 +10,18 @@ namespace parallax {
       sync_bn, zero_stage, reshard_after_forward, grad_reduce_dtype, split_at, balance, pipeline_schedule, virtual_stages, micro_batches, split_size, dp, pp, \
       batch_size, eval_batch_size, epochs, steps, target_accuracy, optimizer, lr, momentum,    \
       weight_decay, nesterov, lr_schedule, warmup, seed, timing_warmup, out, resume, checkpoint
+// nlohmann's PASTE macros take at most 64 fields: the newer ones are a list of their own.
+#define PARALLAX_CONFIG_FIELDS_2 checkpoint_every, init_from, tensorboard, log_every
 
 void to_json(nlohmann::json& nlohmann_json_j, const Config& nlohmann_json_t) {
   NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(NLOHMANN_JSON_TO, PARALLAX_CONFIG_FIELDS))
+  NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(NLOHMANN_JSON_TO, PARALLAX_CONFIG_FIELDS_2))
 }
 
 void from_json(const nlohmann::json& nlohmann_json_j, Config& nlohmann_json_t) {
   const Config nlohmann_json_default_obj;
   NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(NLOHMANN_JSON_FROM_WITH_DEFAULT, PARALLAX_CONFIG_FIELDS))
+  NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(NLOHMANN_JSON_FROM_WITH_DEFAULT, PARALLAX_CONFIG_FIELDS_2))
 }
 
 }  // namespace parallax

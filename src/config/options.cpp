@@ -213,6 +213,21 @@ void add_train_options(CLI::App& app, Config& c) {
   out->add_flag("--checkpoint,!--no-checkpoint", c.checkpoint,
                 "write a checkpoint after each "
                 "epoch (atomically)");
+  out->add_option("--checkpoint-every", c.checkpoint_every,
+                  "also write the checkpoint every N optimizer steps (0: at each epoch's end "
+                  "only); a run restarted by torchrun --max-restarts resumes from it");
+  opt->add_option("--init-from", c.init_from,
+                  "start from these weights: a PyTorch state dict file (torch.save, "
+                  "torchvision's names, e.g. `parallax export` output or torchvision's "
+                  "pretrained weights)");
+  auto* tb = out->add_option("--tensorboard", c.tensorboard,
+                             "write TensorBoard event files into DIR (rank 0; given without DIR: "
+                             "tb/ in the run directory)")
+                 ->expected(0, 1);
+  out->add_option("--log-every", c.log_every, "steps between TensorBoard's per-step scalars");
+  app.final_callback([tb, &c] {
+    if (tb->count() > 0 && c.tensorboard.empty()) c.tensorboard = kTensorboardInRunDir;
+  });
 }
 
 Config merge_resumed_config(const CLI::App& app, const Config& given, const Config& saved) {

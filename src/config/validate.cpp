@@ -43,6 +43,11 @@ void validate(const Config& c) {
   require(c.eval_batch_size >= 1, "--eval-batch-size", c.eval_batch_size, "must be at least 1");
   require(c.epochs >= 1, "--epochs", c.epochs, "must be at least 1");
   require(c.steps >= 0, "--steps", c.steps, "must be 0 (no limit) or more");
+  require(c.checkpoint_every >= 0, "--checkpoint-every", c.checkpoint_every,
+          "must be 0 (each epoch's end only) or more");
+  require(c.checkpoint || c.checkpoint_every == 0, "--checkpoint-every", c.checkpoint_every,
+          "needs checkpoints; leave out --no-checkpoint");
+  require(c.log_every >= 1, "--log-every", c.log_every, "must be at least 1");
   require(c.target_accuracy >= 0 && c.target_accuracy <= 1, "--target-accuracy", c.target_accuracy,
           "must be a fraction in (0, 1], e.g. 0.9 for 90%");
   require(c.lr > 0, "--lr", c.lr, "must be positive");

@@ -83,11 +83,24 @@ DistContext make_dist_context(const Config& cfg, const std::optional<RankEnv>& e
   ctx.stages = topo.pp;
   ctx.dp_rank = ctx.rank / topo.pp;
   ctx.stage = ctx.rank % topo.pp;
+  ctx.env = env;
+  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.comm_timeout * 1000));
+  if (env && env->elastic()) ctx.job_store = make_job_store(*env, timeout);
   if (ctx.world == 1) return ctx;
 
-  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.comm_timeout * 1000));
   ctx.store = make_rendezvous_store(*env, ctx.rank, ctx.world, timeout);
-  check_same_config(*ctx.store, ctx.rank, ctx.world, cfg);
+  try {
+    check_same_config(*ctx.store, ctx.rank, ctx.world, cfg);
+  } catch (const std::exception& e) {
+    if (!env->agent_store) throw;
+    // The agent's store speaks its own torch's wire protocol: LibTorch 1.13's client and a 2.x
+    // torchrun's store fail on the first wait (measured: a timeout on one rank, a reset on the
+    // other), which says nothing of the cause.
+    const std::string what = e.what();
+    throw UserError(what.substr(0, what.find('\n')) + " (under torchrun's store: launch this " +
+                    "parallax, built against LibTorch " + compat::torch_version() +
+                    ", with the torchrun of that same torch version)");
+  }
   const GroupSpec spec{cfg.backend, ctx.device, env->master_addr, env->master_port, timeout};
   ctx.world_pg = make_process_group(
       spec, c10::make_intrusive<c10d::PrefixStore>("world", ctx.store), ctx.rank, ctx.world);

@@ -14,6 +14,10 @@ struct DistContext {
   int rank = 0, world = 1, local_rank = 0;
   torch::Device device = torch::kCPU;
   c10::intrusive_ptr<c10d::Store> store;  // null when world == 1
+  // torchrun's agent's store, under a prefix no attempt uses: it outlives a failed attempt, so
+  // the next one reads what this one left (elastic restarts). Null unless the agent hosts one.
+  c10::intrusive_ptr<c10d::Store> job_store;
+  std::optional<RankEnv> env;  // the launcher's world, if one started this process
   compat::Group world_pg;                 // null when world == 1: collectives return early
   // world = dp_size x stages; rank = dp_rank x stages + stage, so one pipeline's stages are
   // neighbouring ranks. dp_pg joins the ranks that hold the same stage, pp_pg one pipeline's

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 
 #include <cerrno>
 #include <cstdlib>
@@ -60,7 +61,30 @@ int listen_on(const std::string& addr, int port, bool other_hosts) {
                   "); --master-addr must be an address of rank 0's host");
 }
 
+// A client of the TCPStore torchrun's agent hosts on MASTER_ADDR:MASTER_PORT.
+c10::intrusive_ptr<c10d::Store> agent_store_client(const RankEnv& env,
+                                                   std::chrono::milliseconds timeout) {
+  c10d::TCPStoreOptions opts;
+  opts.port = static_cast<uint16_t>(env.master_port);
+  opts.isServer = false;
+  opts.timeout = timeout;
+  try {
+    return c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
+  } catch (const std::exception& e) {
+    throw UserError("cannot reach torchrun's rendezvous store at " + env.master_addr + ":" +
+                    std::to_string(env.master_port) + " (" + first_line(e.what()) +
+                    "); start parallax through torchrun, or unset TORCHELASTIC_USE_AGENT_STORE");
+  }
+}
+
 }  // namespace
+
+c10::intrusive_ptr<c10d::Store> make_job_store(const RankEnv& env,
+                                               std::chrono::milliseconds timeout) {
+  if (!env.agent_store) return {};
+  return c10::make_intrusive<c10d::PrefixStore>("/parallax/job/" + env.run_id,
+                                                agent_store_client(env, timeout));
+}
 
 c10::intrusive_ptr<c10d::Store> make_rendezvous_store(const RankEnv& env, int rank, int world,
                                                       std::chrono::milliseconds timeout) {
@@ -68,6 +92,12 @@ c10::intrusive_ptr<c10d::Store> make_rendezvous_store(const RankEnv& env, int ra
     auto store = c10::make_intrusive<c10d::FileStore>(file, world);
     store->setTimeout(timeout);
     return store;
+  }
+  if (env.agent_store) {
+    // As PyTorch's env:// rendezvous does under torchrun: each attempt (restart) meets under a
+    // prefix of its own, so no key of a failed attempt is mistaken for this one's.
+    return c10::make_intrusive<c10d::PrefixStore>(
+        "/worker/attempt_" + std::to_string(env.restart_count), agent_store_client(env, timeout));
   }
   c10d::TCPStoreOptions opts;
   opts.port = static_cast<uint16_t>(env.master_port);

@@ -13,9 +13,11 @@ namespace parallax {
   }
 
 PARALLAX_JSON_FUNCS(StepRecord, step, epoch, images, correct, loss, lr, step_s, data_s, compute_s,
-                    comm_s, comm_busy_s, loss_scale, skipped)
+                    comm_s, comm_busy_s, idle_s, loss_scale, skipped)
 PARALLAX_JSON_FUNCS(EpochRecord, epoch, steps, train_loss, train_accuracy, test_loss, test_accuracy,
                     train_time_s, eval_time_s, images_per_sec, lr, elapsed_train_s)
-PARALLAX_JSON_FUNCS(TrainState, next_epoch, step, epochs_to_target, time_to_target_s, epochs, steps)
+PARALLAX_JSON_FUNCS(EpochProgress, steps, images, correct, loss_sum, train_time_s)
+PARALLAX_JSON_FUNCS(TrainState, next_epoch, step, in_epoch, epochs_to_target, time_to_target_s,
+                    epochs, steps, restarts, steps_redone)
 
 }  // namespace parallax

@@ -82,6 +82,11 @@ nlohmann::json make_summary(const Config& cfg, const TrainState& state, const Ru
                   {"train_images", facts.train_images},
                   {"test_images", facts.test_images}};
   j["world_size"] = facts.world_size;
+  j["launcher"] = facts.launcher;
+  // torchrun --max-restarts: failed attempts restarted, and steps trained again after each (those
+  // past the checkpoint the next attempt resumed from).
+  j["restarts"] = state.restarts;
+  j["steps_redone"] = state.steps_redone;
   j["threads_per_rank"] = facts.threads;
   j["device"] = facts.device;
   j["allocator"] = allocator_name();

@@ -30,6 +30,8 @@ struct RunFacts {
   // (a non-finite loss stopped it) or "interrupted" (SIGINT/SIGTERM).
   std::string status = "running";
   std::string stop_reason;  // the one line that says why a run that did not finish stopped
+  // What started the ranks: "parallax" (--nproc), "torchrun", "slurm", "mpi", or "none".
+  std::string launcher = "none";
 };
 
 nlohmann::json make_summary(const Config& cfg, const TrainState& state, const RunFacts& facts);

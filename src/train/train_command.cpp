@@ -18,82 +18,28 @@
 #include "distributed/launcher.h"
 #include "distributed/rank_env.h"
 #include "metrics/atomic_file.h"
-#include "metrics/results_db.h"
-#include "metrics/run_import.h"
 #include "metrics/run_files.h"
 #include "metrics/system_info.h"
 #include "models/resnet.h"
+#include "metrics/tensorboard_log.h"
+#include "train/state_dict_file.h"
 #include "train/checkpoint.h"
+#include "train/elastic.h"
+#include "train/run_dir.h"
 #include "train/stage_checks.h"
 #include "train/summary.h"
 #include "train/trainer.h"
 
 namespace parallax {
 namespace fs = std::filesystem;
-namespace {
-
-std::string choose_run_dir(const Config& cfg) {
-  if (!cfg.out.empty()) return cfg.out;
-  if (!cfg.resume.empty()) return cfg.resume;
-  char stamp[32];
-  const std::time_t now = std::time(nullptr);
-  std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", std::localtime(&now));
-  return "runs/" + std::string(stamp) + "-" + cfg.strategy + "-" + cfg.model;
-}
-
-// Temporary files of atomic writes (NAME.tmp.PID) that a kill left behind.
-void remove_stale_temp_files(const std::string& run_dir) {
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(run_dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.find(".tmp.") != std::string::npos) fs::remove(entry.path(), ec);
-  }
-}
-
-void prepare_run_dir(const std::string& dir, bool resuming) {
-  if (!resuming && fs::exists(checkpoint_path(dir)))
-    throw UserError("--out " + dir + ": already holds a run; continue it with --resume " + dir +
-                    " or choose another --out");
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw UserError("--out " + dir + ": cannot create it (" + ec.message() + ")");
-  remove_stale_temp_files(dir);
-}
-
-// The run folder as an absolute path naming the folder itself ("runs/a/" names a too): its
-// parent is the runs directory that holds the results database, its name the run's.
-fs::path run_folder(const std::string& run_dir) {
-  fs::path dir = fs::absolute(run_dir).lexically_normal();
-  return dir.has_filename() ? dir : dir.parent_path();
-}
-
-// Adds the finished run to its runs directory's results database (the run folder's parent), in
-// one transaction. The run folder is already complete, so a database that cannot take the row
-// (foreign, corrupt, read-only) costs a warning, not the run: `parallax report` imports it later.
-void record_run(const std::string& run_dir, bool verbose) {
-  try {
-    ResultsDb db(results_db_path(run_folder(run_dir).parent_path().string()));
-    db.put(read_run_dir(run_dir));
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "parallax: warning: run not recorded in the results database: %s\n",
-                 e.what());
-  }
-}
-
-void record_run_if_missing(const std::string& run_dir, bool verbose) {
-  const fs::path dir = run_folder(run_dir);
-  try {
-    ResultsDb db(results_db_path(dir.parent_path().string()));
-    if (db.has_finished(dir.filename().string())) return;
-  } catch (const std::exception&) {
-    // record_run() says what is wrong with the database, once.
-  }
-  record_run(run_dir, verbose);
-}
-
-}  // namespace
 
 namespace {
+
+// The launcher's world, with --master-addr/--master-port where they apply (Open MPI, Slurm).
+std::optional<RankEnv> launcher_env(const Config& cfg) {
+  return rank_env_from(::getenv, {cfg.master_addr == Config{}.master_addr ? "" : cfg.master_addr,
+                                  cfg.master_port});
+}
 
 // Every rank learns whether rank 0 finds the run finished (summary.json says so, for the epochs
 // the checkpoint holds): all then return, or all complete the run's files (a collective).
@@ -137,9 +83,13 @@ Config checked_train_config(const Config& given) {
   Config cfg = given;
   // Hybrid knows its world from --dp x --pp: --nproc may be left out on one node.
   if (cfg.strategy == "hybrid" && cfg.nproc == 1 && cfg.nnodes == 1) cfg.nproc = cfg.dp * cfg.pp;
-  const auto env = rank_env_from(::getenv);
+  const auto env = launcher_env(cfg);
   const Topology topo = topology_of(cfg, env ? env->world : cfg.nproc * cfg.nnodes);
   check_stages(cfg, topo);
+  if (env && env->elastic() && cfg.out.empty() && cfg.resume.empty())
+    throw UserError("--out: under torchrun --max-restarts " + std::to_string(env->max_restarts) +
+                    " a restarted attempt resumes the run folder's latest checkpoint, so every " +
+                    "attempt must name the same one; give --out DIR");
   // What can be checked before any rank starts is checked here, once, in one line.
   constexpr int kRanksPerCore = 4;
   if (!env && cfg.nproc > kRanksPerCore * cpu_cores() && !cfg.oversubscribe)
@@ -153,7 +103,7 @@ Config checked_train_config(const Config& given) {
 
 int train_main(const Config& given, int argc, char** argv) {
   const Config cfg = checked_train_config(given);
-  const auto env = rank_env_from(::getenv);
+  const auto env = launcher_env(cfg);
   const int asked = cfg.nproc * cfg.nnodes;
   if (env && asked != 1 && asked != env->world)
     throw UserError("--nproc " + std::to_string(cfg.nproc) + " x --nnodes " +
@@ -227,7 +177,7 @@ void gather_rank_memory(const DistContext& ctx, const Strategy& strategy, RunFac
 std::string run_training(const Config& cfg, bool verbose,
                          const std::function<void(const TrainState&)>& after_epoch) {
   validate(cfg);
-  const auto env = rank_env_from(::getenv);
+  const auto env = launcher_env(cfg);
   const int local_world = env ? env->local_world : 1;
   const int threads =
       configure_threads(cfg.threads > 0 ? cfg.threads : std::max(1, cpu_cores() / local_world));
@@ -235,8 +185,13 @@ std::string run_training(const Config& cfg, bool verbose,
   const torch::Device device = ctx.device;
   verbose = verbose && ctx.is_root();
   check_batch_split(cfg, ctx.dp_size);  // again here for worlds that a launcher of others made
-  const bool resuming = !cfg.resume.empty();
   std::string run_dir = choose_run_dir(cfg);
+  // A restarted attempt of an elastic run (torchrun --max-restarts) resumes its folder's latest
+  // checkpoint by itself; every rank sees the same folder (--out is required there).
+  const bool restarted = env && env->restart_count > 0;
+  const bool resuming =
+      !cfg.resume.empty() || (restarted && fs::exists(checkpoint_path(run_dir)));
+  const std::string resume_from = cfg.resume.empty() ? run_dir : cfg.resume;
   if (ctx.is_root()) prepare_run_dir(run_dir, resuming);
   if (ctx.world > 1) {
     // Rank 0's name for the folder (a time stamp may differ by a second between ranks).
@@ -267,6 +222,8 @@ std::string run_training(const Config& cfg, bool verbose,
   const torch::ScalarType dtype = cfg.dtype == "fp64" ? torch::kDouble : torch::kFloat;
   model->set_floating_dtype(dtype);
   if (cfg.channels_last) model->set_channels_last();
+  // Every rank loads the same file, before a strategy shards or cuts the model.
+  if (!cfg.init_from.empty() && !resuming) load_state_dict_file(cfg.init_from, *model);
   const int64_t model_parameters = model->parameter_count();  // before stages free their others
   auto strategy = make_strategy(cfg, ctx, model,
                                 {data.channels(), data.train.images.size(2), data.train.images.size(3)});
@@ -284,7 +241,7 @@ std::string run_training(const Config& cfg, bool verbose,
 
   TrainState state;
   if (resuming) {
-    state = load_checkpoint(cfg.resume, *strategy, device);
+    state = load_checkpoint(resume_from, *strategy, device);
     // Resuming a finished run changes nothing: not its summary, rows or database record.
     if (Trainer(cfg, *strategy, train, test, false).finished(state) &&
         agree_already_finished(ctx, run_dir)) {
@@ -300,6 +257,14 @@ std::string run_training(const Config& cfg, bool verbose,
     // rows of an epoch the checkpoint does not hold) leaves them one epoch apart otherwise.
     if (ctx.is_root()) write_run_tables(run_dir, state);
   }
+  if (restarted && ctx.is_root()) {
+    state.restarts = env->restart_count;
+    if (ctx.job_store) record_restart(*ctx.job_store, *env, state);
+    if (verbose)
+      std::fprintf(stderr, "parallax: restart %d of %d: resumed at step %lld (%lld steps redone)\n",
+                   env->restart_count, env->max_restarts, static_cast<long long>(state.step),
+                   static_cast<long long>(state.steps_redone));
+  }
   if (ctx.is_root()) save_run_config(run_dir, cfg);
 
   RunFacts facts;
@@ -311,6 +276,14 @@ std::string run_training(const Config& cfg, bool verbose,
   facts.train_images = data.train.size();
   facts.test_images = data.test.size();
   facts.model_parameters = model_parameters;
+  facts.launcher = !env ? "none" : std::getenv(kHeartbeatEnv) ? "parallax" : env->source;
+  std::unique_ptr<TensorboardLog> tensorboard;
+  if (ctx.is_root() && !cfg.tensorboard.empty()) {
+    std::string dir = cfg.tensorboard;
+    if (const size_t at = dir.find("{run_dir}"); at != std::string::npos)
+      dir.replace(at, 9, run_dir);
+    tensorboard = std::make_unique<TensorboardLog>(dir, cfg.log_every);
+  }
   if (verbose)
     std::fprintf(stderr,
                  "parallax: %s (%.2fM parameters) on %s [%lld train / %lld test], %s, "
@@ -336,7 +309,19 @@ std::string run_training(const Config& cfg, bool verbose,
     }
     write_run_tables(run_dir, s);
     write_summary(s);
+    if (tensorboard && !s.epochs.empty())
+      tensorboard->epoch(s.epochs.back(), s.step, facts.rank_measured_memory, facts.rank_peak_rss);
     if (after_epoch) after_epoch(s);
+  };
+  // After each step, on every rank: the elastic run's progress mark, TensorBoard's scalars, and
+  // the checkpoint every --checkpoint-every steps (a collective; the epoch's end writes its own).
+  auto after_step = [&](const TrainState& s) {
+    kill_if_fault_injected(ctx.rank, env ? &*env : nullptr, s.step);
+    if (ctx.is_root() && ctx.job_store) note_step_finished(*ctx.job_store, s.step);
+    if (tensorboard) tensorboard->step(s.steps.back());
+    const bool epoch_ends = s.in_epoch.steps == train.batches() || (cfg.steps > 0 && s.step >= cfg.steps);
+    if (cfg.checkpoint_every > 0 && s.step % cfg.checkpoint_every == 0 && !epoch_ends)
+      save_checkpoint(run_dir, *strategy, s, ctx.is_root());
   };
   // A run that stops early (divergence, an interrupt) keeps its last good checkpoint and says why
   // in summary.json and the database; a collective on every rank, which all stop at one step.
@@ -349,7 +334,7 @@ std::string run_training(const Config& cfg, bool verbose,
     write_summary(state);
     record_run(run_dir, verbose);
   };
-  Trainer trainer(cfg, *strategy, train, test, verbose, write_outputs);
+  Trainer trainer(cfg, *strategy, train, test, verbose, write_outputs, after_step);
   const size_t epochs_before = state.epochs.size();
   try {
     trainer.run(state);

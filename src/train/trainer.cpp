@@ -12,8 +12,7 @@ namespace parallax {
 
 Interrupted::Interrupted(int64_t s)
     : std::runtime_error("interrupted after step " + std::to_string(s) +
-                         "; --resume continues from the last epoch's checkpoint, if one was "
-                         "written"),
+                         "; --resume continues from the last checkpoint, if one was written"),
       step(s) {}
 
 Diverged::Diverged(int64_t s, double l, double g)
@@ -25,13 +24,14 @@ Diverged::Diverged(int64_t s, double l, double g)
       grad_norm(g) {}
 
 Trainer::Trainer(const Config& cfg, Strategy& strategy, Loader& train, Loader& test, bool verbose,
-                 EpochHook on_epoch)
+                 EpochHook on_epoch, StepHook on_step)
     : cfg_(cfg),
       strategy_(strategy),
       train_(train),
       test_(test),
       verbose_(verbose),
       on_epoch_(std::move(on_epoch)),
+      on_step_(std::move(on_step)),
       progress_(stderr, cfg.epochs, train.batches()) {}
 
 int64_t Trainer::total_steps() const {
@@ -45,11 +45,13 @@ EpochRecord Trainer::train_epoch(TrainState& state, int64_t epoch) {
                       total_steps()};
   EpochRecord r;
   r.epoch = epoch;
-  double loss_sum = 0;
-  int64_t images = 0, correct = 0;
+  // A checkpoint taken within this epoch resumes it at its next batch, with its sums so far:
+  // the batches, their order and augmentation depend on (seed, epoch, index) alone.
+  EpochProgress& so_far = state.in_epoch;
+  const double time_before = so_far.train_time_s;
   const Stopwatch epoch_watch;
   train_.set_epoch(epoch);
-  for (int64_t i = 0; i < train_.batches() && state.step < total_steps(); ++i) {
+  for (int64_t i = so_far.steps; i < train_.batches() && state.step < total_steps(); ++i) {
     const Stopwatch step_watch;
     const double lr = lr_at(schedule, state.step);
     strategy_.set_lr(lr);
@@ -67,6 +69,7 @@ EpochRecord Trainer::train_epoch(TrainState& state, int64_t epoch) {
     rec.compute_s = s.compute_s;
     rec.comm_s = s.comm_s;
     rec.comm_busy_s = s.comm_busy_s;
+    rec.idle_s = s.idle_s;
     rec.loss_scale = s.loss_scale;
     rec.skipped = s.skipped;
     rec.step_s = step_watch.seconds();
@@ -76,17 +79,22 @@ EpochRecord Trainer::train_epoch(TrainState& state, int64_t epoch) {
     if (!s.skipped && (!std::isfinite(s.loss) || !std::isfinite(s.grad_norm)))
       throw Diverged(rec.step, s.loss, s.grad_norm);
     if (s.stop) throw Interrupted(rec.step);
-    if (std::isfinite(s.loss)) loss_sum += s.loss * s.images;  // a skipped fp16 step's may not be
-    images += s.images;
-    correct += s.correct;
+    if (std::isfinite(s.loss)) so_far.loss_sum += s.loss * s.images;  // a skipped fp16 step's may not be
+    so_far.images += s.images;
+    so_far.correct += s.correct;
+    ++so_far.steps;
+    so_far.train_time_s = time_before + epoch_watch.seconds();
     r.lr = lr;
-    ++r.steps;
-    if (verbose_) progress_.step(epoch, i, s.loss, images / epoch_watch.seconds());
+    if (verbose_) progress_.step(epoch, i, s.loss, so_far.images / so_far.train_time_s);
+    if (on_step_) on_step_(state);
   }
-  r.train_time_s = epoch_watch.seconds();
-  r.train_loss = images ? loss_sum / images : 0;
-  r.train_accuracy = images ? static_cast<double>(correct) / images : 0;
-  r.images_per_sec = r.train_time_s > 0 ? images / r.train_time_s : 0;
+  r.steps = so_far.steps;
+  r.train_time_s = time_before + epoch_watch.seconds();
+  r.train_loss = so_far.images ? so_far.loss_sum / so_far.images : 0;
+  r.train_accuracy = so_far.images ? static_cast<double>(so_far.correct) / so_far.images : 0;
+  r.images_per_sec = r.train_time_s > 0 ? so_far.images / r.train_time_s : 0;
+  if (r.lr == 0 && !state.steps.empty()) r.lr = state.steps.back().lr;  // resumed at its end
+  state.in_epoch = {};
   return r;
 }
 

@@ -15,12 +15,16 @@ class Trainer {
  public:
   // Called after each epoch's evaluation, e.g. to write a checkpoint and the run's files.
   using EpochHook = std::function<void(const TrainState&)>;
+  // Called on every rank after each training step, with the state as it stands: its last
+  // StepRecord is the step's, in_epoch holds the epoch so far (e.g. to write a checkpoint every
+  // N steps, or TensorBoard scalars).
+  using StepHook = std::function<void(const TrainState&)>;
 
   Trainer(const Config& cfg, Strategy& strategy, Loader& train, Loader& test, bool verbose,
-          EpochHook on_epoch = nullptr);
+          EpochHook on_epoch = nullptr, StepHook on_step = nullptr);
 
-  // Continues from state (a fresh TrainState or one loaded from a checkpoint) until the epochs,
-  // the step budget or the target accuracy is exhausted.
+  // Continues from state (a fresh TrainState or one loaded from a checkpoint, at an epoch's end
+  // or within one) until the epochs, the step budget or the target accuracy is exhausted.
   // Throws Diverged at the first step whose loss is NaN or infinite.
   void run(TrainState& state);
   // Nothing left to train from state: epochs, step budget or target accuracy exhausted.
@@ -36,6 +40,7 @@ class Trainer {
   Loader& test_;
   bool verbose_;
   EpochHook on_epoch_;
+  StepHook on_step_;
   Progress progress_;
 };
 

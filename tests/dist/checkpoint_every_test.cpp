@@ -1,0 +1,59 @@
+// --checkpoint-every: a run killed mid-epoch and resumed from its latest checkpoint ends with the
+// model, step count and epoch records of the run that was never interrupted (ddp, 2 ranks).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <sstream>
+
+#include "integration/launcher_util.h"
+
+namespace parallax {
+namespace {
+
+using testing::run_command;
+
+std::string run_args(const std::string& out) {
+  return std::string(PARALLAX_BINARY) +
+         " train --model resnet20 --image-size 16 --synthetic-train 128 --synthetic-test 32 "
+         "--batch-size 16 --epochs 2 --lr 0.05 --threads 1 --timing-warmup 0 --comm-timeout 60 "
+         "--strategy ddp --nproc 2 --checkpoint-every 3 --out " + out;
+}
+
+// The numeric columns of epochs.csv that do not depend on time.
+std::string epoch_records(const std::string& run) {
+  std::string out;
+  std::istringstream in(testing::read_text(run + "/epochs.csv"));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream cells(line);
+    std::string cell;
+    for (int i = 0; std::getline(cells, cell, ','); ++i)
+      if (i <= 5) out += cell + ",";  // epoch, steps, train loss/accuracy, test loss/accuracy
+    out += "\n";
+  }
+  return out;
+}
+
+TEST(CheckpointEvery, ARunKilledMidEpochResumesToTheUninterruptedRunsModelBitwise) {
+  testing::TempDir dir;
+  const std::string killed = dir / "killed", whole = dir / "whole";
+  // Rank 0 SIGKILLs itself after step 4 of epoch 0; the checkpoint after step 3 is the latest.
+  auto r = run_command("PARALLAX_FAULT_KILL=0:4 " + run_args(killed));
+  ASSERT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("PARALLAX_FAULT_KILL: rank 0 kills itself after step 4"),
+            std::string::npos) << r.output;
+  r = run_command(std::string(PARALLAX_BINARY) + " train --resume " + killed);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(run_args(whole));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(testing::tensors_differing(killed, whole), 0);
+  const auto s = nlohmann::json::parse(testing::read_text(killed + "/summary.json"));
+  EXPECT_EQ(s["steps"], 16);
+  EXPECT_EQ(s["status"], "finished");
+  // The resumed epoch's sums continue from the checkpoint's: the same records to the last digit.
+  EXPECT_EQ(epoch_records(killed), epoch_records(whole));
+}
+
+}  // namespace
+}  // namespace parallax
