@@ -81,9 +81,7 @@ std::optional<RankEnv> rank_env_from(const GetEnv& getenv, const MasterGiven& gi
       e.restart_count = as_int(getenv, "TORCHELASTIC_RESTART_COUNT", 0);
       e.max_restarts = as_int(getenv, "TORCHELASTIC_MAX_RESTARTS", 0);
       e.run_id = text(getenv, "TORCHELASTIC_RUN_ID");
-    } else if (e.source == "mpi") {
-      e.node_rank = as_int(getenv, "OMPI_COMM_WORLD_NODE_RANK", 0);
-    }
+    }  // Open MPI names no node index (OMPI_COMM_WORLD_NODE_RANK is a rank within the node)
     // The store's address: torchrun's always; otherwise the command line's, then MASTER_*,
     // then the launcher's own default (read above).
     if (const char* addr = getenv("MASTER_ADDR"); addr && *addr) e.master_addr = addr;

@@ -40,9 +40,8 @@ std::string host_name() {
 TensorboardWriter::TensorboardWriter(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  path_ = dir + "/events.out.tfevents." +
-          std::to_string(static_cast<int64_t>(now_s())) + "." + host_name() + "." +
-          std::to_string(::getpid());
+  path_ = dir + "/events.out.tfevents." + std::to_string(static_cast<int64_t>(now_s())) + "." +
+          host_name() + "." + std::to_string(::getpid());
   file_ = ec ? nullptr : std::fopen(path_.c_str(), "wb");
   if (file_ == nullptr)
     throw UserError("--tensorboard " + dir + ": cannot write event files there (" +

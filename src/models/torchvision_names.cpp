@@ -9,7 +9,8 @@ std::string torchvision_name(const std::string& name) {
   return name;
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> torchvision_state(const torch::nn::Module& model) {
+std::vector<std::pair<std::string, torch::Tensor>> torchvision_state(
+    const torch::nn::Module& model) {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   auto add = [&](const std::string& prefix, const torch::nn::Module& m) {
     auto full = [&](const std::string& key) { return prefix.empty() ? key : prefix + "." + key; };

@@ -13,7 +13,9 @@ namespace parallax {
 std::string torchvision_name(const std::string& name);
 
 // Every parameter and buffer (BatchNorm's running statistics and num_batches_tracked) under its
-// torchvision name, module by module in the model's order, as torchvision's state_dict() lists them.
-std::vector<std::pair<std::string, torch::Tensor>> torchvision_state(const torch::nn::Module& model);
+// torchvision name, module by module in the model's order, as torchvision's state_dict() lists
+// them.
+std::vector<std::pair<std::string, torch::Tensor>> torchvision_state(
+    const torch::nn::Module& model);
 
 }  // namespace parallax

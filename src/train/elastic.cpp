@@ -1,38 +1,48 @@
-// Elastic restarts: progress marks in the agent's store, steps redone, and the fault used to test them.
+// Elastic restarts: the job's progress in the agent's store, and the fault used to test them.
 #include "train/elastic.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 namespace parallax {
 namespace {
 
-constexpr const char* kLastStepKey = "last_step";
+constexpr const char* kBeganKey = "began";
+constexpr const char* kFurthestKey = "furthest_step";
 constexpr const char* kRedoneKey = "steps_redone";
 
-std::vector<uint8_t> bytes_of(const std::string& s) {
-  return std::vector<uint8_t>(s.begin(), s.end());
+int64_t read_count(c10d::Store& store, const std::string& key) {
+  if (!store.check({key})) return 0;
+  const auto v = store.get(key);
+  return std::stoll(std::string(v.begin(), v.end()));
 }
 
 }  // namespace
 
-void note_step_finished(c10d::Store& job_store, int64_t steps_done) {
-  job_store.set(kLastStepKey, bytes_of(std::to_string(steps_done)));
+ElasticProgress::ElasticProgress(c10d::Store& job_store)
+    : store_(job_store),
+      began_(job_store.check({kBeganKey})),
+      furthest_(read_count(job_store, kFurthestKey)),
+      redone_(read_count(job_store, kRedoneKey)) {}
+
+void ElasticProgress::mark_began() {
+  if (!began_) store_.set(kBeganKey, std::vector<uint8_t>{1});
+  began_ = true;
 }
 
-void record_restart(c10d::Store& job_store, const RankEnv& env, TrainState& state) {
-  state.restarts = env.restart_count;
-  int64_t reached = state.step;
-  if (job_store.check({kLastStepKey})) {
-    const auto v = job_store.get(kLastStepKey);
-    reached = std::stoll(std::string(v.begin(), v.end()));
+void ElasticProgress::step_finished(int64_t steps_done) {
+  // Counted as they happen, so an attempt that dies before its first step counts nothing twice.
+  if (steps_done <= furthest_) {
+    redone_ = store_.add(kRedoneKey, 1);
+    return;
   }
-  // add() keeps the sum over restarts even when a later attempt resumes from an older checkpoint
-  // than the steps counted so far (state.steps_redone is the checkpoint's).
-  state.steps_redone = job_store.add(kRedoneKey, std::max<int64_t>(0, reached - state.step));
-  note_step_finished(job_store, state.step);
+  furthest_ = steps_done;
+  const std::string v = std::to_string(steps_done);
+  store_.set(kFurthestKey, std::vector<uint8_t>(v.begin(), v.end()));
 }
 
 void kill_if_fault_injected(int rank, const RankEnv* env, int64_t steps_done) {

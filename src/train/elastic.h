@@ -1,23 +1,33 @@
-// Elastic restarts under torchrun --max-restarts: what one attempt leaves for the next (the last
-// step it finished, in the agent's store) and what a restarted attempt records of it.
+// Elastic restarts under torchrun --max-restarts: what one attempt leaves for the next in the
+// agent's store (that this job began the run folder, the furthest step any attempt finished, the
+// steps trained again), and the fault that tests them.
 #pragma once
 #include <torch/csrc/distributed/c10d/Store.hpp>
 
 #include <cstdint>
 
 #include "distributed/rank_env.h"
-#include "metrics/train_records.h"
 
 namespace parallax {
 
-// Rank 0, after each step of an elastic run: the step it finished, in the job's store (one small
-// write; the store is the agent's, which outlives the attempt).
-void note_step_finished(c10d::Store& job_store, int64_t steps_done);
+// Rank 0's view of the job across attempts, kept in the job store (the agent's, which outlives
+// every attempt). One small store write per step.
+class ElasticProgress {
+ public:
+  explicit ElasticProgress(c10d::Store& job_store);
+  // An earlier attempt of this job prepared the run folder: a checkpoint there is this job's own,
+  // never a folder of another run that --out happened to name.
+  bool began() const { return began_; }
+  void mark_began();
+  // After each finished step: a step at or below the furthest any attempt finished is redone.
+  void step_finished(int64_t steps_done);
+  int64_t steps_redone() const { return redone_; }
 
-// A restarted attempt, after resuming state from the latest checkpoint (rank 0 only): counts the
-// steps the failed attempts finished beyond it as redone (summed over every restart, in the
-// store) and sets state.restarts and state.steps_redone.
-void record_restart(c10d::Store& job_store, const RankEnv& env, TrainState& state);
+ private:
+  c10d::Store& store_;
+  bool began_ = false;
+  int64_t furthest_ = 0, redone_ = 0;
+};
 
 // Tests: PARALLAX_FAULT_KILL="RANK:STEP" makes that rank SIGKILL itself once it has finished
 // STEP steps, in the first attempt only (a restarted attempt goes past that step).

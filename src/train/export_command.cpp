@@ -26,6 +26,9 @@ CLI::App* add_export_command(CLI::App& app, ExportOptions& opts) {
 }
 
 size_t export_main(const ExportOptions& opts) {
+  if (!std::filesystem::exists(opts.run_dir + "/config.json"))
+    throw UserError(opts.run_dir + ": no config.json there, so not a run folder; give a folder " +
+                    "`parallax train` wrote (its --out)");
   const Config cfg = load_run_config(opts.run_dir);
   const std::string path = checkpoint_path(opts.run_dir);
   if (!std::filesystem::exists(path))
@@ -46,7 +49,8 @@ size_t export_main(const ExportOptions& opts) {
       model_archive.read("fc", fc);
       fc.read("linear", linear);
       linear.read("weight", fc_weight);
-      auto m = make_resnet({cfg.model, conv_weight.size(1), fc_weight.size(0), cfg.norm == "batch"});
+      auto m =
+          make_resnet({cfg.model, conv_weight.size(1), fc_weight.size(0), cfg.norm == "batch"});
       if (cfg.dtype == "fp64") m->set_floating_dtype(torch::kDouble);
       m->load(model_archive);
       return m;

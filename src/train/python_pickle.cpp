@@ -21,32 +21,97 @@ struct Op {
 
 Op op_of(unsigned char op) {
   switch (op) {
-    case 'K': case 0x82: return {Arg::kFixed, 1, 0, 1};
-    case 'h': return {Arg::kFixed, 1, 0, 1};
-    case 'q': case 0x80: return {Arg::kFixed, 1, 0, 0};
-    case 'M': case 0x83: return {Arg::kFixed, 2, 0, 1};
-    case 'J': case 'j': case 0x84: return {Arg::kFixed, 4, 0, 1};
-    case 'r': return {Arg::kFixed, 4, 0, 0};
-    case 'G': return {Arg::kFixed, 8, 0, 1};
-    case 0x95: return {Arg::kFixed, 8, 0, 0};
-    case 'U': case 'C': case 0x8c: case 0x8a: return {Arg::kCounted, 1, 0, 1};
-    case 'T': case 'X': case 'B': case 0x8b: return {Arg::kCounted, 4, 0, 1};
-    case 0x8d: case 0x8e: case 0x96: return {Arg::kCounted, 8, 0, 1};
-    case 'I': case 'L': case 'F': case 'S': case 'V': case 'P': case 'g': return {Arg::kLine, 0, 0, 1};
-    case 'p': return {Arg::kLine, 0, 0, 0};
-    case 'c': return {Arg::kTwoLines, 0, 0, 1};
-    case 'i': return {Arg::kTwoLines, 0, 0, 1, true};
-    case '.': case 0x94: return {};
-    case '0': case 'a': case 'b': return {Arg::kNone, 0, 1, 0};
-    case '2': case 'N': case '}': case ']': case ')': case 0x88: case 0x89: case 0x8f:
+    case 'K':
+    case 0x82:
+      return {Arg::kFixed, 1, 0, 1};
+    case 'h':
+      return {Arg::kFixed, 1, 0, 1};
+    case 'q':
+    case 0x80:
+      return {Arg::kFixed, 1, 0, 0};
+    case 'M':
+    case 0x83:
+      return {Arg::kFixed, 2, 0, 1};
+    case 'J':
+    case 'j':
+    case 0x84:
+      return {Arg::kFixed, 4, 0, 1};
+    case 'r':
+      return {Arg::kFixed, 4, 0, 0};
+    case 'G':
+      return {Arg::kFixed, 8, 0, 1};
+    case 0x95:
+      return {Arg::kFixed, 8, 0, 0};
+    case 'U':
+    case 'C':
+    case 0x8c:
+    case 0x8a:
+      return {Arg::kCounted, 1, 0, 1};
+    case 'T':
+    case 'X':
+    case 'B':
+    case 0x8b:
+      return {Arg::kCounted, 4, 0, 1};
+    case 0x8d:
+    case 0x8e:
+    case 0x96:
+      return {Arg::kCounted, 8, 0, 1};
+    case 'I':
+    case 'L':
+    case 'F':
+    case 'S':
+    case 'V':
+    case 'P':
+    case 'g':
+      return {Arg::kLine, 0, 0, 1};
+    case 'p':
+      return {Arg::kLine, 0, 0, 0};
+    case 'c':
+      return {Arg::kTwoLines, 0, 0, 1};
+    case 'i':
+      return {Arg::kTwoLines, 0, 0, 1, true};
+    case '.':
+    case 0x94:
+      return {};
+    case '0':
+    case 'a':
+    case 'b':
+      return {Arg::kNone, 0, 1, 0};
+    case '2':
+    case 'N':
+    case '}':
+    case ']':
+    case ')':
+    case 0x88:
+    case 0x89:
+    case 0x8f:
       return {Arg::kNone, 0, 0, 1};
-    case 'R': case 0x81: case 0x86: case 0x93: return {Arg::kNone, 0, 2, 1};
-    case 's': return {Arg::kNone, 0, 2, 0};
-    case 0x85: case 'Q': return {Arg::kNone, 0, 1, 1};
-    case 0x87: case 0x92: return {Arg::kNone, 0, 3, 1};
-    case 'd': case 'l': case 'o': case 't': case 0x91: return {Arg::kNone, 0, 0, 1, true};
-    case '1': case 'e': case 'u': case 0x90: return {Arg::kNone, 0, 0, 0, true};
-    case '(': return {};  // MARK: handled by the walk
+    case 'R':
+    case 0x81:
+    case 0x86:
+    case 0x93:
+      return {Arg::kNone, 0, 2, 1};
+    case 's':
+      return {Arg::kNone, 0, 2, 0};
+    case 0x85:
+    case 'Q':
+      return {Arg::kNone, 0, 1, 1};
+    case 0x87:
+    case 0x92:
+      return {Arg::kNone, 0, 3, 1};
+    case 'd':
+    case 'l':
+    case 'o':
+    case 't':
+    case 0x91:
+      return {Arg::kNone, 0, 0, 1, true};
+    case '1':
+    case 'e':
+    case 'u':
+    case 0x90:
+      return {Arg::kNone, 0, 0, 0, true};
+    case '(':
+      return {};  // MARK: handled by the walk
     default:
       throw std::invalid_argument("unknown pickle opcode " + std::to_string(op));
   }
@@ -65,7 +130,10 @@ size_t end_of(const std::string& p, size_t i, const Op& o) {
   if (o.arg == Arg::kFixed) end += o.bytes;
   if (o.arg == Arg::kCounted) {
     if (end + o.bytes > p.size()) throw std::invalid_argument("truncated pickle");
-    end += o.bytes + little_endian(p, end, o.bytes);
+    const uint64_t length = little_endian(p, end, o.bytes);
+    // Compared, not added first: an 8-byte length near 2^64 would wrap `end` round.
+    if (length > p.size() - end - o.bytes) throw std::invalid_argument("truncated pickle");
+    end += o.bytes + length;
   }
   for (int lines = o.arg == Arg::kLine ? 1 : o.arg == Arg::kTwoLines ? 2 : 0; lines > 0; --lines) {
     const size_t nl = p.find('\n', end);
@@ -82,10 +150,10 @@ std::string pickle_without_ordered_dicts(const std::string& p) {
   const std::string kClass = "ccollections\nOrderedDict\n";
   std::string out;
   out.reserve(p.size());
-  std::vector<size_t> starts;                     // per stack item: where it begins in `out`
-  std::vector<std::pair<size_t, size_t>> marks;   // per MARK: stack depth, offset in `out`
-  std::set<uint64_t> class_memo;                  // memo slots that hold the OrderedDict class
-  bool class_on_top = false;                      // the top item is the (dropped) class
+  std::vector<size_t> starts;                    // per stack item: where it begins in `out`
+  std::vector<std::pair<size_t, size_t>> marks;  // per MARK: stack depth, offset in `out`
+  std::set<uint64_t> class_memo;                 // memo slots that hold the OrderedDict class
+  bool class_on_top = false;                     // the top item is the (dropped) class
   size_t i = 0;
   while (i < p.size()) {
     const unsigned char op = static_cast<unsigned char>(p[i]);

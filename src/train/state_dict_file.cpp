@@ -90,8 +90,9 @@ void save_tensor_dict_file(const std::vector<std::pair<std::string, at::Tensor>>
   // torch::pickle_save's archive, but with a plain dict: pickle_save tags it with its C++ type
   // (torch.jit._pickle.restore_type_tag), which torch.load's weights-only unpickler refuses.
   std::vector<char> pickle;
-  torch::jit::Pickler pickler([&](const char* data, size_t n) { pickle.insert(pickle.end(), data, data + n); },
-                              nullptr, nullptr, nullptr, nullptr, /*tag_aggregates=*/false);
+  torch::jit::Pickler pickler(
+      [&](const char* data, size_t n) { pickle.insert(pickle.end(), data, data + n); }, nullptr,
+      nullptr, nullptr, nullptr, /*tag_aggregates=*/false);
   pickler.protocol();
   pickler.pushIValue(dict);
   pickler.stop();
@@ -100,7 +101,8 @@ void save_tensor_dict_file(const std::vector<std::pair<std::string, at::Tensor>>
     bytes.insert(bytes.end(), static_cast<const char*>(data), static_cast<const char*>(data) + n);
     return n;
   });
-  torch::jit::writeArchiveAndTensors("data", pickle.data(), pickle.size(), pickler.tensorData(), zip);
+  torch::jit::writeArchiveAndTensors("data", pickle.data(), pickle.size(), pickler.tensorData(),
+                                     zip);
   zip.writeEndOfFile();
   replace_file_atomic(path, [&](const std::string& temp) {
     write_with(temp, path, [&](const Write& write) { write(bytes.data(), bytes.size()); });

@@ -187,13 +187,22 @@ std::string run_training(const Config& cfg, bool verbose,
   check_batch_split(cfg, ctx.dp_size);  // again here for worlds that a launcher of others made
   std::string run_dir = choose_run_dir(cfg);
   // A restarted attempt of an elastic run (torchrun --max-restarts) resumes its folder's latest
-  // checkpoint by itself; every rank sees the same folder (--out is required there).
+  // checkpoint by itself, if an earlier attempt of this job began that folder (with no job store
+  // to say so: if a checkpoint is there). Rank 0 decides for every rank (below).
   const bool restarted = env && env->restart_count > 0;
-  const bool resuming =
-      !cfg.resume.empty() || (restarted && fs::exists(checkpoint_path(run_dir)));
-  const std::string resume_from = cfg.resume.empty() ? run_dir : cfg.resume;
-  if (ctx.is_root()) prepare_run_dir(run_dir, resuming);
+  std::unique_ptr<ElasticProgress> elastic;
+  if (ctx.is_root() && ctx.job_store) elastic = std::make_unique<ElasticProgress>(*ctx.job_store);
+  bool resume_restart = false;
+  if (ctx.is_root()) {
+    resume_restart = restarted && (!elastic || elastic->began()) &&
+                     fs::exists(checkpoint_path(run_dir));
+    prepare_run_dir(run_dir, !cfg.resume.empty() || resume_restart);
+    if (elastic) elastic->mark_began();
+  }
   if (ctx.world > 1) {
+    const std::vector<uint8_t> flag{resume_restart ? uint8_t{1} : uint8_t{0}};
+    if (ctx.is_root()) ctx.store->set("parallax/resume_restart", flag);
+    resume_restart = ctx.store->get("parallax/resume_restart") == std::vector<uint8_t>{1};
     // Rank 0's name for the folder (a time stamp may differ by a second between ranks).
     // A vector<uint8_t> by name: a braced pair of iterators is ambiguous in LibTorch 2.x's
     // Store::set overloads (vector<uint8_t> and string_view).
@@ -202,6 +211,8 @@ std::string run_training(const Config& cfg, bool verbose,
     const auto name = ctx.store->get("parallax/run_dir");
     run_dir.assign(name.begin(), name.end());
   }
+  const bool resuming = !cfg.resume.empty() || resume_restart;
+  const std::string resume_from = resume_restart ? run_dir : cfg.resume;
   torch::manual_seed(cfg.seed);
 
   const Dataset data = [&] {
@@ -259,7 +270,7 @@ std::string run_training(const Config& cfg, bool verbose,
   }
   if (restarted && ctx.is_root()) {
     state.restarts = env->restart_count;
-    if (ctx.job_store) record_restart(*ctx.job_store, *env, state);
+    if (elastic) state.steps_redone = elastic->steps_redone();
     if (verbose)
       std::fprintf(stderr, "parallax: restart %d of %d: resumed at step %lld (%lld steps redone)\n",
                    env->restart_count, env->max_restarts, static_cast<long long>(state.step),
@@ -317,7 +328,10 @@ std::string run_training(const Config& cfg, bool verbose,
   // the checkpoint every --checkpoint-every steps (a collective; the epoch's end writes its own).
   auto after_step = [&](const TrainState& s) {
     kill_if_fault_injected(ctx.rank, env ? &*env : nullptr, s.step);
-    if (ctx.is_root() && ctx.job_store) note_step_finished(*ctx.job_store, s.step);
+    if (elastic) {
+      elastic->step_finished(s.step);
+      state.steps_redone = elastic->steps_redone();  // s is state: the next checkpoint holds it
+    }
     if (tensorboard) tensorboard->step(s.steps.back());
     const bool epoch_ends = s.in_epoch.steps == train.batches() || (cfg.steps > 0 && s.step >= cfg.steps);
     if (cfg.checkpoint_every > 0 && s.step % cfg.checkpoint_every == 0 && !epoch_ends)

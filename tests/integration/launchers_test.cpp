@@ -120,6 +120,21 @@ TEST(Launchers, TorchrunMaxRestartsResumesAfterARankIsKilledAndEndsAsAnUninterru
   EXPECT_EQ(std::count(steps.begin(), steps.end(), '\n'), 17) << steps;
 }
 
+TEST(Launchers, ARestartNeverTakesOverAnotherRunsFolder) {
+  PARALLAX_NEED_TORCHRUN();
+  testing::TempDir dir;
+  // A finished run of its own in the folder that --out names: the first attempt refuses it, and
+  // the restart must refuse it too rather than resume it (and exit 0 having trained nothing).
+  const std::string other = reference_run(dir, " --strategy ddp", "other");
+  const std::string before = testing::read_text(other + "/summary.json");
+  const auto r = run_command(torchrun("--nproc_per_node 2 --max_restarts 1 --master_port " +
+                                      std::to_string(free_tcp_port())) +
+                             train_options(other) + " --strategy ddp");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("already holds a run"), std::string::npos) << r.output;
+  EXPECT_EQ(testing::read_text(other + "/summary.json"), before);
+}
+
 TEST(Launchers, MpirunNp2TrainsDdpAsParallaxsLauncher) {
   if (!testing::on_path("mpirun"))
     GTEST_SKIP() << "mpirun not found: apt-get install openmpi-bin (scripts/install-deps.sh does)";
