@@ -1,4 +1,6 @@
 // Readings: the one sentence under each chart, computed from the grouped runs (pure functions).
+// A gap is called a difference only beyond noise (report/readings_noise.h), and a cause is named
+// only where a known mechanism differs between the runs (report/readings_causes.h).
 #pragma once
 #include <string>
 
@@ -13,6 +15,8 @@ std::string format_ratio(double ratio);                         // 2 significant
 std::string format_percent(double fraction, int decimals = 0);  // 0.22 -> 22%
 std::string format_mib(double bytes);                           // 89.8 MiB
 std::string format_count(double value);  // whole numbers as integers ("20"), others as format_sig
+std::string format_seconds(double s);    // 3 significant digits and the unit: "24.6 s"
+std::string format_img_s(double value);  // one decimal, no unit: "198.0"
 
 // Each returns "" when the runs hold no data for the chart (the chart is then not drawn).
 std::string read_execution_time(const ReportData& data);
@@ -26,7 +30,9 @@ std::string read_scaling(const ReportData& data);
 std::string read_breakdown(const ReportData& data);
 std::string read_memory(const ReportData& data);
 
-// The page's headline: the fastest configuration, and the first to the target accuracy.
+// The page's headline: the fastest configuration by training time, the first chart's measure
+// (every configuration equal to it within noise named too), the img/s leader where that differs,
+// and the first to the target accuracy.
 std::string read_verdict(const ReportData& data);
 
 }  // namespace parallax

@@ -62,6 +62,33 @@ std::optional<double> positive(std::optional<double> v) {
   return v && *v > 0 ? v : std::nullopt;
 }
 
+// The busiest stage's busy seconds over the least busy one's, from the stages' own timers.
+std::optional<double> stage_imbalance(const RunRecord& r) {
+  const nlohmann::json* ranks = &r.summary;
+  for (const char* k : {"strategy_details", "ranks"}) {
+    if (!ranks->is_object() || !ranks->contains(k)) return std::nullopt;
+    ranks = &(*ranks)[k];
+  }
+  if (!ranks->is_array()) return std::nullopt;
+  std::optional<double> most, least;
+  for (const auto& rank : *ranks)
+    if (auto b = positive(json_number(rank, {"busy_s"}))) {
+      most = std::max(most.value_or(*b), *b);
+      least = std::min(least.value_or(*b), *b);
+    }
+  if (!most) return std::nullopt;
+  return *most / *least;
+}
+
+// Test images of a run: summary.json's dataset.test_images; runs recorded before it existed
+// fall back to a synthetic set's configured size.
+std::optional<double> test_images_of(const RunRecord& r) {
+  if (auto n = positive(json_number(r.summary, {"dataset", "test_images"}))) return n;
+  if (json_string(r.config, {"dataset"}) == "synthetic")
+    return positive(json_number(r.config, {"synthetic_test"}));
+  return std::nullopt;
+}
+
 // Pipeline shape of a run: from strategy_details when the run recorded it, else from the config
 // (`model` is a pipeline with one micro-batch, so its micro-batch is the whole batch).
 void fill_pipeline_shape(const RunRecord& r, ConfigGroup& g) {
@@ -223,6 +250,8 @@ ReportData group_runs(const std::vector<RunRecord>& runs) {
       g.workload += (g.workload.empty() ? "" : " ") +
                     (lead.config.contains(key) ? lead.config[key].dump() : std::string("-"));
     const auto& f = g.finished;
+    g.global_batch = positive(json_number(lead.config, {"batch_size"}));
+    g.test_images = test_images_of(lead);
     g.train_time_s = stat_over(f, summary_number({"train_time_s"}));
     g.images_per_sec = stat_over(f, summary_number({"images_per_sec"}));
     g.mean_epoch_time_s = stat_over(f, summary_number({"mean_epoch_time_s"}));
@@ -250,6 +279,7 @@ ReportData group_runs(const std::vector<RunRecord>& runs) {
         g.bubble_fraction_theory = stat_of({theoretical_bubble(*g.stages, *g.micro_batches)});
       g.bubble_fraction_profiled =
           stat_over(f, summary_number({"strategy_details", "bubble_fraction_profiled"}));
+      g.stage_imbalance = stat_over(f, stage_imbalance);
       g.peak_activation_bytes = stat_over(f, [](const RunRecord& r) -> std::optional<double> {
         const auto* ranks = &r.summary;
         for (const char* k : {"strategy_details", "ranks"}) {

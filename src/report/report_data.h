@@ -47,6 +47,12 @@ struct ConfigGroup {
   // and the larger rank's peak activation bytes (from the allocator).
   Stat bubble_fraction_profiled, peak_activation_bytes;
   std::optional<double> micro_batch_size, micro_batches, stages;  // pipelines and `model`
+  // Pipelines and `model`: per run, the busiest stage's busy time over the least busy one's
+  // (1 when balanced); a stage imbalance is one known cause of a slow pipeline.
+  Stat stage_imbalance;
+  // Images in the global batch (config batch_size) and in the test set (summary.json
+  // dataset.test_images): accuracies compare only within the test set's binomial interval.
+  std::optional<double> global_batch, test_images;
   std::string schedule;  // pipeline schedule ("gpipe", "1f1b", "zb-h1"...); "" for others
   // What was trained: model, data, image size and batch. Times compare only within one workload
   // (a suite may time 128x128 and 32x32 runs side by side), so every baseline shares it.
