@@ -169,9 +169,12 @@ TEST(Launchers, SrunN2OnAOneNodeSlurmClusterTrainsDdpAsParallaxsLauncher) {
     ~Stop() { run_command(command); }
   } stop{scripts + "slurm_cluster_stop.sh " + cluster};
   const std::string out = dir / "srun";
-  // No MASTER_ADDR: rank 0's host is the first of SLURM_JOB_NODELIST. A free MASTER_PORT rather
-  // than the job id's (15000 + id) keeps parallel test runs apart.
-  const std::string command = "SLURM_CONF=" + cluster + "/slurm.conf MASTER_PORT=" +
+  // No MASTER_ADDR: rank 0's host is the first of SLURM_JOB_NODELIST, this host's short name,
+  // where that name resolves (a machine whose own name does not cannot test that part). A free
+  // MASTER_PORT rather than the job id's (15000 + id) keeps parallel test runs apart.
+  const bool name_resolves = run_command("getent hosts \"$(hostname -s)\"").exit_code == 0;
+  const std::string command = std::string(name_resolves ? "" : "MASTER_ADDR=127.0.0.1 ") +
+                              "SLURM_CONF=" + cluster + "/slurm.conf MASTER_PORT=" +
                               std::to_string(free_tcp_port()) + " srun -n 2 " + binary() +
                               train_options(out) + " --strategy ddp";
   const auto r = run_command(command);
