@@ -12,10 +12,6 @@ TensorboardLog::TensorboardLog(const std::string& dir, int64_t log_every)
 
 TensorboardLog::~TensorboardLog() = default;
 
-const std::string& TensorboardLog::path() const {
-  return writer_->path();
-}
-
 void TensorboardLog::step(const StepRecord& r) {
   // Steps count from 1 on TensorBoard's axis: the value after that many optimizer steps.
   const int64_t at = r.step + 1;

@@ -22,7 +22,6 @@ class TensorboardLog {
   void step(const StepRecord& r);
   void epoch(const EpochRecord& r, int64_t step, const std::vector<MeasuredMemory>& measured,
              const std::vector<int64_t>& peak_rss);
-  const std::string& path() const;
 
  private:
   std::unique_ptr<TensorboardWriter> writer_;

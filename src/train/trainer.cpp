@@ -93,7 +93,6 @@ EpochRecord Trainer::train_epoch(TrainState& state, int64_t epoch) {
   r.train_loss = so_far.images ? so_far.loss_sum / so_far.images : 0;
   r.train_accuracy = so_far.images ? static_cast<double>(so_far.correct) / so_far.images : 0;
   r.images_per_sec = r.train_time_s > 0 ? so_far.images / r.train_time_s : 0;
-  if (r.lr == 0 && !state.steps.empty()) r.lr = state.steps.back().lr;  // resumed at its end
   state.in_epoch = {};
   return r;
 }
