@@ -20,6 +20,8 @@ struct Config {
   std::string synthetic_kind = "learnable";  // learnable | random
   int64_t synthetic_train = 2048;
   int64_t synthetic_test = 512;
+  int64_t train_subset = 0;  // a file dataset's first N training images (0: all of them)
+  int64_t test_subset = 0;   // ... and test images
   int64_t image_size = 32;
   int64_t channels = 3;
   int64_t classes = 10;
@@ -69,6 +71,7 @@ struct Config {
   int64_t epochs = 3;
   int64_t steps = 0;              // 0: no limit; else stop after this many optimizer steps in all
   double target_accuracy = 0;     // 0: none; else stop once test accuracy reaches it
+  bool stop_at_target = true;     // false: record when the target was reached, train on
   std::string optimizer = "sgd";  // sgd | adam
   double lr = 0.05;
   double momentum = 0.9;
@@ -87,6 +90,7 @@ struct Config {
   std::string init_from;         // a PyTorch state dict (torchvision's names) to start from
   std::string tensorboard;       // event files' folder ("" none); {run_dir} is the run's folder
   int64_t log_every = 1;         // steps between TensorBoard's per-step scalars
+  bool trace = true;             // trace/rank<R>.json: each step's compute and collectives
 };
 
 // --tensorboard given without a folder: tb/ in the run directory.

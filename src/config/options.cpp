@@ -65,6 +65,10 @@ void add_train_options(CLI::App& app, Config& c) {
       ->check(one_of({"learnable", "random"}));
   data->add_option("--synthetic-train", c.synthetic_train, "synthetic training images");
   data->add_option("--synthetic-test", c.synthetic_test, "synthetic test images");
+  data->add_option("--train-subset", c.train_subset,
+                   "train on the dataset's first N training images (0: all; not synthetic)");
+  data->add_option("--test-subset", c.test_subset,
+                   "evaluate on the dataset's first N test images (0: all; not synthetic)");
   data->add_option("--image-size", c.image_size, "synthetic image height and width");
   data->add_option("--channels", c.channels, "synthetic image channels");
   data->add_option("--classes", c.classes, "synthetic classes");
@@ -185,6 +189,9 @@ void add_train_options(CLI::App& app, Config& c) {
   opt->add_option("--target-accuracy", c.target_accuracy,
                   "stop once test accuracy reaches this "
                   "fraction (0 < A <= 1); epochs and time to reach it are recorded");
+  opt->add_flag("--stop-at-target,!--no-stop-at-target", c.stop_at_target,
+                "with --target-accuracy: stop there (--no-stop-at-target: record when it was "
+                "reached and train all --epochs, so every run's curve is whole)");
   opt->add_option("--optimizer", c.optimizer, "sgd (momentum, nesterov, weight decay) or adam")
       ->check(one_of({"sgd", "adam"}));
   opt->add_option("--lr", c.lr, "learning rate (peak learning rate for onecycle)");
@@ -225,6 +232,9 @@ void add_train_options(CLI::App& app, Config& c) {
                              "tb/ in the run directory)")
                  ->expected(0, 1);
   out->add_option("--log-every", c.log_every, "steps between TensorBoard's per-step scalars");
+  out->add_flag("--trace,!--no-trace", c.trace,
+                "write trace/rank<R>.json: each step's forward, backward, optimizer and every "
+                "collective from launch to completion, for Perfetto (the first 20000 spans)");
   app.final_callback([tb, &c] {
     if (tb->count() > 0 && c.tensorboard.empty()) c.tensorboard = kTensorboardInRunDir;
   });

@@ -130,6 +130,12 @@ void validate(const Config& c) {
   require(c.timing_warmup >= 0, "--timing-warmup", c.timing_warmup, "must be 0 or more");
   require(std::regex_match(c.device, std::regex("cpu|cuda(:[0-9]+)?")), "--device", c.device,
           "must be cpu, cuda or cuda:N");
+  require(c.train_subset >= 0, "--train-subset", c.train_subset, "must be 0 (all) or more");
+  require(c.test_subset >= 0, "--test-subset", c.test_subset, "must be 0 (all) or more");
+  require(c.dataset != "synthetic" || (c.train_subset == 0 && c.test_subset == 0),
+          "--train-subset", c.train_subset,
+          "applies to a dataset read from files; synthetic data is sized by --synthetic-train and "
+          "--synthetic-test");
   if (c.dataset == "synthetic") {
     require(c.synthetic_train >= 1, "--synthetic-train", c.synthetic_train, "must be at least 1");
     require(c.synthetic_test >= 1, "--synthetic-test", c.synthetic_test, "must be at least 1");

@@ -37,6 +37,21 @@ Dataset load_dataset(const Config& cfg) {
     throw UserError("--data-dir " + dir + ": no such folder; " + fix);
   }
   Dataset d = cfg.dataset == "cifar10" ? read_cifar10(dir) : read_idx_dataset(dir, cfg.dataset);
+  // A fixed subset: the files' first N images (as torch.utils.data.Subset(range(N))).
+  auto keep_first = [&](Split& split, int64_t n, const char* option, const char* which) {
+    if (n <= 0) return;
+    if (n > split.size())
+      throw UserError(std::string(option) + " " + std::to_string(n) + ": " + cfg.dataset +
+                      " has only " + std::to_string(split.size()) + " " + which +
+                      " images; give at most that, or 0 for all");
+    split.images = split.images.narrow(0, 0, n).clone();  // the rest is freed
+    split.labels = split.labels.narrow(0, 0, n).clone();
+  };
+  keep_first(d.train, cfg.train_subset, "--train-subset", "training");
+  keep_first(d.test, cfg.test_subset, "--test-subset", "test");
+  if (cfg.train_subset > 0 || cfg.test_subset > 0)
+    d.source += " (first " + std::to_string(d.train.size()) + " training, " +
+                std::to_string(d.test.size()) + " test images)";
   return d;
 }
 

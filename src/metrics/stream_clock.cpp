@@ -121,6 +121,10 @@ void StreamClock::resolve() {
   }
 }
 
+double StreamClock::origin_host_s() const {
+  return impl_->origin;
+}
+
 double StreamClock::at(int mark) const {
   return impl_->seconds.at(static_cast<size_t>(mark));
 }

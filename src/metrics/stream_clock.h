@@ -33,6 +33,8 @@ class StreamClock {
   // Seconds from begin() to the mark (after resolve()).
   double at(int mark) const;
   bool on_device() const;
+  // The host's steady_clock time at begin(), in seconds since its epoch.
+  double origin_host_s() const;
 
  private:
   struct Impl;

@@ -13,10 +13,13 @@ class Timeline {
   Timeline(int rank, size_t max_events = 20000);
 
   double now_us() const;  // microseconds since the timeline was made
+  // A steady_clock time, in seconds since its epoch, as microseconds on this timeline.
+  double us_at(double steady_s) const { return steady_s * 1e6 - origin_us_; }
   // A finished span on a lane ("compute", "recv", ...). Cheap: no allocation once the event
   // storage has grown, and none at all past max_events.
   void span(const char* lane, std::string name, double start_us, double end_us);
   size_t size() const { return events_.size(); }
+  bool full() const { return events_.size() >= max_events_; }  // span() keeps no more
 
   // Chrome trace JSON ("traceEvents": complete events, one thread per lane), atomically.
   void write(const std::string& path) const;

@@ -22,7 +22,8 @@ DataParallel::DataParallel(const Config& cfg, const DistContext& ctx,
     : SingleDevice(cfg, ctx, model),
       ctx_(ctx),
       accumulate_(cfg.accumulate),
-      verify_replicas_(cfg.verify_replicas) {
+      verify_replicas_(cfg.verify_replicas),
+      timing_warmup_(cfg.timing_warmup) {
   if (ctx.world == 1) return;  // one rank: nothing to reduce, SingleDevice's step serves
   if (const char* fault = std::getenv("PARALLAX_FAULT")) {
     int rank = -1;
@@ -44,6 +45,7 @@ DataParallel::DataParallel(const Config& cfg, const DistContext& ctx,
   }
   reducer_ = std::make_unique<GradReducer>(model_->parameters(), ctx.world_pg, ctx.world, options);
   reducer_->set_memory_probe(&probe_);
+  reducer_->set_trace(trace_.get());
   step_sums_ = torch::zeros({5}, torch::TensorOptions().dtype(torch::kDouble).device(ctx.device));
 }
 
@@ -59,6 +61,7 @@ StepStats DataParallel::train_step(const Batch& batch) {
   // The buckets are the gradients: zeroed, autograd accumulates into them.
   reducer_->zero_grad();
   probe_.step_begin();
+  trace_begin();
   step_sums_.zero_();
   const int64_t micro = batch.size() / accumulate_;
   for (int64_t m = 0; m < accumulate_; ++m) {
@@ -72,11 +75,14 @@ StepStats DataParallel::train_step(const Batch& batch) {
     auto loss = torch::nn::functional::cross_entropy(logits.to(model_dtype_), labels);
     // The first micro-batch's: later ones find earlier micro-steps' gradients in place.
     if (m == 0) probe_.forward_end(transient_parameter_bytes());
+    trace_phase("forward");
     // Divided by K so that K accumulated micro-batches give the gradient of the whole batch.
     scaled(accumulate_ > 1 ? loss / static_cast<double>(accumulate_) : loss).backward();
     step_sums_[0] += loss.detach().to(torch::kDouble) * micro;
     step_sums_[1] += logits.detach().argmax(1).eq(labels).sum().to(torch::kDouble);
-    if (last) reducer_->finalize();
+    trace_phase("backward");
+    if (last) reducer_->finalize();  // its wait is the reducer's to lay on the trace
+    trace_boundary();
   }
   probe_.backward_end();
   probe_.set_gradients(reducer_->measured_gradient_bytes());
@@ -96,13 +102,17 @@ StepStats DataParallel::train_step(const Batch& batch) {
     sums_work->wait();
     host = step_sums_.cpu();
     gate_update(host.data_ptr<double>()[4], stats, host.data_ptr<double>()[0]);
+    trace_boundary();  // the sums' host sync before the update: no phase of its own
     update_wait_s = update();
+    trace_phase("optimizer");
   } else {
     update_wait_s = update();
+    trace_phase("optimizer");
     sums_work->wait();
     host = step_sums_.cpu();  // the step's one host sync
   }
-  const ReduceStats reduced = reducer_->timing();
+  const ReduceStats reduced = reducer_->timing(/*count=*/steps_ > timing_warmup_);
+  trace_end();
   const double* v = host.data_ptr<double>();
   stats.images = static_cast<int64_t>(v[2]);
   stats.loss = v[0] / v[2];

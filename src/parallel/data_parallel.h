@@ -40,6 +40,7 @@ class DataParallel : public SingleDevice {
   int64_t accumulate_;
   bool verify_replicas_;
   int64_t steps_ = 0;
+  int64_t timing_warmup_;    // steps left out of the buckets' timings
   int64_t fault_step_ = -1;  // PARALLAX_FAULT="RANK:STEP": that rank dies at that step (tests)
   // [loss sum, correct, images, stop, squared gradient norm]: one small all-reduce per step.
   torch::Tensor step_sums_;

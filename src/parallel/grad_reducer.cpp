@@ -5,9 +5,11 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <functional>
 
 #include "config/user_error.h"
+#include "metrics/step_trace.h"
 #include "parallel/strategy.h"
 
 namespace parallax {
@@ -72,11 +74,11 @@ GradReducer::GradReducer(std::vector<torch::Tensor> params, compat::Group group,
   for (const auto& p : params_) numels.push_back(p.numel());
   const int64_t element = params_.empty() ? 4 : params_.front().element_size();
   const double mib = 1024.0 * 1024.0;
-  layout_ = options.group_of.empty()
-                ? plan_buckets(numels, element, options.first_bucket_mb * mib,
-                               options.bucket_mb * mib, options.shard ? world : 1,
-                               options.tail_bucket_mb * mib)
-                : plan_buckets_by_group(numels, options.group_of, options.shard ? world : 1);
+  layout_ =
+      options.group_of.empty()
+          ? plan_buckets(numels, element, options.first_bucket_mb * mib, options.bucket_mb * mib,
+                         options.shard ? world : 1, options.tail_bucket_mb * mib)
+          : plan_buckets_by_group(numels, options.group_of, options.shard ? world : 1);
   buckets_.resize(layout_.buckets.size());
   arrived_.assign(buckets_.size(), 0);
   timings_.resize(layout_.buckets.size());
@@ -208,8 +210,8 @@ void GradReducer::launch(Bucket& b) {
   }
   const torch::Tensor& send = options_.wire_bf16 ? b.wire : b.flat;
   if (options_.shard) {
-    b.scatter = reduce_scatter_sum(group_, send, options_.wire_bf16 ? b.wire_shard : b.shard,
-                                   world_);
+    b.scatter =
+        reduce_scatter_sum(group_, send, options_.wire_bf16 ? b.wire_shard : b.shard, world_);
     b.work = b.scatter.work;
   } else {
     std::vector<torch::Tensor> tensors{send};
@@ -263,7 +265,7 @@ void GradReducer::finalize() {
   while (next_finish_ < buckets_.size()) finish(next_finish_++);
 }
 
-ReduceStats GradReducer::timing() {
+ReduceStats GradReducer::timing(bool count) {
   ReduceStats stats;
   if (backward_end_ < 0) return stats;
   clock_.resolve();
@@ -274,22 +276,44 @@ ReduceStats GradReducer::timing() {
   double waited_to = start, covered_to = 0;
   for (size_t b = 0; b < buckets_.size(); ++b) {
     const double launched = clock_.at(buckets_[b].launched), done = clock_.at(buckets_[b].done);
-    timings_[b].wait_s += std::max(0.0, done - waited_to);
+    if (count) {
+      timings_[b].wait_s += std::max(0.0, done - waited_to);
+      timings_[b].flight_s += done - launched;
+      ++timings_[b].steps;
+    }
     waited_to = std::max(waited_to, done);
-    timings_[b].flight_s += done - launched;
-    ++timings_[b].steps;
     const double from = std::max(launched, covered_to);
     if (done > from) stats.busy_s += done - from;
     covered_to = std::max(covered_to, done);
   }
   stats.wait_s = waited_to - start;
+  if (trace_) lay_on_trace(start, waited_to);
   return stats;
+}
+
+void GradReducer::lay_on_trace(double backward_end, double waited_to) {
+  Timeline& timeline = trace_->timeline();
+  if (timeline.full()) return;
+  const double base = trace_->base_us(clock_);
+  const char* op = options_.shard ? "reduce-scatter" : "all-reduce";
+  char name[96];
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    std::snprintf(name, sizeof name, "%s bucket %zu (%.2f MiB)", op, b,
+                  static_cast<double>(timings_[b].bytes) / (1 << 20));
+    timeline.span("comm", name, base + clock_.at(buckets_[b].launched) * 1e6,
+                  base + clock_.at(buckets_[b].done) * 1e6);
+  }
+  if (waited_to > backward_end)
+    timeline.span("compute", "finalize: wait for gradients", base + backward_end * 1e6,
+                  base + waited_to * 1e6);
 }
 
 torch::Tensor GradReducer::squared_norm_share() const {
   torch::NoGradGuard no_grad;
-  const auto opts = torch::TensorOptions().dtype(torch::kDouble).device(
-      params_.empty() ? torch::Device(torch::kCPU) : params_.front().device());
+  const auto opts =
+      torch::TensorOptions()
+          .dtype(torch::kDouble)
+          .device(params_.empty() ? torch::Device(torch::kCPU) : params_.front().device());
   auto sum = torch::zeros({}, opts);
   for (const auto& b : buckets_) {
     const auto& t = options_.shard ? b.shard : b.flat;  // a slice each, or the whole on each rank

@@ -19,11 +19,13 @@
 
 namespace parallax {
 
+class StepTrace;
+
 struct ReducerOptions {
   double first_bucket_mb = 1;  // small, so the first all-reduce starts early in backward
   double bucket_mb = 25;
-  double tail_bucket_mb = 1;   // the last launched bucket; 0: no tapered tail (see plan_buckets)
-  bool overlap = true;          // launch each bucket once full; false: all after backward
+  double tail_bucket_mb = 1;     // the last launched bucket; 0: no tapered tail (see plan_buckets)
+  bool overlap = true;           // launch each bucket once full; false: all after backward
   bool shard = false;            // ZeRO: pad to world x chunk; reduce-scatter, rank r gets chunk r
   bool release_buckets = false;  // ZeRO-2: free whole buckets after each step, keep the chunks
   int buckets_in_flight = 2;     // release_buckets: whole buckets alive at once, at most
@@ -41,7 +43,7 @@ struct ReduceStats {
   double busy_s = 0;  // time some collective was in flight (launch to completion, merged)
 };
 
-// Running totals per bucket, over the steps that synchronised.
+// Running totals per bucket, over the timed steps (timing(count)) that synchronised.
 struct BucketTiming {
   int64_t bytes = 0;
   double wait_s = 0;    // time finalize() spent waiting for this bucket
@@ -75,8 +77,12 @@ class GradReducer {
   // is reset and shard_grad() holds this rank's averaged slices.
   void finalize();
   // This step's figures. Call after the step has synced with its device (its loss is on the
-  // host): the marks are then all complete and reading them costs no wait.
-  ReduceStats timing();
+  // host): the marks are then all complete and reading them costs no wait. With a trace, each
+  // bucket's collective is laid on its lane "comm" from launch to completion, and finalize()'s
+  // wait for the last of them on lane "compute".
+  // count: add this step to timings() (false for the timing warm-up's steps).
+  ReduceStats timing(bool count = true);
+  void set_trace(StepTrace* trace) { trace_ = trace; }
 
   const BucketLayout& layout() const { return layout_; }
   // This rank's slice (ReducerOptions::shard) of bucket b's averaged gradient (after the first
@@ -108,8 +114,8 @@ class GradReducer {
     compat::Work work;
     PendingReduceScatter scatter;
     torch::Tensor wire, wire_shard;  // wire_bf16: the bucket (and this rank's chunk) in bf16
-    int launched = -1, done = -1;  // marks of clock_
-    int64_t allocated_bytes = 0;   // what the allocator counted for flat
+    int launched = -1, done = -1;    // marks of clock_
+    int64_t allocated_bytes = 0;     // what the allocator counted for flat
     Bucket() = default;
     Bucket(Bucket&& o) noexcept
         : flat(std::move(o.flat)), shard(std::move(o.shard)), pending(o.pending) {}
@@ -121,8 +127,10 @@ class GradReducer {
   void on_grad(size_t param);      // ... and has: the gradient is in the bucket
   void launch_ready();
   void launch(Bucket& b);
-  void finish(size_t b);  // waits for bucket b's collective and averages it
+  void finish(size_t b);    // waits for bucket b's collective and averages it
   void finish_completed();  // release_buckets: finishes the launched buckets already complete
+  // The last timing()'s spans (clock seconds: backward's end, the last collective's end).
+  void lay_on_trace(double backward_end, double waited_to);
 
   std::vector<torch::Tensor> params_;
   // The parameters' gradient accumulators, kept alive so that the hooks on them stay.
@@ -148,6 +156,7 @@ class GradReducer {
   StreamClock clock_;
   bool device_streams_ = false;  // NCCL: completion read from CUDA events
   int backward_end_ = -1;        // mark at finalize(): backward is done
+  StepTrace* trace_ = nullptr;
 };
 
 }  // namespace parallax

@@ -14,9 +14,9 @@
 #include "distributed/collectives.h"
 #include "distributed/interrupt.h"
 #include "metrics/clock.h"
+#include "optim/optimizer.h"
 #include "parallel/micro_batches.h"
 #include "parallel/schedule_simulator.h"
-#include "optim/optimizer.h"
 
 namespace parallax {
 namespace {
@@ -43,8 +43,7 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
   const auto shapes = block_output_shapes(*model_, input, torch::kCPU);
   check_batch_norm_sizes(shapes);  // before profiling, which would trip on it
   schedule_name_ = cfg.strategy == "model" ? "gpipe" : cfg.pipeline_schedule;
-  layout_ =
-      layout_for(schedule_name_, ctx.stages, cfg.virtual_stages > 0 ? cfg.virtual_stages : 2);
+  layout_ = layout_for(schedule_name_, ctx.stages, cfg.virtual_stages > 0 ? cfg.virtual_stages : 2);
   if (const auto why = schedule_problem(schedule_name_, micro, layout_); !why.empty())
     throw UserError("--pipeline-schedule: " + why);
   choose_partition(sample_shape);
@@ -87,11 +86,10 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
       chunk.out_sample_shape = per_sample(shapes[chunk.end - 1]);
     spec.chunks.push_back(std::move(chunk));
   }
-  timeline_ = std::make_unique<Timeline>(ctx.rank);
   executor_ = std::make_unique<StageExecutor>(
       *model_, spec,
-      StageGroups{ctx.pp_pg, ctx.pp_back_pg, ctx.pp_reverse_pg, ctx.pp_back_reverse_pg},
-      ctx.device, timeline_.get());
+      StageGroups{ctx.pp_pg, ctx.pp_back_pg, ctx.pp_reverse_pg, ctx.pp_back_reverse_pg}, ctx.device,
+      trace_ ? &trace_->timeline() : nullptr);
   executor_->set_precision(precision_);
   executor_->set_not_activations([this] {
     std::vector<torch::Tensor> grads;
@@ -106,9 +104,9 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
     auto state = params_;
     state.insert(state.end(), buffers_.begin(), buffers_.end());
     broadcast_coalesced(ctx.dp_pg, state, 0);
-    reducer_ =
-        std::make_unique<GradReducer>(params_, ctx.dp_pg, ctx.dp_size, reducer_options(cfg));
+    reducer_ = std::make_unique<GradReducer>(params_, ctx.dp_pg, ctx.dp_size, reducer_options(cfg));
     reducer_->set_memory_probe(&probe_);
+    reducer_->set_trace(trace_.get());
   }
 }
 
@@ -129,8 +127,10 @@ int Pipeline::piece_of(size_t block) const {
 
 void Pipeline::place_model() {
   for (size_t b = 0; b < model_->blocks().size(); ++b) {
-    if (owns(b)) model_->blocks()[b].block->to(device_);
-    else release_block(b);
+    if (owns(b))
+      model_->blocks()[b].block->to(device_);
+    else
+      release_block(b);
   }
 }
 
@@ -155,7 +155,8 @@ void Pipeline::check_batch_norm_sizes(const std::vector<std::vector<int64_t>>& s
   for (size_t b = 0; b < shapes.size(); ++b)
     if (shapes[b].size() == 4 && rows * shapes[b][2] * shapes[b][3] == 1)
       throw UserError("--split-size/--micro-batches: a micro-batch of 1 image reaches " +
-                      model_->blocks()[b].name + " as a 1x1 map, where BatchNorm has one value "
+                      model_->blocks()[b].name +
+                      " as a 1x1 map, where BatchNorm has one value "
                       "per channel to normalise; use micro-batches of 2 or more, a larger "
                       "--image-size, or --norm none");
 }
@@ -178,9 +179,9 @@ void Pipeline::choose_partition(const std::vector<int64_t>& sample_shape) {
     block_costs_.assign(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
   }
   // Into stages x chunks pieces; rank s then holds its chunks' pieces (layout_).
-  partition_ = cfg_.split_at.empty() ? partition_balanced(block_costs_, layout_.pieces())
-                                     : partition_at(model_->block_names(), cfg_.split_at,
-                                                    layout_.pieces());
+  partition_ = cfg_.split_at.empty()
+                   ? partition_balanced(block_costs_, layout_.pieces())
+                   : partition_at(model_->block_names(), cfg_.split_at, layout_.pieces());
 }
 
 torch::Tensor Pipeline::sum_over_world(torch::Tensor t) const {
@@ -199,6 +200,7 @@ StepStats Pipeline::train_step(const Batch& batch) {
     for (auto& p : params_) p.mutable_grad().reset();
   }
   probe_.step_begin();
+  trace_begin();
   const int last_micro = schedule_.empty() ? 0 : train_micro_.size() - 1;
   std::function<void(int)> before_backward;
   if (reducer_) {
@@ -220,11 +222,11 @@ StepStats Pipeline::train_step(const Batch& batch) {
   const auto grad_norm_sq = squared_grad_norm(params_) / static_cast<double>(ctx_.dp_size);
   // The step's sums come from the last stages; summed over the world they cover every replica.
   // ... and whether any rank was asked to stop (SIGINT/SIGTERM), so that all stop at this step.
-  std::vector<torch::Tensor> v{torch::stack(
-      {t.loss_sum, t.correct,
-       torch::full({}, executor_->last() ? batch.size() : 0, t.loss_sum.options()),
-       torch::full({}, interrupt_requested() ? 1.0 : 0.0, t.loss_sum.options()),
-       grad_norm_sq.to(t.loss_sum.device())})};
+  std::vector<torch::Tensor> v{
+      torch::stack({t.loss_sum, t.correct,
+                    torch::full({}, executor_->last() ? batch.size() : 0, t.loss_sum.options()),
+                    torch::full({}, interrupt_requested() ? 1.0 : 0.0, t.loss_sum.options()),
+                    grad_norm_sq.to(t.loss_sum.device())})};
   auto sums_work = ctx_.world > 1 ? ctx_.world_pg->allreduce(v) : compat::Work();
   StepStats stats;
   torch::Tensor sums;
@@ -234,10 +236,10 @@ StepStats Pipeline::train_step(const Batch& batch) {
     sums = v[0].cpu();
     gate_update(sums.data_ptr<double>()[4], stats, sums.data_ptr<double>()[0]);
   }
-  const double o0 = timeline_->now_us();
+  trace_boundary();  // the schedule's actions and the reducer's wait are laid by their owners
   step_optimizer();
   record_optimizer_state();
-  timeline_->span("compute", "optimizer", o0, timeline_->now_us());
+  trace_phase("optimizer");
   if (!sums.defined()) {
     if (sums_work) sums_work->wait();
     sums = v[0].cpu();  // the step's host sync: the pass's clock marks are complete
@@ -245,7 +247,9 @@ StepStats Pipeline::train_step(const Batch& batch) {
   executor_->settle(t);
   // ZB-V is planned again on the second step's profiled times (the first pays one-time costs).
   if (steps_ == 1 && layout_.v_shape) replan_zb_v(t);
-  const ReduceStats reduced = reducer_ ? reducer_->timing() : ReduceStats{};
+  const ReduceStats reduced =
+      reducer_ ? reducer_->timing(/*count=*/steps_ >= cfg_.timing_warmup) : ReduceStats{};
+  trace_end();
 
   if (steps_++ >= cfg_.timing_warmup) {
     ++timed_steps_;
@@ -320,8 +324,8 @@ EvalStats Pipeline::evaluate(Loader& test) {
     total += rows;
   }
   const double last = executor_->last() ? 1 : 0;
-  auto sums = sum_over_world(torch::stack({loss_sum * last, correct * last,
-                                           torch::full({}, total * last, torch::kDouble)}));
+  auto sums = sum_over_world(torch::stack(
+      {loss_sum * last, correct * last, torch::full({}, total * last, torch::kDouble)}));
   EvalStats stats;
   stats.loss_sum = sums[0].item<double>();
   stats.correct = static_cast<int64_t>(sums[1].item<double>());
@@ -331,10 +335,6 @@ EvalStats Pipeline::evaluate(Loader& test) {
 
 MemoryStats Pipeline::memory() const {
   return memory_of(params_);  // this stage's share of the model
-}
-
-void Pipeline::write_trace(const std::string& path) const {
-  timeline_->write(path);
 }
 
 }  // namespace parallax

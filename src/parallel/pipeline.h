@@ -1,12 +1,11 @@
 // Pipeline: the model cut into pieces, one or more chunks per rank of a pipeline group, fed
-// micro-batches by a schedule (gpipe, 1f1b, interleaved-1f1b, zb-h1, zb-h2, zb-v). `model` is the pipeline with one micro-batch (naive model
-// parallelism); `hybrid` replicates the pipeline --dp times and reduces each stage's gradients
-// over its replicas with the DDP reducer.
+// micro-batches by a schedule (gpipe, 1f1b, interleaved-1f1b, zb-h1, zb-h2, zb-v). `model` is the
+// pipeline with one micro-batch (naive model parallelism); `hybrid` replicates the pipeline --dp
+// times and reduces each stage's gradients over its replicas with the DDP reducer.
 #pragma once
 #include <memory>
 #include <vector>
 
-#include "metrics/timeline.h"
 #include "models/partition.h"
 #include "parallel/grad_reducer.h"
 #include "parallel/schedule.h"
@@ -31,7 +30,6 @@ class Pipeline : public SingleDevice {
   void checkpoint_written() override { place_model(); }  // frees the other stages again
   // A collective: every rank's stage figures are gathered for rank 0's summary.
   nlohmann::json details() const override;
-  void write_trace(const std::string& path) const override;
 
  protected:
   // Its own stage's blocks on the device; every other block's tensors emptied (freed).
@@ -50,13 +48,13 @@ class Pipeline : public SingleDevice {
 
   Config cfg_;
   DistContext ctx_;
-  std::string schedule_name_;  // --pipeline-schedule (gpipe for --strategy model)
-  PipelineLayout layout_;      // which rank holds which of the partition's pieces
-  Partition partition_;    // into layout_.pieces() pieces
-  std::vector<double> block_costs_;  // what the partition balanced (or profiled, for the record)
+  std::string schedule_name_;          // --pipeline-schedule (gpipe for --strategy model)
+  PipelineLayout layout_;              // which rank holds which of the partition's pieces
+  Partition partition_;                // into layout_.pieces() pieces
+  std::vector<double> block_costs_;    // what the partition balanced (or profiled, for the record)
   std::vector<torch::Tensor> params_;  // this stage's
   std::vector<torch::Tensor> buffers_;
-  std::vector<int64_t> piece_numel_;               // per piece: its parameters' elements
+  std::vector<int64_t> piece_numel_;  // per piece: its parameters' elements
   // Per block: the sizes of its parameters, then buffers (to rebuild a freed block).
   std::vector<std::vector<std::vector<int64_t>>> block_sizes_;
   std::vector<int64_t> train_micro_;
@@ -66,7 +64,6 @@ class Pipeline : public SingleDevice {
   // ZB-V's plan from profiled times (a collective): its unit-cost plan leaves idle time when W
   // is shorter than I, as on a CPU.
   void replan_zb_v(const StageTimes& t);
-  std::unique_ptr<Timeline> timeline_;
   std::unique_ptr<StageExecutor> executor_;
   std::unique_ptr<GradReducer> reducer_;  // hybrid: over this stage's data-parallel replicas
 

@@ -34,6 +34,11 @@ SingleDevice::SingleDevice(const Config& cfg, const DistContext& ctx,
   for (auto& p : model_->parameters())
     p.register_hook([this](const torch::Tensor&) { probe_.sample(); });
   optimizer_ = make_optimizer(cfg, model_->parameters());
+  if (cfg.trace) trace_ = std::make_unique<StepTrace>(ctx.rank, ctx.device);
+}
+
+void SingleDevice::write_trace(const std::string& path) const {
+  if (trace_) trace_->timeline().write(path);
 }
 
 void SingleDevice::record_optimizer_state() {
@@ -76,11 +81,14 @@ StepStats SingleDevice::train_step(const Batch& batch) {
   // Gradients as none (LibTorch 2.x's zero_grad does so; 1.13's would zero them in place).
   for (auto& p : model_->parameters()) p.mutable_grad().reset();
   probe_.step_begin();
+  trace_begin();
   auto logits = forward_logits(batch.images);
   auto loss = torch::nn::functional::cross_entropy(logits.to(model_dtype_), batch.labels);
   probe_.forward_end();
+  trace_phase("forward");
   scaled(loss).backward();
   probe_.backward_end();
+  trace_phase("backward");
   auto grad_norm_sq = squared_grad_norm(model_->parameters());
   StepStats stats;
   if (precision_.loss_scaling) {
@@ -91,15 +99,18 @@ StepStats SingleDevice::train_step(const Batch& batch) {
     const auto both = torch::stack({grad_norm_sq, loss.detach().to(torch::kDouble)}).cpu();
     gate_update(both[0].item<double>(), stats, both[1].item<double>());
     if (!skip_update_) divide_gradients(model_->parameters(), scale);
+    trace_boundary();  // the norm's host sync before the update: no phase of its own
   }
   step_optimizer();
   record_optimizer_state();
+  trace_phase("optimizer");
   // One host sync per step: the loss, the count of right answers and the gradient's norm leave
   // the device together.
   auto correct = logits.detach().argmax(1).eq(batch.labels).sum();
-  auto all = torch::stack({loss.detach().to(torch::kDouble), correct.to(torch::kDouble),
-                           grad_norm_sq})
-                 .cpu();
+  auto all =
+      torch::stack({loss.detach().to(torch::kDouble), correct.to(torch::kDouble), grad_norm_sq})
+          .cpu();
+  trace_end();
   const double* v = all.data_ptr<double>();
   stats.loss = v[0];
   stats.correct = static_cast<int64_t>(v[1]);

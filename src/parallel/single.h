@@ -3,6 +3,7 @@
 #pragma once
 #include <torch/optim/optimizer.h>
 
+#include "metrics/step_trace.h"
 #include "optim/loss_scaler.h"
 #include "parallel/mixed_precision.h"
 #include "parallel/strategy.h"
@@ -20,6 +21,7 @@ class SingleDevice : public Strategy {
   std::vector<torch::Tensor> resident_state() const override;  // the model's parameters, buffers
   void save(torch::serialize::OutputArchive& archive) override;
   void load(torch::serialize::InputArchive& archive) override;
+  void write_trace(const std::string& path) const override;
 
  protected:
   // place_model false: the model stays where it was built (the CPU) until the subclass places the
@@ -62,6 +64,20 @@ class SingleDevice : public Strategy {
   bool skip_update_ = false;
   torch::ScalarType model_dtype_;  // of the parameters: the loss is computed in it
   bool channels_last_ = false;     // --channels-last: kept through checkpoint loads
+  // --trace (the default): this rank's steps on its timeline; null with --no-trace.
+  std::unique_ptr<StepTrace> trace_;
+  void trace_begin() {
+    if (trace_) trace_->begin_step();
+  }
+  void trace_phase(const char* name) {
+    if (trace_) trace_->phase(name);
+  }
+  void trace_boundary() {
+    if (trace_) trace_->boundary();
+  }
+  void trace_end() {  // after the step's host sync
+    if (trace_) trace_->end_step();
+  }
 };
 
 }  // namespace parallax

@@ -121,14 +121,14 @@ void StageExecutor::post_recv(const Action& a, const std::vector<int64_t>& sizes
   const int g = c.piece, M = micro_;
   if (a.kind == Action::kForward && g > 0 && l.owner(g - 1) != spec_.stage && !act_recv_[k]) {
     std::vector<torch::Tensor> t{buffer(act_in_, k, sizes[m], c.in_sample_shape)};
-    act_recv_[k] = group_for(true, l.owner(g - 1), spec_.stage)->recv(t, l.owner(g - 1),
-                                                                      2 * (g * M + m));
+    act_recv_[k] =
+        group_for(true, l.owner(g - 1), spec_.stage)->recv(t, l.owner(g - 1), 2 * (g * M + m));
   }
   const bool backward = a.kind == Action::kBackward || a.kind == Action::kInput;
   if (backward && g + 1 < l.pieces() && l.owner(g + 1) != spec_.stage && !grad_recv_[k]) {
     std::vector<torch::Tensor> t{buffer(grad_in_, k, sizes[m], c.out_sample_shape)};
-    grad_recv_[k] = group_for(false, l.owner(g + 1), spec_.stage)->recv(t, l.owner(g + 1),
-                                                                        2 * (g * M + m) + 1);
+    grad_recv_[k] =
+        group_for(false, l.owner(g + 1), spec_.stage)->recv(t, l.owner(g + 1), 2 * (g * M + m) + 1);
   }
 }
 
@@ -185,8 +185,8 @@ void StageExecutor::span(const char* lane, std::string name, int from, int to) {
   spans_.push_back({lane, std::move(name), from, to});
 }
 
-StageTimes StageExecutor::run(const std::vector<Action>& actions,
-                              const std::vector<int64_t>& sizes, const Batch& batch, bool train,
+StageTimes StageExecutor::run(const std::vector<Action>& actions, const std::vector<int64_t>& sizes,
+                              const Batch& batch, bool train,
                               const std::function<void(int)>& before_backward) {
   if (!connected_) connect_neighbours();
   micro_ = static_cast<int>(sizes.size());
@@ -212,7 +212,6 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions,
   const int64_t heap_base = allocated_bytes(device_);
   const int64_t not_activations_base = not_activations_ ? not_activations_() : 0;
   int held = 0;
-  clock_base_us_ = timeline_->now_us();
   clock_.begin();
 
   if (post_all_receives_) {
@@ -279,8 +278,10 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions,
       const int c0 = clock_.mark();
       torch::Tensor input_grad;
       if (a.kind == Action::kBackward) {
-        if (grad.defined()) outputs_[k].backward(grad);
-        else outputs_[k].backward();
+        if (grad.defined())
+          outputs_[k].backward(grad);
+        else
+          outputs_[k].backward();
         if (g > 0) input_grad = inputs_[k].grad();
         --held;  // the activations of this chunk's micro-batch are freed here
       } else {
@@ -322,16 +323,19 @@ void StageExecutor::settle(StageTimes& t) {
   t.action_n.assign(spec_.chunks.size(), {});
   for (size_t i = 0; i < busy_action_.size(); ++i) {
     const Action& a = busy_action_[i];
-    t.action_s[a.chunk][a.kind] += std::max(0.0, clock_.at(busy_[2 * i + 1]) - clock_.at(busy_[2 * i]));
+    t.action_s[a.chunk][a.kind] +=
+        std::max(0.0, clock_.at(busy_[2 * i + 1]) - clock_.at(busy_[2 * i]));
     ++t.action_n[a.chunk][a.kind];
   }
   t.recv_wait_s = sum(recv_waits_);
   t.send_wait_s = sum(sends_wait_);
   t.wall_s = pass_end_ >= 0 ? clock_.at(pass_end_) : 0;
   if (t.send_wait_s > 1e-6) span("wait", "sends", sends_wait_[0], sends_wait_[1]);
-  for (const auto& s : spans_)
-    timeline_->span(s.lane, s.name, clock_base_us_ + clock_.at(s.from) * 1e6,
-                    clock_base_us_ + clock_.at(s.to) * 1e6);
+  if (timeline_) {  // null: --no-trace
+    const double base = timeline_->us_at(clock_.origin_host_s());
+    for (const auto& s : spans_)
+      timeline_->span(s.lane, s.name, base + clock_.at(s.from) * 1e6, base + clock_.at(s.to) * 1e6);
+  }
   spans_.clear();
 }
 

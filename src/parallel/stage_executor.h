@@ -2,7 +2,8 @@
 // the split input- and weight-gradient passes of its chunks' blocks on micro-batches,
 // activations and gradients moved with c10d send/recv (or handed over in memory between two
 // chunks of the same rank, at the bottom of ZB-V's V). Receives are posted at the pass's start
-// (Gloo) or one action ahead (NCCL), so a transfer overlaps the compute before it; sends are waited for only at the end of the pass. Busy and wait times come from a StreamClock (CUDA events on a
+// (Gloo) or one action ahead (NCCL), so a transfer overlaps the compute before it; sends are waited
+// for only at the end of the pass. Busy and wait times come from a StreamClock (CUDA events on a
 // GPU) and are read by settle() once the step has synced.
 #pragma once
 #include <torch/types.h>
@@ -25,21 +26,21 @@ class Timeline;
 
 // What one pass over a schedule cost this stage (the times once settle() has read them).
 struct StageTimes {
-  double wall_s = 0;       // first action to the last send done
-  double busy_s = 0;       // forward and backward compute
+  double wall_s = 0;  // first action to the last send done
+  double busy_s = 0;  // forward and backward compute
   // Of which per chunk and action kind (Action::Kind: F, B, I, W): seconds, and actions.
   std::vector<std::array<double, 4>> action_s;
   std::vector<std::array<int, 4>> action_n;
-  double recv_wait_s = 0;  // waiting for activations or gradients from a neighbour
-  double send_wait_s = 0;  // waiting at the end for sends to be taken
+  double recv_wait_s = 0;             // waiting for activations or gradients from a neighbour
+  double send_wait_s = 0;             // waiting at the end for sends to be taken
   int64_t peak_activation_bytes = 0;  // heap growth over the pass, sampled after each forward
   int held_micro_batches = 0;         // most micro-batches with activations held at once
   torch::Tensor loss_sum, correct;    // last stage: sums over the batch (on the device)
 };
 
 struct ChunkSpec {
-  size_t begin = 0, end = 0;  // blocks [begin, end)
-  int piece = 0;              // which piece of the model (layout.piece(stage, chunk))
+  size_t begin = 0, end = 0;              // blocks [begin, end)
+  int piece = 0;                          // which piece of the model (layout.piece(stage, chunk))
   std::vector<int64_t> in_sample_shape;   // one sample's activation entering (piece > 0)
   std::vector<int64_t> out_sample_shape;  // one sample's activation leaving (not the last piece)
 };
@@ -127,7 +128,7 @@ class StageExecutor {
   StageSpec spec_;
   StageGroups groups_;
   torch::Device device_;
-  torch::ScalarType dtype_;  // of the activations and gradients that cross stages
+  torch::ScalarType dtype_;        // of the activations and gradients that cross stages
   torch::ScalarType model_dtype_;  // of the parameters: the loss is computed in it
   Precision precision_;
   double loss_scale_ = 1;
@@ -137,8 +138,7 @@ class StageExecutor {
   bool post_all_receives_ = true;  // at the pass's start (Gloo), else one action ahead (NCCL)
   Timeline* timeline_;
   StreamClock clock_;
-  double clock_base_us_ = 0;          // the timeline's time at the clock's origin
-  std::vector<Span> spans_;           // this pass's, laid on the timeline by settle()
+  std::vector<Span> spans_;                   // this pass's, laid on the timeline by settle()
   std::vector<int> recv_waits_, sends_wait_;  // pairs of marks: [from, to, from, to ...]
   std::vector<int> busy_;
   std::vector<Action> busy_action_;  // per busy pair

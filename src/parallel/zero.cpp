@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <set>
 
 #include "distributed/collectives.h"
@@ -16,7 +17,9 @@ Zero::Zero(const Config& cfg, const DistContext& ctx, std::shared_ptr<ModelBlock
     : DataParallel(cfg, ctx, std::move(model)),
       cfg_(cfg),
       sharded_(reducer_ != nullptr),
-      gather_clock_(runs_on_device_streams(ctx.world_pg) ? ctx.device : torch::Device(torch::kCPU)) {
+      gather_clock_(runs_on_device_streams(ctx.world_pg) ? ctx.device : torch::Device(torch::kCPU)),
+      flight_clock_(runs_on_device_streams(ctx.world_pg) ? ctx.device
+                                                         : torch::Device(torch::kCPU)) {
   if (!sharded_) return;
   const auto& layout = reducer_->layout();
   auto opts = model_->parameters().front().options();
@@ -66,12 +69,43 @@ void Zero::step_shards() {
 void Zero::launch_gathers() {
   // Buckets hold the model in reverse order: the last bucket holds the first layers, which the
   // next forward needs first, so it goes first.
-  for (size_t b = flat_params_.size(); b-- > 0;)
+  // The last step's gathers have all been waited for (by this step's forward, block by block).
+  if (trace_) lay_gathers_on_trace();
+  const bool traced = trace_ != nullptr;
+  if (traced) {
+    flight_clock_.begin();
+    flights_.assign(flat_params_.size(), {-1, -1});
+  }
+  for (size_t b = flat_params_.size(); b-- > 0;) {
+    const int launched = traced ? flight_clock_.mark() : -1;
     gathers_[b] = all_gather_in_place(ctx_.world_pg, flat_params_[b], ctx_.rank, ctx_.world);
+    if (traced)
+      flights_[b] = {launched,
+                     flight_clock_.mark_done(gathers_[b], runs_on_device_streams(ctx_.world_pg))};
+  }
+}
+
+void Zero::lay_gathers_on_trace() {
+  if (flights_.empty()) return;
+  for (const auto& g : gathers_)
+    if (g) return;  // some still in flight: laid once all have been waited for
+  Timeline& timeline = trace_->timeline();
+  flight_clock_.resolve();
+  const double base = trace_->base_us(flight_clock_);
+  char name[96];
+  for (size_t b = 0; b < flights_.size(); ++b) {
+    std::snprintf(
+        name, sizeof name, "all-gather bucket %zu (%.2f MiB)", b,
+        static_cast<double>(flat_params_[b].numel() * flat_params_[b].element_size()) / (1 << 20));
+    timeline.span("comm", name, base + flight_clock_.at(flights_[b][0]) * 1e6,
+                  base + flight_clock_.at(flights_[b][1]) * 1e6);
+  }
+  flights_.clear();
 }
 
 void Zero::wait_gathers(const std::vector<size_t>& buckets) {
-  const bool any = std::any_of(buckets.begin(), buckets.end(), [&](size_t b) { return gathers_[b]; });
+  const bool any =
+      std::any_of(buckets.begin(), buckets.end(), [&](size_t b) { return gathers_[b]; });
   if (!any) return;
   if (gather_waits_.empty()) gather_clock_.begin();
   const int from = gather_clock_.mark();
@@ -88,9 +122,16 @@ void Zero::wait_gathers(const std::vector<size_t>& buckets) {
 double Zero::exposed_comm_s() {
   if (gather_waits_.empty()) return 0;
   gather_clock_.resolve();
+  const double base = trace_ ? trace_->base_us(gather_clock_) : 0;
   double s = 0;
-  for (size_t i = 0; i + 1 < gather_waits_.size(); i += 2)
-    s += std::max(0.0, gather_clock_.at(gather_waits_[i + 1]) - gather_clock_.at(gather_waits_[i]));
+  for (size_t i = 0; i + 1 < gather_waits_.size(); i += 2) {
+    const double from = gather_clock_.at(gather_waits_[i]),
+                 to = gather_clock_.at(gather_waits_[i + 1]);
+    s += std::max(0.0, to - from);
+    if (trace_ && to > from)
+      trace_->timeline().span("compute", "wait for parameters (all-gather)", base + from * 1e6,
+                              base + to * 1e6);
+  }
   gather_waits_.clear();
   return s;
 }
@@ -166,8 +207,7 @@ void Zero::load(torch::serialize::InputArchive& archive) {
     }
     if (!any) continue;
     const int64_t chunk = shards_[b].numel();
-    for (auto& [name, full] : mine.tensors)
-      full = full.narrow(0, ctx_.rank * chunk, chunk).clone();
+    for (auto& [name, full] : mine.tensors) full = full.narrow(0, ctx_.rank * chunk, chunk).clone();
     set_param_state(*optimizer_, shards_[b], mine);
   }
 }

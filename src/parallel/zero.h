@@ -4,6 +4,8 @@
 // bitwise equal. The all-gathers overlap the next forward: each block waits only for the buckets
 // that hold its own parameters, and the first layers' buckets are gathered first.
 #pragma once
+#include <array>
+
 #include "parallel/data_parallel.h"
 
 namespace parallax {
@@ -29,20 +31,25 @@ class Zero : public DataParallel {
   void step_shards();  // the optimizer over this rank's chunks, with the reducer's averages
   void launch_gathers();
   void wait_gathers(const std::vector<size_t>& buckets);  // and time the wait
-  void wait_gathers();                                     // all of them
+  void wait_gathers();                                    // all of them
   double exposed_comm_s() override;
 
   Config cfg_;
-  bool sharded_ = false;                   // false with one rank: plain single-device training
+  bool sharded_ = false;                    // false with one rank: plain single-device training
   std::vector<torch::Tensor> flat_params_;  // per bucket, padded to world x chunk
-  std::vector<torch::Tensor> shards_;       // per bucket: this rank's chunk (the optimizer's params)
-  std::vector<compat::Work> gathers_;       // per bucket: its all-gather in flight, or null
+  std::vector<torch::Tensor> shards_;  // per bucket: this rank's chunk (the optimizer's params)
+  std::vector<compat::Work> gathers_;  // per bucket: its all-gather in flight, or null
   std::vector<std::vector<size_t>> block_buckets_;  // per block: the buckets of its parameters
   std::vector<size_t> all_buckets_;
   // When the compute stream (CPU: the host) began and ended waiting for gathers: pairs of marks,
   // read by exposed_comm_s() after the step's sync.
   StreamClock gather_clock_;
   std::vector<int> gather_waits_;
+  // With a trace: each all-gather's launch and completion (marks of flight_clock_, begun at the
+  // launch), laid on the trace once every one has been waited for.
+  StreamClock flight_clock_;
+  std::vector<std::array<int, 2>> flights_;
+  void lay_gathers_on_trace();
 };
 
 }  // namespace parallax

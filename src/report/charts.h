@@ -14,6 +14,7 @@ struct ChartSpec {
   std::string reading;  // one sentence with numbers; "" when not drawn
   std::string missing;  // when not drawn: which runs would fill it
   std::string note;     // how the plotted figures are derived, when that is not obvious
+  std::vector<std::string> details;  // further readings, one per configuration (may be empty)
   GnuplotChart plot;    // body "" when not drawn
   bool drawn() const { return !plot.body.empty(); }
 };

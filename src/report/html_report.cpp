@@ -16,6 +16,7 @@ h1 { margin-bottom: 0.2em; }
 .source, .note, .missing, .files { color: #555; font-size: 0.9em; }
 .verdict { font-size: 1.15em; background: #eef3fa; padding: 0.6em 0.9em; border-radius: 4px; }
 .reading { font-size: 1.05em; font-weight: bold; }
+ul.details { font-size: 1.0em; margin-top: -0.4em; }
 section.chart { border-top: 1px solid #ddd; margin-top: 1.5em; }
 img.chart { max-width: 100%; height: auto; border: 1px solid #eee; }
 table { border-collapse: collapse; font-size: 0.85em; width: 100%; }
@@ -90,6 +91,11 @@ void chart_section(std::ostringstream& h, const ChartSpec& c) {
   h << "<a href=\"" << base << ".svg\"><img class=\"chart\" src=\"" << base
     << ".png\" width=\"900\" height=\"500\" alt=\"" << html_escape(c.title) << "\"></a>\n"
     << "<p class=\"reading\">" << html_escape(c.reading) << "</p>\n";
+  if (!c.details.empty()) {
+    h << "<ul class=\"details\">\n";
+    for (const std::string& d : c.details) h << "<li>" << html_escape(d) << "</li>\n";
+    h << "</ul>\n";
+  }
   if (!c.note.empty()) h << "<p class=\"note\">" << html_escape(c.note) << "</p>\n";
   h << "<p class=\"files\">SVG: <a href=\"" << base << ".svg\">" << c.id
     << ".svg</a>, data: <a href=\"" << base << ".dat\">" << c.id << ".dat</a>, script: <a href=\""
@@ -124,6 +130,37 @@ void run_table(std::ostringstream& h, const HtmlPage& page, const std::vector<Ru
     h << html_escape(r.note) << "</td></tr>\n";
   }
   h << "</tbody>\n</table>\n</section>\n";
+}
+
+// Which data the runs trained on ("Data: fashion-mnist from DIR (first ...): 16 runs"), and why
+// a stand-in replaced a named dataset: a chart is read knowing what it was measured on.
+std::string data_line(const std::vector<RunRecord>& runs) {
+  std::vector<std::pair<std::string, int>> used;  // in order of first use
+  std::vector<std::string> stand_ins;
+  for (const RunRecord& r : runs) {
+    const std::string name = json_string(r.summary, {"dataset", "name"});
+    if (name.empty()) continue;
+    const std::string source = json_string(r.summary, {"dataset", "source"});
+    const std::string what = source.empty()               ? name
+                             : source.rfind(name, 0) == 0 ? source  // "synthetic learnable ..."
+                                                          : name + " from " + source;
+    auto it =
+        std::find_if(used.begin(), used.end(), [&](const auto& u) { return u.first == what; });
+    if (it == used.end())
+      used.emplace_back(what, 1);
+    else
+      ++it->second;
+    if (!r.note.empty() && std::find(stand_ins.begin(), stand_ins.end(), r.note) == stand_ins.end())
+      stand_ins.push_back(r.note);
+  }
+  if (used.empty()) return "";
+  std::string line = "Data: ";
+  for (size_t i = 0; i < used.size(); ++i)
+    line += (i ? "; " : "") + used[i].first + " (" + std::to_string(used[i].second) +
+            (used[i].second == 1 ? " run)" : " runs)");
+  line += ".";
+  for (const std::string& note : stand_ins) line += " Note: " + note + ".";
+  return line;
 }
 
 }  // namespace
@@ -180,8 +217,11 @@ std::string render_html(const HtmlPage& page, const std::vector<RunRecord>& runs
     << "<h1>" << html_escape(page.title) << "</h1>\n<p class=\"source\">" << runs.size()
     << " runs in " << data.groups.size() << " configurations"
     << (failed ? " (" + std::to_string(failed) + " failed)" : "")
-    << (page.source.empty() ? "" : " from " + html_escape(page.source)) << ".</p>\n"
-    << "<p class=\"verdict\">" << html_escape(read_verdict(data)) << "</p>\n"
+    << (page.source.empty() ? "" : " from " + html_escape(page.source)) << ".</p>\n";
+  const std::string data_used = data_line(runs);
+  if (!data_used.empty())
+    h << "<p class=\"source\" id=\"data\">" << html_escape(data_used) << "</p>\n";
+  h << "<p class=\"verdict\">" << html_escape(read_verdict(data)) << "</p>\n"
     << "<p id=\"charts-status\" data-loaded=\"0\" data-total=\"" << drawn
     << "\" data-errors=\"0\">charts: counted once the page has loaded (needs JavaScript)</p>\n"
     << "<pre id=\"script-errors\" class=\"error\" hidden></pre>\n"

@@ -3,6 +3,7 @@
 // only where a known mechanism differs between the runs (report/readings_causes.h).
 #pragma once
 #include <string>
+#include <vector>
 
 #include "report/report_data.h"
 
@@ -29,6 +30,10 @@ std::string read_curves_by_time(const ReportData& data);
 std::string read_scaling(const ReportData& data);
 std::string read_breakdown(const ReportData& data);
 std::string read_memory(const ReportData& data);
+// The breakdown chart's reading per strategy (its fastest configuration at its largest world):
+// how much of the collectives' flight backward hid and which bucket was waited for (ddp, zero),
+// the bubble against its theory (pipelines), compute's share (single). Empty without data.
+std::vector<std::string> read_step_by_strategy(const ReportData& data);
 
 // The page's headline: the fastest configuration by training time, the first chart's measure
 // (every configuration equal to it within noise named too), the img/s leader where that differs,

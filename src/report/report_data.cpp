@@ -263,6 +263,16 @@ ReportData group_runs(const std::vector<RunRecord>& runs) {
     g.step_time_s = stat_over(f, summary_number({"step_time_s", "median"}));
     g.compute_per_step_s = stat_over(f, per_step("compute_s"));
     g.comm_per_step_s = stat_over(f, per_step("comm_s"));
+    g.comm_busy_per_step_s = stat_over(f, per_step("comm_busy_s"));
+    if (!f.empty() && f.front()->summary.contains("strategy_details") &&
+        f.front()->summary["strategy_details"].is_object()) {
+      const auto& d = f.front()->summary["strategy_details"];
+      if (d.contains("buckets") && d["buckets"].is_array())
+        for (const auto& b : d["buckets"])
+          g.buckets.push_back({json_number(b, {"bytes"}).value_or(0),
+                               json_number(b, {"mean_wait_s"}).value_or(0),
+                               json_number(b, {"mean_in_flight_s"}).value_or(0)});
+    }
     g.bubble_fraction = stat_over(f, bubble_fraction);
     g.bubble_per_step_s = stat_over(f, [](const RunRecord& r) -> std::optional<double> {
       auto b = bubble_fraction(r);

@@ -42,6 +42,13 @@ struct ConfigGroup {
   Stat target_accuracy;
   Stat step_time_s;                                             // median step time
   Stat compute_per_step_s, comm_per_step_s, bubble_per_step_s;  // see breakdown_note()
+  Stat comm_busy_per_step_s;  // time some collective was in flight, hidden or not
+  // ddp and zero: each gradient bucket of the first finished repeat, in launch order, per timed
+  // step: its bytes on the wire, the time finalize() waited for it after backward, its flight.
+  struct Bucket {
+    double bytes = 0, wait_s = 0, in_flight_s = 0;
+  };
+  std::vector<Bucket> buckets;
   Stat bubble_fraction, bubble_fraction_theory;
   // Pipelines: the bubble from the run's profiled F, B, I, W times (its schedule played out),
   // and the larger rank's peak activation bytes (from the allocator).

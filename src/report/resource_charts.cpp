@@ -78,6 +78,7 @@ ChartSpec breakdown_chart(const ReportData& data) {
                          "this chart.");
   ChartSpec c = missing_chart(id, title, "");
   c.reading = read_breakdown(data);
+  c.details = read_step_by_strategy(data);
   c.note =
       "Per step, from summary.json after the timing warm-up: compute = compute_s / timed "
       "steps; communication exposed = comm_s / timed steps (the all-reduce or send/recv time "

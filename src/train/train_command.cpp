@@ -366,9 +366,11 @@ std::string run_training(const Config& cfg, bool verbose,
     facts.status = "finished";
     write_summary(state);
   }
-  std::error_code ec;
-  fs::create_directories(run_dir + "/trace", ec);
-  strategy->write_trace(run_dir + "/trace/rank" + std::to_string(ctx.rank) + ".json");
+  if (cfg.trace) {
+    std::error_code ec;
+    fs::create_directories(run_dir + "/trace", ec);
+    strategy->write_trace(run_dir + "/trace/rank" + std::to_string(ctx.rank) + ".json");
+  }
   if (ctx.is_root()) record_run(run_dir, verbose);
   if (verbose) std::fprintf(stderr, "parallax: wrote %s/summary.json\n", run_dir.c_str());
   return run_dir;

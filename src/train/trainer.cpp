@@ -99,7 +99,7 @@ EpochRecord Trainer::train_epoch(TrainState& state, int64_t epoch) {
 
 bool Trainer::finished(const TrainState& state) const {
   return state.next_epoch >= cfg_.epochs || state.step >= total_steps() ||
-         state.epochs_to_target > 0;
+         (cfg_.stop_at_target && state.epochs_to_target > 0);
 }
 
 void Trainer::run(TrainState& state) {

@@ -144,6 +144,16 @@ TEST(Training, TargetAccuracyStopsEarlyAndRecordsEpochsAndTime) {
   EXPECT_EQ(s["epochs"], s["epochs_to_target"]);
   EXPECT_GE(s["test_accuracy"].get<double>(), 0.5);
   EXPECT_GT(s["time_to_target_s"].get<double>(), 0);
+
+  // --no-stop-at-target: the same point is recorded, and every epoch is trained.
+  Config on = tiny(dir / "on");
+  on.epochs = s["epochs_to_target"].get<int>() + 2;
+  on.target_accuracy = 0.5;
+  on.stop_at_target = false;
+  run_training(on, false);
+  const auto t = summary_of(on.out);
+  EXPECT_EQ(t["epochs_to_target"], s["epochs_to_target"]);
+  EXPECT_EQ(t["epochs"], on.epochs);
 }
 
 TEST(Training, BatchLargerThanTheDataIsAUserError) {
