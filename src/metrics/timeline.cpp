@@ -3,8 +3,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
+#include <vector>
 
 #include "metrics/atomic_file.h"
 #include "metrics/system_info.h"
@@ -36,16 +38,45 @@ void Timeline::span(const char* lane, std::string name, double start_us, double 
 
 void Timeline::write(const std::string& path) const {
   nlohmann::json events = nlohmann::json::array();
-  std::map<std::string, int> lanes;  // lane -> thread id, in order of first use
-  events.push_back({{"ph", "M"}, {"name", "process_name"}, {"pid", rank_}, {"tid", 0},
+  // lane -> thread id: the step, compute and comm tracks first (top to bottom in Perfetto, which
+  // orders a process's threads by id), then the others in order of first use.
+  std::map<std::string, int> lanes;
+  std::vector<std::string> order;
+  for (const char* lane : {"step", "compute", "comm"})
+    for (const auto& e : events_)
+      if (e.lane == std::string(lane)) {
+        order.push_back(lane);
+        break;
+      }
+  for (const auto& e : events_)
+    if (std::find(order.begin(), order.end(), e.lane) == order.end()) order.push_back(e.lane);
+  events.push_back({{"ph", "M"},
+                    {"name", "process_name"},
+                    {"pid", rank_},
+                    {"tid", 0},
                     {"args", {{"name", "rank " + std::to_string(rank_)}}}});
+  for (const std::string& lane : order) {
+    lanes.emplace(lane, static_cast<int>(lanes.size()));
+    events.push_back({{"ph", "M"},
+                      {"name", "thread_name"},
+                      {"pid", rank_},
+                      {"tid", lanes[lane]},
+                      {"args", {{"name", lane}}}});
+    events.push_back({{"ph", "M"},
+                      {"name", "thread_sort_index"},
+                      {"pid", rank_},
+                      {"tid", lanes[lane]},
+                      {"args", {{"sort_index", lanes[lane]}}}});
+  }
   for (const auto& e : events_) {
-    auto [it, added] = lanes.emplace(e.lane, static_cast<int>(lanes.size()));
-    if (added)
-      events.push_back({{"ph", "M"}, {"name", "thread_name"}, {"pid", rank_}, {"tid", it->second},
-                        {"args", {{"name", e.lane}}}});
-    events.push_back({{"ph", "X"}, {"name", e.name}, {"cat", e.lane}, {"pid", rank_},
-                      {"tid", it->second}, {"ts", e.start_us}, {"dur", e.dur_us}});
+    const auto it = lanes.find(e.lane);
+    events.push_back({{"ph", "X"},
+                      {"name", e.name},
+                      {"cat", e.lane},
+                      {"pid", rank_},
+                      {"tid", it->second},
+                      {"ts", e.start_us},
+                      {"dur", e.dur_us}});
   }
   // steady_clock is one clock for every process of a machine: a merger lines ranks up with it.
   const nlohmann::json trace = {

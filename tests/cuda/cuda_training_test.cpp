@@ -3,9 +3,11 @@
 // two GPUs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 #include "../dist/run_params.h"
+#include "../dist/trace_spans.h"
 #include "cuda_util.h"
 #include "test_paths.h"
 
@@ -36,6 +38,31 @@ TEST(CudaTraining, OneGpuRunNamesCudaAndMeasuresItsMemory) {
   // The same run on the CPU: the device changes no result beyond float64 rounding.
   run_ok(train_args(dir / "cpu", "cpu"));
   EXPECT_LT(max_difference(dir / "cpu", dir / "gpu"), 1e-10);
+}
+
+// The trace on a GPU: forward, backward and optimizer spans from CUDA events (each a positive
+// time, in order), and with two ranks sharing the GPU each bucket's all-reduce on the comm track.
+TEST(CudaTraining, TraceSpansComeFromCudaEvents) {
+  PARALLAX_REQUIRE_GPUS(1);
+  testing::TempDir dir;
+  run_ok(train_args(dir / "single"));
+  const auto single = testing::spans_of(dir / "single/trace/rank0.json");
+  int phases = 0;
+  double last_end = -1;
+  for (const auto& s : single) {
+    if (s.lane != "compute") continue;
+    ++phases;
+    EXPECT_GT(s.end, s.start) << s.name;
+    EXPECT_GE(s.start, last_end - 1.0) << s.name << ": phases of a step follow each other";
+    last_end = s.end;
+  }
+  EXPECT_EQ(phases, 3 * 3);  // 48 images in steps of 16: forward, backward, optimizer each
+  run_ok(train_args(dir / "ddp") + " --nproc 2 --share-gpu --backend gloo --strategy ddp");
+  const auto ddp = testing::spans_of(dir / "ddp/trace/rank0.json");
+  const auto comm = std::count_if(ddp.begin(), ddp.end(),
+                                  [](const testing::Span& s) { return s.lane == "comm"; });
+  const size_t buckets = summary_of(dir / "ddp")["strategy_details"]["buckets"].size();
+  EXPECT_EQ(static_cast<size_t>(comm), 3 * buckets);
 }
 
 TEST(CudaTraining, ACheckpointWrittenOnTheGpuResumesOnTheCpu) {
