@@ -132,10 +132,10 @@ void validate(const Config& c) {
           "must be cpu, cuda or cuda:N");
   require(c.train_subset >= 0, "--train-subset", c.train_subset, "must be 0 (all) or more");
   require(c.test_subset >= 0, "--test-subset", c.test_subset, "must be 0 (all) or more");
-  require(c.dataset != "synthetic" || (c.train_subset == 0 && c.test_subset == 0),
-          "--train-subset", c.train_subset,
-          "applies to a dataset read from files; synthetic data is sized by --synthetic-train and "
-          "--synthetic-test");
+  require(c.dataset != "synthetic" || c.train_subset == 0, "--train-subset", c.train_subset,
+          "applies to a dataset read from files; size synthetic data with --synthetic-train");
+  require(c.dataset != "synthetic" || c.test_subset == 0, "--test-subset", c.test_subset,
+          "applies to a dataset read from files; size synthetic data with --synthetic-test");
   if (c.dataset == "synthetic") {
     require(c.synthetic_train >= 1, "--synthetic-train", c.synthetic_train, "must be at least 1");
     require(c.synthetic_test >= 1, "--synthetic-test", c.synthetic_test, "must be at least 1");

@@ -10,12 +10,14 @@ StepTrace::StepTrace(int rank, const c10::Device& device) : timeline_(rank), clo
 }
 
 double StepTrace::base_us(const StreamClock& clock) const {
-  return timeline_.us_at(clock.origin_host_s());
+  if (!begun_ || &clock == &clock_) return timeline_.us_at(clock.origin_host_s());
+  return timeline_.us_at(clock_.origin_host_s()) + clock.seconds_since(clock_) * 1e6;
 }
 
 void StepTrace::begin_step() {
   phases_.clear();
   clock_.begin();
+  begun_ = true;
   in_step_ = true;
   phases_.push_back({nullptr, clock_.mark()});
 }

@@ -1,8 +1,8 @@
 // StepTrace: a rank's training steps on its timeline (trace/rank<R>.json). Each step is cut into
 // phases (forward, backward, optimizer ...) by marks of a StreamClock, so on a GPU a phase is when
 // the device ran it (CUDA events), not when the host queued it. Marks are read once per step,
-// after the step's own host sync: tracing adds no sync, and no allocation once the timeline's
-// storage has grown (none at all once it is full).
+// after the step's own host sync: tracing adds no sync. Its cost is a few clock marks and one
+// small string per span (none once the timeline is full).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -17,9 +17,10 @@ class StepTrace {
   StepTrace(int rank, const c10::Device& device);
 
   Timeline& timeline() { return timeline_; }
-  // Where a clock's mark lies on the timeline: the clock's origin placed at the host time it was
-  // taken (on a GPU, when the origin event was queued; the device's lag behind the host is not
-  // known without a sync).
+  // Where the origin of another clock of this rank (the reducer's, a pipeline stage's) lies on the
+  // timeline, in microseconds: placed against this trace's step clock (StreamClock::seconds_since:
+  // on a GPU from the two origin events, so both clocks' spans line up). Call after the step's
+  // sync; before any step, the clock's own host time is used.
   double base_us(const StreamClock& clock) const;
 
   void begin_step();
@@ -40,6 +41,7 @@ class StepTrace {
   };
   std::vector<Phase> phases_;
   bool in_step_ = false;
+  bool begun_ = false;  // the step clock has an origin
   int64_t step_ = 0;
 };
 

@@ -125,6 +125,21 @@ double StreamClock::origin_host_s() const {
   return impl_->origin;
 }
 
+double StreamClock::seconds_since(const StreamClock& ref) const {
+#if PARALLAX_HAVE_CUDA
+  if (on_device() && ref.on_device() && impl_->device == ref.impl_->device) {
+    // Queued in host order on one stream, reached in that order: elapsed from the earlier.
+    auto& mine = impl_->event(0);
+    auto& theirs = ref.impl_->event(0);
+    mine.synchronize();
+    theirs.synchronize();
+    return impl_->origin >= ref.impl_->origin ? theirs.elapsed_time(mine) * 1e-3
+                                              : -mine.elapsed_time(theirs) * 1e-3;
+  }
+#endif
+  return impl_->origin - ref.impl_->origin;
+}
+
 double StreamClock::at(int mark) const {
   return impl_->seconds.at(static_cast<size_t>(mark));
 }

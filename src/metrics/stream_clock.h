@@ -35,6 +35,10 @@ class StreamClock {
   bool on_device() const;
   // The host's steady_clock time at begin(), in seconds since its epoch.
   double origin_host_s() const;
+  // Seconds from ref's origin to this clock's (negative if this one began first), after both
+  // origins have been reached. Two device clocks: from their origin events (recorded on the same
+  // stream, so the device's lag behind the host cancels out); otherwise from the host times.
+  double seconds_since(const StreamClock& ref) const;
 
  private:
   struct Impl;

@@ -25,6 +25,7 @@ double steady_us() {
 Timeline::Timeline(int rank, size_t max_events)
     : rank_(rank), max_events_(max_events), origin_us_(steady_us()) {
   events_.reserve(std::min<size_t>(max_events, 4096));
+  std::fill(std::begin(comm_free_at_), std::end(comm_free_at_), -1e300);
 }
 
 double Timeline::now_us() const {
@@ -36,13 +37,29 @@ void Timeline::span(const char* lane, std::string name, double start_us, double 
   events_.push_back({lane, std::move(name), start_us, end_us - start_us});
 }
 
+void Timeline::collective(std::string name, double start_us, double end_us) {
+  static const char* const kLanes[kCommLanes] = {"comm",   "comm 2", "comm 3", "comm 4",
+                                                 "comm 5", "comm 6", "comm 7", "comm 8"};
+  int lane = 0;
+  for (int k = 0; k < kCommLanes; ++k) {
+    if (start_us >= comm_free_at_[k]) {
+      lane = k;
+      break;
+    }
+    if (comm_free_at_[k] < comm_free_at_[lane]) lane = k;  // all busy: the one free soonest
+  }
+  comm_free_at_[lane] = std::max(comm_free_at_[lane], end_us);
+  span(kLanes[lane], std::move(name), start_us, end_us);
+}
+
 void Timeline::write(const std::string& path) const {
   nlohmann::json events = nlohmann::json::array();
   // lane -> thread id: the step, compute and comm tracks first (top to bottom in Perfetto, which
-  // orders a process's threads by id), then the others in order of first use.
+  // orders a process's threads by their sort index), then the others in order of first use.
   std::map<std::string, int> lanes;
   std::vector<std::string> order;
-  for (const char* lane : {"step", "compute", "comm"})
+  for (const char* lane : {"step", "compute", "comm", "comm 2", "comm 3", "comm 4", "comm 5",
+                           "comm 6", "comm 7", "comm 8"})
     for (const auto& e : events_)
       if (e.lane == std::string(lane)) {
         order.push_back(lane);

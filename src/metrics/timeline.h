@@ -18,6 +18,10 @@ class Timeline {
   // A finished span on a lane ("compute", "recv", ...). Cheap: no allocation once the event
   // storage has grown, and none at all past max_events.
   void span(const char* lane, std::string name, double start_us, double end_us);
+  // A collective from launch to completion. Collectives overlap one another (a bucket is launched
+  // before the last one completes), and a Chrome trace's spans on one thread must nest, so each
+  // goes on the first of the lanes "comm", "comm 2", ... "comm 8" that is free at its start.
+  void collective(std::string name, double start_us, double end_us);
   size_t size() const { return events_.size(); }
   bool full() const { return events_.size() >= max_events_; }  // span() keeps no more
 
@@ -34,6 +38,8 @@ class Timeline {
   size_t max_events_;
   double origin_us_;
   std::vector<Event> events_;
+  static constexpr int kCommLanes = 8;
+  double comm_free_at_[kCommLanes];  // per comm lane: the end of its latest span
 };
 
 }  // namespace parallax

@@ -300,8 +300,8 @@ void GradReducer::lay_on_trace(double backward_end, double waited_to) {
   for (size_t b = 0; b < buckets_.size(); ++b) {
     std::snprintf(name, sizeof name, "%s bucket %zu (%.2f MiB)", op, b,
                   static_cast<double>(timings_[b].bytes) / (1 << 20));
-    timeline.span("comm", name, base + clock_.at(buckets_[b].launched) * 1e6,
-                  base + clock_.at(buckets_[b].done) * 1e6);
+    timeline.collective(name, base + clock_.at(buckets_[b].launched) * 1e6,
+                        base + clock_.at(buckets_[b].done) * 1e6);
   }
   if (waited_to > backward_end)
     timeline.span("compute", "finalize: wait for gradients", base + backward_end * 1e6,

@@ -89,7 +89,7 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
   executor_ = std::make_unique<StageExecutor>(
       *model_, spec,
       StageGroups{ctx.pp_pg, ctx.pp_back_pg, ctx.pp_reverse_pg, ctx.pp_back_reverse_pg}, ctx.device,
-      trace_ ? &trace_->timeline() : nullptr);
+      trace_.get());
   executor_->set_precision(precision_);
   executor_->set_not_activations([this] {
     std::vector<torch::Tensor> grads;

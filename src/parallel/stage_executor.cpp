@@ -8,7 +8,7 @@
 #include <tuple>
 
 #include "metrics/heap.h"
-#include "metrics/timeline.h"
+#include "metrics/step_trace.h"
 #include "models/blocks.h"
 
 namespace parallax {
@@ -23,14 +23,14 @@ std::vector<int64_t> with_rows(int64_t rows, const std::vector<int64_t>& sample_
 }  // namespace
 
 StageExecutor::StageExecutor(ModelBlocks& model, StageSpec spec, StageGroups groups,
-                             torch::Device device, Timeline* timeline)
+                             torch::Device device, StepTrace* trace)
     : model_(model),
       spec_(std::move(spec)),
       groups_(std::move(groups)),
       device_(device),
       dtype_(model.scalar_type()),
       model_dtype_(dtype_),
-      timeline_(timeline),
+      trace_(trace),
       clock_(device) {
   const auto& any = groups_.activations ? groups_.activations : groups_.gradients;
   stage_through_host_ = device_.is_cuda() && any && !runs_on_device_streams(any);
@@ -152,8 +152,9 @@ torch::Tensor StageExecutor::timed_receive(compat::Work& work, const torch::Tens
   auto t = received(work, buffer);
   recv_waits_.insert(recv_waits_.end(), {w0, clock_.mark()});
   // "recv act 3.1": micro-batch 3, chunk 1.
-  span("wait", what + to_string(Action{Action::kForward, a.micro, a.chunk}).substr(1), w0,
-       recv_waits_.back());
+  if (trace_)
+    span("wait", what + to_string(Action{Action::kForward, a.micro, a.chunk}).substr(1), w0,
+         recv_waits_.back());
   return t;
 }
 
@@ -307,7 +308,7 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions, const std::vec
 void StageExecutor::mark_busy(const Action& a, int from) {
   busy_.insert(busy_.end(), {from, clock_.mark()});
   busy_action_.push_back(a);
-  span("compute", to_string(a), from, busy_.back());
+  if (trace_) span("compute", to_string(a), from, busy_.back());
 }
 
 void StageExecutor::settle(StageTimes& t) {
@@ -330,11 +331,12 @@ void StageExecutor::settle(StageTimes& t) {
   t.recv_wait_s = sum(recv_waits_);
   t.send_wait_s = sum(sends_wait_);
   t.wall_s = pass_end_ >= 0 ? clock_.at(pass_end_) : 0;
-  if (t.send_wait_s > 1e-6) span("wait", "sends", sends_wait_[0], sends_wait_[1]);
-  if (timeline_) {  // null: --no-trace
-    const double base = timeline_->us_at(clock_.origin_host_s());
+  if (trace_) {  // null: --no-trace
+    if (t.send_wait_s > 1e-6) span("wait", "sends", sends_wait_[0], sends_wait_[1]);
+    const double base = trace_->base_us(clock_);
     for (const auto& s : spans_)
-      timeline_->span(s.lane, s.name, base + clock_.at(s.from) * 1e6, base + clock_.at(s.to) * 1e6);
+      trace_->timeline().span(s.lane, s.name, base + clock_.at(s.from) * 1e6,
+                              base + clock_.at(s.to) * 1e6);
   }
   spans_.clear();
 }

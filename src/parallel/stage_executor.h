@@ -22,7 +22,7 @@
 namespace parallax {
 
 class ModelBlocks;
-class Timeline;
+class StepTrace;
 
 // What one pass over a schedule cost this stage (the times once settle() has read them).
 struct StageTimes {
@@ -64,7 +64,7 @@ struct StageGroups {
 class StageExecutor {
  public:
   StageExecutor(ModelBlocks& model, StageSpec spec, StageGroups groups, torch::Device device,
-                Timeline* timeline);
+                StepTrace* trace);  // null: no trace
 
   // Runs `actions` over the batch cut into micro-batches of `micro_sizes`. Training: the loss of
   // micro-batch m is weighted by its share of the batch, so gradients add up to the batch
@@ -136,7 +136,7 @@ class StageExecutor {
   bool stage_through_host_ = false;
   bool connected_ = false;
   bool post_all_receives_ = true;  // at the pass's start (Gloo), else one action ahead (NCCL)
-  Timeline* timeline_;
+  StepTrace* trace_;
   StreamClock clock_;
   std::vector<Span> spans_;                   // this pass's, laid on the timeline by settle()
   std::vector<int> recv_waits_, sends_wait_;  // pairs of marks: [from, to, from, to ...]

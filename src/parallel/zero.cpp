@@ -17,10 +17,13 @@ Zero::Zero(const Config& cfg, const DistContext& ctx, std::shared_ptr<ModelBlock
     : DataParallel(cfg, ctx, std::move(model)),
       cfg_(cfg),
       sharded_(reducer_ != nullptr),
-      gather_clock_(runs_on_device_streams(ctx.world_pg) ? ctx.device : torch::Device(torch::kCPU)),
-      flight_clock_(runs_on_device_streams(ctx.world_pg) ? ctx.device
+      gather_clock_(runs_on_device_streams(ctx.world_pg) ? ctx.device
                                                          : torch::Device(torch::kCPU)) {
   if (!sharded_) return;
+  if (trace_)
+    for (Flights& f : flights_)
+      f.clock = std::make_unique<StreamClock>(
+          runs_on_device_streams(ctx.world_pg) ? ctx.device : torch::Device(torch::kCPU));
   const auto& layout = reducer_->layout();
   auto opts = model_->parameters().front().options();
   for (const auto& plan : layout.buckets) flat_params_.push_back(torch::zeros({plan.padded}, opts));
@@ -67,40 +70,36 @@ void Zero::step_shards() {
 }
 
 void Zero::launch_gathers() {
+  // With a trace, the set used two steps ago: its gathers completed in the last step's forward
+  // and were laid on the trace after that step's sync (exposed_comm_s()).
+  Flights* f = trace_ ? &flights_[current_flights_ ^= 1] : nullptr;
+  if (f) {
+    f->clock->begin();
+    f->marks.assign(flat_params_.size(), {-1, -1});
+    f->pending = true;
+  }
+  const bool device_work = runs_on_device_streams(ctx_.world_pg);
   // Buckets hold the model in reverse order: the last bucket holds the first layers, which the
   // next forward needs first, so it goes first.
-  // The last step's gathers have all been waited for (by this step's forward, block by block).
-  if (trace_) lay_gathers_on_trace();
-  const bool traced = trace_ != nullptr;
-  if (traced) {
-    flight_clock_.begin();
-    flights_.assign(flat_params_.size(), {-1, -1});
-  }
   for (size_t b = flat_params_.size(); b-- > 0;) {
-    const int launched = traced ? flight_clock_.mark() : -1;
+    const int launched = f ? f->clock->mark() : -1;
     gathers_[b] = all_gather_in_place(ctx_.world_pg, flat_params_[b], ctx_.rank, ctx_.world);
-    if (traced)
-      flights_[b] = {launched,
-                     flight_clock_.mark_done(gathers_[b], runs_on_device_streams(ctx_.world_pg))};
+    if (f) f->marks[b] = {launched, f->clock->mark_done(gathers_[b], device_work)};
   }
 }
 
-void Zero::lay_gathers_on_trace() {
-  if (flights_.empty()) return;
-  for (const auto& g : gathers_)
-    if (g) return;  // some still in flight: laid once all have been waited for
-  Timeline& timeline = trace_->timeline();
-  flight_clock_.resolve();
-  const double base = trace_->base_us(flight_clock_);
+void Zero::lay_gathers_on_trace(Flights& f) {
+  f.pending = false;
+  f.clock->resolve();
+  const double base = trace_->base_us(*f.clock);
   char name[96];
-  for (size_t b = 0; b < flights_.size(); ++b) {
+  for (size_t b = 0; b < f.marks.size(); ++b) {
     std::snprintf(
         name, sizeof name, "all-gather bucket %zu (%.2f MiB)", b,
         static_cast<double>(flat_params_[b].numel() * flat_params_[b].element_size()) / (1 << 20));
-    timeline.span("comm", name, base + flight_clock_.at(flights_[b][0]) * 1e6,
-                  base + flight_clock_.at(flights_[b][1]) * 1e6);
+    trace_->timeline().collective(name, base + f.clock->at(f.marks[b][0]) * 1e6,
+                                  base + f.clock->at(f.marks[b][1]) * 1e6);
   }
-  flights_.clear();
 }
 
 void Zero::wait_gathers(const std::vector<size_t>& buckets) {
@@ -120,6 +119,13 @@ void Zero::wait_gathers(const std::vector<size_t>& buckets) {
 }
 
 double Zero::exposed_comm_s() {
+  if (trace_) {  // after the step's sync: the earlier set, and the last one if all arrived
+    const bool in_flight = std::any_of(gathers_.begin(), gathers_.end(),
+                                       [](const auto& g) { return static_cast<bool>(g); });
+    for (int k : {current_flights_ ^ 1, current_flights_})
+      if (flights_[k].pending && (k != current_flights_ || !in_flight))
+        lay_gathers_on_trace(flights_[k]);
+  }
   if (gather_waits_.empty()) return 0;
   gather_clock_.resolve();
   const double base = trace_ ? trace_->base_us(gather_clock_) : 0;

@@ -5,6 +5,7 @@
 // that hold its own parameters, and the first layers' buckets are gathered first.
 #pragma once
 #include <array>
+#include <memory>
 
 #include "parallel/data_parallel.h"
 
@@ -45,11 +46,17 @@ class Zero : public DataParallel {
   // read by exposed_comm_s() after the step's sync.
   StreamClock gather_clock_;
   std::vector<int> gather_waits_;
-  // With a trace: each all-gather's launch and completion (marks of flight_clock_, begun at the
-  // launch), laid on the trace once every one has been waited for.
-  StreamClock flight_clock_;
-  std::vector<std::array<int, 2>> flights_;
-  void lay_gathers_on_trace();
+  // With a trace: each all-gather's launch and completion, marks of a clock begun at the launch.
+  // A step's gathers complete in the next step's forward, and are laid on the trace after that
+  // step's sync, while that step's own gathers are in flight: two sets, used in turn.
+  struct Flights {
+    std::unique_ptr<StreamClock> clock;
+    std::vector<std::array<int, 2>> marks;  // per bucket: launched, done
+    bool pending = false;                   // launched, not laid on the trace yet
+  };
+  Flights flights_[2];
+  int current_flights_ = 0;  // the set of the gathers launched last
+  void lay_gathers_on_trace(Flights& flights);
 };
 
 }  // namespace parallax

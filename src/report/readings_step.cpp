@@ -25,7 +25,10 @@ std::string comm_story(const ConfigGroup& g) {
   const bool zero = g.strategy.rfind("zero", 0) == 0;
   double waited = 0;  // the reducer's wait after backward
   for (const auto& b : g.buckets) waited += b.wait_s;
-  if (g.buckets.empty()) waited = g.comm_per_step_s.present() ? g.comm_per_step_s.mean : 0;
+  // No bucket figures (hybrid), or none timed (a run no longer than its warm-up): comm_s, which
+  // for ddp is the reducer's wait alone.
+  const bool by_bucket = waited > 0;
+  if (!by_bucket) waited = g.comm_per_step_s.present() ? g.comm_per_step_s.mean : 0;
   waited = std::min(waited, busy);
   std::string s = g.label + ": " + format_percent(std::clamp(1.0 - share(waited, busy), 0.0, 1.0)) +
                   " of the " + format_ms(busy) + " of gradient " +
@@ -34,7 +37,7 @@ std::string comm_story(const ConfigGroup& g) {
   if (waited <= 0) return s + "; none of it is exposed";
   s += "; " + format_ms(waited) + " is exposed after backward (" +
        format_percent(share(waited, step)) + " of the " + format_ms(step) + " step)";
-  if (!g.buckets.empty()) {
+  if (by_bucket) {
     size_t most = 0;
     for (size_t b = 1; b < g.buckets.size(); ++b)
       if (g.buckets[b].wait_s > g.buckets[most].wait_s) most = b;
@@ -45,11 +48,14 @@ std::string comm_story(const ConfigGroup& g) {
                : "bucket " + std::to_string(most + 1) + " of " + std::to_string(g.buckets.size())) +
          " (" + format_mib(b.bytes) + ", " + format_ms(b.in_flight_s) + " in flight)";
   }
-  // ZeRO's other wait: the next forward on the parameters' all-gather (comm_s counts it too).
-  if (zero && g.comm_per_step_s.present()) {
+  // ZeRO's other wait: on the parameters' all-gathers (comm_s counts it too): stages 1 and 2 in
+  // the next forward, stage 3 in forward and backward.
+  if (zero && by_bucket && g.comm_per_step_s.present()) {
     const double gather = g.comm_per_step_s.mean - waited;
     if (gather > 0.01 * step)
-      s += "; the next forward waits " + format_ms(gather) + " for the parameters' all-gather";
+      s += std::string(g.strategy == "zero-3" ? "; forward and backward wait "
+                                              : "; the next forward waits ") +
+           format_ms(gather) + " for the parameters' all-gathers";
   }
   return s;
 }

@@ -58,6 +58,30 @@ std::optional<double> bubble_fraction(const RunRecord& r) {
   return json_number(r.summary, {"strategy_details", "bubble_fraction"});
 }
 
+// The gradient buckets' figures (strategy_details.buckets), each the mean over the repeats that
+// have it, as the other figures of a configuration are.
+std::vector<ConfigGroup::Bucket> mean_buckets(const std::vector<const RunRecord*>& runs) {
+  std::vector<ConfigGroup::Bucket> sum;
+  std::vector<int> n;
+  for (const RunRecord* r : runs) {
+    const auto& s = r->summary;
+    if (!s.contains("strategy_details") || !s["strategy_details"].is_object()) continue;
+    const auto& d = s["strategy_details"];
+    if (!d.contains("buckets") || !d["buckets"].is_array()) continue;
+    for (size_t i = 0; i < d["buckets"].size(); ++i) {
+      const auto& b = d["buckets"][i];
+      if (sum.size() <= i) sum.resize(i + 1), n.resize(i + 1);
+      sum[i].bytes += json_number(b, {"bytes"}).value_or(0);
+      sum[i].wait_s += json_number(b, {"mean_wait_s"}).value_or(0);
+      sum[i].in_flight_s += json_number(b, {"mean_in_flight_s"}).value_or(0);
+      ++n[i];
+    }
+  }
+  for (size_t i = 0; i < sum.size(); ++i)
+    sum[i] = {sum[i].bytes / n[i], sum[i].wait_s / n[i], sum[i].in_flight_s / n[i]};
+  return sum;
+}
+
 std::optional<double> positive(std::optional<double> v) {
   return v && *v > 0 ? v : std::nullopt;
 }
@@ -264,15 +288,7 @@ ReportData group_runs(const std::vector<RunRecord>& runs) {
     g.compute_per_step_s = stat_over(f, per_step("compute_s"));
     g.comm_per_step_s = stat_over(f, per_step("comm_s"));
     g.comm_busy_per_step_s = stat_over(f, per_step("comm_busy_s"));
-    if (!f.empty() && f.front()->summary.contains("strategy_details") &&
-        f.front()->summary["strategy_details"].is_object()) {
-      const auto& d = f.front()->summary["strategy_details"];
-      if (d.contains("buckets") && d["buckets"].is_array())
-        for (const auto& b : d["buckets"])
-          g.buckets.push_back({json_number(b, {"bytes"}).value_or(0),
-                               json_number(b, {"mean_wait_s"}).value_or(0),
-                               json_number(b, {"mean_in_flight_s"}).value_or(0)});
-    }
+    g.buckets = mean_buckets(f);
     g.bubble_fraction = stat_over(f, bubble_fraction);
     g.bubble_per_step_s = stat_over(f, [](const RunRecord& r) -> std::optional<double> {
       auto b = bubble_fraction(r);

@@ -43,8 +43,9 @@ struct ConfigGroup {
   Stat step_time_s;                                             // median step time
   Stat compute_per_step_s, comm_per_step_s, bubble_per_step_s;  // see breakdown_note()
   Stat comm_busy_per_step_s;  // time some collective was in flight, hidden or not
-  // ddp and zero: each gradient bucket of the first finished repeat, in launch order, per timed
-  // step: its bytes on the wire, the time finalize() waited for it after backward, its flight.
+  // ddp and zero: each gradient bucket, in launch order, per timed step (the mean over the
+  // finished repeats): its bytes on the wire, the time finalize() waited for it after backward,
+  // its flight.
   struct Bucket {
     double bytes = 0, wait_s = 0, in_flight_s = 0;
   };

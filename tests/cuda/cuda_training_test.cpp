@@ -24,7 +24,8 @@ std::string train_args(const std::string& out, const std::string& device = "cuda
          " train --model resnet20 --norm none --dtype fp64 --image-size 16 --synthetic-train 48 "
          "--synthetic-test 32 --batch-size 16 --epochs 1 --lr 0.01 --lr-schedule constant "
          "--threads 1 --timing-warmup 0 --comm-timeout 60 --no-augment --bucket-mb 0.05 "
-         "--device " + device + " --out " + out;
+         "--device " +
+         device + " --out " + out;
 }
 
 TEST(CudaTraining, OneGpuRunNamesCudaAndMeasuresItsMemory) {
@@ -41,7 +42,8 @@ TEST(CudaTraining, OneGpuRunNamesCudaAndMeasuresItsMemory) {
 }
 
 // The trace on a GPU: forward, backward and optimizer spans from CUDA events (each a positive
-// time, in order), and with two ranks sharing the GPU each bucket's all-reduce on the comm track.
+// time, in order), and with two ranks sharing the GPU (Gloo: host-timed collectives) each bucket's
+// all-reduce on a comm track, every track nesting.
 TEST(CudaTraining, TraceSpansComeFromCudaEvents) {
   PARALLAX_REQUIRE_GPUS(1);
   testing::TempDir dir;
@@ -59,8 +61,9 @@ TEST(CudaTraining, TraceSpansComeFromCudaEvents) {
   EXPECT_EQ(phases, 3 * 3);  // 48 images in steps of 16: forward, backward, optimizer each
   run_ok(train_args(dir / "ddp") + " --nproc 2 --share-gpu --backend gloo --strategy ddp");
   const auto ddp = testing::spans_of(dir / "ddp/trace/rank0.json");
-  const auto comm = std::count_if(ddp.begin(), ddp.end(),
-                                  [](const testing::Span& s) { return s.lane == "comm"; });
+  const auto comm = std::count_if(ddp.begin(), ddp.end(), testing::on_comm_lane);
+  EXPECT_EQ(testing::misnested(ddp), "");
+  EXPECT_EQ(testing::misnested(single), "");
   const size_t buckets = summary_of(dir / "ddp")["strategy_details"]["buckets"].size();
   EXPECT_EQ(static_cast<size_t>(comm), 3 * buckets);
 }
@@ -88,8 +91,8 @@ TEST(CudaTraining, TwoRanksSharingOneGpuOverGlooEqualOneDevice) {
     EXPECT_LT(max_difference(dir / "single", dir / strategy), 1e-10) << strategy;
   }
   // Without --share-gpu, two ranks on one GPU is one clear line before any rank starts.
-  const auto r = testing::run_command(train_args(dir / "refused", "cuda:0") +
-                                      " --nproc 2 --strategy ddp");
+  const auto r =
+      testing::run_command(train_args(dir / "refused", "cuda:0") + " --nproc 2 --strategy ddp");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("--share-gpu"), std::string::npos) << r.output;
 }

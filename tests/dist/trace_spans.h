@@ -45,4 +45,28 @@ inline double union_seconds(std::vector<Span> spans) {
   return covered * 1e-6;
 }
 
+// A span on one lane that overlaps another without containing it or lying inside it, which a
+// Chrome trace viewer cannot draw (Perfetto drops it); "" when every lane nests.
+inline std::string misnested(std::vector<Span> spans) {
+  std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) {
+    return a.lane != b.lane     ? a.lane < b.lane
+           : a.start != b.start ? a.start < b.start
+                                : a.end > b.end;
+  });
+  constexpr double kSlack = 1e-3;  // microseconds: JSON's rounding
+  std::vector<const Span*> open;
+  for (const Span& s : spans) {
+    while (!open.empty() && (open.back()->lane != s.lane || open.back()->end <= s.start + kSlack))
+      open.pop_back();
+    if (!open.empty() && s.end > open.back()->end + kSlack)
+      return s.lane + ": " + s.name + " overlaps " + open.back()->name;
+    open.push_back(&s);
+  }
+  return "";
+}
+
+inline bool on_comm_lane(const Span& s) {  // "comm", "comm 2", ...
+  return s.lane.rfind("comm", 0) == 0;
+}
+
 }  // namespace parallax::testing
