@@ -88,8 +88,9 @@ TEST(Trace, DdpHasOneCommSpanPerBucketPerStepCoveringItsBusyTime) {
         EXPECT_EQ(count_named(step_spans, "compute", phase), 1) << phase << " step " << k;
       for (const auto& c : comm) EXPECT_EQ(c.name.rfind("all-reduce bucket ", 0), 0u) << c.name;
       // Rank 0's steps.csv holds rank 0's figures.
-      if (rank == 0)
+      if (rank == 0) {
         EXPECT_NEAR(testing::union_seconds(comm), busy[k], 0.05 * busy[k]) << "step " << k;
+      }
     }
   }
 }
