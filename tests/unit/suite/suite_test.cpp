@@ -208,14 +208,31 @@ TEST(Suite, QuickRunsEveryStrategyButHybridWithRepeatsAndSweeps) {
     strategies.insert(r.options["strategy"].get<std::string>());
     if (r.options.contains("split_size")) split_sizes.insert(r.options["split_size"].dump());
     if (r.options["strategy"] == "ddp") ddp_nproc.insert(r.options["nproc"].dump());
-    EXPECT_EQ(r.options["synthetic_kind"], "learnable");
     EXPECT_GT(r.options["target_accuracy"].get<double>(), 0);
+    EXPECT_EQ(r.options["stop_at_target"], false);  // every curve whole
   }
   EXPECT_GE(strategies.size(), 5u);
   EXPECT_EQ(strategies.count("hybrid"), 0u);
   EXPECT_GE(split_sizes.size(), 3u);
   EXPECT_EQ(ddp_nproc, (std::set<std::string>{"1", "2"}));
   EXPECT_EQ(s.repeats, 2);
+}
+
+TEST(Suite, QuickTrainsOnAFashionMnistSubsetElseTheSyntheticStandIn) {
+  // Fashion-MNIST installed: its first 1200 training and 1000 test images, no note.
+  for (const auto& r : load_suite(preset_yaml("quick"), "quick.yaml", permissive(true)).runs) {
+    EXPECT_EQ(r.options["dataset"], "fashion-mnist") << r.name;
+    EXPECT_EQ(r.options["train_subset"], 1200) << r.name;
+    EXPECT_EQ(r.options["test_subset"], 1000) << r.name;
+    EXPECT_EQ(r.note, "") << r.name;
+  }
+  // Absent: learnable synthetic images, and each run says why.
+  for (const auto& r : load_suite(preset_yaml("quick"), "quick.yaml", permissive(false)).runs) {
+    EXPECT_EQ(r.options["dataset"], "synthetic") << r.name;
+    EXPECT_EQ(r.options["synthetic_kind"], "learnable") << r.name;
+    EXPECT_FALSE(r.options.contains("train_subset")) << r.name;
+    EXPECT_NE(r.note.find("Fashion-MNIST absent"), std::string::npos) << r.name;
+  }
 }
 
 TEST(Suite, SeedSweepsTheStudysSplitSizesAndUsesTheStandIn) {
