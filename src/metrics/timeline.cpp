@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <map>
 #include <vector>
 
@@ -19,6 +20,10 @@ double steady_us() {
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
+
+// The collectives' lanes (Timeline::collective), in the order they are drawn.
+const char* const kCommLaneNames[] = {"comm",   "comm 2", "comm 3", "comm 4",
+                                      "comm 5", "comm 6", "comm 7", "comm 8"};
 
 }  // namespace
 
@@ -38,8 +43,7 @@ void Timeline::span(const char* lane, std::string name, double start_us, double 
 }
 
 void Timeline::collective(std::string name, double start_us, double end_us) {
-  static const char* const kLanes[kCommLanes] = {"comm",   "comm 2", "comm 3", "comm 4",
-                                                 "comm 5", "comm 6", "comm 7", "comm 8"};
+  static_assert(static_cast<int>(std::size(kCommLaneNames)) == kCommLanes);
   int lane = 0;
   for (int k = 0; k < kCommLanes; ++k) {
     if (start_us >= comm_free_at_[k]) {
@@ -49,7 +53,7 @@ void Timeline::collective(std::string name, double start_us, double end_us) {
     if (comm_free_at_[k] < comm_free_at_[lane]) lane = k;  // all busy: the one free soonest
   }
   comm_free_at_[lane] = std::max(comm_free_at_[lane], end_us);
-  span(kLanes[lane], std::move(name), start_us, end_us);
+  span(kCommLaneNames[lane], std::move(name), start_us, end_us);
 }
 
 void Timeline::write(const std::string& path) const {
@@ -58,8 +62,9 @@ void Timeline::write(const std::string& path) const {
   // orders a process's threads by their sort index), then the others in order of first use.
   std::map<std::string, int> lanes;
   std::vector<std::string> order;
-  for (const char* lane : {"step", "compute", "comm", "comm 2", "comm 3", "comm 4", "comm 5",
-                           "comm 6", "comm 7", "comm 8"})
+  std::vector<const char*> first{"step", "compute"};
+  first.insert(first.end(), std::begin(kCommLaneNames), std::end(kCommLaneNames));
+  for (const char* lane : first)
     for (const auto& e : events_)
       if (e.lane == std::string(lane)) {
         order.push_back(lane);

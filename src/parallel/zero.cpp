@@ -17,13 +17,13 @@ Zero::Zero(const Config& cfg, const DistContext& ctx, std::shared_ptr<ModelBlock
     : DataParallel(cfg, ctx, std::move(model)),
       cfg_(cfg),
       sharded_(reducer_ != nullptr),
-      gather_clock_(runs_on_device_streams(ctx.world_pg) ? ctx.device
-                                                         : torch::Device(torch::kCPU)) {
+      gathers_on_device_(runs_on_device_streams(ctx.world_pg)),
+      gather_clock_(gathers_on_device_ ? ctx.device : torch::Device(torch::kCPU)) {
   if (!sharded_) return;
   if (trace_)
     for (Flights& f : flights_)
-      f.clock = std::make_unique<StreamClock>(
-          runs_on_device_streams(ctx.world_pg) ? ctx.device : torch::Device(torch::kCPU));
+      f.clock = std::make_unique<StreamClock>(gathers_on_device_ ? ctx.device
+                                                                 : torch::Device(torch::kCPU));
   const auto& layout = reducer_->layout();
   auto opts = model_->parameters().front().options();
   for (const auto& plan : layout.buckets) flat_params_.push_back(torch::zeros({plan.padded}, opts));
@@ -78,13 +78,12 @@ void Zero::launch_gathers() {
     f->marks.assign(flat_params_.size(), {-1, -1});
     f->pending = true;
   }
-  const bool device_work = runs_on_device_streams(ctx_.world_pg);
   // Buckets hold the model in reverse order: the last bucket holds the first layers, which the
   // next forward needs first, so it goes first.
   for (size_t b = flat_params_.size(); b-- > 0;) {
     const int launched = f ? f->clock->mark() : -1;
     gathers_[b] = all_gather_in_place(ctx_.world_pg, flat_params_[b], ctx_.rank, ctx_.world);
-    if (f) f->marks[b] = {launched, f->clock->mark_done(gathers_[b], device_work)};
+    if (f) f->marks[b] = {launched, f->clock->mark_done(gathers_[b], gathers_on_device_)};
   }
 }
 

@@ -36,7 +36,8 @@ class Zero : public DataParallel {
   double exposed_comm_s() override;
 
   Config cfg_;
-  bool sharded_ = false;                    // false with one rank: plain single-device training
+  bool sharded_ = false;            // false with one rank: plain single-device training
+  bool gathers_on_device_ = false;  // NCCL: all-gathers timed by CUDA events (else host time)
   std::vector<torch::Tensor> flat_params_;  // per bucket, padded to world x chunk
   std::vector<torch::Tensor> shards_;  // per bucket: this rank's chunk (the optimizer's params)
   std::vector<compat::Work> gathers_;  // per bucket: its all-gather in flight, or null
