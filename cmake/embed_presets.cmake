@@ -43,6 +43,8 @@ function(parallax_embed_presets target)
   file(GLOB suites CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/bench/suites/*.yaml")
   set_property(DIRECTORY "${PROJECT_SOURCE_DIR}" APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${suites})
   target_sources(${target} PRIVATE "${output}")
-  # Plain strings: LibTorch's precompiled header would only slow this file down.
-  set_source_files_properties("${output}" PROPERTIES SKIP_PRECOMPILE_HEADERS ON)
+  # Plain strings: LibTorch's precompiled header would only slow this file down; out of the unity
+  # batches, so that editing a suite recompiles this file alone.
+  set_source_files_properties("${output}" PROPERTIES SKIP_PRECOMPILE_HEADERS ON
+                              SKIP_UNITY_BUILD_INCLUSION ON)
 endfunction()

@@ -10,5 +10,5 @@ source scripts/flavour.sh
 flag=()
 [ "$FLAVOUR" = torch2 ] && { flag=(--torch2); shift; }
 scripts/install-deps.sh "${flag[@]}"
-scripts/build.sh "${flag[@]}"
+scripts/build.sh "${flag[@]}" --target parallax  # not the tests: the demo never runs them
 exec "$BUILD_DIR/parallax" bench --preset quick "$@"

@@ -7,17 +7,38 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/flavour.sh
 
+# The pinned wheels (~5 GB) are installed once per version of the requirements: into a virtual
+# environment under ~/.cache/parallax named by the requirements' hash, which .venv then links to,
+# so another clone (CI's, a second checkout) reuses it. A .venv that is a folder of its own is
+# used as it is. PARALLAX_VENV_CACHE moves the cache; an unfinished one is never used.
 install_torch2() {
   [ "$FLAVOUR" = torch2 ] || return 0
-  local want have
+  local want have key cache
   want=$(grep -hE '^[a-z]+==' scripts/torch2-requirements.txt scripts/test-requirements.txt)
+  key=$(cat scripts/torch2-requirements.txt scripts/test-requirements.txt | sha256sum | cut -c1-16)
+  cache="${PARALLAX_VENV_CACHE:-$HOME/.cache/parallax}/venv-$key"
+  if [ ! -e "$VENV" ] && [ -f "$cache/.complete" ]; then
+    ln -sfn "$cache" "$VENV"
+    echo "install-deps: .venv links to $cache"
+  fi
   have=$([ -x "$VENV/bin/pip" ] && "$VENV/bin/pip" freeze 2>/dev/null | sed 's/+[a-z0-9]*$//' || true)
   if [ -z "$(comm -23 <(echo "$want" | sort) <(echo "$have" | sort))" ]; then
     echo "install-deps:" $want "present in .venv"
     return 0
   fi
   echo "install-deps: installing" $want "into .venv (a CUDA wheel with its CUDA libraries: ~5 GB)"
-  [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
+  if [ ! -e "$VENV" ] || [ -L "$VENV" ]; then
+    # A new cached environment, made where it stays (a venv's scripts name their own path); the
+    # older versions' are removed (each is ~5 GB), and so is an unfinished one.
+    mkdir -p "$(dirname "$cache")"
+    find "$(dirname "$cache")" -maxdepth 1 -name 'venv-*' -type d -exec rm -rf {} +
+    python3 -m venv "$cache"
+    "$cache/bin/pip" install -q --disable-pip-version-check \
+      -r scripts/torch2-requirements.txt -r scripts/test-requirements.txt
+    touch "$cache/.complete"
+    ln -sfn "$cache" "$VENV"
+    return 0
+  fi
   "$VENV/bin/pip" install -q --disable-pip-version-check -r scripts/torch2-requirements.txt \
     -r scripts/test-requirements.txt
 }

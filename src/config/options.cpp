@@ -16,13 +16,13 @@ std::string field_of(const CLI::Option& opt) {
   return name;
 }
 
-}  // namespace
+// Each `--x a|b|c` option's allowed values.
+CLI::IsMember one_of(std::vector<std::string> values) {
+  return CLI::IsMember(std::move(values));
+}
 
-void add_train_options(CLI::App& app, Config& c) {
-  auto one_of = [](std::vector<std::string> v) { return CLI::IsMember(std::move(v)); };
-
-  app.option_defaults()->always_capture_default();
-  auto* model = app.add_option_group("Model");
+// The network: its architecture, dtype, arithmetic precision and memory order.
+void add_model_options(CLI::App* model, Config& c) {
   model
       ->add_option("--model", c.model,
                    "network: resnet18|34|50|101 (torchvision layout, 7x7 stem) "
@@ -50,8 +50,10 @@ void add_train_options(CLI::App& app, Config& c) {
   model->add_flag("--channels-last,!--no-channels-last", c.channels_last,
                   "convolution weights and input batches in channels-last (NHWC) memory order, "
                   "which oneDNN and cuDNN run fastest");
+}
 
-  auto* data = app.add_option_group("Data");
+// The dataset, its folder, and the size and shape of synthetic data.
+void add_data_options(CLI::App* data, Config& c) {
   data->add_option("--dataset", c.dataset,
                    "synthetic (generated from --seed, no download), "
                    "cifar10, fashion-mnist (Debian's dataset-fashion-mnist by default), mnist")
@@ -75,8 +77,10 @@ void add_train_options(CLI::App& app, Config& c) {
   data->add_flag("--augment,!--no-augment", c.augment,
                  "training augmentation: random crop "
                  "(4-pixel padding) and horizontal flip; normalisation is always on");
+}
 
-  auto* run = app.add_option_group("Strategy and devices");
+// The parallelism strategy and, for ZeRO, its stage.
+void add_strategy_options(CLI::App* run, Config& c) {
   run->add_option("--strategy", c.strategy,
                   "parallelism: single (one device); ddp (data "
                   "parallel: bucketed all-reduce overlapped with backward); zero (ddp with the "
@@ -85,17 +89,21 @@ void add_train_options(CLI::App& app, Config& c) {
                   "(stages fed micro-batches, --pipeline-schedule); hybrid (--dp replicas of a "
                   "--pp stage pipeline)")
       ->check(one_of({"single", "ddp", "zero", "model", "pipeline", "hybrid"}));
-  run->add_option("--zero-stage", c.zero_stage,
-                  "zero: 1 = each rank keeps and updates 1/N of the optimizer state, "
-                  "parameters all-gathered; 2 = gradients reduce-scattered too, only the shard kept; "
-                  "3 = parameters sharded too, each block's gathered just before its forward and "
-                  "backward (one block ahead) and freed after")
+  run->add_option(
+         "--zero-stage", c.zero_stage,
+         "zero: 1 = each rank keeps and updates 1/N of the optimizer state, "
+         "parameters all-gathered; 2 = gradients reduce-scattered too, only the shard kept; "
+         "3 = parameters sharded too, each block's gathered just before its forward and "
+         "backward (one block ahead) and freed after")
       ->check(CLI::IsMember({1, 2, 3}));
   run->add_option("--reshard-after-forward", c.reshard_after_forward,
                   "zero-3: free each block's gathered parameters after its forward (true) or keep "
                   "them until its backward (false: ZeRO-2's traffic, more memory), as FSDP2's "
                   "reshard_after_forward");
-  auto* pipe = app.add_option_group("Model and pipeline parallelism");
+}
+
+// Where model, pipeline and hybrid runs cut the model, and how micro-batches flow.
+void add_pipeline_options(CLI::App* pipe, Config& c) {
   pipe->add_option("--split-at", c.split_at,
                    "model/pipeline/hybrid: the first block of each stage after the first, "
                    "comma-separated (the study's cut: layer3.0); default: --balance")
@@ -129,6 +137,10 @@ void add_train_options(CLI::App& app, Config& c) {
                    "may be smaller)");
   pipe->add_option("--dp", c.dp, "hybrid: data-parallel replicas (world = dp x pp)");
   pipe->add_option("--pp", c.pp, "hybrid: pipeline stages (world = dp x pp)");
+}
+
+// The device each rank drives, its collectives' backend and its threads.
+void add_device_options(CLI::App* run, Config& c) {
   run->add_option("--device", c.device, "cpu, or cuda (cuda:N for one GPU)");
   run->add_option("--backend", c.backend,
                   "collectives: auto (gloo on cpu, nccl on cuda), gloo, nccl, or mpi "
@@ -139,6 +151,10 @@ void add_train_options(CLI::App& app, Config& c) {
                 "cuda: let local ranks share GPUs when there are fewer GPUs than ranks "
                 "(rank r takes GPU r mod count; needs --backend gloo, NCCL refuses two ranks "
                 "on one GPU)");
+}
+
+// How many ranks start where, and how they meet.
+void add_launch_options(CLI::App* run, Config& c) {
   run->add_option("--nproc", c.nproc, "ranks to start on this node (one process each)");
   run->add_flag("--oversubscribe", c.oversubscribe,
                 "allow more than 4 local ranks per core (they mostly wait for each other)");
@@ -151,6 +167,10 @@ void add_train_options(CLI::App& app, Config& c) {
   run->add_option("--comm-timeout", c.comm_timeout,
                   "seconds before a stuck collective fails "
                   "(a dead rank ends the others within this)");
+}
+
+// How data-parallel ranks bucket, reduce and check their gradients.
+void add_gradient_sync_options(CLI::App* run, Config& c) {
   run->add_option("--bucket-mb", c.bucket_mb,
                   "ddp/zero: gradient bucket size in MiB (the first "
                   "bucket is 1 MiB so communication starts early)");
@@ -180,8 +200,10 @@ void add_train_options(CLI::App& app, Config& c) {
   run->add_flag("--sync-bn", c.sync_bn,
                 "ddp/zero: BatchNorm statistics over the global batch (one all-reduce per "
                 "BatchNorm layer in forward and backward) instead of each rank's share");
+}
 
-  auto* opt = app.add_option_group("Optimisation");
+// Batch sizes, run length, target accuracy, the optimizer and its schedule.
+void add_optimisation_options(CLI::App* opt, Config& c) {
   opt->add_option("--batch-size", c.batch_size, "global batch size (images per optimizer step)");
   opt->add_option("--eval-batch-size", c.eval_batch_size, "batch size for evaluation");
   opt->add_option("--epochs", c.epochs, "passes over the training split");
@@ -208,8 +230,10 @@ void add_train_options(CLI::App& app, Config& c) {
   opt->add_option("--seed", c.seed,
                   "seed of the model, the data order, augmentation and "
                   "synthetic data: the same seed gives the same loss trajectory");
+}
 
-  auto* out = app.add_option_group("Measurement and output");
+// The timing warm-up, the run directory, resuming and checkpoints.
+void add_output_options(CLI::App* out, Config& c) {
   out->add_option("--timing-warmup", c.timing_warmup,
                   "first steps left out of step-time "
                   "statistics (allocator and oneDNN warm-up)");
@@ -223,10 +247,18 @@ void add_train_options(CLI::App& app, Config& c) {
   out->add_option("--checkpoint-every", c.checkpoint_every,
                   "also write the checkpoint every N optimizer steps (0: at each epoch's end "
                   "only); a run restarted by torchrun --max-restarts resumes from it");
+}
+
+// Weights to start from, listed last among the optimisation options.
+void add_init_from_option(CLI::App* opt, Config& c) {
   opt->add_option("--init-from", c.init_from,
                   "start from these weights: a PyTorch state dict file (torch.save, "
                   "torchvision's names, e.g. `parallax export` output or torchvision's "
                   "pretrained weights)");
+}
+
+// TensorBoard (whose DIR may be left out: the run directory's tb/) and traces.
+void add_logging_options(CLI::App& app, CLI::App* out, Config& c) {
   auto* tb = out->add_option("--tensorboard", c.tensorboard,
                              "write TensorBoard event files into DIR (rank 0; given without DIR: "
                              "tb/ in the run directory)")
@@ -238,6 +270,28 @@ void add_train_options(CLI::App& app, Config& c) {
   app.final_callback([tb, &c] {
     if (tb->count() > 0 && c.tensorboard.empty()) c.tensorboard = kTensorboardInRunDir;
   });
+}
+
+}  // namespace
+
+void add_train_options(CLI::App& app, Config& c) {
+  app.option_defaults()->always_capture_default();
+  // --help lists the groups in the order they are made and each group's options in the order
+  // they are added: "Strategy and devices" is made before the pipeline group and filled around it.
+  add_model_options(app.add_option_group("Model"), c);
+  add_data_options(app.add_option_group("Data"), c);
+  auto* run = app.add_option_group("Strategy and devices");
+  add_strategy_options(run, c);
+  add_pipeline_options(app.add_option_group("Model and pipeline parallelism"), c);
+  add_device_options(run, c);
+  add_launch_options(run, c);
+  add_gradient_sync_options(run, c);
+  auto* opt = app.add_option_group("Optimisation");
+  add_optimisation_options(opt, c);
+  auto* out = app.add_option_group("Measurement and output");
+  add_output_options(out, c);
+  add_init_from_option(opt, c);
+  add_logging_options(app, out, c);
 }
 
 Config merge_resumed_config(const CLI::App& app, const Config& given, const Config& saved) {

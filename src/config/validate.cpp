@@ -4,8 +4,8 @@
 #include <cmath>
 #include <initializer_list>
 #include <regex>
-#include <utility>
 #include <sstream>
+#include <utility>
 
 #include "config/user_error.h"
 
@@ -20,25 +20,31 @@ void require(bool ok, const char* option, T value, const char* what) {
   throw UserError(msg.str());
 }
 
-}  // namespace
-
-void validate(const Config& c) {
-  // inf and nan pass every comparison below that they should fail (--lr inf > 0): refused first.
-  for (const auto& [option, value] :
-       std::initializer_list<std::pair<const char*, double>>{{"--lr", c.lr},
-                                                             {"--momentum", c.momentum},
-                                                             {"--weight-decay", c.weight_decay},
-                                                             {"--warmup", c.warmup},
-                                                             {"--target-accuracy", c.target_accuracy},
-                                                             {"--comm-timeout", c.comm_timeout},
-                                                             {"--bucket-mb", c.bucket_mb},
-                                                             {"--tail-bucket-mb", c.tail_bucket_mb}})
+// inf and nan pass every later comparison that they should fail (--lr inf > 0): refused first.
+void check_finite_numbers(const Config& c) {
+  for (const auto& [option, value] : std::initializer_list<std::pair<const char*, double>>{
+           {"--lr", c.lr},
+           {"--momentum", c.momentum},
+           {"--weight-decay", c.weight_decay},
+           {"--warmup", c.warmup},
+           {"--target-accuracy", c.target_accuracy},
+           {"--comm-timeout", c.comm_timeout},
+           {"--bucket-mb", c.bucket_mb},
+           {"--tail-bucket-mb", c.tail_bucket_mb}})
     require(std::isfinite(value), option, value, "must be a finite number");
+}
+
+// The fp16 loss scale: at least 1, and given only where a loss scale is used.
+void check_loss_scale(const Config& c) {
   require(std::isfinite(c.loss_scale) && c.loss_scale >= 1, "--loss-scale", c.loss_scale,
           "must be a finite number of at least 1");
-  require(c.precision == "fp16" || c.precision == "mixed" || c.loss_scale == 65536,
-          "--loss-scale", c.loss_scale,
+  require(c.precision == "fp16" || c.precision == "mixed" || c.loss_scale == 65536, "--loss-scale",
+          c.loss_scale,
           "applies to --precision fp16 (or mixed on a GPU) only; bf16 and fp32 need no loss scale");
+}
+
+// Batch sizes, the run's length, and how often it checkpoints and logs.
+void check_run_length(const Config& c) {
   require(c.batch_size >= 1, "--batch-size", c.batch_size, "must be at least 1");
   require(c.eval_batch_size >= 1, "--eval-batch-size", c.eval_batch_size, "must be at least 1");
   require(c.epochs >= 1, "--epochs", c.epochs, "must be at least 1");
@@ -48,6 +54,10 @@ void validate(const Config& c) {
   require(c.checkpoint || c.checkpoint_every == 0, "--checkpoint-every", c.checkpoint_every,
           "needs checkpoints; leave out --no-checkpoint");
   require(c.log_every >= 1, "--log-every", c.log_every, "must be at least 1");
+}
+
+// The target accuracy, the optimizer's settings and the warm-up.
+void check_optimiser_options(const Config& c) {
   require(c.target_accuracy >= 0 && c.target_accuracy <= 1, "--target-accuracy", c.target_accuracy,
           "must be a fraction in (0, 1], e.g. 0.9 for 90%");
   require(c.lr > 0, "--lr", c.lr, "must be positive");
@@ -57,6 +67,10 @@ void validate(const Config& c) {
           "needs --optimizer sgd with --momentum above 0");
   require(c.warmup >= 0 && c.warmup <= c.epochs, "--warmup", c.warmup,
           "must be between 0 and --epochs");
+}
+
+// The ranks on each node, the nodes, and where and how long they wait for each other.
+void check_launch_options(const Config& c) {
   require(c.nproc >= 1 && c.nproc <= 1024, "--nproc", c.nproc, "must be between 1 and 1024");
   require(c.nnodes >= 1, "--nnodes", c.nnodes, "must be at least 1");
   require(c.node_rank >= 0 && c.node_rank < c.nnodes, "--node-rank", c.node_rank,
@@ -66,6 +80,10 @@ void validate(const Config& c) {
   require(c.master_port >= 0 && c.master_port <= 65535, "--master-port", c.master_port,
           "must be a TCP port");
   require(c.comm_timeout > 0, "--comm-timeout", c.comm_timeout, "must be positive");
+}
+
+// Gradient accumulation, buckets and reduction, and ZeRO's stage.
+void check_data_parallel_options(const Config& c) {
   require(c.accumulate >= 1, "--accumulate", c.accumulate, "must be at least 1");
   require(c.bucket_mb > 0, "--bucket-mb", c.bucket_mb, "must be positive");
   require(c.buckets_in_flight >= 1, "--buckets-in-flight", c.buckets_in_flight,
@@ -74,15 +92,20 @@ void validate(const Config& c) {
           "must be 0 (no tapered tail) or positive");
   require(c.strategy != "single" || c.nproc * c.nnodes == 1, "--strategy", c.strategy,
           "runs one rank; use --strategy ddp or zero for more than one");
-  require(c.grad_reduce_dtype == "fp32" || c.strategy == "ddp" || c.strategy == "zero" ||
-              c.strategy == "hybrid",
-          "--grad-reduce-dtype", c.grad_reduce_dtype,
-          ("applies to gradient all-reduce (--strategy ddp, zero or hybrid); drop it for " +
-           c.strategy).c_str());
+  require(
+      c.grad_reduce_dtype == "fp32" || c.strategy == "ddp" || c.strategy == "zero" ||
+          c.strategy == "hybrid",
+      "--grad-reduce-dtype", c.grad_reduce_dtype,
+      ("applies to gradient all-reduce (--strategy ddp, zero or hybrid); drop it for " + c.strategy)
+          .c_str());
   require(c.zero_stage >= 1 && c.zero_stage <= 3, "--zero-stage", c.zero_stage,
           "must be 1, 2 or 3");
   require(!(c.strategy == "zero" && c.zero_stage == 3 && c.verify_replicas), "--verify-replicas",
           "true", "compares whole replicas, which zero-3 never holds; leave it out for stage 3");
+}
+
+// Stage cuts, micro-batches, pipeline schedules and hybrid sizes.
+void check_stage_options(const Config& c) {
   const bool staged = c.strategy == "model" || c.strategy == "pipeline" || c.strategy == "hybrid";
   require(c.micro_batches >= 0, "--micro-batches", c.micro_batches, "must be 1 or more");
   require(c.split_size >= 0, "--split-size", c.split_size, "must be 1 or more");
@@ -93,19 +116,17 @@ void validate(const Config& c) {
   require(staged || c.split_at.empty(), "--split-at", c.split_at,
           "cuts the model into stages: needs --strategy model, pipeline or hybrid");
   require(c.virtual_stages >= 0, "--virtual-stages", c.virtual_stages, "must be 1 or more");
-  require(c.virtual_stages <= 1 || c.pipeline_schedule == "interleaved-1f1b",
-          "--virtual-stages", c.virtual_stages,
+  require(c.virtual_stages <= 1 || c.pipeline_schedule == "interleaved-1f1b", "--virtual-stages",
+          c.virtual_stages,
           "needs --pipeline-schedule interleaved-1f1b (zb-v has 2 chunks, the others 1)");
   require(c.virtual_stages != 1 || c.pipeline_schedule != "zb-v", "--virtual-stages",
           c.virtual_stages, "zb-v holds 2 chunks per rank; leave --virtual-stages out");
-  require(c.strategy == "pipeline" || c.virtual_stages == 0, "--virtual-stages",
-          c.virtual_stages, "needs --strategy pipeline");
-  require(c.strategy != "hybrid" || c.pipeline_schedule == "gpipe" ||
-              c.pipeline_schedule == "1f1b",
+  require(c.strategy == "pipeline" || c.virtual_stages == 0, "--virtual-stages", c.virtual_stages,
+          "needs --strategy pipeline");
+  require(c.strategy != "hybrid" || c.pipeline_schedule == "gpipe" || c.pipeline_schedule == "1f1b",
           "--pipeline-schedule", c.pipeline_schedule,
           "runs with --strategy pipeline; hybrid takes gpipe or 1f1b");
-  require(c.strategy != "model" || c.pipeline_schedule == "gpipe" ||
-              c.pipeline_schedule == "1f1b",
+  require(c.strategy != "model" || c.pipeline_schedule == "gpipe" || c.pipeline_schedule == "1f1b",
           "--pipeline-schedule", c.pipeline_schedule,
           "needs micro-batches: use --strategy pipeline (model runs one batch through the stages)");
   require(c.dp >= 1, "--dp", c.dp, "must be at least 1");
@@ -114,9 +135,17 @@ void validate(const Config& c) {
           "takes its sizes from the world; --dp and --pp are for --strategy hybrid");
   require(!staged || c.accumulate == 1, "--accumulate", c.accumulate,
           "is for ddp and zero; a pipeline accumulates over its micro-batches already");
+}
+
+// SyncBatchNorm needs data-parallel ranks and BatchNorm layers.
+void check_sync_bn_options(const Config& c) {
   require(!c.sync_bn || c.strategy == "ddp" || c.strategy == "zero", "--sync-bn", "",
           "needs --strategy ddp or zero (data-parallel ranks to share statistics with)");
   require(!c.sync_bn || c.norm == "batch", "--sync-bn", "", "needs --norm batch");
+}
+
+// The device, the backend that can move its tensors, GPU sharing and threads.
+void check_device_options(const Config& c) {
   require(c.backend != "nccl" || c.device.rfind("cuda", 0) == 0, "--backend", c.backend,
           "moves CUDA tensors only; use --device cuda, or --backend gloo on cpu");
   require(c.backend != "mpi" || c.strategy != "hybrid", "--backend", c.backend,
@@ -130,6 +159,10 @@ void validate(const Config& c) {
   require(c.timing_warmup >= 0, "--timing-warmup", c.timing_warmup, "must be 0 or more");
   require(std::regex_match(c.device, std::regex("cpu|cuda(:[0-9]+)?")), "--device", c.device,
           "must be cpu, cuda or cuda:N");
+}
+
+// Subsets of a dataset read from files, and the size and shape of synthetic data.
+void check_dataset_options(const Config& c) {
   require(c.train_subset >= 0, "--train-subset", c.train_subset, "must be 0 (all) or more");
   require(c.test_subset >= 0, "--test-subset", c.test_subset, "must be 0 (all) or more");
   require(c.dataset != "synthetic" || c.train_subset == 0, "--train-subset", c.train_subset,
@@ -146,6 +179,22 @@ void validate(const Config& c) {
     require(c.classes >= 2 && c.classes <= 1000, "--classes", c.classes,
             "must be between 2 and 1000");
   }
+}
+
+}  // namespace
+
+// The checks run in this order: the first that fails is the one line the user sees.
+void validate(const Config& c) {
+  check_finite_numbers(c);
+  check_loss_scale(c);
+  check_run_length(c);
+  check_optimiser_options(c);
+  check_launch_options(c);
+  check_data_parallel_options(c);
+  check_stage_options(c);
+  check_sync_bn_options(c);
+  check_device_options(c);
+  check_dataset_options(c);
 }
 
 }  // namespace parallax

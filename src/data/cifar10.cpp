@@ -17,13 +17,11 @@ namespace parallax {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr const char* kBatchesFolder = "cifar-10-batches-bin";
-
 // The command that repairs a broken folder. The download writes dir/cifar-10-batches-bin, which
 // read_cifar10(dir) prefers, so for a flat folder the folder itself is the right --dir too.
 std::string fix_for(const std::string& batches_dir) {
   const fs::path p(batches_dir);
-  std::string dir = (p.filename() == kBatchesFolder ? p.parent_path() : p).string();
+  std::string dir = (p.filename() == kCifarBatchesFolder ? p.parent_path() : p).string();
   if (dir.empty()) dir = ".";
   return "; re-download with `parallax data download cifar10 --dir " + dir + "`";
 }
@@ -79,7 +77,7 @@ Split split_records(const torch::Tensor& raw) {
 }  // namespace
 
 std::string cifar10_batches_dir(const std::string& dir) {
-  const std::string nested = (fs::path(dir) / kBatchesFolder).string();
+  const std::string nested = (fs::path(dir) / kCifarBatchesFolder).string();
   return fs::is_directory(nested) ? nested : dir;
 }
 

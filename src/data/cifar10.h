@@ -8,6 +8,8 @@ namespace parallax {
 
 constexpr int64_t kCifarRecordBytes = 1 + 3 * 32 * 32;  // label byte, then R, G, B planes
 constexpr int64_t kCifarRecordsPerFile = 10000;
+// The folder the official archive unpacks to.
+constexpr const char* kCifarBatchesFolder = "cifar-10-batches-bin";
 
 // Reads dir, or dir/cifar-10-batches-bin when dir is the folder one level up: 50000 train and
 // 10000 test images, uint8 [N, 3, 32, 32]. UserError naming the file if one is missing,

@@ -27,7 +27,6 @@ namespace parallax {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr const char* kBatchesFolder = "cifar-10-batches-bin";
 constexpr const char* kArchiveName = "cifar-10-binary.tar.gz";
 constexpr const char* kTempPrefix = ".cifar-10-extract-";
 constexpr const char* kBatchFiles[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
@@ -244,7 +243,7 @@ void download_cifar10(const std::string& dir, const std::string& url, const std:
   if (ec) throw UserError("--dir " + dir + ": cannot create it (" + ec.message() + ")");
   FolderLock lock(dir);  // held to the end: every check below sees a folder no one else changes
 
-  const fs::path final_dir = fs::path(dir) / kBatchesFolder;
+  const fs::path final_dir = fs::path(dir) / kCifarBatchesFolder;
   bool replace = false;
   if (fs::exists(final_dir)) {
     try {
@@ -291,12 +290,12 @@ void download_cifar10(const std::string& dir, const std::string& url, const std:
   std::fprintf(stderr, "parallax: extracting %s\n", archive_path.c_str());
   extract(archive_path, root);
   for (const char* name : kBatchFiles)
-    if (!fs::is_regular_file(root / kBatchesFolder / name))
-      throw UserError("download: " + archive_path + " holds no " + kBatchesFolder + "/" + name +
-                      "; it is not the CIFAR-10 binary archive, delete it and run again");
+    if (!fs::is_regular_file(root / kCifarBatchesFolder / name))
+      throw UserError("download: " + archive_path + " holds no " + kCifarBatchesFolder + "/" +
+                      name + "; it is not the CIFAR-10 binary archive, delete it and run again");
   // The old folder leaves before the new one arrives; the final name never holds a mix.
   if (replace) rename_or_throw(final_dir, root / "replaced");
-  rename_or_throw(root / kBatchesFolder, final_dir);
+  rename_or_throw(root / kCifarBatchesFolder, final_dir);
   std::fprintf(stderr, "parallax: CIFAR-10 is in %s (%s kept; delete it to save space)\n",
                final_dir.c_str(), archive_path.c_str());
 }

@@ -8,7 +8,7 @@
 #endif
 
 #include "config/user_error.h"
-#include "metrics/system_info.h"
+#include "distributed/cpu_cores.h"
 
 namespace parallax {
 
@@ -27,13 +27,13 @@ int gpu_for_rank(const std::string& name, int local_rank, int local_world, int g
   }
   if (local_world > gpus && !share)
     throw UserError("--device cuda: " + std::to_string(local_world) + " local ranks but " + n +
-                    "; start at most " + std::to_string(gpus) + " ranks per node, or add "
+                    "; start at most " + std::to_string(gpus) +
+                    " ranks per node, or add "
                     "--share-gpu --backend gloo to put several ranks on one GPU");
   return local_rank % gpus;
 }
 
-torch::Device resolve_device(const std::string& name, int local_rank, int local_world,
-                             bool share) {
+torch::Device resolve_device(const std::string& name, int local_rank, int local_world, bool share) {
   if (name == "cpu") return torch::kCPU;
   if (!torch::cuda::is_available())
     throw UserError("--device " + name + ": no CUDA device visible to this build of LibTorch " +

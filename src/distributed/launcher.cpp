@@ -21,10 +21,10 @@
 #include <tuple>
 #include <vector>
 
+#include "config/exit_codes.h"
 #include "config/user_error.h"
 #include "distributed/heartbeat.h"
 #include "distributed/rendezvous_store.h"
-#include "config/exit_codes.h"
 
 namespace parallax {
 namespace {
@@ -38,8 +38,8 @@ void on_signal(int sig) {
 
 struct Rank {
   pid_t pid = -1;
-  int out = -1, err = -1;          // read ends of the child's stdout and stderr
-  int beat = -1;                   // read end of its heartbeat pipe
+  int out = -1, err = -1;  // read ends of the child's stdout and stderr
+  int beat = -1;           // read end of its heartbeat pipe
   std::chrono::steady_clock::time_point last_beat;
   std::string out_tail, err_tail;  // bytes after the last newline
   bool running = true;
@@ -71,8 +71,10 @@ pid_t spawn(const LaunchSpec& spec, int local, int out_fd, int err_fd, int beat_
   ::dup2(out_fd, STDOUT_FILENO);
   ::dup2(err_fd, STDERR_FILENO);
   // dup2 clears close-on-exec, so the rank inherits it (unless the pipe already is that fd).
-  if (beat_fd == kHeartbeatFd) ::fcntl(beat_fd, F_SETFD, 0);
-  else ::dup2(beat_fd, kHeartbeatFd);
+  if (beat_fd == kHeartbeatFd)
+    ::fcntl(beat_fd, F_SETFD, 0);
+  else
+    ::dup2(beat_fd, kHeartbeatFd);
   ::setenv(kHeartbeatEnv, std::to_string(kHeartbeatFd).c_str(), 1);
   ::setpgid(0, 0);  // a terminal's Ctrl-C reaches the launcher alone, which forwards it once
   ::setenv("RANK", std::to_string(spec.node_rank * spec.nproc + local).c_str(), 1);
@@ -97,9 +99,9 @@ struct PrivateStoreDir {
     if (!make) return;
     const char* tmp = std::getenv("TMPDIR");
     std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/parallax-store-XXXXXX";
-    if (!::mkdtemp(pattern.data())) throw UserError("cannot create a folder under " + pattern +
-                                                    " for the rendezvous (" + std::strerror(errno) +
-                                                    "); set TMPDIR to a writable folder");
+    if (!::mkdtemp(pattern.data()))
+      throw UserError("cannot create a folder under " + pattern + " for the rendezvous (" +
+                      std::strerror(errno) + "); set TMPDIR to a writable folder");
     dir = pattern;
     file = dir + "/store";
   }
@@ -109,6 +111,200 @@ struct PrivateStoreDir {
   }
   std::string dir, file;
 };
+
+using LauncherClock = std::chrono::steady_clock;
+
+// SIGINT, SIGTERM and SIGCHLD reach the poll loop through a non-blocking pipe: a handler may do
+// no more than write to one.
+void install_signal_pipe() {
+  if (::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) throw std::runtime_error("pipe failed");
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGCHLD, &sa, nullptr);
+}
+
+// Silent for half the collective timeout: named before the ranks waiting for it time out.
+LauncherClock::duration heartbeat_timeout(double comm_timeout_s) {
+  return std::chrono::duration_cast<LauncherClock::duration>(
+      std::chrono::duration<double>(std::max(2.0, comm_timeout_s / 2)));
+}
+
+// Forks the local ranks, each with pipes for its stdout, stderr and heartbeat; the launcher keeps
+// their read ends.
+std::vector<Rank> start_local_ranks(const LaunchSpec& spec, int world,
+                                    const std::string& store_file,
+                                    LauncherClock::duration silent_after) {
+  std::vector<Rank> ranks(spec.nproc);
+  for (int i = 0; i < spec.nproc; ++i) {
+    int out[2], err[2], beat[2];
+    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 ||
+        ::pipe2(beat, O_CLOEXEC) != 0)
+      throw std::runtime_error("pipe failed");
+    ranks[i].pid = spawn(spec, i, out[1], err[1], beat[1], world, store_file);
+    ::close(out[1]);
+    ::close(err[1]);
+    ::close(beat[1]);
+    ranks[i].out = out[0];
+    ranks[i].err = err[0];
+    ranks[i].beat = beat[0];
+    // Loading LibTorch takes seconds before the first beat: the first one gets a longer leash.
+    ranks[i].last_beat = LauncherClock::now() +
+                         std::max<LauncherClock::duration>(std::chrono::seconds(20), silent_after) -
+                         silent_after;
+  }
+  return ranks;
+}
+
+// The local ranks while the launcher watches them: which still run, and which failed first.
+struct RankWatch {
+  std::vector<Rank> ranks;
+  int first_failed = -1, running = 0, silent = -1;
+  bool interrupted = false;
+
+  void stop_all(int sig) {
+    for (auto& r : ranks)
+      if (r.running) ::kill(r.pid, sig);
+  }
+  bool output_open() const {
+    return std::any_of(ranks.begin(), ranks.end(),
+                       [](const Rank& r) { return r.out >= 0 || r.err >= 0; });
+  }
+};
+
+// Waits until a rank writes, beats or ends, or a signal comes.
+void wait_for_rank_events(const std::vector<Rank>& ranks) {
+  std::vector<pollfd> fds{{g_signal_pipe[0], POLLIN, 0}};
+  for (const auto& r : ranks) {
+    if (r.out >= 0) fds.push_back({r.out, POLLIN, 0});
+    if (r.err >= 0) fds.push_back({r.err, POLLIN, 0});
+    if (r.beat >= 0) fds.push_back({r.beat, POLLIN, 0});
+  }
+  // At least twice a second: heartbeats are checked on every turn.
+  ::poll(fds.data(), fds.size(), 500);
+}
+
+// SIGINT and SIGTERM that reached the launcher go on to every rank still running.
+void forward_signals(RankWatch& watch) {
+  unsigned char sig;
+  while (::read(g_signal_pipe[0], &sig, 1) == 1) {
+    if (sig == SIGINT || sig == SIGTERM) {
+      // The ranks finish their step and stop together; asked again, they stop at once.
+      if (watch.interrupted)
+        watch.stop_all(SIGKILL);
+      else
+        watch.stop_all(sig);
+      watch.interrupted = true;
+    }
+  }
+}
+
+// Reads the heartbeats; the first rank silent for too long is named, and every rank is stopped.
+void check_heartbeats(RankWatch& watch, LauncherClock::duration silent_after) {
+  const auto now = LauncherClock::now();
+  for (int i = 0; i < static_cast<int>(watch.ranks.size()); ++i) {
+    Rank& r = watch.ranks[i];
+    if (r.beat < 0) continue;
+    char beats[64];
+    pollfd p{r.beat, POLLIN, 0};
+    if (::poll(&p, 1, 0) > 0) {
+      if (::read(r.beat, beats, sizeof(beats)) > 0) {
+        r.last_beat = now;
+      } else {
+        ::close(r.beat);  // the rank ended (or closed it): its exit status tells the rest
+        r.beat = -1;
+      }
+    }
+    if (r.beat >= 0 && r.running && watch.silent < 0 && watch.first_failed < 0 &&
+        now - r.last_beat > silent_after) {
+      watch.silent = i;
+      watch.first_failed = i;
+      // A stopped process takes no SIGTERM; the others are waiting for it in a collective.
+      watch.stop_all(SIGKILL);
+    }
+  }
+}
+
+// Reaps every child that has ended (SIGCHLD may coalesce several exits into one).
+void reap_exited_ranks(RankWatch& watch) {
+  for (int i = 0; i < static_cast<int>(watch.ranks.size()); ++i) {
+    Rank& r = watch.ranks[i];
+    int status;
+    if (!r.running || ::waitpid(r.pid, &status, WNOHANG) != r.pid) continue;
+    r.running = false;
+    --watch.running;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    // Interrupted ranks stop together; diverged ranks all stop at the same step and record it.
+    // (A signal may reach the ranks without the launcher: Slurm's, or one sent to a rank.)
+    const bool expected = r.code == kInterruptedExit || r.code == kDivergedExit;
+    if (r.code != 0 && watch.first_failed < 0 && !expected) {
+      watch.first_failed = i;
+      // At once: the others are likely waiting for the failed one in a collective, and a
+      // SIGTERM would only ask them to stop after a step they cannot finish.
+      watch.stop_all(SIGKILL);
+    }
+  }
+}
+
+// Copies what the ranks printed, line by line with their global rank in front; closes the pipes
+// of those that ended.
+void forward_rank_output(std::vector<Rank>& ranks, int first_global) {
+  char buf[8192];
+  for (int i = 0; i < static_cast<int>(ranks.size()); ++i) {
+    Rank& r = ranks[i];
+    const int global = first_global + i;
+    for (auto [fd, tail, to] : {std::make_tuple(&r.out, &r.out_tail, stdout),
+                                std::make_tuple(&r.err, &r.err_tail, stderr)}) {
+      if (*fd < 0) continue;
+      pollfd p{*fd, POLLIN, 0};
+      if (::poll(&p, 1, 0) <= 0) continue;
+      const ssize_t n = ::read(*fd, buf, sizeof(buf));
+      if (n > 0) {
+        forward_lines(global, *tail, buf, static_cast<size_t>(n), to, false);
+      } else {
+        forward_lines(global, *tail, buf, 0, to, true);
+        ::close(*fd);
+        *fd = -1;
+      }
+    }
+  }
+}
+
+// The signal pipe, and the heartbeat pipes still open (the output pipes closed as they ended).
+void close_launcher_pipes(const std::vector<Rank>& ranks) {
+  ::close(g_signal_pipe[0]);
+  ::close(g_signal_pipe[1]);
+  for (auto& r : ranks)
+    if (r.beat >= 0) ::close(r.beat);
+}
+
+// How the run ended, in one line where a rank went silent, failed or was interrupted; returns
+// the launcher's exit code.
+int launch_exit_code(const RankWatch& watch, int first_global,
+                     LauncherClock::duration silent_after) {
+  const int global = first_global + std::max(watch.first_failed, 0);
+  if (watch.silent >= 0) {
+    std::fprintf(stderr,
+                 "parallax: error: rank %d stopped answering (no heartbeat for %.0f s: stopped, "
+                 "or frozen); stopped every rank\n",
+                 global, std::chrono::duration<double>(silent_after).count());
+    return 1;
+  }
+  if (watch.first_failed < 0) {
+    for (const auto& r : watch.ranks) {
+      if (r.code == kDivergedExit) return kDivergedExit;  // the rank said why, in one line
+      if (r.code == kInterruptedExit) {
+        std::fprintf(stderr, "parallax: interrupted: every rank stopped after the same step\n");
+        return kInterruptedExit;
+      }
+    }
+    return 0;  // finished, even if a signal came too late to stop it
+  }
+  std::fprintf(stderr, "parallax: error: rank %d failed first (exit code %d); stopped the others\n",
+               global, watch.ranks[watch.first_failed].code);
+  return watch.ranks[watch.first_failed].code;
+}
 
 }  // namespace
 
@@ -132,150 +328,24 @@ int launch_ranks(const LaunchSpec& input) {
   LaunchSpec spec = input;
   if (spec.master_port == 0) spec.master_port = free_tcp_port();
   const int world = spec.nproc * spec.nnodes;
-  if (::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) throw std::runtime_error("pipe failed");
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
-  ::sigaction(SIGCHLD, &sa, nullptr);
-
+  install_signal_pipe();
   // One node: the ranks meet in a FileStore in a folder only this user can enter, so no port is
   // open to the network (the TCPStore has no authentication). Removed when the ranks are done.
   PrivateStoreDir store_dir(spec.nnodes == 1);
-  using Clock = std::chrono::steady_clock;
-  // Silent for half the collective timeout: named before the ranks waiting for it time out.
-  const auto silent_after = std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(std::max(2.0, spec.comm_timeout_s / 2)));
-
-  std::vector<Rank> ranks(spec.nproc);
-  for (int i = 0; i < spec.nproc; ++i) {
-    int out[2], err[2], beat[2];
-    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 ||
-        ::pipe2(beat, O_CLOEXEC) != 0)
-      throw std::runtime_error("pipe failed");
-    ranks[i].pid = spawn(spec, i, out[1], err[1], beat[1], world, store_dir.file);
-    ::close(out[1]);
-    ::close(err[1]);
-    ::close(beat[1]);
-    ranks[i].out = out[0];
-    ranks[i].err = err[0];
-    ranks[i].beat = beat[0];
-    // Loading LibTorch takes seconds before the first beat: the first one gets a longer leash.
-    ranks[i].last_beat =
-        Clock::now() + std::max<Clock::duration>(std::chrono::seconds(20), silent_after) -
-        silent_after;
+  const auto silent_after = heartbeat_timeout(spec.comm_timeout_s);
+  RankWatch watch;
+  watch.ranks = start_local_ranks(spec, world, store_dir.file, silent_after);
+  watch.running = spec.nproc;
+  const int first_global = spec.node_rank * spec.nproc;
+  while (watch.running > 0 || watch.output_open()) {
+    wait_for_rank_events(watch.ranks);
+    forward_signals(watch);
+    check_heartbeats(watch, silent_after);
+    reap_exited_ranks(watch);
+    forward_rank_output(watch.ranks, first_global);
   }
-  int first_failed = -1, running = spec.nproc, silent = -1;
-  bool interrupted = false;
-  auto stop_all = [&](int sig) {
-    for (auto& r : ranks)
-      if (r.running) ::kill(r.pid, sig);
-  };
-  while (running > 0 || std::any_of(ranks.begin(), ranks.end(),
-                                    [](const Rank& r) { return r.out >= 0 || r.err >= 0; })) {
-    std::vector<pollfd> fds{{g_signal_pipe[0], POLLIN, 0}};
-    for (const auto& r : ranks) {
-      if (r.out >= 0) fds.push_back({r.out, POLLIN, 0});
-      if (r.err >= 0) fds.push_back({r.err, POLLIN, 0});
-      if (r.beat >= 0) fds.push_back({r.beat, POLLIN, 0});
-    }
-    // At least twice a second: heartbeats are checked on every turn.
-    ::poll(fds.data(), fds.size(), 500);
-
-    unsigned char sig;
-    while (::read(g_signal_pipe[0], &sig, 1) == 1) {
-      if (sig == SIGINT || sig == SIGTERM) {
-        // The ranks finish their step and stop together; asked again, they stop at once.
-        if (interrupted) stop_all(SIGKILL);
-        else stop_all(sig);
-        interrupted = true;
-      }
-    }
-    const auto now = Clock::now();
-    for (int i = 0; i < spec.nproc; ++i) {
-      Rank& r = ranks[i];
-      if (r.beat < 0) continue;
-      char beats[64];
-      pollfd p{r.beat, POLLIN, 0};
-      if (::poll(&p, 1, 0) > 0) {
-        if (::read(r.beat, beats, sizeof(beats)) > 0) {
-          r.last_beat = now;
-        } else {
-          ::close(r.beat);  // the rank ended (or closed it): its exit status tells the rest
-          r.beat = -1;
-        }
-      }
-      if (r.beat >= 0 && r.running && silent < 0 && first_failed < 0 &&
-          now - r.last_beat > silent_after) {
-        silent = i;
-        first_failed = i;
-        // A stopped process takes no SIGTERM; the others are waiting for it in a collective.
-        stop_all(SIGKILL);
-      }
-    }
-    // Reap every child that has ended (SIGCHLD may coalesce several exits into one).
-    for (int i = 0; i < spec.nproc; ++i) {
-      Rank& r = ranks[i];
-      int status;
-      if (!r.running || ::waitpid(r.pid, &status, WNOHANG) != r.pid) continue;
-      r.running = false;
-      --running;
-      r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      // Interrupted ranks stop together; diverged ranks all stop at the same step and record it.
-      // (A signal may reach the ranks without the launcher: Slurm's, or one sent to a rank.)
-      const bool expected = r.code == kInterruptedExit || r.code == kDivergedExit;
-      if (r.code != 0 && first_failed < 0 && !expected) {
-        first_failed = i;
-        // At once: the others are likely waiting for the failed one in a collective, and a
-        // SIGTERM would only ask them to stop after a step they cannot finish.
-        stop_all(SIGKILL);
-      }
-    }
-    char buf[8192];
-    for (int i = 0; i < spec.nproc; ++i) {
-      Rank& r = ranks[i];
-      const int global = spec.node_rank * spec.nproc + i;
-      for (auto [fd, tail, to] : {std::make_tuple(&r.out, &r.out_tail, stdout),
-                                  std::make_tuple(&r.err, &r.err_tail, stderr)}) {
-        if (*fd < 0) continue;
-        pollfd p{*fd, POLLIN, 0};
-        if (::poll(&p, 1, 0) <= 0) continue;
-        const ssize_t n = ::read(*fd, buf, sizeof(buf));
-        if (n > 0) {
-          forward_lines(global, *tail, buf, static_cast<size_t>(n), to, false);
-        } else {
-          forward_lines(global, *tail, buf, 0, to, true);
-          ::close(*fd);
-          *fd = -1;
-        }
-      }
-    }
-  }
-  ::close(g_signal_pipe[0]);
-  ::close(g_signal_pipe[1]);
-  for (auto& r : ranks)
-    if (r.beat >= 0) ::close(r.beat);
-  const int global = spec.node_rank * spec.nproc + std::max(first_failed, 0);
-  if (silent >= 0) {
-    std::fprintf(stderr,
-                 "parallax: error: rank %d stopped answering (no heartbeat for %.0f s: stopped, "
-                 "or frozen); stopped every rank\n",
-                 global, std::chrono::duration<double>(silent_after).count());
-    return 1;
-  }
-  if (first_failed < 0) {
-    for (const auto& r : ranks) {
-      if (r.code == kDivergedExit) return kDivergedExit;  // the rank said why, in one line
-      if (r.code == kInterruptedExit) {
-        std::fprintf(stderr, "parallax: interrupted: every rank stopped after the same step\n");
-        return kInterruptedExit;
-      }
-    }
-    return 0;  // finished, even if a signal came too late to stop it
-  }
-  std::fprintf(stderr, "parallax: error: rank %d failed first (exit code %d); stopped the others\n",
-               global, ranks[first_failed].code);
-  return ranks[first_failed].code;
+  close_launcher_pipes(watch.ranks);
+  return launch_exit_code(watch, first_global, silent_after);
 }
 
 }  // namespace parallax

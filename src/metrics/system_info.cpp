@@ -6,7 +6,6 @@
 #include <dlfcn.h>
 #include <limits.h>
 #include <stdlib.h>
-#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -47,13 +46,6 @@ std::string host_name() {
   char buf[256] = {0};
   gethostname(buf, sizeof(buf) - 1);
   return buf;
-}
-
-int cpu_cores() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
-  return static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
 }
 
 std::string torch_version() {

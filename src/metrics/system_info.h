@@ -9,7 +9,6 @@ std::string allocator_name();  // "tcmalloc", "jemalloc" or "glibc": which mallo
 std::string blas_name();       // "openblas", "mkl", "reference" ...: which BLAS serves sgemm
 int64_t peak_rss_bytes();      // peak resident memory of this process
 std::string host_name();
-int cpu_cores();  // cores this process may run on
 std::string torch_version();
 bool cuda_compiled();  // this binary's LibTorch has CUDA (and parallax's CUDA paths are built)
 int cuda_devices();    // GPUs visible now (0 without CUDA)

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <iterator>
 #include <map>
 #include <vector>
@@ -25,6 +26,15 @@ double steady_us() {
 const char* const kCommLaneNames[] = {"comm",   "comm 2", "comm 3", "comm 4",
                                       "comm 5", "comm 6", "comm 7", "comm 8"};
 
+// A time on a grid of 2^-10 us (about a nanosecond). Two such times below 2^43 us (100 days)
+// differ by an exact double, and start + (end - start) is exactly end again: a reader that adds
+// "ts" and "dur" finds the span's true end, so spans that end together (a step and its last
+// phase) still nest. Unrounded, start + (end - start) can miss end by one unit in the last place
+// wherever end - start is not exact (start < end / 2: a run's first step).
+double on_grid(double us) {
+  return std::round(us * 1024.0) / 1024.0;
+}
+
 }  // namespace
 
 Timeline::Timeline(int rank, size_t max_events)
@@ -39,7 +49,8 @@ double Timeline::now_us() const {
 
 void Timeline::span(const char* lane, std::string name, double start_us, double end_us) {
   if (events_.size() >= max_events_) return;
-  events_.push_back({lane, std::move(name), start_us, end_us - start_us});
+  const double start = on_grid(start_us);
+  events_.push_back({lane, std::move(name), start, on_grid(end_us) - start});
 }
 
 void Timeline::collective(std::string name, double start_us, double end_us) {

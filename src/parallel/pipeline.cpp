@@ -48,37 +48,55 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
     throw UserError("--pipeline-schedule: " + why);
   choose_partition(sample_shape);
 
-  const int s = ctx.stage;
-  const auto by_block = model_->parameter_indices_by_block();
   const auto all = model_->parameters();
-  std::vector<size_t> mine;  // this rank's parameters: indices into parameters()
+  std::vector<size_t> mine = tally_pieces(all);  // this rank's: indices into parameters()
+  record_block_sizes();
+  place_model();
+  keep_stage_state(all, std::move(mine));
+  optimizer_ = make_optimizer(cfg, params_);  // this stage's parameters only
+  make_executor(shapes);
+  plan_ = all_schedules(schedule_name_, micro, layout_);
+  schedule_ = plan_[ctx.stage];
+  if (ctx.dp_size > 1) join_replicas();
+}
+
+std::vector<size_t> Pipeline::tally_pieces(const std::vector<torch::Tensor>& all) {
+  const auto by_block = model_->parameter_indices_by_block();
+  std::vector<size_t> mine;
   piece_numel_.assign(layout_.pieces(), 0);
   for (int g = 0; g < layout_.pieces(); ++g)
     for (size_t b = partition_.cuts[g]; b < partition_.cuts[g + 1]; ++b)
       for (size_t k : by_block[b]) {
-        if (layout_.owner(g) == s) mine.push_back(k);
+        if (layout_.owner(g) == ctx_.stage) mine.push_back(k);
         piece_numel_[g] += all[k].numel();
       }
+  return mine;
+}
+
+void Pipeline::record_block_sizes() {
   for (const auto& b : model_->blocks()) {
     std::vector<std::vector<int64_t>> sizes;
     for (const auto& t : state_of(*b.block)) sizes.push_back(t.sizes().vec());
     block_sizes_.push_back(std::move(sizes));
   }
-  place_model();
+}
+
+void Pipeline::keep_stage_state(const std::vector<torch::Tensor>& all, std::vector<size_t> mine) {
   // This rank's parameters in model order (its chunks' blocks, whatever the piece order).
   std::sort(mine.begin(), mine.end());
   for (size_t k : mine) params_.push_back(all[k]);
   for (size_t b = 0; b < model_->blocks().size(); ++b)
     if (owns(b))
       for (const auto& t : model_->blocks()[b].block->buffers()) buffers_.push_back(t);
-  optimizer_ = make_optimizer(cfg, params_);  // this stage's parameters only
+}
 
+StageSpec Pipeline::stage_spec(const std::vector<std::vector<int64_t>>& shapes) const {
   StageSpec spec;
-  spec.stage = s;
+  spec.stage = ctx_.stage;
   spec.layout = layout_;
   for (int c = 0; c < layout_.chunks; ++c) {
     ChunkSpec chunk;
-    chunk.piece = layout_.piece(s, c);
+    chunk.piece = layout_.piece(ctx_.stage, c);
     chunk.begin = partition_.cuts[chunk.piece];
     chunk.end = partition_.cuts[chunk.piece + 1];
     if (chunk.piece > 0) chunk.in_sample_shape = per_sample(shapes[chunk.begin - 1]);
@@ -86,28 +104,31 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
       chunk.out_sample_shape = per_sample(shapes[chunk.end - 1]);
     spec.chunks.push_back(std::move(chunk));
   }
+  return spec;
+}
+
+void Pipeline::make_executor(const std::vector<std::vector<int64_t>>& shapes) {
   executor_ = std::make_unique<StageExecutor>(
-      *model_, spec,
-      StageGroups{ctx.pp_pg, ctx.pp_back_pg, ctx.pp_reverse_pg, ctx.pp_back_reverse_pg}, ctx.device,
-      trace_.get());
+      *model_, stage_spec(shapes),
+      StageGroups{ctx_.pp_pg, ctx_.pp_back_pg, ctx_.pp_reverse_pg, ctx_.pp_back_reverse_pg},
+      ctx_.device, trace_.get());
   executor_->set_precision(precision_);
   executor_->set_not_activations([this] {
     std::vector<torch::Tensor> grads;
     for (const auto& p : params_) grads.push_back(p.grad());
     return storage_bytes(grads);
   });
-  plan_ = all_schedules(schedule_name_, micro, layout_);
-  schedule_ = plan_[s];
+}
 
-  if (ctx.dp_size > 1) {
-    // Replicas of a stage start equal, and stay equal by averaging their gradients.
-    auto state = params_;
-    state.insert(state.end(), buffers_.begin(), buffers_.end());
-    broadcast_coalesced(ctx.dp_pg, state, 0);
-    reducer_ = std::make_unique<GradReducer>(params_, ctx.dp_pg, ctx.dp_size, reducer_options(cfg));
-    reducer_->set_memory_probe(&probe_);
-    reducer_->set_trace(trace_.get());
-  }
+void Pipeline::join_replicas() {
+  // Replicas of a stage start equal, and stay equal by averaging their gradients.
+  auto state = params_;
+  state.insert(state.end(), buffers_.begin(), buffers_.end());
+  broadcast_coalesced(ctx_.dp_pg, state, 0);
+  reducer_ =
+      std::make_unique<GradReducer>(params_, ctx_.dp_pg, ctx_.dp_size, reducer_options(cfg_));
+  reducer_->set_memory_probe(&probe_);
+  reducer_->set_trace(trace_.get());
 }
 
 std::vector<torch::Tensor> Pipeline::state_of(const torch::nn::Module& block) {
@@ -194,11 +215,7 @@ torch::Tensor Pipeline::sum_over_world(torch::Tensor t) const {
 StepStats Pipeline::train_step(const Batch& batch) {
   const Stopwatch watch;
   model_->train();
-  if (reducer_) {
-    reducer_->zero_grad();  // its buckets are this stage's gradients
-  } else {
-    for (auto& p : params_) p.mutable_grad().reset();
-  }
+  clear_stage_grads();
   probe_.step_begin();
   trace_begin();
   const int last_micro = schedule_.empty() ? 0 : train_micro_.size() - 1;
@@ -210,23 +227,12 @@ StepStats Pipeline::train_step(const Batch& batch) {
   executor_->set_loss_scale(loss_scale());
   if (reducer_) reducer_->set_grad_scale(loss_scale());  // averaging unscales them too
   StageTimes t = executor_->run(schedule_, train_micro_, batch, true, before_backward);
-  if (reducer_) {
-    reducer_->finalize();
-  } else if (precision_.loss_scaling) {
-    divide_gradients(params_, loss_scale());
-  }
+  finish_gradients();
   probe_.activations(t.peak_activation_bytes);  // the executor's, from the allocator
   probe_.backward_end();
   if (reducer_) probe_.set_gradients(reducer_->measured_gradient_bytes());
-  // This stage's gradient, once per replica in the world sum below (hence / dp_size).
-  const auto grad_norm_sq = squared_grad_norm(params_) / static_cast<double>(ctx_.dp_size);
   // The step's sums come from the last stages; summed over the world they cover every replica.
-  // ... and whether any rank was asked to stop (SIGINT/SIGTERM), so that all stop at this step.
-  std::vector<torch::Tensor> v{
-      torch::stack({t.loss_sum, t.correct,
-                    torch::full({}, executor_->last() ? batch.size() : 0, t.loss_sum.options()),
-                    torch::full({}, interrupt_requested() ? 1.0 : 0.0, t.loss_sum.options()),
-                    grad_norm_sq.to(t.loss_sum.device())})};
+  std::vector<torch::Tensor> v{step_sums(t, batch)};
   auto sums_work = ctx_.world > 1 ? ctx_.world_pg->allreduce(v) : compat::Work();
   StepStats stats;
   torch::Tensor sums;
@@ -250,7 +256,42 @@ StepStats Pipeline::train_step(const Batch& batch) {
   const ReduceStats reduced =
       reducer_ ? reducer_->timing(/*count=*/steps_ >= cfg_.timing_warmup) : ReduceStats{};
   trace_end();
+  record_pass_times(t);
+  read_step_sums(sums, t, reduced, stats);
+  stats.compute_s = watch.seconds() - stats.idle_s - stats.comm_s;
+  // An fp16 step that was skipped created no optimizer state: the next one is probed instead.
+  if (!skip_update_) probe_.step_end();
+  return stats;
+}
 
+void Pipeline::clear_stage_grads() {
+  if (reducer_) {
+    reducer_->zero_grad();  // its buckets are this stage's gradients
+  } else {
+    for (auto& p : params_) p.mutable_grad().reset();
+  }
+}
+
+void Pipeline::finish_gradients() {
+  if (reducer_) {
+    reducer_->finalize();
+  } else if (precision_.loss_scaling) {
+    divide_gradients(params_, loss_scale());
+  }
+}
+
+torch::Tensor Pipeline::step_sums(const StageTimes& t, const Batch& batch) const {
+  // This stage's gradient, once per replica in the world sum (hence / dp_size).
+  const auto grad_norm_sq = squared_grad_norm(params_) / static_cast<double>(ctx_.dp_size);
+  // Beside the loss, correct and images: whether any rank was asked to stop (SIGINT/SIGTERM), so
+  // that all stop at this step.
+  return torch::stack({t.loss_sum, t.correct,
+                       torch::full({}, executor_->last() ? batch.size() : 0, t.loss_sum.options()),
+                       torch::full({}, interrupt_requested() ? 1.0 : 0.0, t.loss_sum.options()),
+                       grad_norm_sq.to(t.loss_sum.device())});
+}
+
+void Pipeline::record_pass_times(const StageTimes& t) {
   if (steps_++ >= cfg_.timing_warmup) {
     ++timed_steps_;
     totals_.wall_s += t.wall_s;
@@ -267,7 +308,10 @@ StepStats Pipeline::train_step(const Batch& batch) {
   }
   peak_activation_bytes_ = std::max(peak_activation_bytes_, t.peak_activation_bytes);
   held_micro_batches_ = std::max(held_micro_batches_, t.held_micro_batches);
+}
 
+void Pipeline::read_step_sums(const torch::Tensor& sums, const StageTimes& t,
+                              const ReduceStats& reduced, StepStats& stats) const {
   const double* s = sums.data_ptr<double>();
   stats.images = static_cast<int64_t>(s[2]);
   stats.loss = s[0] / s[2];
@@ -277,10 +321,6 @@ StepStats Pipeline::train_step(const Batch& batch) {
   stats.idle_s = t.wall_s - t.busy_s;  // this stage's bubble: waiting on its neighbours
   stats.comm_s = reduced.wait_s;
   stats.comm_busy_s = reduced.busy_s;
-  stats.compute_s = watch.seconds() - stats.idle_s - stats.comm_s;
-  // An fp16 step that was skipped created no optimizer state: the next one is probed instead.
-  if (!skip_update_) probe_.step_end();
-  return stats;
 }
 
 void Pipeline::replan_zb_v(const StageTimes& t) {

@@ -9,6 +9,7 @@
 #include "models/partition.h"
 #include "parallel/grad_reducer.h"
 #include "parallel/schedule.h"
+#include "parallel/schedule_simulator.h"
 #include "parallel/single.h"
 #include "parallel/stage_executor.h"
 
@@ -45,6 +46,36 @@ class Pipeline : public SingleDevice {
   void choose_partition(const std::vector<int64_t>& sample_shape);
   void check_batch_norm_sizes(const std::vector<std::vector<int64_t>>& shapes) const;
   torch::Tensor sum_over_world(torch::Tensor t) const;
+
+  // The constructor's steps once the partition is chosen: each piece's parameter elements (and
+  // this rank's parameters' indices, returned), every block's tensor sizes, this stage's
+  // parameters and buffers, the executor over its chunks, and hybrid's replicas made equal.
+  std::vector<size_t> tally_pieces(const std::vector<torch::Tensor>& all);
+  void record_block_sizes();
+  void keep_stage_state(const std::vector<torch::Tensor>& all, std::vector<size_t> mine);
+  StageSpec stage_spec(const std::vector<std::vector<int64_t>>& shapes) const;
+  void make_executor(const std::vector<std::vector<int64_t>>& shapes);
+  void join_replicas();
+
+  // train_step()'s steps: gradients cleared before the pass and finished after it, the sums
+  // reduced over the world, the pass's times added up, and the step's figures read back.
+  void clear_stage_grads();
+  void finish_gradients();
+  torch::Tensor step_sums(const StageTimes& t, const Batch& batch) const;
+  void record_pass_times(const StageTimes& t);
+  void read_step_sums(const torch::Tensor& sums, const StageTimes& t, const ReduceStats& reduced,
+                      StepStats& stats) const;
+
+  // details()'s parts: this rank's figures as one row, every rank's entry from the gathered rows
+  // (their profiled action times into `profiled`, replica 0's), the pieces, the cut's blocks.
+  std::vector<double> figures_row() const;
+  nlohmann::json ranks_json(const std::vector<torch::Tensor>& rows,
+                            std::vector<std::vector<ActionTimes>>& profiled,
+                            double& bubble_sum) const;
+  nlohmann::json rank_json(const double* v, double bubble,
+                           std::vector<std::vector<ActionTimes>>& profiled) const;
+  nlohmann::json pieces_json() const;
+  std::vector<std::string> cut_names() const;
 
   Config cfg_;
   DistContext ctx_;

@@ -5,9 +5,9 @@
 #include <nlohmann/json.hpp>
 
 #include "distributed/collectives.h"
+#include "optim/optimizer.h"
 #include "parallel/pipeline.h"
 #include "parallel/schedule_simulator.h"
-#include "optim/optimizer.h"
 
 namespace parallax {
 
@@ -69,6 +69,40 @@ int64_t Pipeline::stage_parameters(int stage) const {
 
 nlohmann::json Pipeline::details() const {
   // One row per rank: stage, then its figures, gathered so rank 0 can write them all.
+  const std::vector<double> row = figures_row();
+  const auto rows =
+      all_gather_rows(ctx_.world_pg, ctx_.world, torch::tensor(row, torch::kDouble), ctx_.device);
+  const int micro = static_cast<int>(train_micro_.size());
+  double bubble_sum = 0;
+  std::vector<std::vector<ActionTimes>> profiled(ctx_.stages,
+                                                 std::vector<ActionTimes>(layout_.chunks));
+  const nlohmann::json ranks = ranks_json(rows, profiled, bubble_sum);
+  // The zero-bubble paper's way: this schedule played out with each rank's profiled F, B, I and
+  // W times, transfers free.
+  const SimulatedStep sim = simulate_schedule(plan_, layout_, micro, profiled);
+  // No timed step (all within --timing-warmup): no bubble was measured, so none is reported.
+  const bool timed = timed_steps_ > 0;
+  return {
+      {"schedule", cfg_.strategy == "model" ? "model" : cfg_.pipeline_schedule},
+      {"stages", ctx_.stages},
+      {"virtual_stages", layout_.chunks},
+      {"replicas", ctx_.dp_size},
+      {"micro_batches", micro},
+      {"micro_batch_size", train_micro_.front()},
+      {"split_at", cut_names()},
+      {"partition_by", cfg_.split_at.empty() ? cfg_.balance : "split-at"},
+      {"cost_unit", cfg_.split_at.empty() && cfg_.balance == "time"     ? "seconds (profiled)"
+                    : cfg_.split_at.empty() && cfg_.balance == "blocks" ? "blocks"
+                                                                        : "parameters"},
+      {"stage_partition", pieces_json()},
+      {"bubble_fraction", timed ? nlohmann::json(bubble_sum / rows.size()) : nullptr},
+      {"bubble_fraction_theory", bubble_theory(schedule_name_, micro, ctx_.stages, layout_.chunks)},
+      {"bubble_fraction_profiled", timed ? nlohmann::json(sim.bubble) : nullptr},
+      {"planned_on", planned_on_profile_ ? "profiled times of step 2" : "unit times"},
+      {"ranks", ranks}};
+}
+
+std::vector<double> Pipeline::figures_row() const {
   const double steps = std::max<int64_t>(1, timed_steps_);
   std::vector<double> row{static_cast<double>(ctx_.stage),
                           static_cast<double>(ctx_.dp_rank),
@@ -83,10 +117,12 @@ nlohmann::json Pipeline::details() const {
       const bool seen = static_cast<size_t>(c) < totals_.action_n.size() && totals_.action_n[c][k];
       row.push_back(seen ? totals_.action_s[c][k] / totals_.action_n[c][k] : 0);
     }
-  const auto rows =
-      all_gather_rows(ctx_.world_pg, ctx_.world, torch::tensor(row, torch::kDouble), ctx_.device);
-  const int micro = static_cast<int>(train_micro_.size());
-  const auto& plan = plan_;
+  return row;
+}
+
+nlohmann::json Pipeline::ranks_json(const std::vector<torch::Tensor>& rows,
+                                    std::vector<std::vector<ActionTimes>>& profiled,
+                                    double& bubble_sum) const {
   // A replica's step lasts as long as its slowest rank's pass: a rank done sooner idles until
   // the step's closing sync, and that idle is bubble too (as the theories count it).
   std::vector<double> makespan(ctx_.dp_size, 0);
@@ -95,47 +131,50 @@ nlohmann::json Pipeline::details() const {
     makespan[static_cast<int>(v[1])] = std::max(makespan[static_cast<int>(v[1])], v[2]);
   }
   nlohmann::json ranks = nlohmann::json::array();
-  double bubble_sum = 0;
-  std::vector<std::vector<ActionTimes>> profiled(ctx_.stages,
-                                                 std::vector<ActionTimes>(layout_.chunks));
   for (const auto& r : rows) {
     const double* v = r.data_ptr<double>();
-    const int stage = static_cast<int>(v[0]), replica = static_cast<int>(v[1]);
-    const double span = makespan[replica];
+    const double span = makespan[static_cast<int>(v[1])];
     const double bubble = span > 0 ? (span - v[3]) / span : 0;
     bubble_sum += bubble;
-    nlohmann::json chunks = nlohmann::json::array();
-    double mean[4] = {};
-    for (int c = 0; c < layout_.chunks; ++c) {
-      const double* a = v + 8 + 4 * c;
-      if (replica == 0) profiled[stage][c] = {a[0], a[1], a[2], a[3]};
-      chunks.push_back({{"piece", layout_.piece(stage, c)},
-                        {"forward_s", a[0]},
-                        {"backward_s", a[1]},
-                        {"input_grad_s", a[2]},
-                        {"weight_grad_s", a[3]}});
-      for (int k = 0; k < 4; ++k) mean[k] += a[k] / layout_.chunks;
-    }
-    ranks.push_back({{"stage", stage},
-                     {"replica", replica},
-                     {"step_s", v[2]},
-                     {"busy_s", v[3]},
-                     {"recv_wait_s", v[4]},
-                     {"send_wait_s", v[5]},
-                     {"bubble_fraction", bubble},
-                     {"peak_activation_bytes", static_cast<int64_t>(v[6])},
-                     {"held_micro_batches", static_cast<int>(v[7])},
-                     {"held_micro_batches_theory", peak_in_flight(plan[stage])},
-                     {"parameters", stage_parameters(stage)},
-                     {"forward_s", mean[0]},  // per action, the mean over its chunks
-                     {"backward_s", mean[1]},
-                     {"input_grad_s", mean[2]},
-                     {"weight_grad_s", mean[3]},
-                     {"chunks", chunks}});
+    ranks.push_back(rank_json(v, bubble, profiled));
   }
-  // The zero-bubble paper's way: this schedule played out with each rank's profiled F, B, I and
-  // W times, transfers free.
-  const SimulatedStep sim = simulate_schedule(plan, layout_, micro, profiled);
+  return ranks;
+}
+
+nlohmann::json Pipeline::rank_json(const double* v, double bubble,
+                                   std::vector<std::vector<ActionTimes>>& profiled) const {
+  const int stage = static_cast<int>(v[0]), replica = static_cast<int>(v[1]);
+  nlohmann::json chunks = nlohmann::json::array();
+  double mean[4] = {};
+  for (int c = 0; c < layout_.chunks; ++c) {
+    const double* a = v + 8 + 4 * c;
+    if (replica == 0) profiled[stage][c] = {a[0], a[1], a[2], a[3]};
+    chunks.push_back({{"piece", layout_.piece(stage, c)},
+                      {"forward_s", a[0]},
+                      {"backward_s", a[1]},
+                      {"input_grad_s", a[2]},
+                      {"weight_grad_s", a[3]}});
+    for (int k = 0; k < 4; ++k) mean[k] += a[k] / layout_.chunks;
+  }
+  return {{"stage", stage},
+          {"replica", replica},
+          {"step_s", v[2]},
+          {"busy_s", v[3]},
+          {"recv_wait_s", v[4]},
+          {"send_wait_s", v[5]},
+          {"bubble_fraction", bubble},
+          {"peak_activation_bytes", static_cast<int64_t>(v[6])},
+          {"held_micro_batches", static_cast<int>(v[7])},
+          {"held_micro_batches_theory", peak_in_flight(plan_[stage])},
+          {"parameters", stage_parameters(stage)},
+          {"forward_s", mean[0]},  // per action, the mean over its chunks
+          {"backward_s", mean[1]},
+          {"input_grad_s", mean[2]},
+          {"weight_grad_s", mean[3]},
+          {"chunks", chunks}};
+}
+
+nlohmann::json Pipeline::pieces_json() const {
   nlohmann::json pieces = nlohmann::json::array();
   const auto& blocks = model_->blocks();
   for (int g = 0; g < layout_.pieces(); ++g) {
@@ -151,27 +190,14 @@ nlohmann::json Pipeline::details() const {
                       {"parameters", params},
                       {"cost", cost}});
   }
+  return pieces;
+}
+
+std::vector<std::string> Pipeline::cut_names() const {
   std::vector<std::string> cut;
+  const auto& blocks = model_->blocks();
   for (int g = 1; g < layout_.pieces(); ++g) cut.push_back(blocks[partition_.cuts[g]].name);
-  // No timed step (all within --timing-warmup): no bubble was measured, so none is reported.
-  const bool timed = timed_steps_ > 0;
-  return {{"schedule", cfg_.strategy == "model" ? "model" : cfg_.pipeline_schedule},
-          {"stages", ctx_.stages},
-          {"virtual_stages", layout_.chunks},
-          {"replicas", ctx_.dp_size},
-          {"micro_batches", micro},
-          {"micro_batch_size", train_micro_.front()},
-          {"split_at", cut},
-          {"partition_by", cfg_.split_at.empty() ? cfg_.balance : "split-at"},
-          {"cost_unit", cfg_.split_at.empty() && cfg_.balance == "time" ? "seconds (profiled)"
-                        : cfg_.split_at.empty() && cfg_.balance == "blocks" ? "blocks"
-                                                                              : "parameters"},
-          {"stage_partition", pieces},
-          {"bubble_fraction", timed ? nlohmann::json(bubble_sum / rows.size()) : nullptr},
-          {"bubble_fraction_theory", bubble_theory(schedule_name_, micro, ctx_.stages, layout_.chunks)},
-          {"bubble_fraction_profiled", timed ? nlohmann::json(sim.bubble) : nullptr},
-          {"planned_on", planned_on_profile_ ? "profiled times of step 2" : "unit times"},
-          {"ranks", ranks}};
+  return cut;
 }
 
 }  // namespace parallax

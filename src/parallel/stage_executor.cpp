@@ -190,21 +190,10 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions, const std::vec
                               const Batch& batch, bool train,
                               const std::function<void(int)>& before_backward) {
   if (!connected_) connect_neighbours();
-  micro_ = static_cast<int>(sizes.size());
-  split_ = std::any_of(actions.begin(), actions.end(),
-                       [](const Action& a) { return a.kind == Action::kInput; });
-  const int slots = micro_ * static_cast<int>(spec_.chunks.size());
+  begin_pass(actions, sizes);
   std::vector<int64_t> offsets(micro_, 0);
   for (int m = 1; m < micro_; ++m) offsets[m] = offsets[m - 1] + sizes[m - 1];
   const int64_t total = offsets.back() + sizes.back();
-  const int last_piece = spec_.layout.pieces() - 1;
-  for (auto* v : {&act_recv_, &grad_recv_}) v->assign(slots, {});
-  for (auto* v : {&inputs_, &outputs_, &handed_act_, &handed_grad_}) v->assign(slots, {});
-  pending_w_.assign(slots, {});
-  spans_.clear();
-  recv_waits_.clear();
-  busy_.clear();
-  busy_action_.clear();
   StageTimes t;
   const auto dopts = torch::TensorOptions().dtype(torch::kDouble).device(device_);
   t.loss_sum = torch::zeros({}, dopts);
@@ -222,43 +211,10 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions, const std::vec
   }
   for (size_t i = 0; i < actions.size(); ++i) {
     const Action& a = actions[i];
-    const int m = a.micro, k = slot(a);
-    const ChunkSpec& chunk = spec_.chunks[a.chunk];
-    const int g = chunk.piece;
     // The next action's receive goes out now, so it travels while this action computes.
     if (!post_all_receives_ && i + 1 < actions.size()) post_recv(actions[i + 1], sizes);
     if (a.kind == Action::kForward) {
-      torch::Tensor x = forward_input(a, batch, offsets, sizes);
-      // The first piece's images too under a split backward: the input delimits the graph
-      // (split_backward.h); their gradient is never computed.
-      if (train && (g > 0 || split_)) x = x.detach().requires_grad_(true);
-      const int c0 = clock_.mark();
-      torch::Tensor y;
-      {
-        const AutocastGuard autocast(precision_, device_);
-        y = model_.forward_range(x, chunk.begin, chunk.end);
-      }
-      if (g == last_piece) {
-        auto labels = batch.labels.narrow(0, offsets[m], sizes[m]);
-        auto loss = torch::nn::functional::cross_entropy(y.to(model_dtype_), labels);
-        t.loss_sum += loss.detach().to(torch::kDouble) * static_cast<double>(sizes[m]);
-        t.correct += y.detach().argmax(1).eq(labels).sum().to(torch::kDouble);
-        // Weighted by the micro-batch's share: the gradients add up to the batch mean's.
-        if (train) outputs_[k] = loss * (static_cast<double>(sizes[m]) / total * loss_scale_);
-      } else {
-        y = y.to(dtype_).contiguous();  // what autocast's last op left, in the wire's dtype
-        const auto& l = spec_.layout;
-        if (l.owner(g + 1) == spec_.stage) {
-          handed_act_[l.chunk_of(g + 1) * micro_ + m] = y.detach();
-        } else {
-          const int to = l.owner(g + 1);
-          sends_.push_back(
-              send(group_for(true, spec_.stage, to), y.detach(), to, 2 * ((g + 1) * micro_ + m)));
-        }
-        if (train) outputs_[k] = y;
-      }
-      if (train) inputs_[k] = x;
-      mark_busy(a, c0);
+      run_forward(a, batch, offsets, sizes, total, train, t);
       ++held;
       t.held_micro_batches = std::max(t.held_micro_batches, held);
       if (heap_base >= 0)
@@ -267,42 +223,120 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions, const std::vec
                      allocated_bytes(device_) - heap_base -
                          (not_activations_ ? not_activations_() - not_activations_base : 0));
     } else if (a.kind == Action::kWeight) {
-      if (before_backward) before_backward(m);
-      const int c0 = clock_.mark();
-      backward_weight(*pending_w_[k]);  // the activations of this chunk's micro-batch go here
-      pending_w_[k].reset();
-      mark_busy(a, c0);
-      --held;
+      run_weight(a, before_backward);
+      --held;  // the weight gradient freed this chunk's micro-batch's activations
     } else {
-      if (before_backward && a.kind == Action::kBackward) before_backward(m);
-      torch::Tensor grad = output_grad(a);
-      const int c0 = clock_.mark();
-      torch::Tensor input_grad;
-      if (a.kind == Action::kBackward) {
-        if (grad.defined())
-          outputs_[k].backward(grad);
-        else
-          outputs_[k].backward();
-        if (g > 0) input_grad = inputs_[k].grad();
-        --held;  // the activations of this chunk's micro-batch are freed here
-      } else {
-        auto r = backward_input(outputs_[k], grad, inputs_[k], /*input_grad_needed=*/g > 0);
-        input_grad = std::move(r.input_grad);
-        pending_w_[k] = std::move(r.weights);
-      }
-      outputs_[k].reset();
-      inputs_[k].reset();
-      if (g > 0) pass_input_grad(a, input_grad);
-      mark_busy(a, c0);
+      run_backward(a, before_backward);
+      if (a.kind == Action::kBackward) --held;  // a full backward freed them too
     }
   }
+  wait_for_sends();
+  return t;
+}
+
+void StageExecutor::begin_pass(const std::vector<Action>& actions,
+                               const std::vector<int64_t>& sizes) {
+  micro_ = static_cast<int>(sizes.size());
+  split_ = std::any_of(actions.begin(), actions.end(),
+                       [](const Action& a) { return a.kind == Action::kInput; });
+  const int slots = micro_ * static_cast<int>(spec_.chunks.size());
+  for (auto* v : {&act_recv_, &grad_recv_}) v->assign(slots, {});
+  for (auto* v : {&inputs_, &outputs_, &handed_act_, &handed_grad_}) v->assign(slots, {});
+  pending_w_.assign(slots, {});
+  spans_.clear();
+  recv_waits_.clear();
+  busy_.clear();
+  busy_action_.clear();
+}
+
+void StageExecutor::run_forward(const Action& a, const Batch& batch,
+                                const std::vector<int64_t>& offsets,
+                                const std::vector<int64_t>& sizes, int64_t total, bool train,
+                                StageTimes& t) {
+  const int m = a.micro, k = slot(a);
+  const ChunkSpec& chunk = spec_.chunks[a.chunk];
+  const int g = chunk.piece;
+  torch::Tensor x = forward_input(a, batch, offsets, sizes);
+  // The first piece's images too under a split backward: the input delimits the graph
+  // (split_backward.h); their gradient is never computed.
+  if (train && (g > 0 || split_)) x = x.detach().requires_grad_(true);
+  const int c0 = clock_.mark();
+  torch::Tensor y;
+  {
+    const AutocastGuard autocast(precision_, device_);
+    y = model_.forward_range(x, chunk.begin, chunk.end);
+  }
+  if (g == spec_.layout.pieces() - 1) {
+    add_loss(a, y, batch.labels.narrow(0, offsets[m], sizes[m]), sizes[m], total, train, t);
+  } else {
+    pass_activation(a, y, train);
+  }
+  if (train) inputs_[k] = x;
+  mark_busy(a, c0);
+}
+
+void StageExecutor::add_loss(const Action& a, const torch::Tensor& y, const torch::Tensor& labels,
+                             int64_t rows, int64_t total, bool train, StageTimes& t) {
+  auto loss = torch::nn::functional::cross_entropy(y.to(model_dtype_), labels);
+  t.loss_sum += loss.detach().to(torch::kDouble) * static_cast<double>(rows);
+  t.correct += y.detach().argmax(1).eq(labels).sum().to(torch::kDouble);
+  // Weighted by the micro-batch's share: the gradients add up to the batch mean's.
+  if (train) outputs_[slot(a)] = loss * (static_cast<double>(rows) / total * loss_scale_);
+}
+
+void StageExecutor::pass_activation(const Action& a, torch::Tensor& y, bool train) {
+  const int m = a.micro, g = spec_.chunks[a.chunk].piece;
+  y = y.to(dtype_).contiguous();  // what autocast's last op left, in the wire's dtype
+  const auto& l = spec_.layout;
+  if (l.owner(g + 1) == spec_.stage) {
+    handed_act_[l.chunk_of(g + 1) * micro_ + m] = y.detach();
+  } else {
+    const int to = l.owner(g + 1);
+    sends_.push_back(
+        send(group_for(true, spec_.stage, to), y.detach(), to, 2 * ((g + 1) * micro_ + m)));
+  }
+  if (train) outputs_[slot(a)] = y;
+}
+
+void StageExecutor::run_weight(const Action& a, const std::function<void(int)>& before_backward) {
+  if (before_backward) before_backward(a.micro);
+  const int k = slot(a);
+  const int c0 = clock_.mark();
+  backward_weight(*pending_w_[k]);  // the activations of this chunk's micro-batch go here
+  pending_w_[k].reset();
+  mark_busy(a, c0);
+}
+
+void StageExecutor::run_backward(const Action& a, const std::function<void(int)>& before_backward) {
+  const int k = slot(a), g = spec_.chunks[a.chunk].piece;
+  if (before_backward && a.kind == Action::kBackward) before_backward(a.micro);
+  torch::Tensor grad = output_grad(a);
+  const int c0 = clock_.mark();
+  torch::Tensor input_grad;
+  if (a.kind == Action::kBackward) {
+    if (grad.defined())
+      outputs_[k].backward(grad);
+    else
+      outputs_[k].backward();
+    if (g > 0) input_grad = inputs_[k].grad();
+  } else {
+    auto r = backward_input(outputs_[k], grad, inputs_[k], /*input_grad_needed=*/g > 0);
+    input_grad = std::move(r.input_grad);
+    pending_w_[k] = std::move(r.weights);
+  }
+  outputs_[k].reset();
+  inputs_[k].reset();
+  if (g > 0) pass_input_grad(a, input_grad);
+  mark_busy(a, c0);
+}
+
+void StageExecutor::wait_for_sends() {
   const int s0 = clock_.mark();
   for (auto& w : sends_) w->wait();
   sends_.clear();
   sent_.clear();
   pass_end_ = clock_.mark();
   sends_wait_.assign({s0, pass_end_});
-  return t;
 }
 
 void StageExecutor::mark_busy(const Action& a, int from) {

@@ -103,6 +103,20 @@ class StageExecutor {
                               const std::vector<int64_t>& offsets,
                               const std::vector<int64_t>& sizes);
   void mark_busy(const Action& a, int from_mark);  // a compute span from a mark to now
+  // The pieces of run(): the pass's per-slot state reset, one action of each kind, and the wait
+  // for the pass's sends at its end.
+  void begin_pass(const std::vector<Action>& actions, const std::vector<int64_t>& micro_sizes);
+  void run_forward(const Action& a, const Batch& batch, const std::vector<int64_t>& offsets,
+                   const std::vector<int64_t>& sizes, int64_t total, bool train, StageTimes& t);
+  void run_weight(const Action& a, const std::function<void(int micro)>& before_backward);
+  void run_backward(const Action& a, const std::function<void(int micro)>& before_backward);
+  void wait_for_sends();
+  // The last piece's forward: the loss and accuracy of its `rows` of `total`, and (training) the
+  // weighted loss to backward from.
+  void add_loss(const Action& a, const torch::Tensor& y, const torch::Tensor& labels, int64_t rows,
+                int64_t total, bool train, StageTimes& t);
+  // Any other piece's: `y` (made the wire's dtype) handed to the next piece or sent to its rank.
+  void pass_activation(const Action& a, torch::Tensor& y, bool train);
   torch::Tensor output_grad(const Action& a);
   // Waits for a receive of action `a`'s, timed as receive wait and laid on the trace as `what`.
   torch::Tensor timed_receive(compat::Work& work, const torch::Tensor& buffer, const char* what,

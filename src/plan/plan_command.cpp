@@ -16,15 +16,16 @@
 #include "config/options.h"
 #include "config/user_error.h"
 #include "config/validate.h"
+#include "distributed/cpu_cores.h"
 #include "distributed/device.h"
 #include "distributed/launcher.h"
 #include "distributed/rank_env.h"
 #include "metrics/atomic_file.h"
-#include "metrics/system_info.h"
 #include "models/blocks.h"
 #include "plan/collective_fit.h"
 #include "plan/plan_candidates.h"
 #include "plan/plan_check.h"
+#include "plan/plan_preflight.h"
 #include "plan/plan_profile.h"
 #include "plan/plan_table.h"
 #include "plan/plan_workload.h"
@@ -35,10 +36,11 @@ namespace fs = std::filesystem;
 
 CLI::App* add_plan_command(CLI::App& app, PlanOptions& opts) {
   auto* plan = app.add_subcommand(
-      "plan", "which strategy, and why, before spending the compute: profiles the workload, "
-              "predicts step time and memory per rank for every strategy and schedule, ranks them "
-              "(OUT/plan.json); --check runs the top ones to compare; --memory prints the memory "
-              "model alone");
+      "plan",
+      "which strategy, and why, before spending the compute: profiles the workload, "
+      "predicts step time and memory per rank for every strategy and schedule, ranks them "
+      "(OUT/plan.json); --check runs the top ones to compare; --memory prints the memory "
+      "model alone");
   opts.app = plan;
   add_train_options(*plan, opts.cfg);
   auto* g = plan->add_option_group("plan");
@@ -75,15 +77,6 @@ namespace {
 
 constexpr int64_t kPaperRows = 16;
 
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 double machine_memory_bytes() {
   return static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
 }
@@ -103,8 +96,8 @@ Profile parameter_stub(const PlanModel& m, const MemoryWorkload& w) {
 }
 
 // The profile: the one given (--device-profile), measured in launched ranks, or measured here.
-Profile take_profile(const PlanOptions& opts, const ProfileJob& job, const PlanModel& m,
-                     bool local, std::optional<Profile> given, int argc, char** argv) {
+Profile take_profile(const PlanOptions& opts, const ProfileJob& job, const PlanModel& m, bool local,
+                     std::optional<Profile> given, int argc, char** argv) {
   const Config& cfg = job.cfg;
   const int world = job.world;
   Profile p;
@@ -112,8 +105,8 @@ Profile take_profile(const PlanOptions& opts, const ProfileJob& job, const PlanM
     p = std::move(*given);
     if (p.block_names != m.model->block_names())
       throw UserError("--device-profile " + opts.device_profile + ": its blocks (" +
-                      std::to_string(p.block_names.size()) + ", model " + p.model +
-                      ") are not " + cfg.model + "'s; give a profile of " + cfg.model);
+                      std::to_string(p.block_names.size()) + ", model " + p.model + ") are not " +
+                      cfg.model + "'s; give a profile of " + cfg.model);
   } else if (local && world > 1) {
     LaunchSpec spec;
     spec.argv.push_back(fs::read_symlink("/proc/self/exe").string());
@@ -123,8 +116,9 @@ Profile take_profile(const PlanOptions& opts, const ProfileJob& job, const PlanM
     spec.comm_timeout_s = std::max(600.0, cfg.comm_timeout);
     plan_progress("on " + std::to_string(world) + " ranks");
     const int rc = launch_ranks(spec);
-    if (rc != 0) throw UserError("plan: the profiling ranks failed (exit " + std::to_string(rc) +
-                                 "); see the lines above");
+    if (rc != 0)
+      throw UserError("plan: the profiling ranks failed (exit " + std::to_string(rc) +
+                      "); see the lines above");
     p = read_profile_file(job.out_file);
   } else {
     p = profile_here(job, m);
@@ -142,7 +136,8 @@ Profile take_profile(const PlanOptions& opts, const ProfileJob& job, const PlanM
       p.collectives = ring_fits(world, {opts.link_latency_us * 1e-6, opts.link_gbps * 1e9});
       p.collectives_world = world;
     } else if (p.collectives_world != world) {
-      for (auto& [kind, fit] : p.collectives) fit = rescale_ring(fit, kind, p.collectives_world, world);
+      for (auto& [kind, fit] : p.collectives)
+        fit = rescale_ring(fit, kind, p.collectives_world, world);
       p.collectives_world = world;
     }
   }
@@ -184,96 +179,59 @@ std::string mib_int(double bytes) {
   return std::to_string(static_cast<long long>(bytes / (1024 * 1024)));
 }
 
-}  // namespace
-
-int plan_main(const PlanOptions& given, int argc, char** argv) {
-  if (given.memory) return memory_plan_main(given);
-  PlanOptions opts = given;
-  Config cfg = opts.cfg;
-  validate(cfg);
-  const int world = opts.world > 0 ? opts.world : (cfg.nproc > 1 ? cfg.nproc : 2);
-  const int cores = cpu_cores();
-  constexpr int kRanksPerCore = 4;
-  const bool paper = opts.link_gbps > 0 || !opts.device_profile.empty();
-  if (!paper && world > kRanksPerCore * cores)
-    throw UserError("--world " + std::to_string(world) + ": more ranks than this machine runs (" +
-                    std::to_string(cores) + " cores); to plan it on paper give --link-bandwidth " +
-                    "GB/s and --link-latency us (and --device-profile FILE for another device)");
-  if (cfg.threads <= 0) cfg.threads = paper ? cores : std::max(1, cores / world);
-  const std::string out_dir = cfg.out.empty() ? "runs/plan" : cfg.out;
-  if (!opts.check.empty()) rows_to_check({}, opts.check);  // a bad K is said before any work
-  if (!opts.check.empty() && paper)
-    throw UserError("--check: this plan is for a machine not measured here (--link-bandwidth or "
-                    "--device-profile); check a plan of this machine's own world");
-  std::optional<Profile> given_profile;  // a bad file is said now, before any work
-  if (!opts.device_profile.empty()) given_profile = read_profile_file(opts.device_profile);
-
-  CandidateSpace space;
-  space.world = world;
-  space.batch = cfg.batch_size;
-  space.strategies = split_list(opts.strategies);
-  for (const auto& s : space.strategies)
-    if (std::find(plan_strategy_names().begin(), plan_strategy_names().end(), s) ==
-        plan_strategy_names().end())
-      throw UserError("--strategies: unknown strategy '" + s +
-                      "'; use single, ddp, zero, model, pipeline or hybrid");
-  space.micro_batches = opts.micro_batches;
-  space.bucket_mb = cfg.bucket_mb;
-  space.tail_bucket_mb = cfg.tail_bucket_mb;
-  space.wire_bf16 = cfg.grad_reduce_dtype == "bf16";
-  space.reshard_after_forward = cfg.reshard_after_forward;
-
-  const PlanModel m = build_plan_model(cfg);
-  MemoryWorkload mw = memory_workload(cfg, m);
-  const auto stub_candidates = plan_candidates(space, parameter_stub(m, mw));
+// The profile the candidates need: block times at each of their micro-batch sizes.
+ProfileJob profile_job_of(const Config& cfg, int world, const std::vector<PlanCandidate>& stub,
+                          const std::string& out_dir) {
   ProfileJob job;
   job.cfg = cfg;
   job.world = world;
-  job.rows = candidate_rows_needed(stub_candidates, cfg.batch_size);
+  job.rows = candidate_rows_needed(stub, cfg.batch_size);
   job.probe_rows = std::max<int64_t>(1, cfg.batch_size / world);
   job.out_file = out_dir + "/profile.json";
-  if (rank_env_from(::getenv)) {  // a profiling rank started by take_profile's launcher
-    profile_in_rank(job);
-    return 0;
-  }
-  if (paper) {  // block times proportional beyond kPaperRows (Profile::blocks_at)
-    for (auto& r : job.rows) r = std::min(r, kPaperRows);
-    job.rows.erase(std::unique(job.rows.begin(), job.rows.end()), job.rows.end());
-  }
-  if (stub_candidates.empty())
-    throw UserError("plan: no strategy" +
-                    (opts.strategies.empty() ? std::string() : " of --strategies " + opts.strategies) +
-                    " runs batch " + std::to_string(cfg.batch_size) + " on " +
-                    std::to_string(world) + " ranks (a batch that does not split over them, or " +
-                    "more stages than " + cfg.model + " has blocks); change --world or --batch-size");
+  return job;
+}
+
+// On paper, block times are proportional beyond kPaperRows (Profile::blocks_at).
+void cap_rows_on_paper(ProfileJob& job) {
+  for (auto& r : job.rows) r = std::min(r, kPaperRows);
+  job.rows.erase(std::unique(job.rows.begin(), job.rows.end()), job.rows.end());
+}
+
+void create_plan_dir(const std::string& out_dir) {
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) throw UserError("--out " + out_dir + ": cannot create it (" + ec.message() + ")");
-  configure_threads(cfg.threads);
-  const double budget = opts.memory_per_rank_mib > 0
-                            ? opts.memory_per_rank_mib * 1024 * 1024
-                            : (m.device.is_cuda() ? 0 : machine_memory_bytes() / (paper ? 1 : world));
-  if (budget > 0) {  // nothing that fits: said before any profiling
-    int64_t least = -1;
-    for (const auto& c : stub_candidates) {
-      const int64_t peak = peak_of(memory_of(cfg, m, mw, c, paper, true));
-      least = least < 0 ? peak : std::min(least, peak);
-    }
-    if (static_cast<double>(least) > budget)
-      throw UserError("--memory-per-rank: no candidate fits " + mib_int(budget) +
-                      " MiB per rank (the smallest needs about " + mib_int(least) +
-                      " MiB); give a larger budget, more ranks or a smaller batch");
-  }
-  const Profile profile =
-      take_profile(opts, job, m, !paper, std::move(given_profile), argc, argv);
-  // The machine's speed when profiled, by the probe --check repeats around every run.
-  const ComputeProbe probe = probe_of(job, m);
-  const int64_t probe_rows = job.probe_rows;
-  const double reference_at_profile = opts.check.empty() ? 0 : reference_seconds(probe, probe_rows);
+}
 
-  // Price every candidate; memory from the memory model.
+// Bytes per rank a candidate may take: --memory-per-rank, else on a CPU this machine's memory
+// shared by the ranks (0: no budget).
+double plan_memory_budget(const PlanOptions& opts, const PlanModel& m, bool paper, int world) {
+  return opts.memory_per_rank_mib > 0
+             ? opts.memory_per_rank_mib * 1024 * 1024
+             : (m.device.is_cuda() ? 0 : machine_memory_bytes() / (paper ? 1 : world));
+}
+
+// Nothing that fits is said before any profiling.
+void check_some_candidate_fits(const Config& cfg, const PlanModel& m, MemoryWorkload& mw,
+                               const std::vector<PlanCandidate>& stub, bool paper, double budget) {
+  if (budget <= 0) return;
+  int64_t least = -1;
+  for (const auto& c : stub) {
+    const int64_t peak = peak_of(memory_of(cfg, m, mw, c, paper, true));
+    least = least < 0 ? peak : std::min(least, peak);
+  }
+  if (static_cast<double>(least) > budget)
+    throw UserError("--memory-per-rank: no candidate fits " + mib_int(budget) +
+                    " MiB per rank (the smallest needs about " + mib_int(least) +
+                    " MiB); give a larger budget, more ranks or a smaller batch");
+}
+
+// Every candidate priced: its step time from the cost model, its memory from the memory model.
+std::vector<PlanRow> price_candidates(const std::vector<PlanCandidate>& candidates,
+                                      const Profile& profile, const Config& cfg, const PlanModel& m,
+                                      MemoryWorkload& mw, bool paper, double budget) {
   std::vector<PlanRow> rows;
-  for (const auto& c : plan_candidates(space, profile)) {
+  for (const auto& c : candidates) {
     PlanRow r;
     r.candidate = c;
     r.predicted = predict_step(profile, c, cfg.batch_size);
@@ -282,7 +240,11 @@ int plan_main(const PlanOptions& given, int argc, char** argv) {
     r.fits = budget <= 0 || static_cast<double>(r.peak_bytes) <= budget;
     rows.push_back(r);
   }
-  rank_rows(rows);
+  return rows;
+}
+
+PlanHeader plan_header_of(const Config& cfg, const Profile& profile, bool paper, int world,
+                          double budget) {
   PlanHeader h;
   h.model = cfg.model;
   h.precision = profile.precision;
@@ -293,20 +255,25 @@ int plan_main(const PlanOptions& given, int argc, char** argv) {
   h.threads = cfg.threads;
   h.batch = cfg.batch_size;
   h.budget_bytes = budget;
-  print_plan(h, rows);
-  if (!rows.front().fits)
-    throw UserError("--memory-per-rank: no candidate fits " + mib_int(budget) +
-                    " MiB per rank (the smallest needs " +
-                    mib_int(static_cast<double>(std::min_element(rows.begin(), rows.end(),
-                        [](const PlanRow& a, const PlanRow& b) { return a.peak_bytes < b.peak_bytes; })
-                        ->peak_bytes)) +
-                    " MiB); give a larger budget, more ranks or a smaller batch");
-  const std::string plan_file = out_dir + "/plan.json";
-  write_file_atomic(plan_file, plan_json(h, rows).dump(2) + "\n");
-  std::printf("plan: wrote %s\n", plan_file.c_str());
-  if (opts.check.empty()) return 0;
-  const auto which = rows_to_check(rows, opts.check);
-  const int steps = cfg.steps > 0 ? cfg.steps : 8;
+  return h;
+}
+
+// Ranked rows put those that fit first: a first row that does not fit means none does.
+void check_best_row_fits(const std::vector<PlanRow>& rows, double budget) {
+  if (rows.front().fits) return;
+  const auto smallest = std::min_element(
+      rows.begin(), rows.end(),
+      [](const PlanRow& a, const PlanRow& b) { return a.peak_bytes < b.peak_bytes; });
+  throw UserError("--memory-per-rank: no candidate fits " + mib_int(budget) +
+                  " MiB per rank (the smallest needs " +
+                  mib_int(static_cast<double>(smallest->peak_bytes)) +
+                  " MiB); give a larger budget, more ranks or a smaller batch");
+}
+
+// The arguments every --check run shares: the workload's own, the plan's threads, and what a
+// short timed run needs unless the user gave it.
+std::vector<std::string> check_run_args(const PlanOptions& opts, const Config& cfg, int steps,
+                                        int argc, char** argv) {
   auto extra = workload_args(*opts.app, argc, argv);
   extra.insert(extra.end(), {"--threads", std::to_string(cfg.threads)});
   auto given_opt = [&](const std::string& name) {  // as "--name" or "--name=value"
@@ -320,13 +287,67 @@ int plan_main(const PlanOptions& given, int argc, char** argv) {
     extra.insert(extra.end(), {"--synthetic-test", std::to_string(cfg.batch_size)});
   if (!given_opt("--no-checkpoint")) extra.push_back("--no-checkpoint");
   if (!given_opt("--epochs")) extra.insert(extra.end(), {"--epochs", "1"});
+  return extra;
+}
+
+}  // namespace
+
+int plan_main(const PlanOptions& given, int argc, char** argv) {
+  if (given.memory) return memory_plan_main(given);
+  PlanOptions opts = given;
+  Config cfg = opts.cfg;
+  validate(cfg);
+  const int world = opts.world > 0 ? opts.world : (cfg.nproc > 1 ? cfg.nproc : 2);
+  const int cores = cpu_cores();
+  const bool paper = opts.link_gbps > 0 || !opts.device_profile.empty();
+  check_world_runs_here(world, cores, paper);
+  if (cfg.threads <= 0) cfg.threads = paper ? cores : std::max(1, cores / world);
+  const std::string out_dir = cfg.out.empty() ? "runs/plan" : cfg.out;
+  check_check_option(opts, paper);
+  std::optional<Profile> given_profile;  // a bad file is said now, before any work
+  if (!opts.device_profile.empty()) given_profile = read_profile_file(opts.device_profile);
+  const CandidateSpace space = candidate_space_of(opts, cfg, world);
+
+  const PlanModel m = build_plan_model(cfg);
+  MemoryWorkload mw = memory_workload(cfg, m);
+  const auto stub_candidates = plan_candidates(space, parameter_stub(m, mw));
+  ProfileJob job = profile_job_of(cfg, world, stub_candidates, out_dir);
+  if (rank_env_from(::getenv)) {  // a profiling rank started by take_profile's launcher
+    profile_in_rank(job);
+    return 0;
+  }
+  if (paper) cap_rows_on_paper(job);
+  check_some_candidate_runs(stub_candidates, opts, cfg, world);
+  create_plan_dir(out_dir);
+  configure_threads(cfg.threads);
+  const double budget = plan_memory_budget(opts, m, paper, world);
+  check_some_candidate_fits(cfg, m, mw, stub_candidates, paper, budget);
+  const Profile profile = take_profile(opts, job, m, !paper, std::move(given_profile), argc, argv);
+  // The machine's speed when profiled, by the probe --check repeats around every run.
+  const ComputeProbe probe = probe_of(job, m);
+  const int64_t probe_rows = job.probe_rows;
+  const double reference_at_profile = opts.check.empty() ? 0 : reference_seconds(probe, probe_rows);
+
+  std::vector<PlanRow> rows =
+      price_candidates(plan_candidates(space, profile), profile, cfg, m, mw, paper, budget);
+  rank_rows(rows);
+  const PlanHeader h = plan_header_of(cfg, profile, paper, world, budget);
+  print_plan(h, rows);
+  check_best_row_fits(rows, budget);
+  const std::string plan_file = out_dir + "/plan.json";
+  write_file_atomic(plan_file, plan_json(h, rows).dump(2) + "\n");
+  std::printf("plan: wrote %s\n", plan_file.c_str());
+  if (opts.check.empty()) return 0;
+  const auto which = rows_to_check(rows, opts.check);
+  const int steps = cfg.steps > 0 ? cfg.steps : 8;
+  const auto extra = check_run_args(opts, cfg, steps, argc, argv);
   std::printf("plan: checking %zu of %zu candidates, %d round%s of %d timed steps each, into %s\n",
-              which.size(), rows.size(), opts.check_rounds, opts.check_rounds == 1 ? "" : "s", steps,
-              out_dir.c_str());
+              which.size(), rows.size(), opts.check_rounds, opts.check_rounds == 1 ? "" : "s",
+              steps, out_dir.c_str());
   std::fflush(stdout);
-  const bool finished = run_checks(rows, which, extra, steps, opts.check_rounds, out_dir,
-                                   [&] { return reference_seconds(probe, probe_rows); },
-                                   reference_at_profile);
+  const bool finished = run_checks(
+      rows, which, extra, steps, opts.check_rounds, out_dir,
+      [&] { return reference_seconds(probe, probe_rows); }, reference_at_profile);
   write_file_atomic(plan_file, plan_json(h, rows).dump(2) + "\n");
   print_check(rows);
   if (!finished) return 130;

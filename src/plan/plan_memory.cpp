@@ -15,14 +15,14 @@
 #include "metrics/atomic_file.h"
 #include "models/blocks.h"
 #include "models/partition.h"
-#include "plan/plan_workload.h"
 #include "plan/memory_model.h"
+#include "plan/plan_workload.h"
 
 namespace parallax {
 
 namespace {
 
-double mib(int64_t bytes) {
+double in_mib(int64_t bytes) {
   return bytes / (1024.0 * 1024.0);
 }
 
@@ -44,7 +44,8 @@ std::vector<MemoryCandidate> candidates(const PlanOptions& o, const std::vector<
   if (n > 1) {
     const std::string ranks = " nproc " + std::to_string(n);
     add("ddp" + ranks, "ddp", n);
-    for (int stage : {1, 2, 3}) add("zero-" + std::to_string(stage) + ranks, "zero", n)->zero_stage = stage;
+    for (int stage : {1, 2, 3})
+      add("zero-" + std::to_string(stage) + ranks, "zero", n)->zero_stage = stage;
     const int micro = c.micro_batches > 0 ? c.micro_batches : 4 * n;
     add("model" + ranks, "model", n)->cuts = cuts;
     for (const char* schedule : {"gpipe", "1f1b"}) {
@@ -84,12 +85,13 @@ int memory_plan_main(const PlanOptions& opts) {
   const auto list = candidates(opts, cuts);
   for (const auto& c : list) add_activations(cfg, pm, micro_batch_rows(w, c), w);
 
-  std::printf("predicted memory per rank (MiB), %s, batch %lld, %s, %s; model states by the ZeRO "
-              "rule in the last column\n",
-              cfg.model.c_str(), static_cast<long long>(cfg.batch_size), cfg.optimizer.c_str(),
-              cfg.dtype.c_str());
-  std::printf("%-22s %4s %10s %10s %10s %11s %10s %10s\n", "candidate", "rank", "params",
-              "grads", "optimizer", "activations", "peak", "zero-rule");
+  std::printf(
+      "predicted memory per rank (MiB), %s, batch %lld, %s, %s; model states by the ZeRO "
+      "rule in the last column\n",
+      cfg.model.c_str(), static_cast<long long>(cfg.batch_size), cfg.optimizer.c_str(),
+      cfg.dtype.c_str());
+  std::printf("%-22s %4s %10s %10s %10s %11s %10s %10s\n", "candidate", "rank", "params", "grads",
+              "optimizer", "activations", "peak", "zero-rule");
   nlohmann::json rows = nlohmann::json::array();
   int64_t psi = 0;
   for (int64_t p : w.block_params) psi += p;
@@ -97,18 +99,17 @@ int memory_plan_main(const PlanOptions& opts) {
     const auto ranks = predict_memory(w, c);
     const int stage = c.strategy == "zero" ? c.zero_stage : 0;
     const bool replicated = c.strategy != "model" && c.strategy != "pipeline";
-    const double rule =
-        zero_rule_bytes(stage, static_cast<double>(psi), replicated ? c.world : 1,
-                        w.element_bytes, w.optimizer_slots * w.element_bytes);
+    const double rule = zero_rule_bytes(stage, static_cast<double>(psi), replicated ? c.world : 1,
+                                        w.element_bytes, w.optimizer_slots * w.element_bytes);
     for (size_t r = 0; r < ranks.size(); ++r) {
       const auto& m = ranks[r];
       if (replicated && r > 0) break;  // the ranks are alike
       char rule_text[32] = "-";
       if (replicated) std::snprintf(rule_text, sizeof rule_text, "%.1f", rule / (1024.0 * 1024.0));
       std::printf("%-22s %4s %10.1f %10.1f %10.1f %11.1f %10.1f %10s\n", c.label.c_str(),
-                  replicated ? "all" : std::to_string(r).c_str(), mib(m.parameters),
-                  mib(m.gradients), mib(m.optimizer_state), mib(m.activations), mib(m.peak),
-                  rule_text);
+                  replicated ? "all" : std::to_string(r).c_str(), in_mib(m.parameters),
+                  in_mib(m.gradients), in_mib(m.optimizer_state), in_mib(m.activations),
+                  in_mib(m.peak), rule_text);
       rows.push_back({{"label", c.label},
                       {"strategy", c.strategy},
                       {"world", c.world},
@@ -126,7 +127,8 @@ int memory_plan_main(const PlanOptions& opts) {
                       {"zero_rule_bytes", replicated ? nlohmann::json(rule) : nlohmann::json()}});
     }
   }
-  if (!opts.json.empty()) write_file_atomic(opts.json, nlohmann::json{{"rows", rows}}.dump(2) + "\n");
+  if (!opts.json.empty())
+    write_file_atomic(opts.json, nlohmann::json{{"rows", rows}}.dump(2) + "\n");
   return 0;
 }
 

@@ -81,17 +81,14 @@ double time_collective(DistContext& ctx, const std::string& kind, int64_t bytes)
   return max_over_ranks(ctx, fastest(runs));
 }
 
-}  // namespace
+void world_progress(const DistContext& ctx, const std::function<void(const std::string&)>& progress,
+                    const std::string& s) {
+  if (ctx.is_root() && progress) progress(s);
+}
 
-void profile_world(DistContext& ctx, const ComputeProbe& probe, int64_t rows, Profile& out,
-                   const std::function<void(const std::string&)>& progress) {
-  auto say = [&](const std::string& s) {
-    if (ctx.is_root() && progress) progress(s);
-  };
+// Slowdown: k ranks run the same forward + backward at once, the rest wait.
+void measure_slowdown(DistContext& ctx, const ComputeProbe& probe, int64_t rows, Profile& out) {
   const int n = ctx.world;
-  barrier(ctx);  // no rank starts while another is still busy (rank 0's compute half)
-  // Slowdown: k ranks run the same forward + backward at once, the rest wait.
-  say("compute with 1.." + std::to_string(n) + " ranks busy at once");
   time_forward_backward(probe, rows, 1);
   out.slowdown.assign(n, 1);
   double alone = 0;
@@ -106,26 +103,35 @@ void profile_world(DistContext& ctx, const ComputeProbe& probe, int64_t rows, Pr
     if (k == 1) alone = m;
     out.slowdown[k - 1] = std::max(1.0, m / alone);
   }
-  // Collectives at a few sizes, fitted.
+}
+
+// Collectives at a few sizes, fitted.
+void measure_collectives(DistContext& ctx, Profile& out,
+                         const std::function<void(const std::string&)>& progress) {
+  const int n = ctx.world;
   out.collectives.clear();
   out.collectives_world = n;
   const std::vector<int64_t> sizes{64 << 10, 1 << 20, 8 << 20, 32 << 20};
   for (const auto& kind : collective_kinds()) {
-    say("collective " + kind + " on " + std::to_string(n) + " ranks");
+    world_progress(ctx, progress, "collective " + kind + " on " + std::to_string(n) + " ranks");
     std::vector<std::pair<double, double>> samples;
-    for (int64_t s : sizes) samples.push_back({static_cast<double>(s), time_collective(ctx, kind, s)});
+    for (int64_t s : sizes)
+      samples.push_back({static_cast<double>(s), time_collective(ctx, kind, s)});
     out.collectives[kind] = fit_collective(samples);
   }
-  // Compute beside a collective: every rank's forward + backward with an all-reduce of the
-  // model's gradient size in flight, against the same without.
-  say("compute beside a running all-reduce");
-  int64_t numel = 0;
-  for (const auto& p : probe.model->parameters()) numel += p.numel();
-  auto grads = torch::ones({numel}, torch::TensorOptions().device(ctx.device));
+}
+
+// Every rank's forward + backward, with an all-reduce of `grads` in flight and without.
+struct ComputeBesideComm {
   std::vector<double> with, without, comm;
+};
+
+ComputeBesideComm time_compute_beside_all_reduce(DistContext& ctx, const ComputeProbe& probe,
+                                                 int64_t rows, const torch::Tensor& grads) {
+  ComputeBesideComm out;
   for (int r = 0; r < 3; ++r) {
     barrier(ctx);
-    without.push_back(max_over_ranks(ctx, time_forward_backward(probe, rows)));
+    out.without.push_back(max_over_ranks(ctx, time_forward_backward(probe, rows)));
     barrier(ctx);
     std::vector<torch::Tensor> v{grads};
     const auto t0 = Clock::now();
@@ -134,42 +140,74 @@ void profile_world(DistContext& ctx, const ComputeProbe& probe, int64_t rows, Pr
     work->wait();
     settle(ctx, grads);
     const double total = seconds_since(t0);
-    with.push_back(max_over_ranks(ctx, t));
-    comm.push_back(max_over_ranks(ctx, total));
+    out.with.push_back(max_over_ranks(ctx, t));
+    out.comm.push_back(max_over_ranks(ctx, total));
   }
-  // A small collective beside compute: latency-bound, it waits for the scheduler to give its
-  // thread a core the compute is using. A helper thread issues them one after another while this
-  // rank runs a forward + backward; those that ended before the compute did count.
-  say("small collectives beside compute");
+  return out;
+}
+
+// One forward + backward with a helper thread issuing small all-reduces one after another; the
+// seconds of each that ended before the compute did.
+std::vector<double> small_collectives_during_compute(DistContext& ctx, const ComputeProbe& probe,
+                                                     int64_t rows) {
+  std::atomic<bool> computing{true};
+  std::vector<double> each;
+  std::thread issuer([&] {
+    auto small = torch::ones({256}, torch::TensorOptions().device(ctx.device));
+    // The same count on every rank (collectives must match); those after the compute ended
+    // are not counted.
+    for (int i = 0; i < 48; ++i) {
+      std::vector<torch::Tensor> v{small};
+      const auto t0 = Clock::now();
+      ctx.world_pg->allreduce(v)->wait();
+      settle(ctx, small);
+      if (computing.load()) each.push_back(seconds_since(t0));
+    }
+  });
+  time_forward_backward(probe, rows);
+  computing = false;
+  issuer.join();
+  return each;
+}
+
+// A small collective beside compute: latency-bound, it waits for the scheduler to give its
+// thread a core the compute is using. The fastest round's mean, the slowest rank's.
+double loaded_small_collective_latency(DistContext& ctx, const ComputeProbe& probe, int64_t rows) {
   std::vector<double> loaded;
   for (int r = 0; r < 2; ++r) {
     barrier(ctx);
-    std::atomic<bool> computing{true};
-    std::vector<double> each;
-    std::thread issuer([&] {
-      auto small = torch::ones({256}, torch::TensorOptions().device(ctx.device));
-      // The same count on every rank (collectives must match); those after the compute ended
-      // are not counted.
-      for (int i = 0; i < 48; ++i) {
-        std::vector<torch::Tensor> v{small};
-        const auto t0 = Clock::now();
-        ctx.world_pg->allreduce(v)->wait();
-        settle(ctx, small);
-        if (computing.load()) each.push_back(seconds_since(t0));
-      }
-    });
-    time_forward_backward(probe, rows);
-    computing = false;
-    issuer.join();
+    const std::vector<double> each = small_collectives_during_compute(ctx, probe, rows);
     double mean = 0;
     for (double t : each) mean += t / static_cast<double>(each.size());
     if (!each.empty()) loaded.push_back(mean);  // none ended before the compute: no reading
   }
-  out.loaded_latency_s = max_over_ranks(ctx, loaded.empty() ? 0 : fastest(loaded));
+  return max_over_ranks(ctx, loaded.empty() ? 0 : fastest(loaded));
+}
+
+}  // namespace
+
+void profile_world(DistContext& ctx, const ComputeProbe& probe, int64_t rows, Profile& out,
+                   const std::function<void(const std::string&)>& progress) {
+  const int n = ctx.world;
+  barrier(ctx);  // no rank starts while another is still busy (rank 0's compute half)
+  world_progress(ctx, progress, "compute with 1.." + std::to_string(n) + " ranks busy at once");
+  measure_slowdown(ctx, probe, rows, out);
+  measure_collectives(ctx, out, progress);
+  // Compute beside a collective: every rank's forward + backward with an all-reduce of the
+  // model's gradient size in flight, against the same without.
+  world_progress(ctx, progress, "compute beside a running all-reduce");
+  int64_t numel = 0;
+  for (const auto& p : probe.model->parameters()) numel += p.numel();
+  auto grads = torch::ones({numel}, torch::TensorOptions().device(ctx.device));
+  const ComputeBesideComm beside = time_compute_beside_all_reduce(ctx, probe, rows, grads);
+  world_progress(ctx, progress, "small collectives beside compute");
+  out.loaded_latency_s = loaded_small_collective_latency(ctx, probe, rows);
   const double alone_comm = out.collectives["all_reduce"].seconds(static_cast<double>(numel) * 4);
-  const double overlapped = std::min(alone_comm, fastest(with));
+  const double overlapped = std::min(alone_comm, fastest(beside.with));
   out.comm_compute_share =
-      overlapped > 0 ? std::clamp((fastest(with) - fastest(without)) / overlapped, 0.0, 2.0) : 0;
+      overlapped > 0
+          ? std::clamp((fastest(beside.with) - fastest(beside.without)) / overlapped, 0.0, 2.0)
+          : 0;
 }
 
 }  // namespace parallax

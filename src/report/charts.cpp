@@ -24,27 +24,23 @@ ChartSpec execution_time_chart(const ReportData& data) {
                    "slowest.");
 }
 
-ChartSpec split_size_chart(const ReportData& data) {
-  const std::string id = "split_size", title = "Training time vs pipeline split size";
-  std::map<std::string, std::vector<const ConfigGroup*>> by_schedule;
-  const std::string sweep = data.sweep_workload();  // one workload: times compare only there
+namespace {
+
+// Finished pipeline runs by schedule, each group sorted by micro-batch size in split_size_data.
+using PipelinesBySchedule = std::map<std::string, std::vector<const ConfigGroup*>>;
+
+PipelinesBySchedule pipelines_by_schedule(const ReportData& data, const std::string& sweep) {
+  PipelinesBySchedule by_schedule;
   for (const ConfigGroup* g : data.finished())
     if (g->strategy == "pipeline" && g->micro_batch_size && g->train_time_s.present() &&
         g->workload == sweep)
       by_schedule[g->schedule.empty() ? "pipeline" : g->schedule].push_back(g);
-  if (by_schedule.empty())
-    return missing_chart(id, title,
-                         "Pipeline runs at several --split-size values (plus a --strategy model "
-                         "run as the reference) fill this chart.");
-  ChartSpec c = missing_chart(id, title, "");
-  c.reading = read_split_size(data);
-  c.note =
-      "x is the micro-batch size (--split-size), one line per schedule; the theoretical bubble "
-      "is each schedule's own formula ((P-1)/(M+P-1) for GPipe and 1F1B with P stages and M "
-      "micro-batches), the measured one is the idle share of a step averaged over stages "
-      "(summary bubble_fraction).";
-  std::ostringstream d, b;
-  std::vector<double> ticks;
+  return by_schedule;
+}
+
+// One data block per schedule, by micro-batch size; each size also goes into `ticks`.
+std::string split_size_data(PipelinesBySchedule& by_schedule, std::vector<double>& ticks) {
+  std::ostringstream d;
   d << "# micro_batch_size train_time_mean min max bubble_measured bubble_theory label\n";
   for (auto& [schedule, groups] : by_schedule) {
     std::sort(groups.begin(), groups.end(), [](const ConfigGroup* x, const ConfigGroup* y) {
@@ -62,13 +58,20 @@ ChartSpec split_size_chart(const ReportData& data) {
     }
     d << "\n\n";
   }
-  const ConfigGroup* model = data.first_of("model", 0, sweep);
-  if (model && !model->train_time_s.present()) model = nullptr;
+  return d.str();
+}
+
+// The highest time drawn: the slowest run, or the naive model-parallel line.
+double split_size_top(const PipelinesBySchedule& by_schedule, const ConfigGroup* model) {
   double top = model ? model->train_time_s.mean : 0;
   for (const auto& entry : by_schedule)
     for (const ConfigGroup* g : entry.second) top = std::max(top, g->train_time_s.max);
-  std::sort(ticks.begin(), ticks.end());
-  ticks.erase(std::unique(ticks.begin(), ticks.end()), ticks.end());
+  return top;
+}
+
+// Titles, both axes' ranges, and a log-2 x axis ticked at the sizes run (sorted, each once).
+void write_split_size_axes(std::ostream& b, const std::string& title, double top,
+                           const std::vector<double>& ticks) {
   b << "set title " << gnuplot_string(title + " (micro-batch size)") << "\n"
     << "set xlabel \"micro-batch size (images per micro-batch)\"\n"
     << "set ylabel \"training time (s)\"\n"
@@ -80,8 +83,14 @@ ChartSpec split_size_chart(const ReportData& data) {
     << "set xrange [" << num(ticks.front() / 1.5) << ":" << num(ticks.back() * 1.5) << "]\n"
     << "set xtics (";
   for (size_t i = 0; i < ticks.size(); ++i) b << (i ? ", " : "") << num(ticks[i]);
-  b << ")\nset key top left box opaque font \",9\"\n"
-    << "plot ";
+  b << ")\nset key top left box opaque font \",9\"\n";
+}
+
+// Per schedule: its times on the left axis, its measured and theoretical bubbles on the right;
+// then the naive model-parallel time as a flat line, where there is one.
+void write_split_size_lines(std::ostream& b, const std::string& id,
+                            const PipelinesBySchedule& by_schedule, const ConfigGroup* model) {
+  b << "plot ";
   int index = 0;
   const bool several = by_schedule.size() > 1;
   for (const auto& entry : by_schedule) {
@@ -101,7 +110,34 @@ ChartSpec split_size_chart(const ReportData& data) {
       << "title "
       << gnuplot_string("naive model parallel: " + format_sig(model->train_time_s.mean) + " s");
   b << "\n";
-  c.plot.data = d.str();
+}
+
+}  // namespace
+
+ChartSpec split_size_chart(const ReportData& data) {
+  const std::string id = "split_size", title = "Training time vs pipeline split size";
+  const std::string sweep = data.sweep_workload();  // one workload: times compare only there
+  PipelinesBySchedule by_schedule = pipelines_by_schedule(data, sweep);
+  if (by_schedule.empty())
+    return missing_chart(id, title,
+                         "Pipeline runs at several --split-size values (plus a --strategy model "
+                         "run as the reference) fill this chart.");
+  ChartSpec c = missing_chart(id, title, "");
+  c.reading = read_split_size(data);
+  c.note =
+      "x is the micro-batch size (--split-size), one line per schedule; the theoretical bubble "
+      "is each schedule's own formula ((P-1)/(M+P-1) for GPipe and 1F1B with P stages and M "
+      "micro-batches), the measured one is the idle share of a step averaged over stages "
+      "(summary bubble_fraction).";
+  std::vector<double> ticks;
+  c.plot.data = split_size_data(by_schedule, ticks);
+  const ConfigGroup* model = data.first_of("model", 0, sweep);
+  if (model && !model->train_time_s.present()) model = nullptr;
+  std::sort(ticks.begin(), ticks.end());
+  ticks.erase(std::unique(ticks.begin(), ticks.end()), ticks.end());
+  std::ostringstream b;
+  write_split_size_axes(b, title, split_size_top(by_schedule, model), ticks);
+  write_split_size_lines(b, id, by_schedule, model);
   c.plot.body = b.str();
   return c;
 }

@@ -20,6 +20,41 @@ std::string underscored(std::string s) {
   return s;
 }
 
+// A predicate for the axis of that name.
+auto axis_named(const std::string& n) {
+  return [n](const Axis& a) { return a.name == n; };
+}
+
+// The odometer's next position, the last axis fastest; false once every position was visited.
+bool advance_odometer(std::vector<size_t>& pos, const std::vector<Axis>& axes) {
+  for (size_t i = axes.size(); i-- > 0;) {
+    if (++pos[i] < axes[i].values.size()) return true;
+    pos[i] = 0;
+  }
+  return false;
+}
+
+// The grid's axes for one strategy: the grid with its strategy fixed (where the grid has one),
+// then its override's axes over them; run_line becomes the override's line where there is one.
+std::vector<Axis> axes_for_strategy(const std::vector<Axis>& grid, const Value& s,
+                                    bool strategy_in_grid, const StrategyOverrides& overrides,
+                                    int& run_line) {
+  std::vector<Axis> mine = grid;
+  if (strategy_in_grid)
+    *std::find_if(mine.begin(), mine.end(), axis_named("strategy")) = Axis{"strategy", {s}, {0}};
+  const auto found = overrides.find(s.text);
+  if (found == overrides.end()) return mine;
+  run_line = found->second.second;
+  for (const Axis& o : found->second.first) {
+    auto it = std::find_if(mine.begin(), mine.end(), axis_named(o.name));
+    if (it != mine.end())
+      *it = o;
+    else
+      mine.push_back(o);
+  }
+  return mine;
+}
+
 }  // namespace
 
 // A named dataset's options (or its stand-in's), which win over the run's other keys.
@@ -47,8 +82,7 @@ void SuiteParser::expand(const std::map<std::string, Node>& f, const std::string
                          int repeats) {
   const Node grid_node = at(f, "grid"), overrides_node = at(f, "overrides");
   const auto grid = grid_node.IsDefined() ? axes(grid_node, "grid") : std::vector<Axis>{};
-  auto by_name = [](const std::string& n) { return [n](const Axis& a) { return a.name == n; }; };
-  const auto in_grid = std::find_if(grid.begin(), grid.end(), by_name("strategy"));
+  const auto in_grid = std::find_if(grid.begin(), grid.end(), axis_named("strategy"));
   const bool strategy_in_grid = in_grid != grid.end();
   Axis strategies = strategy_in_grid ? *in_grid : Axis{"strategy", {}, {}};
   if (!strategy_in_grid) {
@@ -57,70 +91,70 @@ void SuiteParser::expand(const std::map<std::string, Node>& f, const std::string
     strategies.lines.push_back(grid_node.IsDefined() ? line(grid_node) : group_line);
   }
   for (const Axis& a : grid) key_order_.push_back(a.name);
-  std::map<std::string, std::pair<std::vector<Axis>, int>> overrides;
-  if (overrides_node.IsDefined()) {
-    for (const auto& [key, n] : entries(overrides_node, "overrides")) {
-      const std::string s = key.Scalar();
-      const auto& all = strategies.values;
-      if (std::find(all.begin(), all.end(), Value{s}) == all.end())
-        fail(key, "override for strategy '" + s + "', which the grid does not run; add it " +
-                      "to grid.strategy or remove the override");
-      auto a = axes(n, "overrides." + s);
-      if (std::any_of(a.begin(), a.end(), by_name("strategy")))
-        fail(n, "an override cannot change the strategy");
-      for (const Axis& x : a) key_order_.push_back(x.name);
-      overrides[s] = {std::move(a), line(key)};
-    }
-  }
+  StrategyOverrides overrides;
+  if (overrides_node.IsDefined()) overrides = read_overrides(overrides_node, strategies);
   for (size_t si = 0; si < strategies.values.size(); ++si) {
     const Value& s = strategies.values[si];
-    std::vector<Axis> mine = grid;
-    if (strategy_in_grid)
-      *std::find_if(mine.begin(), mine.end(), by_name("strategy")) = Axis{"strategy", {s}, {0}};
     int run_line = strategies.lines[si];
-    if (overrides.count(s.text)) {
-      run_line = overrides[s.text].second;
-      for (const Axis& o : overrides[s.text].first) {
-        auto it = std::find_if(mine.begin(), mine.end(), by_name(o.name));
-        if (it != mine.end())
-          *it = o;
-        else
-          mine.push_back(o);
-      }
-    }
-    // Odometer over the axes, the first one slowest, so runs come in the suite's order.
-    std::vector<size_t> pos(mine.size(), 0);
-    for (bool more = true; more;) {
-      Point p{group, "", "", base, {}, run_line, repeats, {}, {}};
-      if (!strategy_in_grid) set(p.given, {"strategy", s});
-      for (size_t i = 0; i < mine.size(); ++i) {
-        set(p.given, {mine[i].name, mine[i].values[pos[i]]});
-        if (pos[i] < mine[i].lines.size() && mine[i].lines[pos[i]] > 0)
-          p.value_lines.emplace_back(mine[i].name, mine[i].lines[pos[i]]);
-      }
-      bool dropped = false;
-      for (size_t e : excludes) {
-        const auto& keys = excludes_[e].keys;
-        const bool all = std::all_of(keys.begin(), keys.end(), [&](const Axis& k) {
-          const Value* v = find(p.given, k.name);
-          return v && std::find(k.values.begin(), k.values.end(), *v) != k.values.end();
-        });
-        if (all) ++excludes_[e].matched, dropped = true;
-      }
-      if (!dropped) {
-        p.options = p.given;
-        use_dataset(p);
-        points_.push_back(std::move(p));
-      }
-      more = false;
-      for (size_t i = mine.size(); i-- > 0 && !more;) {
-        if (++pos[i] < mine[i].values.size())
-          more = true;
-        else
-          pos[i] = 0;
-      }
-    }
+    const std::vector<Axis> mine =
+        axes_for_strategy(grid, s, strategy_in_grid, overrides, run_line);
+    Point first{group, "", "", base, {}, run_line, repeats, {}, {}};
+    if (!strategy_in_grid) set(first.given, {"strategy", s});
+    add_grid_points(mine, first, excludes);
   }
+}
+
+// Each strategy's override: its axes and the line of its key.
+StrategyOverrides SuiteParser::read_overrides(const Node& node, const Axis& strategies) {
+  StrategyOverrides overrides;
+  for (const auto& [key, n] : entries(node, "overrides")) {
+    const std::string s = key.Scalar();
+    const auto& all = strategies.values;
+    if (std::find(all.begin(), all.end(), Value{s}) == all.end())
+      fail(key, "override for strategy '" + s + "', which the grid does not run; add it " +
+                    "to grid.strategy or remove the override");
+    auto a = axes(n, "overrides." + s);
+    if (std::any_of(a.begin(), a.end(), axis_named("strategy")))
+      fail(n, "an override cannot change the strategy");
+    for (const Axis& x : a) key_order_.push_back(x.name);
+    overrides[s] = {std::move(a), line(key)};
+  }
+  return overrides;
+}
+
+// Odometer over the axes, the first one slowest, so runs come in the suite's order; each point
+// starts as `first` and is kept unless an exclusion drops it.
+void SuiteParser::add_grid_points(const std::vector<Axis>& mine, const Point& first,
+                                  const std::vector<size_t>& excludes) {
+  std::vector<size_t> pos(mine.size(), 0);
+  for (bool more = true; more;) {
+    Point p = first;
+    for (size_t i = 0; i < mine.size(); ++i) {
+      set(p.given, {mine[i].name, mine[i].values[pos[i]]});
+      if (pos[i] < mine[i].lines.size() && mine[i].lines[pos[i]] > 0)
+        p.value_lines.emplace_back(mine[i].name, mine[i].lines[pos[i]]);
+    }
+    if (!excluded(p, excludes)) {
+      p.options = p.given;
+      use_dataset(p);
+      points_.push_back(std::move(p));
+    }
+    more = advance_odometer(pos, mine);
+  }
+}
+
+// Whether any of the exclusions drops the point; every one that does counts the match.
+bool SuiteParser::excluded(const Point& p, const std::vector<size_t>& excludes) {
+  bool dropped = false;
+  for (size_t e : excludes) {
+    const auto& keys = excludes_[e].keys;
+    const bool all = std::all_of(keys.begin(), keys.end(), [&](const Axis& k) {
+      const Value* v = find(p.given, k.name);
+      return v && std::find(k.values.begin(), k.values.end(), *v) != k.values.end();
+    });
+    if (all) ++excludes_[e].matched, dropped = true;
+  }
+  return dropped;
 }
 
 // The label word for one value: names bare, flags by their state, others key + value.

@@ -48,6 +48,9 @@ struct Axis {
   std::vector<int> lines;  // of each value, so a run can name its strategy entry
 };
 
+// Per strategy, the axes its override sets and the line of its key.
+using StrategyOverrides = std::map<std::string, std::pair<std::vector<Axis>, int>>;
+
 struct Exclude {
   std::vector<Axis> keys;
   int line = 0;
@@ -66,7 +69,7 @@ struct Point {
   Opts given;    // before named datasets expand: what labels and exclusions see
   Opts options;  // what runs
   int line = 0, repeats = 1;
-  std::vector<std::string> label_keys;  // the keys its label names, in label order
+  std::vector<std::string> label_keys;                   // the keys its label names, in label order
   std::vector<std::pair<std::string, int>> value_lines;  // option -> line of the value it takes
 };
 
@@ -114,6 +117,10 @@ class SuiteParser {
   void use_dataset(Point& p);
   void expand(const std::map<std::string, Node>& f, const std::string& group, const Opts& base,
               const std::vector<size_t>& excludes, int group_line, int repeats);
+  StrategyOverrides read_overrides(const Node& node, const Axis& strategies);
+  void add_grid_points(const std::vector<Axis>& grid_axes, const Point& first,
+                       const std::vector<size_t>& excludes);
+  bool excluded(const Point& p, const std::vector<size_t>& excludes);
   std::string part(const Opt& o) const;
   std::string twin(const std::string& name, bool any = false) const;
   void label_points();

@@ -44,7 +44,8 @@ std::string failure_reason(const std::string& log_path, int status) {
     if (error.empty() && line.find("error:") != std::string::npos) error = line;
   }
   std::string why = !error.empty() ? error : !last.empty() ? last : "no output";
-  if (WIFSIGNALED(status)) why = "killed by signal " + std::to_string(WTERMSIG(status)) + ": " + why;
+  if (WIFSIGNALED(status))
+    why = "killed by signal " + std::to_string(WTERMSIG(status)) + ": " + why;
   return why + " (log: " + log_path + ")";
 }
 
@@ -65,7 +66,8 @@ int run_train(const std::vector<std::string>& args, const std::string& dir) {
   pid_t pid = 0;
   const int rc = posix_spawn(&pid, cargv[0], &actions, nullptr, cargv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw std::runtime_error("cannot start parallax train: " + std::string(strerror(rc)));
+  if (rc != 0)
+    throw std::runtime_error("cannot start parallax train: " + std::string(strerror(rc)));
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
@@ -87,8 +89,8 @@ std::string result_line(const RunRecord& r) {
   const auto& s = r.summary;
   auto num = [&](const char* key) { return s.contains(key) && s[key].is_number(); };
   char buf[160];
-  std::snprintf(buf, sizeof(buf), "%.1f img/s, train %.1f s", num("images_per_sec")
-                ? s["images_per_sec"].get<double>() : 0.0,
+  std::snprintf(buf, sizeof(buf), "%.1f img/s, train %.1f s",
+                num("images_per_sec") ? s["images_per_sec"].get<double>() : 0.0,
                 num("train_time_s") ? s["train_time_s"].get<double>() : 0.0);
   std::string line = buf;
   if (num("test_accuracy")) {
@@ -96,6 +98,54 @@ std::string result_line(const RunRecord& r) {
     line += buf;
   }
   return line;
+}
+
+// The child gets Ctrl-C too (same process group); the suite only stops starting new runs.
+void stop_on_signals() {
+  std::signal(SIGINT, [](int) { g_interrupted = 1; });
+  std::signal(SIGTERM, [](int) { g_interrupted = 1; });
+}
+
+// A folder without a finished record is what an interrupted or failed attempt left: the suite
+// owns it, and a benchmark is only valid from a clean start, so it is made again, empty but for
+// the run's suite.json.
+void make_fresh_run_dir(const std::string& dir, const std::string& suite_name,
+                        const SuiteRun& run) {
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  fs::create_directories(dir, ec);
+  if (ec) throw UserError(dir + ": cannot create it (" + ec.message() + ")");
+  write_file_atomic(dir + "/suite.json", nlohmann::json{{"suite", suite_name},
+                                                        {"label", run.label},
+                                                        {"repeat", run.repeat},
+                                                        {"note", run.note},
+                                                        {"options", run.options}}
+                                                 .dump(2) +
+                                             "\n");
+}
+
+// The record of a failed run: what its folder holds, with the reason from its log.
+RunRecord failed_run_record(const std::string& suite_name, const SuiteRun& run,
+                            const std::string& dir, int status, int64_t started) {
+  RunRecord r;
+  try {
+    r = read_run_dir(dir);
+  } catch (const UserError&) {  // it failed before writing its config.json
+    r.name = run.name;
+    r.dir = fs::absolute(dir).string();
+    r.suite = suite_name;
+    r.label = run.label;
+    r.repeat = run.repeat;
+    r.note = run.note;
+  }
+  r.status = "failed";
+  r.error = failure_reason(dir + "/train.log", status);
+  r.host = host_name();
+  r.git_revision = git_revision();
+  r.started_at = static_cast<double>(started);
+  r.finished_at = static_cast<double>(std::time(nullptr));
+  if (r.config.empty()) r.config = run.options;
+  return r;
 }
 
 }  // namespace
@@ -108,10 +158,7 @@ SuiteRunResult run_suite(const std::string& suite_name, const std::vector<SuiteR
   if (ec) throw UserError("--runs " + runs + ": cannot create it (" + ec.message() + ")");
   ResultsDb db(results_db_path(runs));
   import_missing_runs(db, runs);  // folders finished before the database knew them count too
-
-  // The child gets Ctrl-C too (same process group); we only stop starting new runs.
-  std::signal(SIGINT, [](int) { g_interrupted = 1; });
-  std::signal(SIGTERM, [](int) { g_interrupted = 1; });
+  stop_on_signals();
   int failed = 0, ran = 0;
   double spent = 0;
   for (int i = 0; i < n && !g_interrupted; ++i) {
@@ -123,16 +170,7 @@ SuiteRunResult run_suite(const std::string& suite_name, const std::vector<SuiteR
       continue;
     }
     std::fflush(stdout);
-    // A folder without a finished record is what an interrupted or failed attempt left: the
-    // suite owns it, and a benchmark is only valid from a clean start, so it is run again.
-    fs::remove_all(dir, ec);
-    fs::create_directories(dir, ec);
-    if (ec) throw UserError(dir + ": cannot create it (" + ec.message() + ")");
-    write_file_atomic(dir + "/suite.json",
-                      nlohmann::json{{"suite", suite_name}, {"label", run.label},
-                                     {"repeat", run.repeat}, {"note", run.note},
-                                     {"options", run.options}}
-                              .dump(2) + "\n");
+    make_fresh_run_dir(dir, suite_name, run);
     const auto t0 = std::chrono::steady_clock::now();
     const int64_t started = static_cast<int64_t>(std::time(nullptr));
     if (around) around(static_cast<size_t>(i), true);
@@ -150,24 +188,7 @@ SuiteRunResult run_suite(const std::string& suite_name, const std::vector<SuiteR
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && record && record->status == "finished") {
       std::printf("%s (%.0f s)", result_line(*record).c_str(), took);
     } else {
-      RunRecord r;
-      try {
-        r = read_run_dir(dir);
-      } catch (const UserError&) {  // it failed before writing its config.json
-        r.name = run.name;
-        r.dir = fs::absolute(dir).string();
-        r.suite = suite_name;
-        r.label = run.label;
-        r.repeat = run.repeat;
-        r.note = run.note;
-      }
-      r.status = "failed";
-      r.error = failure_reason(dir + "/train.log", status);
-      r.host = host_name();
-      r.git_revision = git_revision();
-      r.started_at = static_cast<double>(started);
-      r.finished_at = static_cast<double>(std::time(nullptr));
-      if (r.config.empty()) r.config = run.options;
+      const RunRecord r = failed_run_record(suite_name, run, dir, status, started);
       db.put(r);
       ++failed;
       std::printf("FAILED: %s", r.error.c_str());

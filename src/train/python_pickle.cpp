@@ -3,6 +3,7 @@
 #include "train/python_pickle.h"
 
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <vector>
@@ -19,43 +20,53 @@ struct Op {
   bool to_mark = false;  // pops everything above the last MARK (and the MARK)
 };
 
-Op op_of(unsigned char op) {
+// Opcodes with a fixed-size argument: integers, memo indices, the protocol and frame sizes.
+std::optional<Op> fixed_argument_op(unsigned char op) {
   switch (op) {
     case 'K':
     case 0x82:
-      return {Arg::kFixed, 1, 0, 1};
+      return Op{Arg::kFixed, 1, 0, 1};
     case 'h':
-      return {Arg::kFixed, 1, 0, 1};
+      return Op{Arg::kFixed, 1, 0, 1};
     case 'q':
     case 0x80:
-      return {Arg::kFixed, 1, 0, 0};
+      return Op{Arg::kFixed, 1, 0, 0};
     case 'M':
     case 0x83:
-      return {Arg::kFixed, 2, 0, 1};
+      return Op{Arg::kFixed, 2, 0, 1};
     case 'J':
     case 'j':
     case 0x84:
-      return {Arg::kFixed, 4, 0, 1};
+      return Op{Arg::kFixed, 4, 0, 1};
     case 'r':
-      return {Arg::kFixed, 4, 0, 0};
+      return Op{Arg::kFixed, 4, 0, 0};
     case 'G':
-      return {Arg::kFixed, 8, 0, 1};
+      return Op{Arg::kFixed, 8, 0, 1};
     case 0x95:
-      return {Arg::kFixed, 8, 0, 0};
+      return Op{Arg::kFixed, 8, 0, 0};
+    default:
+      return std::nullopt;
+  }
+}
+
+// Opcodes whose argument has a length prefix or ends at a newline: strings, bytes, longs, and
+// protocol 0's text forms.
+std::optional<Op> variable_argument_op(unsigned char op) {
+  switch (op) {
     case 'U':
     case 'C':
     case 0x8c:
     case 0x8a:
-      return {Arg::kCounted, 1, 0, 1};
+      return Op{Arg::kCounted, 1, 0, 1};
     case 'T':
     case 'X':
     case 'B':
     case 0x8b:
-      return {Arg::kCounted, 4, 0, 1};
+      return Op{Arg::kCounted, 4, 0, 1};
     case 0x8d:
     case 0x8e:
     case 0x96:
-      return {Arg::kCounted, 8, 0, 1};
+      return Op{Arg::kCounted, 8, 0, 1};
     case 'I':
     case 'L':
     case 'F':
@@ -63,20 +74,28 @@ Op op_of(unsigned char op) {
     case 'V':
     case 'P':
     case 'g':
-      return {Arg::kLine, 0, 0, 1};
+      return Op{Arg::kLine, 0, 0, 1};
     case 'p':
-      return {Arg::kLine, 0, 0, 0};
+      return Op{Arg::kLine, 0, 0, 0};
     case 'c':
-      return {Arg::kTwoLines, 0, 0, 1};
+      return Op{Arg::kTwoLines, 0, 0, 1};
     case 'i':
-      return {Arg::kTwoLines, 0, 0, 1, true};
+      return Op{Arg::kTwoLines, 0, 0, 1, true};
+    default:
+      return std::nullopt;
+  }
+}
+
+// Opcodes with no argument: only their effect on the stack.
+std::optional<Op> stack_only_op(unsigned char op) {
+  switch (op) {
     case '.':
     case 0x94:
-      return {};
+      return Op{};
     case '0':
     case 'a':
     case 'b':
-      return {Arg::kNone, 0, 1, 0};
+      return Op{Arg::kNone, 0, 1, 0};
     case '2':
     case 'N':
     case '}':
@@ -85,36 +104,43 @@ Op op_of(unsigned char op) {
     case 0x88:
     case 0x89:
     case 0x8f:
-      return {Arg::kNone, 0, 0, 1};
+      return Op{Arg::kNone, 0, 0, 1};
     case 'R':
     case 0x81:
     case 0x86:
     case 0x93:
-      return {Arg::kNone, 0, 2, 1};
+      return Op{Arg::kNone, 0, 2, 1};
     case 's':
-      return {Arg::kNone, 0, 2, 0};
+      return Op{Arg::kNone, 0, 2, 0};
     case 0x85:
     case 'Q':
-      return {Arg::kNone, 0, 1, 1};
+      return Op{Arg::kNone, 0, 1, 1};
     case 0x87:
     case 0x92:
-      return {Arg::kNone, 0, 3, 1};
+      return Op{Arg::kNone, 0, 3, 1};
     case 'd':
     case 'l':
     case 'o':
     case 't':
     case 0x91:
-      return {Arg::kNone, 0, 0, 1, true};
+      return Op{Arg::kNone, 0, 0, 1, true};
     case '1':
     case 'e':
     case 'u':
     case 0x90:
-      return {Arg::kNone, 0, 0, 0, true};
+      return Op{Arg::kNone, 0, 0, 0, true};
     case '(':
-      return {};  // MARK: handled by the walk
+      return Op{};  // MARK: handled by the walk
     default:
-      throw std::invalid_argument("unknown pickle opcode " + std::to_string(op));
+      return std::nullopt;
   }
+}
+
+Op op_of(unsigned char op) {
+  if (const auto o = fixed_argument_op(op)) return *o;
+  if (const auto o = variable_argument_op(op)) return *o;
+  if (const auto o = stack_only_op(op)) return *o;
+  throw std::invalid_argument("unknown pickle opcode " + std::to_string(op));
 }
 
 uint64_t little_endian(const std::string& p, size_t at, size_t bytes) {

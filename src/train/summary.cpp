@@ -36,34 +36,35 @@ nlohmann::json measured_json(const RunFacts& facts, size_t r) {
           {"peak", bytes(m.peak)}};
 }
 
-}  // namespace
-
-nlohmann::json make_summary(const Config& cfg, const TrainState& state, const RunFacts& facts) {
+// The steps after the timing warm-up, summed: what the step-time figures are made of.
+struct TimedSteps {
+  int64_t warmup = 0;  // steps left out
   std::vector<double> step_s;
   double compute_s = 0, comm_s = 0, comm_busy_s = 0, data_s = 0, timed_s = 0;
   int64_t images_per_step = 0;
+};
+
+TimedSteps timed_steps_after_warmup(const Config& cfg, const TrainState& state) {
+  TimedSteps t;
   // A run shorter than its warm-up (--steps 5 with 5 warm-up steps) is timed on its last step
   // rather than reported at 0 images/s.
-  const int64_t warmup =
-      std::min<int64_t>(cfg.timing_warmup, std::max<int64_t>(0, state.step - 1));
+  t.warmup = std::min<int64_t>(cfg.timing_warmup, std::max<int64_t>(0, state.step - 1));
   for (const auto& r : state.steps) {
-    if (r.step < warmup) continue;
-    step_s.push_back(r.step_s);
-    compute_s += r.compute_s;
-    comm_s += r.comm_s;
-    comm_busy_s += r.comm_busy_s;
-    data_s += r.data_s;
-    timed_s += r.step_s;
-    images_per_step = r.images;
+    if (r.step < t.warmup) continue;
+    t.step_s.push_back(r.step_s);
+    t.compute_s += r.compute_s;
+    t.comm_s += r.comm_s;
+    t.comm_busy_s += r.comm_busy_s;
+    t.data_s += r.data_s;
+    t.timed_s += r.step_s;
+    t.images_per_step = r.images;
   }
-  const Percentiles p = percentiles(step_s);
-  double train_time_s = 0, epoch_sum = 0;
-  for (const auto& e : state.epochs) epoch_sum += e.train_time_s;
-  if (!state.epochs.empty()) train_time_s = state.epochs.back().elapsed_train_s;
-  const bool have_epochs = !state.epochs.empty();
-  const bool reached = state.epochs_to_target > 0;
+  return t;
+}
 
-  nlohmann::json j;
+// Versions and host, how the run stands, its config, model and data, and what ran it where.
+void add_run_description(nlohmann::json& j, const Config& cfg, const TrainState& state,
+                         const RunFacts& facts) {
   j["parallax_version"] = PARALLAX_VERSION;
   j["torch_version"] = torch_version();
   j["cuda_compiled"] = cuda_compiled();
@@ -92,15 +93,29 @@ nlohmann::json make_summary(const Config& cfg, const TrainState& state, const Ru
   j["allocator"] = allocator_name();
   j["blas"] = blas_name();
   j["precision"] = precision_name(cfg.precision, facts.device.rfind("cuda", 0) == 0);
+}
+
+// Steps and epochs done, and the step times and throughput after the warm-up.
+void add_step_figures(nlohmann::json& j, const TrainState& state, const TimedSteps& timed) {
+  const Percentiles p = percentiles(timed.step_s);
   j["steps"] = state.step;
   j["skipped_steps"] = std::count_if(state.steps.begin(), state.steps.end(),
                                      [](const StepRecord& r) { return r.skipped; });
   j["epochs"] = state.epochs.size();
-  j["timing_warmup_steps"] = warmup;
-  j["images_per_sec"] = p.median > 0 ? images_per_step / p.median : 0.0;
+  j["timing_warmup_steps"] = timed.warmup;
+  j["images_per_sec"] = p.median > 0 ? timed.images_per_step / p.median : 0.0;
   j["step_time_s"] = {
-      {"median", p.median}, {"p10", p.p10}, {"p90", p.p90}, {"samples", step_s.size()}};
-  j["data_time_fraction"] = timed_s > 0 ? data_s / timed_s : 0.0;
+      {"median", p.median}, {"p10", p.p10}, {"p90", p.p90}, {"samples", timed.step_s.size()}};
+  j["data_time_fraction"] = timed.timed_s > 0 ? timed.data_s / timed.timed_s : 0.0;
+}
+
+// Epoch times, the last epoch's loss and accuracy, and when the target accuracy was reached.
+void add_epoch_figures(nlohmann::json& j, const Config& cfg, const TrainState& state) {
+  double train_time_s = 0, epoch_sum = 0;
+  for (const auto& e : state.epochs) epoch_sum += e.train_time_s;
+  if (!state.epochs.empty()) train_time_s = state.epochs.back().elapsed_train_s;
+  const bool have_epochs = !state.epochs.empty();
+  const bool reached = state.epochs_to_target > 0;
   j["mean_epoch_time_s"] = or_null(have_epochs ? epoch_sum / state.epochs.size() : 0, have_epochs);
   j["train_time_s"] = train_time_s;
   j["final_loss"] = or_null(have_epochs ? state.epochs.back().train_loss : 0, have_epochs);
@@ -108,36 +123,55 @@ nlohmann::json make_summary(const Config& cfg, const TrainState& state, const Ru
   j["target_accuracy"] = or_null(cfg.target_accuracy, cfg.target_accuracy > 0);
   j["epochs_to_target"] = reached ? nlohmann::json(state.epochs_to_target) : nullptr;
   j["time_to_target_s"] = or_null(state.time_to_target_s, reached);
-  j["compute_s"] = compute_s;
-  j["comm_s"] = comm_s;  // communication compute did not hide (waits), after the warm-up
-  j["comm_busy_s"] = comm_busy_s;
+}
+
+// Compute and communication time after the warm-up, and the idle share of pipelines.
+void add_comm_figures(nlohmann::json& j, const TimedSteps& timed, const RunFacts& facts) {
+  j["compute_s"] = timed.compute_s;
+  j["comm_s"] = timed.comm_s;  // communication compute did not hide (waits), after the warm-up
+  j["comm_busy_s"] = timed.comm_busy_s;
   // Share of the all-reduce time that backward's compute covered: 1 - exposed / in flight.
   j["comm_hidden_fraction"] =
-      or_null(comm_busy_s > 0 ? std::max(0.0, 1.0 - comm_s / comm_busy_s) : 0, comm_busy_s > 0);
+      or_null(timed.comm_busy_s > 0 ? std::max(0.0, 1.0 - timed.comm_s / timed.comm_busy_s) : 0,
+              timed.comm_busy_s > 0);
   // Pipelines: the idle share of a step, measured per stage and averaged (null otherwise).
   j["bubble_fraction"] = facts.details.contains("bubble_fraction")
                              ? facts.details["bubble_fraction"]
                              : nlohmann::json(nullptr);
+}
+
+// ranks[r]: the rank's memory as the process, the CUDA allocator and the strategy count it.
+nlohmann::json rank_summary_json(const RunFacts& facts, size_t r) {
+  const MemoryStats& m = facts.rank_memory[r];
+  return {
+      {"rank", r},
+      {"peak_memory_bytes", facts.rank_peak_rss.at(r)},
+      {"peak_memory_kind", "process peak RSS"},
+      {"device_memory",
+       facts.rank_device_memory.at(r).allocated < 0
+           ? nlohmann::json(nullptr)
+           : nlohmann::json{{"source", "CUDA caching allocator"},
+                            {"allocated_bytes", facts.rank_device_memory[r].allocated},
+                            {"reserved_bytes", facts.rank_device_memory[r].reserved},
+                            {"peak_allocated_bytes", facts.rank_device_memory[r].peak_allocated}}},
+      {"param_bytes", m.param_bytes},
+      {"grad_bytes", m.grad_bytes},
+      {"optimizer_state_bytes", m.optimizer_state_bytes},
+      {"memory_measured", measured_json(facts, r)}};
+}
+
+}  // namespace
+
+nlohmann::json make_summary(const Config& cfg, const TrainState& state, const RunFacts& facts) {
+  const TimedSteps timed = timed_steps_after_warmup(cfg, state);
+  nlohmann::json j;
+  add_run_description(j, cfg, state, facts);
+  add_step_figures(j, state, timed);
+  add_epoch_figures(j, cfg, state);
+  add_comm_figures(j, timed, facts);
   j["ranks"] = nlohmann::json::array();
-  for (size_t r = 0; r < facts.rank_memory.size(); ++r) {
-    const MemoryStats& m = facts.rank_memory[r];
-    j["ranks"].push_back({{"rank", r},
-                          {"peak_memory_bytes", facts.rank_peak_rss.at(r)},
-                          {"peak_memory_kind", "process peak RSS"},
-                          {"device_memory",
-                           facts.rank_device_memory.at(r).allocated < 0
-                               ? nlohmann::json(nullptr)
-                               : nlohmann::json{
-                                     {"source", "CUDA caching allocator"},
-                                     {"allocated_bytes", facts.rank_device_memory[r].allocated},
-                                     {"reserved_bytes", facts.rank_device_memory[r].reserved},
-                                     {"peak_allocated_bytes",
-                                      facts.rank_device_memory[r].peak_allocated}}},
-                          {"param_bytes", m.param_bytes},
-                          {"grad_bytes", m.grad_bytes},
-                          {"optimizer_state_bytes", m.optimizer_state_bytes},
-                          {"memory_measured", measured_json(facts, r)}});
-  }
+  for (size_t r = 0; r < facts.rank_memory.size(); ++r)
+    j["ranks"].push_back(rank_summary_json(facts, r));
   if (!facts.details.is_null() && !facts.details.empty()) j["strategy_details"] = facts.details;
   return j;
 }

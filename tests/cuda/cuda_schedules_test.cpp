@@ -20,12 +20,13 @@ namespace {
 using testing::max_difference;
 using testing::run_ok;
 
-std::string train_args(const std::string& out) {
+std::string cuda_schedules_args(const std::string& out) {
   return std::string(PARALLAX_BINARY) +
          " train --model resnet20 --norm none --dtype fp64 --image-size 16 --synthetic-train 48 "
          "--synthetic-test 32 --batch-size 16 --epochs 1 --lr 0.01 --lr-schedule constant "
          "--threads 1 --timing-warmup 0 --comm-timeout 60 --no-augment --balance blocks "
-         "--micro-batches 4 --device cuda --out " + out;
+         "--micro-batches 4 --device cuda --out " +
+         out;
 }
 
 TEST(CudaSchedules, SplitBackwardOnTheGpuEqualsTheFullBackward) {
@@ -64,14 +65,14 @@ TEST(CudaSchedules, SplitBackwardOnTheGpuEqualsTheFullBackward) {
 TEST(CudaSchedules, SchedulesOnASharedGpuAndOverNcclEqualOneDevice) {
   PARALLAX_REQUIRE_GPUS(1);
   testing::TempDir dir;
-  run_ok(train_args(dir / "single") + " --strategy single");
+  run_ok(cuda_schedules_args(dir / "single") + " --strategy single");
   std::vector<std::string> transports{" --nproc 2 --share-gpu --backend gloo"};
   if (cuda_devices() >= 2) transports.push_back(" --nproc 2 --backend nccl");
   for (size_t t = 0; t < transports.size(); ++t)
     for (const std::string schedule : {"interleaved-1f1b", "zb-h1", "zb-v"}) {
       const std::string out = dir / (schedule + std::to_string(t));
-      run_ok(train_args(out) + transports[t] + " --strategy pipeline --pipeline-schedule " +
-             schedule);
+      run_ok(cuda_schedules_args(out) + transports[t] +
+             " --strategy pipeline --pipeline-schedule " + schedule);
       EXPECT_LT(max_difference(dir / "single", out), 1e-10) << schedule << transports[t];
     }
 }

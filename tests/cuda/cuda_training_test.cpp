@@ -19,7 +19,7 @@ using testing::run_ok;
 using testing::summary_of;
 
 // float64, BatchNorm-free, no augmentation: the equivalence tests' set-up (tests/dist).
-std::string train_args(const std::string& out, const std::string& device = "cuda") {
+std::string cuda_args(const std::string& out, const std::string& device = "cuda") {
   return std::string(PARALLAX_BINARY) +
          " train --model resnet20 --norm none --dtype fp64 --image-size 16 --synthetic-train 48 "
          "--synthetic-test 32 --batch-size 16 --epochs 1 --lr 0.01 --lr-schedule constant "
@@ -31,13 +31,13 @@ std::string train_args(const std::string& out, const std::string& device = "cuda
 TEST(CudaTraining, OneGpuRunNamesCudaAndMeasuresItsMemory) {
   PARALLAX_REQUIRE_GPUS(1);
   testing::TempDir dir;
-  run_ok(train_args(dir / "gpu"));
+  run_ok(cuda_args(dir / "gpu"));
   const auto s = summary_of(dir / "gpu");
   EXPECT_EQ(s["cuda_compiled"], true);
   EXPECT_EQ(s["device"], "cuda:0");
   EXPECT_GT(s["ranks"][0]["device_memory"]["peak_allocated_bytes"].get<double>(), 0.0);
   // The same run on the CPU: the device changes no result beyond float64 rounding.
-  run_ok(train_args(dir / "cpu", "cpu"));
+  run_ok(cuda_args(dir / "cpu", "cpu"));
   EXPECT_LT(max_difference(dir / "cpu", dir / "gpu"), 1e-10);
 }
 
@@ -47,7 +47,7 @@ TEST(CudaTraining, OneGpuRunNamesCudaAndMeasuresItsMemory) {
 TEST(CudaTraining, TraceSpansComeFromCudaEvents) {
   PARALLAX_REQUIRE_GPUS(1);
   testing::TempDir dir;
-  run_ok(train_args(dir / "single"));
+  run_ok(cuda_args(dir / "single"));
   const auto single = testing::spans_of(dir / "single/trace/rank0.json");
   int phases = 0;
   double last_end = -1;
@@ -59,7 +59,7 @@ TEST(CudaTraining, TraceSpansComeFromCudaEvents) {
     last_end = s.end;
   }
   EXPECT_EQ(phases, 3 * 3);  // 48 images in steps of 16: forward, backward, optimizer each
-  run_ok(train_args(dir / "ddp") + " --nproc 2 --share-gpu --backend gloo --strategy ddp");
+  run_ok(cuda_args(dir / "ddp") + " --nproc 2 --share-gpu --backend gloo --strategy ddp");
   const auto ddp = testing::spans_of(dir / "ddp/trace/rank0.json");
   const auto comm = std::count_if(ddp.begin(), ddp.end(), testing::on_comm_lane);
   EXPECT_EQ(testing::misnested(ddp), "");
@@ -73,8 +73,8 @@ TEST(CudaTraining, ACheckpointWrittenOnTheGpuResumesOnTheCpu) {
   testing::TempDir dir;
   // Without loading onto the rank's device, the optimizer state would stay on cuda:0 and the
   // CPU step would fail on mixed devices.
-  run_ok(train_args(dir / "whole", "cpu") + " --epochs 2");
-  run_ok(train_args(dir / "moved") + " --epochs 2 --steps 3");
+  run_ok(cuda_args(dir / "whole", "cpu") + " --epochs 2");
+  run_ok(cuda_args(dir / "moved") + " --epochs 2 --steps 3");
   // --steps 0: the saved --steps 3 would leave the resumed run nothing to train.
   run_ok(std::string(PARALLAX_BINARY) + " train --resume " + (dir / "moved") +
          " --device cpu --steps 0");
@@ -84,15 +84,15 @@ TEST(CudaTraining, ACheckpointWrittenOnTheGpuResumesOnTheCpu) {
 TEST(CudaTraining, TwoRanksSharingOneGpuOverGlooEqualOneDevice) {
   PARALLAX_REQUIRE_GPUS(1);
   testing::TempDir dir;
-  run_ok(train_args(dir / "single"));
+  run_ok(cuda_args(dir / "single"));
   const std::string shared = " --nproc 2 --share-gpu --backend gloo";
   for (const std::string strategy : {"ddp", "zero", "pipeline"}) {
-    run_ok(train_args(dir / strategy) + shared + " --strategy " + strategy);
+    run_ok(cuda_args(dir / strategy) + shared + " --strategy " + strategy);
     EXPECT_LT(max_difference(dir / "single", dir / strategy), 1e-10) << strategy;
   }
   // Without --share-gpu, two ranks on one GPU is one clear line before any rank starts.
   const auto r =
-      testing::run_command(train_args(dir / "refused", "cuda:0") + " --nproc 2 --strategy ddp");
+      testing::run_command(cuda_args(dir / "refused", "cuda:0") + " --nproc 2 --strategy ddp");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("--share-gpu"), std::string::npos) << r.output;
 }
@@ -100,10 +100,10 @@ TEST(CudaTraining, TwoRanksSharingOneGpuOverGlooEqualOneDevice) {
 TEST(CudaTraining, NcclDdpAndPipelineOnTwoGpusEqualOneDeviceWithEventTimes) {
   PARALLAX_REQUIRE_GPUS(2);
   testing::TempDir dir;
-  run_ok(train_args(dir / "single"));
+  run_ok(cuda_args(dir / "single"));
   for (const std::string strategy : {"ddp", "zero", "pipeline"}) {
     // The pipeline's first exchange sets up NCCL's pair communicators: it must not deadlock.
-    run_ok(train_args(dir / strategy) + " --nproc 2 --backend nccl --strategy " + strategy);
+    run_ok(cuda_args(dir / strategy) + " --nproc 2 --backend nccl --strategy " + strategy);
     EXPECT_LT(max_difference(dir / "single", dir / strategy), 1e-10) << strategy;
   }
   // Communication time from CUDA events: in flight for a real, positive time.

@@ -13,11 +13,12 @@ namespace {
 
 using testing::run_command;
 
-std::string run_args(const std::string& out) {
+std::string checkpoint_args(const std::string& out) {
   return std::string(PARALLAX_BINARY) +
          " train --model resnet20 --image-size 16 --synthetic-train 128 --synthetic-test 32 "
          "--batch-size 16 --epochs 2 --lr 0.05 --threads 1 --timing-warmup 0 --comm-timeout 60 "
-         "--strategy ddp --nproc 2 --checkpoint-every 3 --out " + out;
+         "--strategy ddp --nproc 2 --checkpoint-every 3 --out " +
+         out;
 }
 
 // The numeric columns of epochs.csv that do not depend on time.
@@ -39,13 +40,14 @@ TEST(CheckpointEvery, ARunKilledMidEpochResumesToTheUninterruptedRunsModelBitwis
   testing::TempDir dir;
   const std::string killed = dir / "killed", whole = dir / "whole";
   // Rank 0 SIGKILLs itself after step 4 of epoch 0; the checkpoint after step 3 is the latest.
-  auto r = run_command("PARALLAX_FAULT_KILL=0:4 " + run_args(killed));
+  auto r = run_command("PARALLAX_FAULT_KILL=0:4 " + checkpoint_args(killed));
   ASSERT_NE(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("PARALLAX_FAULT_KILL: rank 0 kills itself after step 4"),
-            std::string::npos) << r.output;
+            std::string::npos)
+      << r.output;
   r = run_command(std::string(PARALLAX_BINARY) + " train --resume " + killed);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  r = run_command(run_args(whole));
+  r = run_command(checkpoint_args(whole));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(testing::tensors_differing(killed, whole), 0);
   const auto s = nlohmann::json::parse(testing::read_text(killed + "/summary.json"));

@@ -4,16 +4,16 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <unistd.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <regex>
 
 #include "distributed/launcher.h"
 #include "models/resnet.h"
-#include "test_paths.h"
 #include "run_params.h"
+#include "test_paths.h"
 #include "test_util.h"
 
 namespace parallax {
@@ -27,7 +27,7 @@ using testing::run_command;
 // wherever a ReLU sits at its kink, parts the trajectories by up to 1e-5 within 3 steps. In
 // float64 it stays below 1e-13 on any CPU, so 1e-10 is a bound a logic error (O(lr) = 1e-2)
 // cannot hide under. No augmentation: its zero padding puts pre-activations at the kink.
-std::string train_args(const std::string& out) {
+std::string ddp_args(const std::string& out) {
   return std::string(PARALLAX_BINARY) +
          " train --model resnet20 --norm none --dtype fp64 --image-size 16 --synthetic-train 48 "
          "--synthetic-test 32 --batch-size 16 --epochs 1 --lr 0.01 --lr-schedule constant "
@@ -39,21 +39,21 @@ using testing::max_difference;
 
 TEST(Ddp, TwoAndFourRanksEqualOneDeviceWithTheWholeBatch) {
   testing::TempDir dir;
-  auto single = run_command(train_args(dir / "single") + " --strategy single");
+  auto single = run_command(ddp_args(dir / "single") + " --strategy single");
   ASSERT_EQ(single.exit_code, 0) << single.output;
   for (int ranks : {2, 4}) {
     for (const char* overlap : {"--overlap", "--no-overlap"}) {
       const std::string out = dir / ("ddp" + std::to_string(ranks) + overlap);
       // Small buckets so that several all-reduces are in flight during backward.
       // --verify-replicas: every rank checks after every step that it holds rank 0's parameters.
-      auto ddp = run_command(train_args(out) + " --strategy ddp --bucket-mb 0.05 " + overlap +
+      auto ddp = run_command(ddp_args(out) + " --strategy ddp --bucket-mb 0.05 " + overlap +
                              " --verify-replicas --nproc " + std::to_string(ranks));
       ASSERT_EQ(ddp.exit_code, 0) << ddp.output;
       EXPECT_LT(max_difference(dir / "single", out), 1e-10) << ranks << " ranks " << overlap;
     }
   }
   // Accumulating 2 micro-batches per rank (4 x 2 = 8 pieces of the batch) changes nothing.
-  auto acc = run_command(train_args(dir / "acc") +
+  auto acc = run_command(ddp_args(dir / "acc") +
                          " --strategy ddp --accumulate 2 --verify-replicas --nproc 4");
   ASSERT_EQ(acc.exit_code, 0) << acc.output;
   EXPECT_LT(max_difference(dir / "single", dir / "acc"), 1e-10);
@@ -76,7 +76,8 @@ std::pair<torch::Tensor, torch::Tensor> state_of_bn_model(const std::string& run
   archive.read("model", model_archive);
   model->load(model_archive);
   std::vector<torch::Tensor> params, buffers;
-  for (const auto& p : model->parameters()) params.push_back(p.detach().to(torch::kDouble).reshape(-1));
+  for (const auto& p : model->parameters())
+    params.push_back(p.detach().to(torch::kDouble).reshape(-1));
   for (const auto& b : model->buffers()) buffers.push_back(b.to(torch::kDouble).reshape(-1));
   return {torch::cat(params), torch::cat(buffers)};
 }
@@ -87,11 +88,11 @@ double relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
 
 TEST(Ddp, SyncBatchNormOnTwoRanksEqualsOneDeviceWithTheWholeBatch) {
   testing::TempDir dir;
-  // float64 (train_args) and no augmentation: zero-padded crops put activations at ReLU's kink,
+  // float64 (ddp_args) and no augmentation: zero-padded crops put activations at ReLU's kink,
   // where float32 rounding in the order of the sums (1e-7) flips units and the runs part by 1e-5.
   const std::string bn = " --norm batch --no-augment";
   auto run = [&](const std::string& name, const std::string& extra) {
-    auto r = run_command(std::regex_replace(train_args(dir / name), std::regex(" --norm none"), bn) +
+    auto r = run_command(std::regex_replace(ddp_args(dir / name), std::regex(" --norm none"), bn) +
                          extra);
     EXPECT_EQ(r.exit_code, 0) << r.output;
     return state_of_bn_model(dir / name);
@@ -110,8 +111,7 @@ TEST(Ddp, SyncBatchNormOnTwoRanksEqualsOneDeviceWithTheWholeBatch) {
 
 TEST(Ddp, ADeadRankEndsEveryRankAndIsNamed) {
   testing::TempDir dir;
-  auto r =
-      run_command("PARALLAX_FAULT=1:1 " + train_args(dir / "run") + " --strategy ddp --nproc 2");
+  auto r = run_command("PARALLAX_FAULT=1:1 " + ddp_args(dir / "run") + " --strategy ddp --nproc 2");
   EXPECT_EQ(r.exit_code, 17) << r.output;
   EXPECT_NE(r.output.find("rank 1 failed first"), std::string::npos) << r.output;
 }
@@ -121,7 +121,7 @@ TEST(Ddp, RanksWithDifferentConfigsAreRefused) {
   const int port = free_tcp_port();
   const std::string env =
       "MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " WORLD_SIZE=2 ";
-  const std::string base = train_args(dir / "run") + " --strategy ddp";
+  const std::string base = ddp_args(dir / "run") + " --strategy ddp";
   auto r = run_command("((" + env + "RANK=0 " + base + " --seed 1 > " + (dir / "rank0.log") +
                        " 2>&1; echo rank0=$? >> " + (dir / "rank0.log") + ") & " + env + "RANK=1 " +
                        base + " --seed 2; echo rank1=$?; wait)");
@@ -133,9 +133,9 @@ TEST(Ddp, RanksWithDifferentConfigsAreRefused) {
 
 TEST(Rendezvous, BadPortsMastersAndWorldSizesAreOneClearLine) {
   testing::TempDir dir;
-  const std::string base =
-      std::regex_replace(train_args(dir / "run"), std::regex("--comm-timeout 30"), "--comm-timeout 3") +
-      " --strategy ddp";
+  const std::string base = std::regex_replace(ddp_args(dir / "run"),
+                                              std::regex("--comm-timeout 30"), "--comm-timeout 3") +
+                           " --strategy ddp";
   // A port something else listens on.
   const int busy = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -148,8 +148,8 @@ TEST(Rendezvous, BadPortsMastersAndWorldSizesAreOneClearLine) {
   const std::string port = std::to_string(ntohs(addr.sin_port));
   // Rank 0 of a world a launcher of others set up hosts a TCP store (a one-node run of parallax's
   // own launcher meets in a FileStore and opens no port).
-  auto in_use = run_command("MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port + " WORLD_SIZE=2 RANK=0 " +
-                            base);
+  auto in_use =
+      run_command("MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port + " WORLD_SIZE=2 RANK=0 " + base);
   ::close(busy);
   EXPECT_NE(in_use.exit_code, 0);
   EXPECT_NE(in_use.output.find("is the port in use?"), std::string::npos) << in_use.output;

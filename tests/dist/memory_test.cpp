@@ -15,7 +15,7 @@ namespace {
 using testing::run_ok;
 using testing::summary_of;
 
-std::string train_args(const std::string& model, const std::string& out) {
+std::string memory_args(const std::string& model, const std::string& out) {
   return std::string(PARALLAX_BINARY) + " train --model " + model +
          " --image-size 16 --synthetic-train 32 --synthetic-test 16 --batch-size 16 --epochs 1 "
          "--threads 1 --timing-warmup 0 --comm-timeout 60 --no-checkpoint --out " +
@@ -31,7 +31,8 @@ TEST(Memory, EachStageHoldsItsOwnParametersAndNoOther) {
   // ResNet-50 (94 MB of float32 parameters): its blocks dwarf the C++ objects of the module tree,
   // which every rank keeps.
   const std::string out = dir / "pipe";
-  run_ok(train_args("resnet50", out) + " --strategy pipeline --nproc 2 --micro-batches 2 --balance params");
+  run_ok(memory_args("resnet50", out) +
+         " --strategy pipeline --nproc 2 --micro-batches 2 --balance params");
   const auto s = summary_of(out);
   const int64_t whole = s["model"]["parameters"].get<int64_t>() * 4;
   int64_t sum = 0;
@@ -54,10 +55,10 @@ TEST(Memory, EachStageHoldsItsOwnParametersAndNoOther) {
 
 TEST(Memory, DdpHoldsOneGradientCopyAndZeroTwoItsShardPlusBuckets) {
   testing::TempDir dir;
-  run_ok(train_args("resnet56", dir / "ddp") + " --strategy ddp --nproc 2");
+  run_ok(memory_args("resnet56", dir / "ddp") + " --strategy ddp --nproc 2");
   // 0.5 MiB buckets: several, each freed once its reduce-scatter completes; one whole bucket at
   // a time, the ZeRO paper's figure.
-  run_ok(train_args("resnet56", dir / "zero2") +
+  run_ok(memory_args("resnet56", dir / "zero2") +
          " --strategy zero --zero-stage 2 --nproc 2 --bucket-mb 0.5 --tail-bucket-mb 0 "
          "--buckets-in-flight 1");
   const auto ddp = summary_of(dir / "ddp"), zero = summary_of(dir / "zero2");

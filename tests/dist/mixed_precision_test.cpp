@@ -56,7 +56,8 @@ std::vector<StepRow> steps_of(const std::string& dir) {
 
 int64_t wire_bytes(const std::string& dir) {
   int64_t bytes = 0;
-  for (const auto& b : summary_of(dir)["strategy_details"]["buckets"]) bytes += b["bytes"].get<int64_t>();
+  for (const auto& b : summary_of(dir)["strategy_details"]["buckets"])
+    bytes += b["bytes"].get<int64_t>();
   return bytes;
 }
 
@@ -86,8 +87,7 @@ TEST(MixedPrecision, Bf16LearnsAsFp32DoesAndKeepsFp32MasterWeights) {
   // bf16 really ran: the losses are not fp32's bit for bit, yet close at the start.
   EXPECT_NE(s16[1].loss, s32[1].loss);
   EXPECT_NEAR(s16.front().loss, s32.front().loss, 0.02 * s32.front().loss);
-  EXPECT_NEAR(bf16["test_accuracy"].get<double>(), fp32["test_accuracy"].get<double>(),
-              0.1);
+  EXPECT_NEAR(bf16["test_accuracy"].get<double>(), fp32["test_accuracy"].get<double>(), 0.1);
   for (const auto& r : s16) {
     EXPECT_EQ(r.loss_scale, 1);  // bf16 needs no loss scale
     EXPECT_FALSE(r.skipped);
@@ -102,9 +102,9 @@ TEST(MixedPrecision, ChannelsLastChangesNoNumberOnAnyDataParallelStrategy) {
   EXPECT_LT(max_difference(single, single_cl), 1e-10);
   // The gradients of channels-last weights are strided views of the buckets: a view laid out
   // NCHW would scramble them, a difference of order lr.
-  for (const std::string extra : {" --strategy ddp", " --strategy zero --zero-stage 1",
-                                  " --strategy zero --zero-stage 2",
-                                  " --strategy zero --zero-stage 3"}) {
+  for (const std::string extra :
+       {" --strategy ddp", " --strategy zero --zero-stage 1", " --strategy zero --zero-stage 2",
+        " --strategy zero --zero-stage 3"}) {
     const std::string out = dir / ("cl" + std::to_string(std::hash<std::string>{}(extra)));
     run_ok(small_run(out, "fp64") + " --channels-last --nproc 2" + extra);
     EXPECT_LT(max_difference(single_cl, out), 1e-10) << extra;
@@ -115,8 +115,8 @@ TEST(MixedPrecision, Bf16OnTheWireHalvesTheBytesWithinBf16Rounding) {
   testing::TempDir dir;
   const std::string fp32 = dir / "ddp", wire = dir / "ddp-bf16", zero = dir / "zero2-bf16";
   if (!compat::kGlooReducesBf16) {
-    const auto r = run_command(small_run(wire, "fp32") +
-                               " --strategy ddp --nproc 2 --grad-reduce-dtype bf16");
+    const auto r =
+        run_command(small_run(wire, "fp32") + " --strategy ddp --nproc 2 --grad-reduce-dtype bf16");
     EXPECT_EQ(r.exit_code, 2) << r.output;
     EXPECT_NE(r.output.find("reduces no bf16 tensors"), std::string::npos) << r.output;
     GTEST_SKIP() << "Gloo in LibTorch " << compat::torch_version()

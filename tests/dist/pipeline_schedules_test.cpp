@@ -21,7 +21,7 @@ using testing::run_command;
 using testing::run_ok;
 using testing::summary_of;
 
-std::string train_args(const std::string& out, int epochs = 1) {
+std::string schedules_args(const std::string& out, int epochs = 1) {
   return std::string(PARALLAX_BINARY) +
          " train --model resnet20 --norm none --dtype fp64 --image-size 16 --synthetic-train 48 "
          "--synthetic-test 32 --lr 0.01 --lr-schedule constant --threads 1 --no-augment "
@@ -40,7 +40,7 @@ int spans_named(const std::string& trace_path, const std::string& name) {
 TEST(PipelineSchedules, EverySchedulesTrainingEqualsOneDevice) {
   testing::TempDir dir;
   const std::string single = dir / "single";
-  run_ok(train_args(single) + " --strategy single");
+  run_ok(schedules_args(single) + " --strategy single");
   const double loss = summary_of(single)["final_loss"].get<double>();
   struct Case {
     std::string schedule;
@@ -61,11 +61,11 @@ TEST(PipelineSchedules, EverySchedulesTrainingEqualsOneDevice) {
       {"zb-v", 4, "", 2},
   };
   for (const auto& c : cases) {
-    const std::string name = c.schedule + "-" + std::to_string(c.ranks) + "-" +
-                             std::to_string(c.chunks);
+    const std::string name =
+        c.schedule + "-" + std::to_string(c.ranks) + "-" + std::to_string(c.chunks);
     SCOPED_TRACE(name);
     const std::string out = dir / name;
-    run_ok(train_args(out) + " --strategy pipeline --micro-batches 8 --nproc " +
+    run_ok(schedules_args(out) + " --strategy pipeline --micro-batches 8 --nproc " +
            std::to_string(c.ranks) + " --pipeline-schedule " + c.schedule + c.extra);
     EXPECT_LT(max_difference(single, out), 1e-10);
     const auto s = summary_of(out);
@@ -82,8 +82,10 @@ TEST(PipelineSchedules, EverySchedulesTrainingEqualsOneDevice) {
     EXPECT_LT(d["bubble_fraction_profiled"].get<double>(), 1.0);
     for (const auto& r : d["ranks"]) {
       // ZB-V is planned again on profiled times after its first steps: at most 2p chunks.
-      if (c.schedule == "zb-v") EXPECT_LE(r["held_micro_batches"].get<int>(), 2 * c.ranks);
-      else EXPECT_EQ(r["held_micro_batches"], r["held_micro_batches_theory"]);
+      if (c.schedule == "zb-v")
+        EXPECT_LE(r["held_micro_batches"].get<int>(), 2 * c.ranks);
+      else
+        EXPECT_EQ(r["held_micro_batches"], r["held_micro_batches_theory"]);
       EXPECT_EQ(r["chunks"].size(), static_cast<size_t>(c.chunks));
     }
     // The trace of rank 0 shows the split: one W span per micro-batch and chunk in each of the
@@ -100,9 +102,10 @@ TEST(PipelineSchedules, EverySchedulesTrainingEqualsOneDevice) {
 TEST(PipelineSchedules, AZeroBubbleVCheckpointResumesOnOneDevice) {
   testing::TempDir dir;
   const std::string whole = dir / "whole", first = dir / "first";
-  run_ok(train_args(whole, 2) + " --strategy single");
-  run_ok(train_args(first, 1) + " --strategy pipeline --nproc 2 --micro-batches 4 "
-                                "--pipeline-schedule zb-v");
+  run_ok(schedules_args(whole, 2) + " --strategy single");
+  run_ok(schedules_args(first, 1) +
+         " --strategy pipeline --nproc 2 --micro-batches 4 "
+         "--pipeline-schedule zb-v");
   run_ok(std::string(PARALLAX_BINARY) + " train --resume " + first +
          " --epochs 2 --strategy single --nproc 1");
   EXPECT_LT(max_difference(whole, first), 1e-10);
@@ -110,7 +113,7 @@ TEST(PipelineSchedules, AZeroBubbleVCheckpointResumesOnOneDevice) {
 
 TEST(PipelineSchedules, BadScheduleSettingsAreOneClearLine) {
   testing::TempDir dir;
-  const std::string base = train_args(dir / "bad") + " --strategy pipeline";
+  const std::string base = schedules_args(dir / "bad") + " --strategy pipeline";
   const std::vector<std::pair<std::string, std::string>> cases = {
       {" --nproc 2 --pipeline-schedule zb-h1 --virtual-stages 2",
        "--virtual-stages 2: needs --pipeline-schedule interleaved-1f1b"},
@@ -129,11 +132,11 @@ TEST(PipelineSchedules, BadScheduleSettingsAreOneClearLine) {
     EXPECT_NE(r.output.find(needle), std::string::npos) << args << "\n" << r.output;
     EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << args << "\n" << r.output;
   }
-  const auto model = run_command(train_args(dir / "m") +
+  const auto model = run_command(schedules_args(dir / "m") +
                                  " --strategy model --nproc 2 --pipeline-schedule zb-v");
   EXPECT_EQ(model.exit_code, 2) << model.output;
   EXPECT_NE(model.output.find("use --strategy pipeline"), std::string::npos) << model.output;
-  const auto hybrid = run_command(train_args(dir / "h") +
+  const auto hybrid = run_command(schedules_args(dir / "h") +
                                   " --strategy hybrid --dp 2 --pp 2 --nproc 4 "
                                   "--pipeline-schedule zb-h1");
   EXPECT_EQ(hybrid.exit_code, 2) << hybrid.output;

@@ -21,12 +21,12 @@ using testing::run_command;
 // gradients in another order than one device: float64 keeps that rounding near 1e-16, so 1e-10
 // holds on any CPU). No augmentation: zero-padded crops put units at ReLU's kink, where rounding
 // differences of another summation order flip them (the same finding as the sync-BN test).
-std::string train_args(const std::string& out, int epochs = 1, int batch = 16) {
+std::string pipeline_args(const std::string& out, int epochs = 1, int batch = 16) {
   return std::string(PARALLAX_BINARY) +
          " train --model resnet20 --norm none --dtype fp64 --image-size 16 --synthetic-train 48 "
          "--synthetic-test 32 --lr 0.01 --lr-schedule constant --threads 1 --no-augment "
-         "--timing-warmup 0 --comm-timeout 30 --batch-size " + std::to_string(batch) +
-         " --epochs " + std::to_string(epochs) + " --out " + out;
+         "--timing-warmup 0 --comm-timeout 30 --batch-size " +
+         std::to_string(batch) + " --epochs " + std::to_string(epochs) + " --out " + out;
 }
 
 using testing::run_ok;
@@ -35,25 +35,28 @@ using testing::summary_of;
 TEST(Pipeline, ModelPipelineAndHybridEqualOneDevice) {
   testing::TempDir dir;
   const std::string single = dir / "single";
-  run_ok(train_args(single) + " --strategy single");
+  run_ok(pipeline_args(single) + " --strategy single");
   const std::vector<std::pair<std::string, std::string>> runs = {
       {"model", " --strategy model --nproc 2 --split-at layer2.0"},
       {"gpipe-m2", " --strategy pipeline --nproc 2 --pipeline-schedule gpipe --micro-batches 2"},
       {"gpipe-m4", " --strategy pipeline --nproc 2 --pipeline-schedule gpipe --micro-batches 4"},
-      {"1f1b-m4", " --strategy pipeline --nproc 2 --pipeline-schedule 1f1b --micro-batches 4 "
-                  "--balance params"},
+      {"1f1b-m4",
+       " --strategy pipeline --nproc 2 --pipeline-schedule 1f1b --micro-batches 4 "
+       "--balance params"},
       {"1f1b-s3", " --strategy pipeline --nproc 2 --pipeline-schedule 1f1b --split-size 3"},
-      {"1f1b-p4", " --strategy pipeline --nproc 4 --pipeline-schedule 1f1b --micro-batches 8 "
-                  "--balance blocks"},
+      {"1f1b-p4",
+       " --strategy pipeline --nproc 4 --pipeline-schedule 1f1b --micro-batches 8 "
+       "--balance blocks"},
       {"hybrid", " --strategy hybrid --dp 2 --pp 2 --micro-batches 2 --bucket-mb 0.05"},
   };
   for (const auto& [name, args] : runs) {
     const std::string out = dir / name;
-    run_ok(train_args(out) + args);
+    run_ok(pipeline_args(out) + args);
     EXPECT_LT(max_difference(single, out), 1e-10) << name;
     const auto s = summary_of(out);
     // Losses recorded on the last stage reach rank 0's tables: the same as one device's.
-    EXPECT_NEAR(s["final_loss"].get<double>(), summary_of(single)["final_loss"].get<double>(), 1e-10)
+    EXPECT_NEAR(s["final_loss"].get<double>(), summary_of(single)["final_loss"].get<double>(),
+                1e-10)
         << name;
   }
   const auto hybrid = summary_of(dir / "hybrid");
@@ -66,8 +69,10 @@ TEST(Pipeline, OneFOneBHoldsFewerActivationsThanGpipe) {
   testing::TempDir dir;
   auto stage0 = [&](const std::string& schedule) {
     const std::string out = dir / schedule;
-    run_ok(train_args(out, 1, 48) + " --strategy pipeline --nproc 2 --micro-batches 8 "
-                                    "--split-at layer3.0 --pipeline-schedule " + schedule);
+    run_ok(pipeline_args(out, 1, 48) +
+           " --strategy pipeline --nproc 2 --micro-batches 8 "
+           "--split-at layer3.0 --pipeline-schedule " +
+           schedule);
     const auto d = summary_of(out)["strategy_details"];
     EXPECT_EQ(d["split_at"][0], "layer3.0");
     EXPECT_NEAR(d["bubble_fraction_theory"].get<double>(), 1.0 / 9.0, 1e-12);
@@ -98,8 +103,8 @@ TEST(Pipeline, OneFOneBHoldsFewerActivationsThanGpipe) {
 TEST(Pipeline, ConsolidatedCheckpointResumesOnOneDevice) {
   testing::TempDir dir;
   const std::string whole = dir / "whole", first = dir / "first";
-  run_ok(train_args(whole, 2) + " --strategy single");
-  run_ok(train_args(first, 1) + " --strategy pipeline --nproc 2 --micro-batches 4");
+  run_ok(pipeline_args(whole, 2) + " --strategy single");
+  run_ok(pipeline_args(first, 1) + " --strategy pipeline --nproc 2 --micro-batches 4");
   run_ok(std::string(PARALLAX_BINARY) + " train --resume " + first +
          " --epochs 2 --strategy single --nproc 1");
   EXPECT_LT(max_difference(whole, first), 1e-10);
@@ -107,7 +112,7 @@ TEST(Pipeline, ConsolidatedCheckpointResumesOnOneDevice) {
 
 TEST(Pipeline, BadStageSettingsAreOneClearLine) {
   testing::TempDir dir;
-  const std::string base = train_args(dir / "bad");
+  const std::string base = pipeline_args(dir / "bad");
   const std::vector<std::pair<std::string, std::string>> cases = {
       {" --strategy pipeline --nproc 12", "only 11 blocks"},
       {" --strategy model --nproc 2 --split-at layer9.0", "--split-at layer9.0: no such block"},

@@ -22,7 +22,7 @@ using testing::run_ok;
 using testing::Span;
 using testing::spans_of;
 
-std::string train_args(const std::string& out) {
+std::string trace_args(const std::string& out) {
   return std::string(PARALLAX_BINARY) +
          " train --model resnet20 --image-size 16 --synthetic-train 128 --synthetic-test 32 "
          "--batch-size 32 --epochs 1 --threads 1 --timing-warmup 0 --comm-timeout 60 --out " +
@@ -62,7 +62,7 @@ TEST(Trace, DdpHasOneCommSpanPerBucketPerStepCoveringItsBusyTime) {
   const std::string out = dir / "ddp";
   // Small buckets: several all-reduces per step, overlapping backward (the first bucket holds
   // 1 MiB, so float64 to make the model 2.1 MiB).
-  run_ok(train_args(out) +
+  run_ok(trace_args(out) +
          " --strategy ddp --nproc 2 --dtype fp64 --bucket-mb 0.25 "
          "--tail-bucket-mb 0");
   const size_t buckets = testing::summary_of(out)["strategy_details"]["buckets"].size();
@@ -97,7 +97,7 @@ TEST(Trace, DdpHasOneCommSpanPerBucketPerStepCoveringItsBusyTime) {
 
 TEST(Trace, SingleZeroAndHybridTraceTheirSteps) {
   testing::TempDir dir;
-  run_ok(train_args(dir / "single") + " --strategy single");
+  run_ok(trace_args(dir / "single") + " --strategy single");
   auto single = spans_of(dir / "single/trace/rank0.json");
   for (const char* phase : {"forward", "backward", "optimizer"})
     EXPECT_EQ(count_named(single, "compute", phase), 4) << phase;
@@ -106,7 +106,7 @@ TEST(Trace, SingleZeroAndHybridTraceTheirSteps) {
 
   // ZeRO: a reduce-scatter per bucket per step; an all-gather per bucket after every step's
   // update (the last step's is waited for by the evaluation), its wait nested in forward.
-  run_ok(train_args(dir / "zero") +
+  run_ok(trace_args(dir / "zero") +
          " --strategy zero --nproc 2 --dtype fp64 --bucket-mb 0.5 --tail-bucket-mb 0");
   const size_t buckets = testing::summary_of(dir / "zero")["strategy_details"]["buckets"].size();
   ASSERT_GE(buckets, 2u);
@@ -117,7 +117,7 @@ TEST(Trace, SingleZeroAndHybridTraceTheirSteps) {
   EXPECT_EQ(testing::misnested(zero), "");
 
   // Hybrid 2 x 2: each stage's gradients all-reduced over its replica, per bucket and step.
-  run_ok(train_args(dir / "hybrid") + " --strategy hybrid --nproc 4 --dp 2 --pp 2");
+  run_ok(trace_args(dir / "hybrid") + " --strategy hybrid --nproc 4 --dp 2 --pp 2");
   for (int rank = 0; rank < 4; ++rank) {
     auto spans = spans_of(dir / ("hybrid/trace/rank" + std::to_string(rank) + ".json"));
     // A stage's share of resnet20 (0.5 MiB) fits the first 1 MiB bucket: one per step.
@@ -130,7 +130,7 @@ TEST(Trace, SingleZeroAndHybridTraceTheirSteps) {
 
 TEST(Trace, NoTraceWritesNone) {
   testing::TempDir dir;
-  run_ok(train_args(dir / "ddp") + " --strategy ddp --nproc 2 --no-trace");
+  run_ok(trace_args(dir / "ddp") + " --strategy ddp --nproc 2 --no-trace");
   EXPECT_FALSE(std::filesystem::exists(dir / "ddp/trace"));
 }
 

@@ -9,8 +9,8 @@
 #include <algorithm>
 
 #include "models/resnet.h"
-#include "test_paths.h"
 #include "run_params.h"
+#include "test_paths.h"
 #include "test_util.h"
 
 namespace parallax {
@@ -25,7 +25,7 @@ using testing::run_command;
 // an AMD EPYC with AVX-512: 1.02e-4 after 6 steps, against 3.6e-6 on another CPU). So the
 // equivalence runs in float64 (--dtype fp64), where the rounding stays near 1e-16 on any CPU and a
 // bound of 1e-10 still catches a logic error, which shows as O(lr) = 1e-2.
-std::string train_args(const std::string& out, int epochs = 2, const char* dtype = "fp64") {
+std::string zero_args(const std::string& out, int epochs = 2, const char* dtype = "fp64") {
   return std::string(PARALLAX_BINARY) +
          " train --model resnet20 --norm none --image-size 16 --synthetic-train 48 "
          "--synthetic-test 32 --batch-size 16 --lr 0.01 --lr-schedule constant "
@@ -43,14 +43,14 @@ TEST(Zero, StagesOneAndTwoEqualDdpForSgdAndAdam) {
   testing::TempDir dir;
   for (const char* optimizer : {"sgd", "adam"}) {
     for (int ranks : {2, 4}) {
-      const std::string opt = std::string(" --optimizer ") + optimizer + " --nproc " +
-                              std::to_string(ranks);
+      const std::string opt =
+          std::string(" --optimizer ") + optimizer + " --nproc " + std::to_string(ranks);
       const std::string ddp = dir / (std::string("ddp-") + optimizer + std::to_string(ranks));
-      run_ok(train_args(ddp) + opt + " --strategy ddp");
+      run_ok(zero_args(ddp) + opt + " --strategy ddp");
       for (int stage : {1, 2}) {
         const std::string out =
             dir / ("zero" + std::to_string(stage) + "-" + std::to_string(ranks) + optimizer);
-        run_ok(train_args(out) + opt + " --strategy zero --zero-stage " + std::to_string(stage) +
+        run_ok(zero_args(out) + opt + " --strategy zero --zero-stage " + std::to_string(stage) +
                " --verify-replicas");
         // SGD and Adam are elementwise, so sharding the update changes no bit. The reduce-scatter
         // sums the ranks' gradients in another order than DDP's all-reduce: on 2 ranks a + b is
@@ -58,8 +58,10 @@ TEST(Zero, StagesOneAndTwoEqualDdpForSgdAndAdam) {
         const double diff = max_difference(ddp, out);
         const std::string what = std::string(optimizer) + " stage " + std::to_string(stage) +
                                  " on " + std::to_string(ranks) + " ranks";
-        if (ranks == 2) EXPECT_EQ(diff, 0.0) << what;
-        else EXPECT_LT(diff, 1e-10) << what;
+        if (ranks == 2)
+          EXPECT_EQ(diff, 0.0) << what;
+        else
+          EXPECT_LT(diff, 1e-10) << what;
         if (ranks != 2) continue;
         // Optimizer state: half of DDP's on each of 2 ranks (up to the padding of the shards).
         const auto zs = summary_of(out), ds = summary_of(ddp);
@@ -85,18 +87,18 @@ TEST(Zero, StageThreeEqualsDdpForSgdAndAdam) {
     for (const char* optimizer : {"sgd", "adam"}) {
       for (int ranks : {2, 4}) {
         if (std::string(norm) == "batch" && ranks == 4) continue;  // 2 images per rank's BN
-        const std::string opt = std::string(" --optimizer ") + optimizer + " --nproc " +
-                                std::to_string(ranks);
+        const std::string opt =
+            std::string(" --optimizer ") + optimizer + " --nproc " + std::to_string(ranks);
         auto with_norm = [&](const std::string& out) {
-          std::string a = train_args(out);
+          std::string a = zero_args(out);
           return a.replace(a.find("--norm none"), 11, std::string("--norm ") + norm);
         };
         const std::string ddp =
             dir / (std::string("ddp-") + norm + optimizer + std::to_string(ranks));
         run_ok(with_norm(ddp) + opt + " --strategy ddp");
         for (const char* reshard : {"true", "false"}) {
-          const std::string out = dir / (std::string("zero3-") + norm + optimizer +
-                                         std::to_string(ranks) + reshard);
+          const std::string out =
+              dir / (std::string("zero3-") + norm + optimizer + std::to_string(ranks) + reshard);
           run_ok(with_norm(out) + opt + " --strategy zero --zero-stage 3 " +
                  "--reshard-after-forward " + reshard);
           const bool bn = std::string(norm) == "batch";
@@ -106,8 +108,10 @@ TEST(Zero, StageThreeEqualsDdpForSgdAndAdam) {
             diff = std::max(diff, (pa[i] - pb[i]).abs().max().item<double>());
           const std::string what = std::string(optimizer) + " " + norm + " reshard " + reshard +
                                    " on " + std::to_string(ranks) + " ranks";
-          if (ranks == 2) EXPECT_EQ(diff, 0.0) << what;
-          else EXPECT_LT(diff, 1e-10) << what;
+          if (ranks == 2)
+            EXPECT_EQ(diff, 0.0) << what;
+          else
+            EXPECT_LT(diff, 1e-10) << what;
         }
         if (ranks != 2 || std::string(norm) != "none") continue;
         // Each rank keeps half the parameters, and at its peak (allocator's sizes) at most half
@@ -140,8 +144,8 @@ TEST(Zero, StageThreeEqualsDdpForSgdAndAdam) {
 TEST(Zero, Float32AdamOnFourRanksStaysWithinRoundingOfDdp) {
   testing::TempDir dir;
   const std::string opt = " --optimizer adam --nproc 4";
-  run_ok(train_args(dir / "ddp", 2, "fp32") + opt + " --strategy ddp");
-  run_ok(train_args(dir / "zero", 2, "fp32") + opt + " --strategy zero --zero-stage 2");
+  run_ok(zero_args(dir / "ddp", 2, "fp32") + opt + " --strategy ddp");
+  run_ok(zero_args(dir / "zero", 2, "fp32") + opt + " --strategy zero --zero-stage 2");
   EXPECT_LT(relative_norm_difference(dir / "ddp", dir / "zero"), 1e-4);
   // The largest coordinate difference is bounded by Adam's steps: 2 x lr x 6 steps.
   EXPECT_LT(max_difference(dir / "ddp", dir / "zero"), 2 * 0.01 * 6);
@@ -150,9 +154,9 @@ TEST(Zero, Float32AdamOnFourRanksStaysWithinRoundingOfDdp) {
 TEST(Zero, ConsolidatedCheckpointsResumeOnAnyWorldSizeAndStrategy) {
   testing::TempDir dir;
   // Reference: 2 epochs on 2 ranks in one go (float64, for the reason above).
-  run_ok(train_args(dir / "whole") + " --strategy zero --nproc 2 --no-augment");
+  run_ok(zero_args(dir / "whole") + " --strategy zero --nproc 2 --no-augment");
   // One epoch on 2 ranks, the second on 4, then (from the same checkpoint) on one device.
-  run_ok(train_args(dir / "first") + " --steps 3 --strategy zero --nproc 2 --no-augment");
+  run_ok(zero_args(dir / "first") + " --steps 3 --strategy zero --nproc 2 --no-augment");
   const std::string checkpoint = testing::read_text(dir / "first/checkpoint.pt");
   run_ok(std::string(PARALLAX_BINARY) + " train --resume " + (dir / "first") +
          " --steps 0 --nproc 4");
@@ -171,8 +175,8 @@ TEST(Zero, ConsolidatedCheckpointsResumeOnAnyWorldSizeAndStrategy) {
 
   // ZeRO-3's checkpoints are consolidated too: 2 ranks, then 4, equal 2 ranks in one go.
   const std::string z3 = " --strategy zero --zero-stage 3 --nproc 2 --no-augment";
-  run_ok(train_args(dir / "whole3") + z3);
-  run_ok(train_args(dir / "first3") + " --steps 3" + z3);
+  run_ok(zero_args(dir / "whole3") + z3);
+  run_ok(zero_args(dir / "first3") + " --steps 3" + z3);
   run_ok(std::string(PARALLAX_BINARY) + " train --resume " + (dir / "first3") +
          " --steps 0 --nproc 4");
   EXPECT_LT(max_difference(dir / "whole3", dir / "first3"), 1e-10);
@@ -186,9 +190,9 @@ TEST(Resume, AfterARankIsKilledEqualsAnUninterruptedRun) {
     const std::string whole = dir / (std::string("whole-") + strategy);
     const std::string killed = dir / (std::string("killed-") + strategy);
     const std::string args = std::string(" --strategy ") + strategy + " --nproc 2";
-    run_ok(train_args(whole) + args);
+    run_ok(zero_args(whole) + args);
     // Rank 1 dies at step 4, in the second epoch: the job ends; the epoch-1 checkpoint remains.
-    auto r = run_command("PARALLAX_FAULT=1:4 " + train_args(killed) + args);
+    auto r = run_command("PARALLAX_FAULT=1:4 " + zero_args(killed) + args);
     ASSERT_EQ(r.exit_code, 17) << r.output;
     run_ok(std::string(PARALLAX_BINARY) + " train --resume " + killed);
     EXPECT_EQ(max_difference(whole, killed), 0.0) << strategy;

@@ -8,9 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <algorithm>
 #include <fstream>
 
 #include "metrics/results_db.h"
@@ -44,9 +44,7 @@ overrides:
 
 TEST(Bench, SuiteRecordsAFailureGoesOnAndResumesWithoutRedoingFinishedRuns) {
   testing::TempDir dir;
-  {
-    std::ofstream(dir / "tiny.yaml") << kSuite;
-  }
+  { std::ofstream(dir / "tiny.yaml") << kSuite; }
   const std::string cmd = std::string(PARALLAX_BINARY) + " bench " + (dir / "tiny.yaml") +
                           " --no-report --runs " + (dir / "runs");
   auto r = run_command(cmd);
@@ -57,7 +55,8 @@ TEST(Bench, SuiteRecordsAFailureGoesOnAndResumesWithoutRedoingFinishedRuns) {
   EXPECT_NE(r.output.find("FAILED"), std::string::npos) << r.output;
 
   ResultsDb db(results_db_path(dir / "runs"));
-  const auto single = db.get("single-synthetic_train64-r0"), ddp = db.get("ddp-synthetic_train64-r0"),
+  const auto single = db.get("single-synthetic_train64-r0"),
+             ddp = db.get("ddp-synthetic_train64-r0"),
              pipe = db.get("pipeline-synthetic_train8-r0");
   ASSERT_TRUE(single && ddp && pipe);
   EXPECT_EQ(single->status, "finished");
@@ -69,9 +68,11 @@ TEST(Bench, SuiteRecordsAFailureGoesOnAndResumesWithoutRedoingFinishedRuns) {
 
   r = run_command(cmd);  // again: the two finished runs are skipped, the failed one retried
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("[1/3] single-synthetic_train64-r0: finished before, skipped"), std::string::npos)
+  EXPECT_NE(r.output.find("[1/3] single-synthetic_train64-r0: finished before, skipped"),
+            std::string::npos)
       << r.output;
-  EXPECT_NE(r.output.find("[2/3] ddp-synthetic_train64-r0: finished before, skipped"), std::string::npos)
+  EXPECT_NE(r.output.find("[2/3] ddp-synthetic_train64-r0: finished before, skipped"),
+            std::string::npos)
       << r.output;
 }
 
@@ -171,8 +172,8 @@ TEST(Report, FromAFixtureDatabaseEveryChartIsDrawnWithItsReading) {
     ResultsDb db(results_db_path(runs));
     for (const auto& r : testing::fixture_runs()) db.put(r);
   }
-  const auto r = run_command(std::string(PARALLAX_BINARY) + " report " + runs + " -o " +
-                             (dir / "out"));
+  const auto r =
+      run_command(std::string(PARALLAX_BINARY) + " report " + runs + " -o " + (dir / "out"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string html = testing::read_text(dir / "out/report.html");
   for (const char* chart : {"execution_time", "split_size", "epoch_time", "time_to_target",
@@ -192,9 +193,7 @@ TEST(Report, ACorruptDatabaseIsRefusedInOneLineAndLeftAsItWas) {
   const std::string runs = dir / "runs";
   std::filesystem::create_directories(runs);
   const std::string garbage(4096, 'x');
-  {
-    std::ofstream(results_db_path(runs)) << garbage;
-  }
+  { std::ofstream(results_db_path(runs)) << garbage; }
   const auto r = run_command(std::string(PARALLAX_BINARY) + " report " + runs);
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;

@@ -58,15 +58,16 @@ TEST(Cli, PlanMemoryPredictsEveryStrategyAndWritesParsableRows) {
   const std::string json = dir / "plan.json";
   const auto r = run_command(std::string(PARALLAX_BINARY) +
                              " plan --memory --model resnet20 --image-size 16 --batch-size 16 "
-                             "--world 2 --balance params --json " + json);
+                             "--world 2 --balance params --json " +
+                             json);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto rows = nlohmann::json::parse(testing::read_text(json))["rows"];
   std::map<std::string, nlohmann::json> by_label;
-  for (const auto& row : rows) by_label[row["label"].get<std::string>() + "/" +
-                                        std::to_string(row["rank"].get<int>())] = row;
-  for (const char* label : {"single/-1", "ddp nproc 2/-1", "zero-1 nproc 2/-1",
-                            "zero-2 nproc 2/-1", "zero-3 nproc 2/-1", "model nproc 2/0",
-                            "pipeline gpipe m8/1", "pipeline 1f1b m8/0"})
+  for (const auto& row : rows)
+    by_label[row["label"].get<std::string>() + "/" + std::to_string(row["rank"].get<int>())] = row;
+  for (const char* label :
+       {"single/-1", "ddp nproc 2/-1", "zero-1 nproc 2/-1", "zero-2 nproc 2/-1",
+        "zero-3 nproc 2/-1", "model nproc 2/0", "pipeline gpipe m8/1", "pipeline 1f1b m8/0"})
     ASSERT_TRUE(by_label.count(label)) << label << "\n" << r.output;
   auto bytes = [&](const char* label, const char* kind) {
     return by_label[label]["predicted_memory"][kind].get<int64_t>();
@@ -75,8 +76,10 @@ TEST(Cli, PlanMemoryPredictsEveryStrategyAndWritesParsableRows) {
   // activations than GPipe's.
   EXPECT_NEAR(2.0 * bytes("zero-3 nproc 2/-1", "parameters"), bytes("ddp nproc 2/-1", "parameters"),
               0.02 * bytes("ddp nproc 2/-1", "parameters"));
-  EXPECT_LT(bytes("zero-1 nproc 2/-1", "optimizer_state"), bytes("ddp nproc 2/-1", "optimizer_state"));
-  EXPECT_LT(bytes("pipeline 1f1b m8/0", "activations"), bytes("pipeline gpipe m8/0", "activations"));
+  EXPECT_LT(bytes("zero-1 nproc 2/-1", "optimizer_state"),
+            bytes("ddp nproc 2/-1", "optimizer_state"));
+  EXPECT_LT(bytes("pipeline 1f1b m8/0", "activations"),
+            bytes("pipeline gpipe m8/0", "activations"));
   expect_user_error("plan --memory --world 0", "--world");
 }
 

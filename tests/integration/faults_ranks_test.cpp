@@ -10,9 +10,9 @@
 #include <set>
 #include <sstream>
 
+#include "distributed/cpu_cores.h"
 #include "distributed/launcher.h"
 #include "distributed/torch_compat.h"
-#include "metrics/system_info.h"
 #include "process_util.h"
 #include "test_paths.h"
 #include "test_util.h"
@@ -27,7 +27,8 @@ std::string ddp_args(const std::string& out, int epochs = 8) {
   return std::string(PARALLAX_BINARY) +
          " train --strategy ddp --nproc 2 --model resnet20 --image-size 16 "
          "--synthetic-train 256 --synthetic-test 32 --batch-size 32 --threads 1 "
-         "--timing-warmup 0 --epochs " + std::to_string(epochs) + " --out " + out;
+         "--timing-warmup 0 --epochs " +
+         std::to_string(epochs) + " --out " + out;
 }
 
 TEST(FaultsRanks, AStoppedRankIsNamedWithinTheCollectiveTimeout) {
@@ -59,15 +60,15 @@ TEST(FaultsRanks, CtrlCStopsEveryRankAsInterruptedAndResumeGoesOn) {
   EXPECT_EQ(s["status"], "interrupted") << s.dump(1);
   const auto r = testing::run_command(std::string(PARALLAX_BINARY) + " train --resume " + run);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(nlohmann::json::parse(testing::read_text(run + "/summary.json"))["status"],
-            "finished");
+  EXPECT_EQ(nlohmann::json::parse(testing::read_text(run + "/summary.json"))["status"], "finished");
 }
 
 TEST(FaultsRanks, SettingsAreCheckedOnceBeforeAnyRankStarts) {
   testing::TempDir dir;
   const std::string base = std::string(PARALLAX_BINARY) +
                            " train --strategy ddp --model resnet20 --image-size 16 "
-                           "--synthetic-train 64 --synthetic-test 16 --out " + (dir / "x");
+                           "--synthetic-train 64 --synthetic-test 16 --out " +
+                           (dir / "x");
   const std::string too_many = std::to_string(4 * cpu_cores() + 1);  // 4 per core is the limit
   const auto many = testing::run_command(base + " --nproc " + too_many + " --batch-size 32");
   EXPECT_EQ(many.exit_code, 2) << many.output;
@@ -132,7 +133,8 @@ TEST(FaultsRanks, ATcpStoreListensOnlyOnMasterAddr) {
                           std::string(PARALLAX_BINARY) +
                           " train --strategy ddp --model resnet20 --image-size 16 "
                           "--synthetic-train 256 --synthetic-test 32 --batch-size 32 "
-                          "--threads 1 --epochs 4 --out " + (dir / "tcp"));
+                          "--threads 1 --epochs 4 --out " +
+                          (dir / "tcp"));
   };
   testing::Child r0 = rank(0), r1 = rank(1);
   ASSERT_TRUE(testing::read_until(r0, "epoch 1/4", 120)) << r0.output;

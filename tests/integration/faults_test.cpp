@@ -23,11 +23,11 @@ using testing::read_text;
 
 // resnet20 on 384 16x16 images, batch 32: 12 steps an epoch, about a second of training for 3
 // epochs after half a second of start-up.
-std::string train_args(const std::string& out, int epochs = 3, const std::string& lr = "0.05") {
+std::string faults_args(const std::string& out, int epochs = 3, const std::string& lr = "0.05") {
   return std::string(PARALLAX_BINARY) +
          " train --model resnet20 --image-size 16 --synthetic-train 384 --synthetic-test 32 "
-         "--batch-size 32 --threads 1 --timing-warmup 0 --lr " + lr + " --epochs " +
-         std::to_string(epochs) + " --out " + out;
+         "--batch-size 32 --threads 1 --timing-warmup 0 --lr " +
+         lr + " --epochs " + std::to_string(epochs) + " --out " + out;
 }
 
 size_t rows_of(const std::string& csv) {
@@ -40,7 +40,8 @@ nlohmann::json trainer_state_in(const std::string& dir) {
   archive.load_from(dir + "/checkpoint.pt", torch::kCPU);
   torch::Tensor bytes;
   archive.read("trainer_state", bytes);
-  return nlohmann::json::parse(std::string(static_cast<const char*>(bytes.data_ptr()), bytes.numel()));
+  return nlohmann::json::parse(
+      std::string(static_cast<const char*>(bytes.data_ptr()), bytes.numel()));
 }
 
 // Every record of a finished run says the same: the summary, both tables, the checkpoint's
@@ -70,7 +71,7 @@ TEST(Faults, KilledAtThirtyRandomInstantsAndResumedEveryRunEndsComplete) {
   // after the first epoch's line, where a kill can part the checkpoint from the rows.
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
-  testing::Child whole = testing::start(train_args(dir / "whole"));
+  testing::Child whole = testing::start(faults_args(dir / "whole"));
   ASSERT_TRUE(testing::read_until(whole, "epoch 1/3", 120)) << whole.output;
   const double first_s = std::chrono::duration<double>(Clock::now() - t0).count();
   ASSERT_EQ(testing::wait_exit(whole), 0) << whole.output;
@@ -82,7 +83,7 @@ TEST(Faults, KilledAtThirtyRandomInstantsAndResumedEveryRunEndsComplete) {
   int resumed = 0, restarted = 0;
   for (int k = 0; k < 30; ++k) {
     const std::string out = dir / ("killed" + std::to_string(k));
-    testing::Child c = testing::start(train_args(out));
+    testing::Child c = testing::start(faults_args(out));
     if (k % 2 == 1) {
       ASSERT_TRUE(testing::read_until(c, "epoch 1/3", 120)) << c.output;
     }
@@ -93,7 +94,7 @@ TEST(Faults, KilledAtThirtyRandomInstantsAndResumedEveryRunEndsComplete) {
     // Resume; a run killed before its first checkpoint is started again instead.
     auto r = testing::run_command(std::string(PARALLAX_BINARY) + " train --resume " + out);
     if (r.exit_code == 2 && r.output.find("start it again with --out") != std::string::npos) {
-      r = testing::run_command(train_args(out));
+      r = testing::run_command(faults_args(out));
       ++restarted;
     } else {
       ++resumed;
@@ -113,14 +114,15 @@ TEST(Faults, KilledAtThirtyRandomInstantsAndResumedEveryRunEndsComplete) {
 TEST(Faults, ResumingAFinishedRunTwiceChangesNoByte) {
   testing::TempDir dir;
   const std::string run = dir / "done";
-  ASSERT_EQ(testing::run_command(train_args(run, 2)).exit_code, 0);
+  ASSERT_EQ(testing::run_command(faults_args(run, 2)).exit_code, 0);
   const std::string summary = read_text(run + "/summary.json");
   const std::string db = read_text(dir / "results.sqlite");
   for (int i = 0; i < 2; ++i) {
     const auto r = testing::run_command(std::string(PARALLAX_BINARY) + " train --resume " + run);
     EXPECT_EQ(r.exit_code, 0) << r.output;
     EXPECT_NE(r.output.find("already finished (2 epochs, 24 steps); nothing to do"),
-              std::string::npos) << r.output;
+              std::string::npos)
+        << r.output;
     EXPECT_EQ(read_text(run + "/summary.json"), summary);
     EXPECT_EQ(read_text(dir / "results.sqlite"), db);
   }
@@ -130,7 +132,7 @@ TEST(Faults, ResumingAFinishedRunTwiceChangesNoByte) {
 TEST(Faults, AFullDiskIsOneLineAndKeepsTheLastCheckpoint) {
   testing::TempDir dir;
   const std::string run = dir / "full";
-  ASSERT_EQ(testing::run_command(train_args(run, 1)).exit_code, 0);
+  ASSERT_EQ(testing::run_command(faults_args(run, 1)).exit_code, 0);
   // The second epoch's checkpoint (about 2 MB) is larger than the files this shell may write:
   // the write fails with EFBIG (SIGXFSZ ignored), as a full disk fails with ENOSPC.
   const auto r = testing::run_command("bash -c 'ulimit -f 1024; trap \"\" XFSZ; exec " +
@@ -148,7 +150,7 @@ TEST(Faults, AFullDiskIsOneLineAndKeepsTheLastCheckpoint) {
 TEST(Faults, ADivergingRunStopsAtThatStepAndSaysSo) {
   testing::TempDir dir;
   const std::string run = dir / "diverged";
-  const auto r = testing::run_command(train_args(run, 2, "1e30") + " --lr-schedule constant");
+  const auto r = testing::run_command(faults_args(run, 2, "1e30") + " --lr-schedule constant");
   EXPECT_EQ(r.exit_code, 3) << r.output;
   EXPECT_NE(r.output.find("training diverged at step"), std::string::npos) << r.output;
   const auto s = nlohmann::json::parse(read_text(run + "/summary.json"));
@@ -156,7 +158,7 @@ TEST(Faults, ADivergingRunStopsAtThatStepAndSaysSo) {
   EXPECT_LT(s["steps"].get<int>(), 24);
   ResultsDb db(dir / "results.sqlite");
   EXPECT_EQ(db.get("diverged")->status, "diverged");
-  const auto inf = testing::run_command(train_args(dir / "inf", 1, "inf"));
+  const auto inf = testing::run_command(faults_args(dir / "inf", 1, "inf"));
   EXPECT_EQ(inf.exit_code, 2) << inf.output;
   EXPECT_NE(inf.output.find("--lr inf: must be a finite number"), std::string::npos) << inf.output;
 }
@@ -164,23 +166,23 @@ TEST(Faults, ADivergingRunStopsAtThatStepAndSaysSo) {
 TEST(Faults, SmallerMistakesAreOneLineOrRightFigures) {
   testing::TempDir dir;
   // Fewer steps than the timing warm-up: timed on the steps there are, not 0 images/s.
-  std::string shorter = train_args(dir / "short", 1) + " --steps 5";
+  std::string shorter = faults_args(dir / "short", 1) + " --steps 5";
   shorter.replace(shorter.find("--timing-warmup 0"), 17, "--timing-warmup 5");
   ASSERT_EQ(testing::run_command(shorter).exit_code, 0);
   const auto s = nlohmann::json::parse(read_text(dir / "short/summary.json"));
   EXPECT_GT(s["images_per_sec"].get<double>(), 0.0);
   EXPECT_EQ(s["timing_warmup_steps"], 4);
   // A data check that fails leaves no empty run folder.
-  const auto bad = testing::run_command(std::string(PARALLAX_BINARY) +
-                                        " train --dataset mnist --data-dir " + (dir / "nothing") +
-                                        " --out " + (dir / "nodata"));
+  const auto bad =
+      testing::run_command(std::string(PARALLAX_BINARY) + " train --dataset mnist --data-dir " +
+                           (dir / "nothing") + " --out " + (dir / "nodata"));
   EXPECT_EQ(bad.exit_code, 2) << bad.output;
   EXPECT_FALSE(fs::exists(dir / "nodata")) << bad.output;
   // A run that stopped before its first checkpoint: resume says so and what to do.
   fs::create_directories(dir / "early");
   fs::copy(dir / "short/config.json", dir / "early/config.json");
-  const auto early = testing::run_command(std::string(PARALLAX_BINARY) + " train --resume " +
-                                          (dir / "early"));
+  const auto early =
+      testing::run_command(std::string(PARALLAX_BINARY) + " train --resume " + (dir / "early"));
   EXPECT_EQ(early.exit_code, 2) << early.output;
   EXPECT_NE(early.output.find("stopped before its first checkpoint"), std::string::npos)
       << early.output;

@@ -18,7 +18,8 @@ using testing::tensors_differing;
 std::string train_options(const std::string& out) {
   return " train --model resnet20 --image-size 16 --synthetic-train 128 --synthetic-test 32 "
          "--batch-size 16 --epochs 2 --lr 0.05 --threads 1 --timing-warmup 0 --comm-timeout 60 "
-         "--out " + out;
+         "--out " +
+         out;
 }
 
 std::string binary() {
@@ -26,14 +27,15 @@ std::string binary() {
 }
 
 // The same run under parallax's own launcher: the reference every other launcher must equal.
-std::string reference_run(testing::TempDir& dir, const std::string& extra, const std::string& name) {
+std::string reference_run(testing::TempDir& dir, const std::string& extra,
+                          const std::string& name) {
   const std::string out = dir / name;
   const auto r = run_command(binary() + train_options(out) + " --nproc 2" + extra);
   EXPECT_EQ(r.exit_code, 0) << r.output;
   return out;
 }
 
-nlohmann::json summary_of(const std::string& run) {
+nlohmann::json launched_summary(const std::string& run) {
   return nlohmann::json::parse(testing::read_text(run + "/summary.json"));
 }
 
@@ -52,12 +54,11 @@ TEST(Launchers, TorchrunNprocPerNode2TrainsDdpAndPipelineAsParallaxsLauncher) {
         train_options(out) + extra;
     const auto r = run_command(command);
     ASSERT_EQ(r.exit_code, 0) << command << "\n" << r.output;
-    const auto s = summary_of(out);
+    const auto s = launched_summary(out);
     EXPECT_EQ(s["launcher"], "torchrun");
     EXPECT_EQ(s["world_size"], 2);
     EXPECT_EQ(s["status"], "finished");
-    EXPECT_EQ(tensors_differing(out, reference_run(dir, extra, "ref-" + strategy)), 0)
-        << strategy;
+    EXPECT_EQ(tensors_differing(out, reference_run(dir, extra, "ref-" + strategy)), 0) << strategy;
   }
 }
 
@@ -99,17 +100,16 @@ TEST(Launchers, TorchrunMaxRestartsResumesAfterARankIsKilledAndEndsAsAnUninterru
   const std::string extra = " --strategy ddp --checkpoint-every 2";
   const std::string out = dir / "elastic";
   // Rank 1 SIGKILLs itself after step 5 of the first attempt; the last checkpoint holds 4 steps.
-  const std::string command =
-      "PARALLAX_FAULT_KILL=1:5 " +
-      torchrun("--nproc_per_node 2 --max_restarts 1 --master_port " +
-               std::to_string(free_tcp_port())) +
-      train_options(out) + extra;
+  const std::string command = "PARALLAX_FAULT_KILL=1:5 " +
+                              torchrun("--nproc_per_node 2 --max_restarts 1 --master_port " +
+                                       std::to_string(free_tcp_port())) +
+                              train_options(out) + extra;
   const auto r = run_command(command);
   ASSERT_EQ(r.exit_code, 0) << command << "\n" << r.output;
   EXPECT_NE(r.output.find("PARALLAX_FAULT_KILL: rank 1 kills itself after step 5"),
             std::string::npos)
       << r.output;
-  const auto s = summary_of(out);
+  const auto s = launched_summary(out);
   EXPECT_EQ(s["status"], "finished");
   EXPECT_EQ(s["restarts"], 1);
   EXPECT_EQ(s["steps_redone"], 1);  // step 5, trained again from the checkpoint after step 4
@@ -146,7 +146,7 @@ TEST(Launchers, MpirunNp2TrainsDdpAsParallaxsLauncher) {
                               std::to_string(free_tcp_port());
   const auto r = run_command(command);
   ASSERT_EQ(r.exit_code, 0) << command << "\n" << r.output;
-  EXPECT_EQ(summary_of(out)["launcher"], "mpi");
+  EXPECT_EQ(launched_summary(out)["launcher"], "mpi");
   EXPECT_EQ(tensors_differing(out, reference_run(dir, " --strategy ddp", "ref")), 0);
 }
 
@@ -157,9 +157,9 @@ TEST(Launchers, SrunN2OnAOneNodeSlurmClusterTrainsDdpAsParallaxsLauncher) {
   if (::geteuid() != 0) GTEST_SKIP() << "a one-node Slurm cluster needs root (slurmd runs tasks)";
   testing::TempDir dir;
   // munged's socket folder must be reachable by every user: every folder above it a+x.
-  std::filesystem::permissions(dir.path(), std::filesystem::perms::others_exec |
-                                               std::filesystem::perms::group_exec,
-                               std::filesystem::perm_options::add);
+  std::filesystem::permissions(
+      dir.path(), std::filesystem::perms::others_exec | std::filesystem::perms::group_exec,
+      std::filesystem::perm_options::add);
   const std::string scripts = std::string(PARALLAX_SOURCE_DIR) + "/tests/launchers/";
   const std::string cluster = dir / "slurm";
   const auto up = run_command(scripts + "slurm_cluster_start.sh " + cluster);
@@ -174,12 +174,12 @@ TEST(Launchers, SrunN2OnAOneNodeSlurmClusterTrainsDdpAsParallaxsLauncher) {
   // MASTER_PORT rather than the job id's (15000 + id) keeps parallel test runs apart.
   const bool name_resolves = run_command("getent hosts \"$(hostname -s)\"").exit_code == 0;
   const std::string command = std::string(name_resolves ? "" : "MASTER_ADDR=127.0.0.1 ") +
-                              "SLURM_CONF=" + cluster + "/slurm.conf MASTER_PORT=" +
-                              std::to_string(free_tcp_port()) + " srun -n 2 " + binary() +
-                              train_options(out) + " --strategy ddp";
+                              "SLURM_CONF=" + cluster +
+                              "/slurm.conf MASTER_PORT=" + std::to_string(free_tcp_port()) +
+                              " srun -n 2 " + binary() + train_options(out) + " --strategy ddp";
   const auto r = run_command(command);
   ASSERT_EQ(r.exit_code, 0) << command << "\n" << r.output;
-  EXPECT_EQ(summary_of(out)["launcher"], "slurm");
+  EXPECT_EQ(launched_summary(out)["launcher"], "slurm");
   EXPECT_EQ(tensors_differing(out, reference_run(dir, " --strategy ddp", "ref")), 0);
 }
 

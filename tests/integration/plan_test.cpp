@@ -30,7 +30,8 @@ TEST(Plan, BadInputIsOneLineAndExitCode2) {
   expect_plan_error("--world 64" + small, "--link-bandwidth");
   expect_plan_error("--memory-per-rank 1" + small, "--memory-per-rank");
   expect_plan_error("--check some" + small, "--check some");
-  expect_plan_error("--device-profile /nonexistent/profile.json" + small, "/nonexistent/profile.json");
+  expect_plan_error("--device-profile /nonexistent/profile.json" + small,
+                    "/nonexistent/profile.json");
 }
 
 TEST(Plan, TwoRanksPriceEveryStrategyAndCheckRunsTheTop) {
@@ -38,7 +39,8 @@ TEST(Plan, TwoRanksPriceEveryStrategyAndCheckRunsTheTop) {
   const std::string out = dir / "plan";
   const auto r = run_command(std::string(PARALLAX_BINARY) +
                              " plan --model resnet20 --image-size 8 --batch-size 16 --world 2 "
-                             "--check 1 --steps 2 --out " + out);
+                             "--check 1 --steps 2 --out " +
+                             out);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("plan: use "), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("step time error over"), std::string::npos) << r.output;
@@ -71,7 +73,8 @@ TEST(Plan, TwoRanksPriceEveryStrategyAndCheckRunsTheTop) {
   const auto paper = run_command(std::string(PARALLAX_BINARY) +
                                  " plan --model resnet20 --image-size 8 --batch-size 1024 "
                                  "--world 64 --strategies ddp --link-bandwidth 10 --link-latency 5 "
-                                 "--device-profile " + out + "/profile.json --out " + (dir / "paper"));
+                                 "--device-profile " +
+                                 out + "/profile.json --out " + (dir / "paper"));
   ASSERT_EQ(paper.exit_code, 0) << paper.output;
   const auto on_paper = nlohmann::json::parse(testing::read_text((dir / "paper") + "/plan.json"));
   EXPECT_EQ(on_paper["scale"], "prediction");

@@ -51,20 +51,22 @@ std::string train(const std::string& out, const std::string& extra) {
 
 TEST(Tensorboard, ItsOwnReaderSeesEveryScalarWithTheRunsValues) {
   if (testing::venv_python().empty())
-    GTEST_SKIP() << "no " PARALLAX_SOURCE_DIR "/.venv: scripts/install-deps.sh --torch2 makes it "
+    GTEST_SKIP() << "no " PARALLAX_SOURCE_DIR
+                    "/.venv: scripts/install-deps.sh --torch2 makes it "
                     "(with the tensorboard package)";
   testing::TempDir dir;
   const std::string ddp = dir / "ddp";
   auto r = run_command(train(ddp, " --strategy ddp --nproc 2 --tensorboard --log-every 2"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto s = tensorboard_scalars(ddp + "/tb");
-  if (s.is_null()) GTEST_SKIP() << "the tensorboard package is not in .venv: pip install tensorboard";
+  if (s.is_null())
+    GTEST_SKIP() << "the tensorboard package is not in .venv: pip install tensorboard";
 
   // Per step, every --log-every 2 steps: 12 steps -> 6 points each, at steps 2, 4, ... 12.
   const auto steps = csv_rows(ddp + "/steps.csv");
   ASSERT_EQ(steps.size(), 12u);
-  for (const std::string tag : {"train/loss", "train/lr", "train/images_per_sec",
-                                "comm/hidden_fraction"}) {
+  for (const std::string tag :
+       {"train/loss", "train/lr", "train/images_per_sec", "comm/hidden_fraction"}) {
     ASSERT_TRUE(s.contains(tag)) << tag << " missing from " << s.dump();
     ASSERT_EQ(s[tag].size(), 6u) << tag;
     for (size_t k = 0; k < 6; ++k) EXPECT_EQ(s[tag][k][0], 2 * (k + 1)) << tag;
@@ -82,9 +84,9 @@ TEST(Tensorboard, ItsOwnReaderSeesEveryScalarWithTheRunsValues) {
   // Per epoch, at the step that ended it: test accuracy and loss, and each rank's memory.
   const auto epochs = csv_rows(ddp + "/epochs.csv");
   ASSERT_EQ(epochs.size(), 2u);
-  for (const std::string tag : {"test/accuracy", "test/loss", "train/epoch_loss",
-                                "memory/rank0/peak_bytes", "memory/rank1/peak_bytes",
-                                "memory/rank0/peak_rss_bytes", "memory/rank1/peak_rss_bytes"}) {
+  for (const std::string tag :
+       {"test/accuracy", "test/loss", "train/epoch_loss", "memory/rank0/peak_bytes",
+        "memory/rank1/peak_bytes", "memory/rank0/peak_rss_bytes", "memory/rank1/peak_rss_bytes"}) {
     ASSERT_TRUE(s.contains(tag)) << tag << " missing";
     ASSERT_EQ(s[tag].size(), 2u) << tag;
     EXPECT_EQ(s[tag][0][0], 6) << tag;

@@ -26,9 +26,10 @@ std::string check_script() {
 }
 
 // Skips unless .venv's Python has torchvision (exit 3 from the script says it has not).
-#define PARALLAX_NEED_TORCHVISION(result)                                                       \
-  if (testing::venv_python().empty() || (result).exit_code == 3)                               \
-  GTEST_SKIP() << "torchvision not found in " PARALLAX_SOURCE_DIR "/.venv: "                   \
+#define PARALLAX_NEED_TORCHVISION(result)                         \
+  if (testing::venv_python().empty() || (result).exit_code == 3)  \
+  GTEST_SKIP() << "torchvision not found in " PARALLAX_SOURCE_DIR \
+                  "/.venv: "                                      \
                   "scripts/install-deps.sh --torch2 installs it"
 
 TEST(StateDictFile, RoundTripsEveryTensorUnderTorchvisionsNames) {
@@ -65,8 +66,10 @@ TEST(StateDictFile, AMismatchIsOneLineNamingTheTensor) {
   std::ofstream(dir / "junk.pt") << "not a state dict";
   testing::expect_user_error([&] { load_state_dict_file(dir / "junk.pt", *ten); },
                              {"junk.pt: not a zip archive torch.save wrote"});
-  const auto r = run_command(std::string(PARALLAX_BINARY) + " train --model resnet20 --steps 1 "
-                             "--init-from " + (dir / "ten.pt") + " --out " + (dir / "run"));
+  const auto r = run_command(std::string(PARALLAX_BINARY) +
+                             " train --model resnet20 --steps 1 "
+                             "--init-from " +
+                             (dir / "ten.pt") + " --out " + (dir / "run"));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("parallax: error: --init-from"), std::string::npos) << r.output;
 }
@@ -75,8 +78,10 @@ TEST(Torchvision, ExportLoadsStrictlyAndInitFromStartsThere) {
   testing::TempDir dir;
   const std::string bin = PARALLAX_BINARY;
   const std::string run = dir / "r50";
-  auto r = run_command(bin + " train --model resnet50 --image-size 32 --synthetic-train 8 "
-                       "--synthetic-test 8 --batch-size 4 --steps 1 --epochs 1 --out " + run);
+  auto r = run_command(bin +
+                       " train --model resnet50 --image-size 32 --synthetic-train 8 "
+                       "--synthetic-test 8 --batch-size 4 --steps 1 --epochs 1 --out " +
+                       run);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = run_command(bin + " export " + run + " -o " + (dir / "r50.pt"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -87,14 +92,16 @@ TEST(Torchvision, ExportLoadsStrictlyAndInitFromStartsThere) {
   EXPECT_NE(r.output.find("loaded"), std::string::npos);
   // A run started from the exported file holds those weights before its first step: its
   // --steps 1 run from them with lr ~0 ends where they are, but for BatchNorm's statistics.
-  r = run_command(bin + " train --model resnet50 --image-size 32 --synthetic-train 8 "
+  r = run_command(bin +
+                  " train --model resnet50 --image-size 32 --synthetic-train 8 "
                   "--synthetic-test 8 --batch-size 4 --steps 1 --epochs 1 --lr 1e-30 "
-                  "--momentum 0 --weight-decay 0 --init-from " + (dir / "r50.pt") + " --out " +
-                  (dir / "again"));
+                  "--momentum 0 --weight-decay 0 --init-from " +
+                  (dir / "r50.pt") + " --out " + (dir / "again"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = run_command(bin + " export " + (dir / "again") + " -o " + (dir / "again.pt"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  auto first = make_resnet({"resnet50", 3, 10, true}), second = make_resnet({"resnet50", 3, 10, true});
+  auto first = make_resnet({"resnet50", 3, 10, true}),
+       second = make_resnet({"resnet50", 3, 10, true});
   load_state_dict_file(dir / "r50.pt", *first);
   load_state_dict_file(dir / "again.pt", *second);
   for (const auto& p : first->named_parameters())
@@ -110,7 +117,8 @@ TEST(Torchvision, SameWeightsAndBatchGiveTorchvisionsLogitsAndPyTorchsSgdStep) {
   auto model = make_resnet({"resnet18", 3, 10, true});
   load_state_dict_file(dir / "tv.pt", *model);
   std::ifstream in(dir / "batch.pt", std::ios::binary);
-  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
+                                std::istreambuf_iterator<char>());
   const auto batch = torch::pickle_load(bytes).toGenericDict();
   const torch::Tensor images = batch.at("images").toTensor();
   const torch::Tensor labels = batch.at("labels").toTensor();

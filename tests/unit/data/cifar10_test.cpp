@@ -20,7 +20,7 @@ namespace {
 using testing::expect_user_error;
 namespace fs = std::filesystem;
 
-void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+void write_cifar_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream(path, std::ios::binary)
       .write(reinterpret_cast<const char*>(bytes.data()),
              static_cast<std::streamsize>(bytes.size()));
@@ -62,7 +62,7 @@ torch::Tensor expected_images(int64_t count, int64_t first) {
 
 TEST(Cifar10File, RecordsLandChannelMajorWithTheirLabels) {
   testing::TempDir dir;
-  write_bytes(dir / "b.bin", cifar_records(5, 100));
+  write_cifar_bytes(dir / "b.bin", cifar_records(5, 100));
   const Split s = read_cifar10_file(dir / "b.bin", 5);
   ASSERT_EQ(s.images.sizes(), (std::vector<int64_t>{5, 3, 32, 32}));
   ASSERT_EQ(s.images.scalar_type(), torch::kUInt8);
@@ -80,15 +80,15 @@ TEST(Cifar10File, BrokenFilesAreRefusedByName) {
   testing::TempDir dir;
   auto bytes = cifar_records(3);
   bytes.pop_back();
-  write_bytes(dir / "short.bin", bytes);
+  write_cifar_bytes(dir / "short.bin", bytes);
   expect_user_error([&] { read_cifar10_file(dir / "short.bin", 3); },
                     {dir / "short.bin", "9218 bytes", "expected 9219"});
-  write_bytes(dir / "long.bin", cifar_records(4));
+  write_cifar_bytes(dir / "long.bin", cifar_records(4));
   expect_user_error([&] { read_cifar10_file(dir / "long.bin", 3); },
                     {dir / "long.bin", "(4 records)", "expected 9219"});
   bytes = cifar_records(3);
   bytes[2 * kCifarRecordBytes] = 10;  // label of record 2
-  write_bytes(dir / "label.bin", bytes);
+  write_cifar_bytes(dir / "label.bin", bytes);
   expect_user_error([&] { read_cifar10_file(dir / "label.bin", 3); },
                     {dir / "label.bin", "label 10 in record 2"});
   expect_user_error([&] { read_cifar10_file(dir / "none.bin", 3); }, {dir / "none.bin", "missing"});
@@ -105,9 +105,9 @@ class Cifar10Folder : public ::testing::Test {
     const std::string base = *root_ / "cifar-10-batches-bin";
     fs::create_directories(base);
     for (int i = 1; i <= 5; ++i)
-      write_bytes(base + "/data_batch_" + std::to_string(i) + ".bin",
-                  cifar_records(kCifarRecordsPerFile, (i - 1) * kCifarRecordsPerFile));
-    write_bytes(base + "/test_batch.bin", cifar_records(kCifarRecordsPerFile, 90000));
+      write_cifar_bytes(base + "/data_batch_" + std::to_string(i) + ".bin",
+                        cifar_records(kCifarRecordsPerFile, (i - 1) * kCifarRecordsPerFile));
+    write_cifar_bytes(base + "/test_batch.bin", cifar_records(kCifarRecordsPerFile, 90000));
   }
   static void TearDownTestSuite() {
     delete root_;
@@ -154,13 +154,13 @@ TEST_F(Cifar10Folder, MissingTruncatedAndBadLabelFilesAreNamed) {
   link_all_but(truncated.path(), "test_batch.bin");
   auto bytes = cifar_records(kCifarRecordsPerFile);
   bytes.resize(bytes.size() - 100);
-  write_bytes(truncated / "test_batch.bin", bytes);
+  write_cifar_bytes(truncated / "test_batch.bin", bytes);
   expect_user_error([&] { read_cifar10(truncated.path()); },
                     {truncated / "test_batch.bin", "expected 30730000"});
 
   testing::TempDir oversized;
   link_all_but(oversized.path(), "data_batch_1.bin");
-  write_bytes(oversized / "data_batch_1.bin", cifar_records(kCifarRecordsPerFile + 1));
+  write_cifar_bytes(oversized / "data_batch_1.bin", cifar_records(kCifarRecordsPerFile + 1));
   expect_user_error([&] { read_cifar10(oversized.path()); },
                     {oversized / "data_batch_1.bin", "(10001 records)"});
 
@@ -168,7 +168,7 @@ TEST_F(Cifar10Folder, MissingTruncatedAndBadLabelFilesAreNamed) {
   link_all_but(bad_label.path(), "data_batch_5.bin");
   bytes = cifar_records(kCifarRecordsPerFile);
   bytes[1234 * kCifarRecordBytes] = 255;
-  write_bytes(bad_label / "data_batch_5.bin", bytes);
+  write_cifar_bytes(bad_label / "data_batch_5.bin", bytes);
   expect_user_error([&] { read_cifar10(bad_label.path()); },
                     {bad_label / "data_batch_5.bin", "label 255 in record 1234"});
 
@@ -210,15 +210,15 @@ TEST(Cifar10Info, SingleBatchFileAndUnknownInputs) {
   testing::TempDir dir;
   auto bytes = cifar_records(20);
   for (int64_t r = 0; r < 20; ++r) bytes[r * kCifarRecordBytes] = r < 15 ? 4 : 9;
-  write_bytes(dir / "b.bin", bytes);
+  write_cifar_bytes(dir / "b.bin", bytes);
   const std::string info = describe_data_path(dir / "b.bin");
   EXPECT_NE(info.find("20 records"), std::string::npos) << info;
   EXPECT_NE(info.find("0:0 1:0 2:0 3:0 4:15 5:0 6:0 7:0 8:0 9:5"), std::string::npos) << info;
 
-  write_bytes(dir / "odd.bin", std::vector<uint8_t>(5000, 1));
+  write_cifar_bytes(dir / "odd.bin", std::vector<uint8_t>(5000, 1));
   expect_user_error([&] { describe_data_path(dir / "odd.bin"); },
                     {dir / "odd.bin", "not a whole number", "IDX"});
-  write_bytes(dir / "notes.txt", std::vector<uint8_t>(100, 'a'));
+  write_cifar_bytes(dir / "notes.txt", std::vector<uint8_t>(100, 'a'));
   expect_user_error([&] { describe_data_path(dir / "notes.txt"); },
                     {dir / "notes.txt", "CIFAR-10", "IDX"});
   testing::TempDir empty;

@@ -20,7 +20,7 @@ using testing::expect_user_error;
 namespace fs = std::filesystem;
 using Bytes = std::vector<uint8_t>;
 
-void write_bytes(const std::string& path, const Bytes& bytes) {
+void write_idx_bytes(const std::string& path, const Bytes& bytes) {
   std::ofstream(path, std::ios::binary)
       .write(reinterpret_cast<const char*>(bytes.data()),
              static_cast<std::streamsize>(bytes.size()));
@@ -54,7 +54,7 @@ Bytes ramp(size_t n, int step) {
 TEST(Idx, PlainAndGzippedFilesGiveTheSameTensor) {
   testing::TempDir dir;
   const Bytes pixels = ramp(2 * 3 * 4, 10);
-  write_bytes(dir / "plain", idx_file({2, 3, 4}, pixels));
+  write_idx_bytes(dir / "plain", idx_file({2, 3, 4}, pixels));
   write_gz(dir / "packed.gz", idx_file({2, 3, 4}, pixels));
   const auto expected = torch::arange(24, torch::kLong).mul(10).remainder(251).to(torch::kUInt8);
   for (const std::string name : {"plain", "packed.gz"}) {
@@ -71,12 +71,12 @@ TEST(Idx, PlainAndGzippedFilesGiveTheSameTensor) {
 
 TEST(Idx, WrongMagicNumbersAreRefusedByName) {
   testing::TempDir dir;
-  write_bytes(dir / "two_dims", idx_file({2, 2}, {1, 2, 3, 4}));
+  write_idx_bytes(dir / "two_dims", idx_file({2, 2}, {1, 2, 3, 4}));
   expect_user_error([&] { read_idx(dir / "two_dims"); },
                     {dir / "two_dims", "0x00000802", "0x00000803"});
   write_gz(dir / "floats.gz", idx_file({1}, {0, 0, 0, 0}, 0x0D));
   expect_user_error([&] { read_idx(dir / "floats.gz"); }, {dir / "floats.gz", "0x00000d01"});
-  write_bytes(dir / "text", Bytes(100, 'a'));
+  write_idx_bytes(dir / "text", Bytes(100, 'a'));
   expect_user_error([&] { read_idx(dir / "text"); }, {dir / "text", "magic"});
   expect_user_error([&] { read_idx(dir / "absent.gz"); }, {dir / "absent.gz", "missing"});
 }
@@ -84,17 +84,17 @@ TEST(Idx, WrongMagicNumbersAreRefusedByName) {
 TEST(Idx, TruncatedAndTrailingPayloadsAreRefusedByName) {
   testing::TempDir dir;
   const Bytes good = idx_file({4, 2, 2}, ramp(16, 3));
-  write_bytes(dir / "short", Bytes(good.begin(), good.end() - 1));
+  write_idx_bytes(dir / "short", Bytes(good.begin(), good.end() - 1));
   expect_user_error([&] { read_idx(dir / "short"); }, {dir / "short", "truncated", "15 of 16"});
   write_gz(dir / "short.gz", Bytes(good.begin(), good.end() - 3));
   expect_user_error([&] { read_idx(dir / "short.gz"); },
                     {dir / "short.gz", "truncated", "13 of 16"});
-  write_bytes(dir / "header", Bytes(good.begin(), good.begin() + 9));
+  write_idx_bytes(dir / "header", Bytes(good.begin(), good.begin() + 9));
   expect_user_error([&] { read_idx(dir / "header"); }, {dir / "header", "header"});
 
   Bytes longer = good;
   longer.push_back(9);
-  write_bytes(dir / "long", longer);
+  write_idx_bytes(dir / "long", longer);
   expect_user_error([&] { read_idx(dir / "long"); }, {dir / "long", "1 bytes after"});
   write_gz(dir / "long.gz", longer);
   expect_user_error([&] { read_idx(dir / "long.gz"); }, {dir / "long.gz", "bytes after"});
@@ -106,20 +106,20 @@ TEST(Idx, DamagedGzipStreamsAreRefusedByName) {
   const Bytes gz = read_bytes(dir / "whole.gz");
   ASSERT_GT(gz.size(), 100u);
   // Cut in the middle of the deflate stream.
-  write_bytes(dir / "cut.gz", Bytes(gz.begin(), gz.begin() + static_cast<long>(gz.size() / 2)));
+  write_idx_bytes(dir / "cut.gz", Bytes(gz.begin(), gz.begin() + static_cast<long>(gz.size() / 2)));
   expect_user_error([&] { read_idx(dir / "cut.gz"); }, {dir / "cut.gz", "truncated"});
   // Only the CRC in the trailer is wrong: the data decompresses, the check must still fail.
   Bytes bad_crc = gz;
   bad_crc[gz.size() - 8] ^= 0xFF;
-  write_bytes(dir / "crc.gz", bad_crc);
+  write_idx_bytes(dir / "crc.gz", bad_crc);
   expect_user_error([&] { read_idx(dir / "crc.gz"); }, {dir / "crc.gz", "corrupt"});
   // All data present but the trailer (CRC and length) cut off: still a truncated download.
-  write_bytes(dir / "notrailer.gz", Bytes(gz.begin(), gz.end() - 4));
+  write_idx_bytes(dir / "notrailer.gz", Bytes(gz.begin(), gz.end() - 4));
   expect_user_error([&] { read_idx(dir / "notrailer.gz"); }, {dir / "notrailer.gz", "truncated"});
   // A header promising far more than a small gzip file can hold is refused before allocating.
   write_gz(dir / "huge.gz", idx_file({100000, 100000, 10}, ramp(64, 1)));
   expect_user_error([&] { read_idx(dir / "huge.gz"); }, {dir / "huge.gz", "100000000000"});
-  write_bytes(dir / "huge", idx_file({100000, 100000, 100000}, {}));
+  write_idx_bytes(dir / "huge", idx_file({100000, 100000, 100000}, {}));
   expect_user_error([&] { read_idx(dir / "huge"); }, {dir / "huge", "corrupt"});
 }
 
@@ -131,8 +131,9 @@ void write_idx_folder(const std::string& dir, uint32_t rows, uint32_t cols,
   write_gz(dir + "/train-images-idx3-ubyte.gz",
            idx_file({n, rows, cols}, ramp(n * rows * cols, 1)));
   write_gz(dir + "/train-labels-idx1-ubyte.gz", idx_file({n}, train_labels));
-  write_bytes(dir + "/t10k-images-idx3-ubyte", idx_file({m, rows, cols}, ramp(m * rows * cols, 2)));
-  write_bytes(dir + "/t10k-labels-idx1-ubyte", idx_file({m}, test_labels));
+  write_idx_bytes(dir + "/t10k-images-idx3-ubyte",
+                  idx_file({m, rows, cols}, ramp(m * rows * cols, 2)));
+  write_idx_bytes(dir + "/t10k-labels-idx1-ubyte", idx_file({m}, test_labels));
 }
 
 TEST(IdxDataset, FolderGivesOneChannelImagesAndInt64Labels) {
@@ -166,18 +167,18 @@ TEST(IdxDataset, FolderGivesOneChannelImagesAndInt64Labels) {
 TEST(IdxDataset, MismatchedMissingAndBadLabelFilesAreRefusedByName) {
   testing::TempDir dir;
   write_idx_folder(dir.path(), 28, 28, {1, 2, 3}, {4});
-  write_bytes(dir / "t10k-labels-idx1-ubyte", idx_file({2}, {2, 3}));  // 2 labels for 1 image
+  write_idx_bytes(dir / "t10k-labels-idx1-ubyte", idx_file({2}, {2, 3}));  // 2 labels for 1 image
   expect_user_error([&] { read_idx_dataset(dir.path(), "mnist"); },
                     {dir / "t10k-labels-idx1-ubyte", "1 images, 2 labels"});
-  write_bytes(dir / "t10k-labels-idx1-ubyte", idx_file({1}, {10}));
+  write_idx_bytes(dir / "t10k-labels-idx1-ubyte", idx_file({1}, {10}));
   expect_user_error([&] { read_idx_dataset(dir.path(), "mnist"); },
                     {dir / "t10k-labels-idx1-ubyte", "label 10 at index 0"});
   // Labels where images belong: the magic says so, and the message names the file.
-  write_bytes(dir / "t10k-images-idx3-ubyte", idx_file({1}, {1}));
+  write_idx_bytes(dir / "t10k-images-idx3-ubyte", idx_file({1}, {1}));
   expect_user_error([&] { read_idx_dataset(dir.path(), "mnist"); },
                     {dir / "t10k-images-idx3-ubyte", "holds labels"});
-  write_bytes(dir / "t10k-images-idx3-ubyte", idx_file({1, 28, 27}, ramp(28 * 27, 1)));
-  write_bytes(dir / "t10k-labels-idx1-ubyte", idx_file({1}, {0}));
+  write_idx_bytes(dir / "t10k-images-idx3-ubyte", idx_file({1, 28, 27}, ramp(28 * 27, 1)));
+  write_idx_bytes(dir / "t10k-labels-idx1-ubyte", idx_file({1}, {0}));
   expect_user_error([&] { read_idx_dataset(dir.path(), "mnist"); }, {"28x28", "28x27"});
   fs::remove(dir / "train-labels-idx1-ubyte.gz");
   expect_user_error(

@@ -27,8 +27,7 @@ TEST(Partition, BadCutsAreOneClearLine) {
                              {"--split-at layer9.0", "no such block", "layer3.0"});
   testing::expect_user_error([&] { partition_at(names, "layer3.0", 3); },
                              {"--split-at layer3.0", "3 ranks per pipeline", "give 2"});
-  testing::expect_user_error([&] { partition_at(names, "layer3.0,layer2.0", 3); },
-                             {"model order"});
+  testing::expect_user_error([&] { partition_at(names, "layer3.0,layer2.0", 3); }, {"model order"});
   testing::expect_user_error([&] { partition_at(names, "stem", 2); }, {"stem"});
   testing::expect_user_error([&] { partition_balanced(std::vector<double>(11, 1.0), 12); },
                              {"12 stages", "only 11 blocks"});

@@ -131,9 +131,8 @@ BlockRun run_block(Bottleneck& block, const torch::Tensor& x, bool plain) {
   if (plain) {
     auto r = conv("conv1")->forward(x).relu();
     r = conv("conv2")->forward(r).relu();
-    auto shortcut = block.named_modules().contains("downsample.0")
-                        ? conv("downsample.0")->forward(x)
-                        : x;
+    auto shortcut =
+        block.named_modules().contains("downsample.0") ? conv("downsample.0")->forward(x) : x;
     y = (conv("conv3")->forward(r) + shortcut).relu();
   } else {
     y = block.forward(x);

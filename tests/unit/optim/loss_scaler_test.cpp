@@ -15,8 +15,8 @@ TEST(LossScaler, OverflowSkipsAndBacksOffGoodStepsGrow) {
   EXPECT_EQ(s.skipped(), 1);
   EXPECT_TRUE(s.update(true));
   EXPECT_TRUE(s.update(true));
-  EXPECT_EQ(s.scale(), 512);      // two good steps: not yet
-  EXPECT_TRUE(s.update(true));    // the third grows it
+  EXPECT_EQ(s.scale(), 512);    // two good steps: not yet
+  EXPECT_TRUE(s.update(true));  // the third grows it
   EXPECT_EQ(s.scale(), 1024);
   EXPECT_TRUE(s.update(true));
   EXPECT_FALSE(s.update(false));  // an overflow resets the streak

@@ -5,8 +5,8 @@
 #include "parallel/grad_reducer.h"
 
 #include <gtest/gtest.h>
-#include <torch/csrc/distributed/c10d/HashStore.hpp>
 #include <torch/torch.h>
+#include <torch/csrc/distributed/c10d/HashStore.hpp>
 
 #include <thread>
 
@@ -46,8 +46,10 @@ std::vector<torch::Tensor> reference(int step, int micro_batches) {
     auto p = make_params();
     for (int m = 0; m < micro_batches; ++m) loss_of(p, input(r, step, m)).backward();
     for (size_t i = 0; i < p.size(); ++i) {
-      if (r == 0) sum.push_back(p[i].grad().clone());
-      else sum[i] = sum[i] + p[i].grad();
+      if (r == 0)
+        sum.push_back(p[i].grad().clone());
+      else
+        sum[i] = sum[i] + p[i].grad();
     }
   }
   for (auto& g : sum) g.div_(kWorld);
@@ -58,7 +60,7 @@ struct RankResult {
   std::vector<std::vector<torch::Tensor>> grads;   // per step: each parameter's .grad
   std::vector<std::vector<torch::Tensor>> shards;  // per step: each bucket's shard
   bool grads_are_views = true;
-  std::vector<bool> released;                      // per step: no .grad left (release_buckets)
+  std::vector<bool> released;  // per step: no .grad left (release_buckets)
   int64_t peak_bucket_bytes = 0;
   std::vector<int64_t> bucket_padded;
   std::vector<int64_t> offset_of, bucket_of;
@@ -81,7 +83,8 @@ RankResult run_rank(const c10::intrusive_ptr<c10d::Store>& store, int rank, bool
   for (int s = 0; s < steps; ++s) {
     reducer.zero_grad();
     std::vector<const void*> before;  // from the second step on, the buckets' views
-    for (const auto& p : params) before.push_back(p.grad().defined() ? p.grad().data_ptr() : nullptr);
+    for (const auto& p : params)
+      before.push_back(p.grad().defined() ? p.grad().data_ptr() : nullptr);
     for (int m = 0; m < micro_batches; ++m) {
       reducer.prepare(/*sync=*/m + 1 == micro_batches);
       loss_of(params, input(rank, s, m)).backward();
@@ -92,7 +95,8 @@ RankResult run_rank(const c10::intrusive_ptr<c10d::Store>& store, int rank, bool
     for (size_t k = 0; k < params.size(); ++k) {
       const auto& p = params[k];
       // Autograd accumulated in place, into the very bucket memory that was the .grad before.
-      if (s > 0 && !shard) out.grads_are_views = out.grads_are_views && before[k] == p.grad().data_ptr();
+      if (s > 0 && !shard)
+        out.grads_are_views = out.grads_are_views && before[k] == p.grad().data_ptr();
       grads.push_back(p.grad().defined() ? p.grad().clone() : torch::Tensor());
       released = released && !p.grad().defined();
     }

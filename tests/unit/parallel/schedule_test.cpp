@@ -82,8 +82,8 @@ TEST(Schedule, InterleavedOneFOneBWithTwoChunks) {
 }
 
 TEST(Schedule, ZeroBubbleH1LagsEachStagesWeightGradients) {
-  EXPECT_EQ(table("zb-h1", 4, 2), (Table{"F0 F1 I0 W0 F2 I1 W1 F3 I2 W2 I3 W3",
-                                          "F0 I0 F1 I1 W0 F2 I2 W1 F3 I3 W2 W3"}));
+  EXPECT_EQ(table("zb-h1", 4, 2),
+            (Table{"F0 F1 I0 W0 F2 I1 W1 F3 I2 W2 I3 W3", "F0 I0 F1 I1 W0 F2 I2 W1 F3 I3 W2 W3"}));
   EXPECT_EQ(table("zb-h1", 8, 4),
             (Table{"F0 F1 F2 F3 I0 W0 F4 I1 W1 F5 I2 W2 F6 I3 W3 F7 I4 W4 I5 W5 I6 W6 I7 W7",
                    "F0 F1 F2 I0 F3 I1 W0 F4 I2 W1 F5 I3 W2 F6 I4 W3 F7 I5 W4 I6 W5 I7 W6 W7",
@@ -92,8 +92,8 @@ TEST(Schedule, ZeroBubbleH1LagsEachStagesWeightGradients) {
 }
 
 TEST(Schedule, ZeroBubbleH2WarmsUpWithMoreForwards) {
-  EXPECT_EQ(table("zb-h2", 4, 2), (Table{"F0 F1 F2 I0 W0 F3 I1 W1 I2 W2 I3 W3",
-                                          "F0 I0 F1 I1 F2 I2 W0 F3 I3 W1 W2 W3"}));
+  EXPECT_EQ(table("zb-h2", 4, 2),
+            (Table{"F0 F1 F2 I0 W0 F3 I1 W1 I2 W2 I3 W3", "F0 I0 F1 I1 F2 I2 W0 F3 I3 W1 W2 W3"}));
   EXPECT_EQ(table("zb-h2", 8, 4),
             (Table{"F0 F1 F2 F3 F4 F5 F6 I0 W0 F7 I1 W1 I2 W2 I3 W3 I4 W4 I5 W5 I6 W6 I7 W7",
                    "F0 F1 F2 F3 F4 I0 F5 I1 F6 I2 W0 F7 I3 W1 I4 W2 I5 W3 I6 W4 I7 W5 W6 W7",
@@ -163,8 +163,8 @@ TEST(Schedule, UnitCostsGiveEachSchedulesBubbleFormula) {
       SCOPED_TRACE(name + " p=" + std::to_string(p) + " m=" + std::to_string(m));
       // F = I = W per stage, split over the rank's chunks.
       const double c = 1.0 / layout.chunks;
-      const auto sim = simulate_schedule(all_schedules(name, m, layout), layout, m,
-                                         ActionTimes{c, 2 * c, c, c});
+      const auto sim =
+          simulate_schedule(all_schedules(name, m, layout), layout, m, ActionTimes{c, 2 * c, c, c});
       EXPECT_NEAR(sim.bubble, bubble_theory(name, m, p, layout.chunks), 1e-12);
     }
   EXPECT_DOUBLE_EQ(bubble_theory("zb-h1", 8, 2, 1), 1.0 / 25);

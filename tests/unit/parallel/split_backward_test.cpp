@@ -24,7 +24,7 @@ struct Grads {
 // then W for both: the order a zero-bubble schedule may take), from a given output gradient or,
 // for the last piece, from the loss.
 Grads run(ModelBlocks& model, size_t begin, size_t end, bool split, bool from_loss,
-         bool input_grad = true, const Precision& precision = {}) {
+          bool input_grad = true, const Precision& precision = {}) {
   torch::manual_seed(1);
   model.zero_grad();
   std::vector<torch::Tensor> xs, ys, gs;
@@ -48,8 +48,10 @@ Grads run(ModelBlocks& model, size_t begin, size_t end, bool split, bool from_lo
   Grads out;
   if (!split) {
     for (int m = 0; m < 2; ++m) {
-      if (from_loss) ys[m].backward();
-      else ys[m].backward(gs[m]);
+      if (from_loss)
+        ys[m].backward();
+      else
+        ys[m].backward(gs[m]);
       if (input_grad) out.inputs.push_back(xs[m].grad().clone());
     }
   } else {
@@ -90,8 +92,8 @@ TEST_P(SplitBackward, InputThenWeightGradientsEqualTheFullBackwardExactly) {
   ASSERT_GT(blocks, 8u);
   // The first piece (the images' gradient too), a middle one (a stride and a shortcut), and
   // the last (to fc, from the loss).
-  for (const auto& [begin, end] : std::vector<std::pair<size_t, size_t>>{
-           {0, 4}, {3, 8}, {7, blocks}}) {
+  for (const auto& [begin, end] :
+       std::vector<std::pair<size_t, size_t>>{{0, 4}, {3, 8}, {7, blocks}}) {
     SCOPED_TRACE(model->blocks()[begin].name + " .. " + model->blocks()[end - 1].name);
     const bool last = end == blocks;
     expect_identical(run(*model, begin, end, false, last), run(*model, begin, end, true, last));
@@ -130,7 +132,7 @@ TEST_P(SplitBackward, TheInputPassLeavesTheDeferredWeightGradientsToW) {
     const bool norm = item.key().find("bn") != std::string::npos;
     if (item.value().grad().defined()) (norm ? norm_grads : conv_grads)++;
   }
-  EXPECT_EQ(conv_grads, 0);  // deferred to W
+  EXPECT_EQ(conv_grads, 0);                  // deferred to W
   if (GetParam()) EXPECT_GT(norm_grads, 0);  // a norm layer's come with I
   backward_weight(*r.weights);
   for (const auto& item : model->named_parameters()) {

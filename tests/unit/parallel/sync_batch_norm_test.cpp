@@ -3,8 +3,8 @@
 #include "parallel/sync_batch_norm.h"
 
 #include <gtest/gtest.h>
-#include <torch/csrc/distributed/c10d/HashStore.hpp>
 #include <torch/torch.h>
+#include <torch/csrc/distributed/c10d/HashStore.hpp>
 
 namespace parallax {
 namespace {

@@ -151,7 +151,8 @@ TEST(CollectiveFit, RingClosedForms) {
   EXPECT_DOUBLE_EQ(ring_seconds("reduce_scatter", 1e9, 4, link), 0.75 + 3 * 10e-6);
   EXPECT_DOUBLE_EQ(ring_seconds("send_recv", 1e9, 4, link), 1 + 10e-6);
   const auto fits = ring_fits(512, link);
-  EXPECT_NEAR(fits.at("all_reduce").seconds(1e8), ring_seconds("all_reduce", 1e8, 512, link), 1e-12);
+  EXPECT_NEAR(fits.at("all_reduce").seconds(1e8), ring_seconds("all_reduce", 1e8, 512, link),
+              1e-12);
   // A 2-rank fit carried to 8 ranks is the 8-rank ring.
   const auto two = ring_fits(2, link).at("all_reduce");
   const auto eight = rescale_ring(two, "all_reduce", 2, 8);
@@ -180,9 +181,9 @@ TEST(PlanCandidates, EveryStrategyAndScheduleThatFits) {
   s.batch = 8;
   std::vector<std::string> labels;
   for (const auto& c : plan_candidates(s, p)) labels.push_back(c.label);
-  for (const char* want : {"single", "ddp", "ddp no-overlap", "zero-1", "zero-2", "zero-3",
-                           "model", "pipeline gpipe m2", "pipeline 1f1b m8",
-                           "pipeline interleaved-1f1b m4", "pipeline zb-v m2", "pipeline zb-h2 m4"})
+  for (const char* want : {"single", "ddp", "ddp no-overlap", "zero-1", "zero-2", "zero-3", "model",
+                           "pipeline gpipe m2", "pipeline 1f1b m8", "pipeline interleaved-1f1b m4",
+                           "pipeline zb-v m2", "pipeline zb-h2 m4"})
     EXPECT_NE(std::find(labels.begin(), labels.end(), want), labels.end()) << want;
   // Four ranks: hybrid 2x2 too; a batch of 6 does not split over 4 ranks.
   s.world = 4;

@@ -28,7 +28,8 @@ MemoryWorkload workload() {
   w.element_bytes = 4;
   w.optimizer_slots = 1;
   w.batch = 8;
-  for (int64_t rows : {1, 2, 4, 8}) w.activations_by_rows[rows] = std::vector<int64_t>(4, 100 * rows);
+  for (int64_t rows : {1, 2, 4, 8})
+    w.activations_by_rows[rows] = std::vector<int64_t>(4, 100 * rows);
   w.bucket_mb = w.first_bucket_mb = 4000.0 / (1024 * 1024);  // one block per bucket
   w.tail_bucket_mb = 0;
   return w;
@@ -44,7 +45,8 @@ TEST(MemoryModel, ShardingFollowsTheStage) {
   const auto z1 = predict_memory(w, {"z1", "zero", 2, 1, 2, true, "1f1b", 1, {}}).front();
   EXPECT_EQ(z1.optimizer_state, 8000);
   EXPECT_EQ(z1.gradients, 16000);
-  const auto z2 = predict_memory(w, {"z2", "zero", 2, 2, /*buckets_in_flight=*/1, true, "1f1b", 1, {}}).front();
+  const auto z2 =
+      predict_memory(w, {"z2", "zero", 2, 2, /*buckets_in_flight=*/1, true, "1f1b", 1, {}}).front();
   EXPECT_EQ(z2.gradients, 8000 + 4000);  // the shard plus one whole bucket
   const auto z3 = predict_memory(w, {"z3", "zero", 2, 3, 1, true, "1f1b", 1, {}}).front();
   EXPECT_EQ(z3.parameters, 8000);

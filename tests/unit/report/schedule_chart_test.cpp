@@ -16,25 +16,26 @@ RunRecord schedule_run(const std::string& schedule, int micro, double ips, doubl
   r.name = schedule + "-m" + std::to_string(micro);
   r.label = "pipeline " + schedule + " m" + std::to_string(micro);
   r.status = "finished";
-  r.config = {{"strategy", "pipeline"}, {"nproc", 2},          {"batch_size", 120},
-              {"model", "resnet50"},    {"dataset", "synthetic"}, {"image_size", 32},
+  r.config = {{"strategy", "pipeline"}, {"nproc", 2},
+              {"batch_size", 120},      {"model", "resnet50"},
+              {"dataset", "synthetic"}, {"image_size", 32},
               {"micro_batches", micro}, {"pipeline_schedule", schedule}};
   const double act = activation_mib * 1048576;
-  r.summary = {{"strategy", "pipeline"},
-               {"world_size", 2},
-               {"images_per_sec", ips},
-               {"train_time_s", 120.0 / ips},
-               {"bubble_fraction", bubble},
-               {"strategy_details",
-                {{"schedule", schedule},
-                 {"stages", 2},
-                 {"micro_batches", micro},
-                 {"micro_batch_size", 120 / micro},
-                 {"bubble_fraction", bubble},
-                 {"bubble_fraction_theory", theory},
-                 {"bubble_fraction_profiled", profiled},
-                 {"ranks",
-                  {{{"peak_activation_bytes", act}}, {{"peak_activation_bytes", act / 3}}}}}}};
+  r.summary = {
+      {"strategy", "pipeline"},
+      {"world_size", 2},
+      {"images_per_sec", ips},
+      {"train_time_s", 120.0 / ips},
+      {"bubble_fraction", bubble},
+      {"strategy_details",
+       {{"schedule", schedule},
+        {"stages", 2},
+        {"micro_batches", micro},
+        {"micro_batch_size", 120 / micro},
+        {"bubble_fraction", bubble},
+        {"bubble_fraction_theory", theory},
+        {"bubble_fraction_profiled", profiled},
+        {"ranks", {{{"peak_activation_bytes", act}}, {{"peak_activation_bytes", act / 3}}}}}}};
   return r;
 }
 

@@ -4,12 +4,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "metrics/system_info.h"
 #include "config/user_error.h"
+#include "metrics/system_info.h"
+#include "metrics/train_records.h"
 #include "models/resnet.h"
 #include "test_util.h"
 #include "train/train_command.h"
-#include "metrics/train_records.h"
 
 namespace parallax {
 namespace {
@@ -32,7 +32,7 @@ Config tiny(const std::string& out) {
   return c;
 }
 
-nlohmann::json summary_of(const std::string& dir) {
+nlohmann::json run_summary(const std::string& dir) {
   return nlohmann::json::parse(testing::read_text(dir + "/summary.json"));
 }
 
@@ -64,7 +64,7 @@ TEST(Training, LearnableDataLossFallsAndAccuracyBeatsChance) {
   const double first = (losses[0] + losses[1] + losses[2]) / 3;
   const double last = (losses[37] + losses[38] + losses[39]) / 3;
   EXPECT_LT(last, 0.6 * first) << "first " << first << " last " << last;
-  const auto s = summary_of(c.out);
+  const auto s = run_summary(c.out);
   EXPECT_GT(s["test_accuracy"].get<double>(), 0.8);  // chance is 0.25
   EXPECT_EQ(s["epochs"], 5);
   EXPECT_GT(s["images_per_sec"].get<double>(), 0);
@@ -128,7 +128,7 @@ TEST(Training, ResumeReachesTheSameResultAsAnUninterruptedRun) {
     const auto a = checkpoint_parameters(whole), b = checkpoint_parameters(resumed);
     ASSERT_EQ(a.size(), b.size());
     for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << optimizer << i;
-    EXPECT_EQ(summary_of(resumed.out)["test_accuracy"], summary_of(whole.out)["test_accuracy"]);
+    EXPECT_EQ(run_summary(resumed.out)["test_accuracy"], run_summary(whole.out)["test_accuracy"]);
   }
 }
 
@@ -138,7 +138,7 @@ TEST(Training, TargetAccuracyStopsEarlyAndRecordsEpochsAndTime) {
   c.epochs = 20;
   c.target_accuracy = 0.5;
   run_training(c, false);
-  const auto s = summary_of(c.out);
+  const auto s = run_summary(c.out);
   ASSERT_TRUE(s["epochs_to_target"].is_number()) << s.dump(2);
   EXPECT_LT(s["epochs_to_target"].get<int>(), 20);
   EXPECT_EQ(s["epochs"], s["epochs_to_target"]);
@@ -151,7 +151,7 @@ TEST(Training, TargetAccuracyStopsEarlyAndRecordsEpochsAndTime) {
   on.target_accuracy = 0.5;
   on.stop_at_target = false;
   run_training(on, false);
-  const auto t = summary_of(on.out);
+  const auto t = run_summary(on.out);
   EXPECT_EQ(t["epochs_to_target"], s["epochs_to_target"]);
   EXPECT_EQ(t["epochs"], on.epochs);
 }

@@ -1,0 +1,68 @@
+# The sources of parallax_core that no LibTorch header reaches, directly or through the headers
+# they include: the CLI, configuration, results database, report, planner arithmetic and suites.
+# They compile without LibTorch's include folders and without its precompiled header (loading it
+# costs about 4 s per translation unit), so a file here that includes LibTorch fails to build:
+# that keeps these layers free of it. A new source not listed here compiles with LibTorch.
+set(PARALLAX_TORCH_FREE_SOURCES
+  config/config_json.cpp
+  config/options.cpp
+  config/validate.cpp
+  data/data_command.cpp
+  data/sampler.cpp
+  distributed/cpu_cores.cpp
+  distributed/heartbeat.cpp
+  distributed/interrupt.cpp
+  distributed/rank_env.cpp
+  distributed/slurm_env.cpp
+  metrics/atomic_file.cpp
+  metrics/percentiles.cpp
+  metrics/results_db.cpp
+  metrics/results_db_schema.cpp
+  metrics/run_files.cpp
+  metrics/run_import.cpp
+  metrics/sqlite_util.cpp
+  metrics/timeline.cpp
+  metrics/train_records.cpp
+  optim/loss_scaler.cpp
+  optim/lr_schedule.cpp
+  parallel/bucket_layout.cpp
+  parallel/micro_batches.cpp
+  parallel/schedule.cpp
+  parallel/schedule_simulator.cpp
+  parallel/zb_v_schedule.cpp
+  plan/collective_fit.cpp
+  plan/cost_model.cpp
+  plan/dp_cost.cpp
+  plan/memory_model.cpp
+  plan/pipeline_cost.cpp
+  plan/plan_check.cpp
+  plan/plan_preflight.cpp
+  plan/plan_table.cpp
+  plan/profile.cpp
+  plan/profile_json.cpp
+  report/chart_parts.cpp
+  report/charts.cpp
+  report/gnuplot.cpp
+  report/html_report.cpp
+  report/plan_chart.cpp
+  report/readings.cpp
+  report/readings_causes.cpp
+  report/readings_curves.cpp
+  report/readings_noise.cpp
+  report/readings_resources.cpp
+  report/readings_step.cpp
+  report/report.cpp
+  report/report_command.cpp
+  report/report_data.cpp
+  report/resource_charts.cpp
+  report/resource_data.cpp
+  report/schedule_chart.cpp
+  report/trace_merge.cpp
+  suite/bench_command.cpp
+  suite/suite.cpp
+  suite/suite_expand.cpp
+  suite/suite_parser.cpp
+  suite/suite_runner.cpp
+  train/progress.cpp
+  train/python_pickle.cpp
+)

@@ -1,0 +1,129 @@
+// The run's files, written after each epoch and step; the collective parts run on every rank.
+#include "train/run_outputs.h"
+
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <utility>
+
+#include "distributed/collectives.h"
+#include "metrics/atomic_file.h"
+#include "metrics/run_files.h"
+#include "metrics/system_info.h"
+#include "train/checkpoint.h"
+#include "train/run_dir.h"
+
+namespace parallax {
+namespace {
+
+// Every rank's memory figures, gathered on every rank (a collective).
+void gather_rank_memory(const DistContext& ctx, const Strategy& strategy, RunFacts& facts) {
+  const DeviceMemory gpu = device_memory(ctx.device);
+  const MemoryStats mine = strategy.memory();
+  const MeasuredMemory measured = strategy.measured_memory();
+  const auto row = torch::tensor(
+      {mine.param_bytes, mine.grad_bytes, mine.optimizer_state_bytes, peak_rss_bytes(),
+       gpu.allocated, gpu.reserved, gpu.peak_allocated, measured.parameters, measured.gradients,
+       measured.optimizer_state, measured.activations, measured.other, measured.peak},
+      torch::kLong);
+  const auto rows = all_gather_rows(ctx.world_pg, ctx.world, row, ctx.device);
+  facts.rank_memory.clear();
+  facts.rank_peak_rss.clear();
+  facts.rank_device_memory.clear();
+  facts.rank_measured_memory.clear();
+  for (const auto& r : rows) {
+    const auto host = r.cpu();
+    const int64_t* v = host.data_ptr<int64_t>();
+    facts.rank_memory.push_back({v[0], v[1], v[2]});
+    facts.rank_peak_rss.push_back(v[3]);
+    facts.rank_device_memory.push_back({v[4], v[5], v[6]});
+    facts.rank_measured_memory.push_back({v[7], v[8], v[9], v[10], v[11], v[12]});
+  }
+}
+
+// Rank 0's TensorBoard log under --tensorboard's folder ({run_dir} in it names the run's).
+std::unique_ptr<TensorboardLog> open_tensorboard(const Config& cfg, const DistContext& ctx,
+                                                 const std::string& run_dir) {
+  std::unique_ptr<TensorboardLog> tensorboard;
+  if (ctx.is_root() && !cfg.tensorboard.empty()) {
+    std::string dir = cfg.tensorboard;
+    if (const size_t at = dir.find("{run_dir}"); at != std::string::npos)
+      dir.replace(at, 9, run_dir);
+    tensorboard = std::make_unique<TensorboardLog>(dir, cfg.log_every);
+  }
+  return tensorboard;
+}
+
+}  // namespace
+
+RunOutputs::RunOutputs(const Config& cfg, const DistContext& ctx, std::string run_dir,
+                       Strategy& strategy, RunFacts& facts, bool verbose,
+                       const EpochHook& after_epoch)
+    : cfg_(cfg),
+      ctx_(ctx),
+      run_dir_(std::move(run_dir)),
+      strategy_(strategy),
+      facts_(facts),
+      verbose_(verbose),
+      after_epoch_(after_epoch),
+      tensorboard_(open_tensorboard(cfg, ctx, run_dir_)) {}
+
+void RunOutputs::write_summary(const TrainState& s) {
+  write_file_atomic(run_dir_ + "/summary.json", make_summary(cfg_, s, facts_).dump(2) + "\n");
+}
+
+void RunOutputs::epoch_done(const TrainState& s) {
+  // Collective parts first, on every rank: the checkpoint (ZeRO gathers its shards) and the
+  // per-rank memory figures.
+  if (cfg_.checkpoint) save_checkpoint(run_dir_, strategy_, s, ctx_.is_root());
+  gather_rank_memory(ctx_, strategy_, facts_);
+  facts_.details = strategy_.details();  // a collective for some strategies
+  if (!ctx_.is_root()) {
+    if (after_epoch_) after_epoch_(s);
+    return;
+  }
+  write_run_tables(run_dir_, s);
+  write_summary(s);
+  if (tensorboard_ && !s.epochs.empty())
+    tensorboard_->epoch(s.epochs.back(), s.step, facts_.rank_measured_memory, facts_.rank_peak_rss);
+  if (after_epoch_) after_epoch_(s);
+}
+
+void RunOutputs::step_done(const TrainState& s, int64_t epoch_batches) {
+  if (tensorboard_) tensorboard_->step(s.steps.back());
+  const bool epoch_ends =
+      s.in_epoch.steps == epoch_batches || (cfg_.steps > 0 && s.step >= cfg_.steps);
+  if (cfg_.checkpoint_every > 0 && s.step % cfg_.checkpoint_every == 0 && !epoch_ends)
+    save_checkpoint(run_dir_, strategy_, s, ctx_.is_root());
+}
+
+void RunOutputs::record_stop(const TrainState& state, const std::string& status,
+                             const std::string& why) {
+  gather_rank_memory(ctx_, strategy_, facts_);
+  if (!ctx_.is_root()) return;
+  facts_.status = status;
+  facts_.stop_reason = why;
+  write_run_tables(run_dir_, state);
+  write_summary(state);
+  record_run(run_dir_, verbose_);
+}
+
+void RunOutputs::finish(const TrainState& state, bool files_behind) {
+  // Resumed with nothing left to train, after a kill between the last checkpoint and the run's
+  // files: complete them from the checkpoint's state.
+  if (files_behind) epoch_done(state);
+  if (ctx_.is_root()) {
+    facts_.status = "finished";
+    write_summary(state);
+  }
+  if (cfg_.trace) {
+    std::error_code ec;
+    std::filesystem::create_directories(run_dir_ + "/trace", ec);
+    strategy_.write_trace(run_dir_ + "/trace/rank" + std::to_string(ctx_.rank) + ".json");
+  }
+  if (ctx_.is_root()) record_run(run_dir_, verbose_);
+  if (verbose_) std::fprintf(stderr, "parallax: wrote %s/summary.json\n", run_dir_.c_str());
+}
+
+}  // namespace parallax
