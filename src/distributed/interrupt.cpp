@@ -11,9 +11,15 @@ namespace parallax {
 namespace {
 
 volatile std::sig_atomic_t g_signal = 0;
-volatile std::sig_atomic_t g_first_s = 0;  // CLOCK_MONOTONIC seconds of the first signal
+volatile std::sig_atomic_t g_first_s = 0;    // CLOCK_MONOTONIC seconds of the first signal
+volatile std::sig_atomic_t g_deferring = 0;  // the training loop runs
 
 void on_interrupt(int sig) {
+  if (!g_deferring) {  // setting up: end as the signal's default action would
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);
+    return;
+  }
   timespec now{};
   ::clock_gettime(CLOCK_MONOTONIC, &now);  // async-signal-safe
   // Asked again, a second or more later: do not wait for the step to end. A copy arriving at
@@ -34,6 +40,10 @@ void install_interrupt_handlers() {
   ::sigemptyset(&sa.sa_mask);
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
+}
+
+void defer_interrupts_to_step_end() {
+  g_deferring = 1;
 }
 
 bool interrupt_requested() {

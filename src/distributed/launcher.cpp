@@ -226,6 +226,11 @@ void check_heartbeats(RankWatch& watch, LauncherClock::duration silent_after) {
   }
 }
 
+// The exit code of a process that SIGINT or SIGTERM ended.
+bool killed_by_interrupt(int code) {
+  return code == 128 + SIGINT || code == 128 + SIGTERM;
+}
+
 // Reaps every child that has ended (SIGCHLD may coalesce several exits into one).
 void reap_exited_ranks(RankWatch& watch) {
   for (int i = 0; i < static_cast<int>(watch.ranks.size()); ++i) {
@@ -237,7 +242,9 @@ void reap_exited_ranks(RankWatch& watch) {
     r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     // Interrupted ranks stop together; diverged ranks all stop at the same step and record it.
     // (A signal may reach the ranks without the launcher: Slurm's, or one sent to a rank.)
-    const bool expected = r.code == kInterruptedExit || r.code == kDivergedExit;
+    // A rank still setting up ends at once on the interrupt the launcher forwarded.
+    const bool expected = r.code == kInterruptedExit || r.code == kDivergedExit ||
+                          (watch.interrupted && killed_by_interrupt(r.code));
     if (r.code != 0 && watch.first_failed < 0 && !expected) {
       watch.first_failed = i;
       // At once: the others are likely waiting for the failed one in a collective, and a
@@ -299,6 +306,11 @@ int launch_exit_code(const RankWatch& watch, int first_global,
         return kInterruptedExit;
       }
     }
+    for (const auto& r : watch.ranks)
+      if (watch.interrupted && killed_by_interrupt(r.code)) {
+        std::fprintf(stderr, "parallax: interrupted before training began\n");
+        return r.code;
+      }
     return 0;  // finished, even if a signal came too late to stop it
   }
   std::fprintf(stderr, "parallax: error: rank %d failed first (exit code %d); stopped the others\n",

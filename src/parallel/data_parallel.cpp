@@ -177,9 +177,10 @@ EvalStats DataParallel::evaluate(Loader& test) {
   // DDP does, so that every rank evaluates, and checkpoints, the same model.
   broadcast_from_root(model_->buffers());
   EvalStats local = SingleDevice::evaluate(test);
+  // On the rank's device: NCCL moves device tensors only.
   auto sums = torch::tensor(
       {local.loss_sum, static_cast<double>(local.correct), static_cast<double>(local.total)},
-      torch::kDouble);
+      torch::TensorOptions().dtype(torch::kDouble).device(ctx_.device));
   std::vector<torch::Tensor> t{sums};
   ctx_.world_pg->allreduce(t)->wait();  // shards are disjoint and complete: exact totals
   EvalStats global;

@@ -364,6 +364,7 @@ std::string run_training(const Config& cfg, bool verbose,
   Trainer trainer(
       cfg, strategy, train, test, verbose, [&](const TrainState& s) { outputs.epoch_done(s); },
       after_step);
+  defer_interrupts_to_step_end();
   train_to_end(trainer, state, outputs);
   return run_dir;
 }

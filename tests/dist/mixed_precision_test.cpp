@@ -26,9 +26,10 @@ using testing::run_ok;
 using testing::summary_of;
 
 // A BatchNorm-free resnet20 on 16x16 data: 3 steps per epoch of a 16-image global batch.
-std::string small_run(const std::string& out, const char* dtype, int epochs = 2) {
-  return std::string(PARALLAX_BINARY) +
-         " train --model resnet20 --norm none --image-size 16 --synthetic-train 48 "
+std::string small_run(const std::string& out, const char* dtype, int epochs = 2, int image = 16) {
+  return std::string(PARALLAX_BINARY) + " train --model resnet20 --norm none --image-size " +
+         std::to_string(image) +
+         " --synthetic-train 48 "
          "--synthetic-test 32 --batch-size 16 --lr 0.01 --lr-schedule constant --threads 1 "
          "--timing-warmup 0 --comm-timeout 30 --bucket-mb 0.05 --dtype " +
          std::string(dtype) + " --epochs " + std::to_string(epochs) + " --out " + out;
@@ -145,14 +146,15 @@ TEST(MixedPrecision, Fp16SkipsOverflowedStepsAlikeOnEveryRankAndLearns) {
                  << " has no fp16 autocast on the CPU: the refusal is what runs here";
   }
   // 2^18: the loss's gradient times the scale overflows fp16 (65504) at first, so the scaler
-  // must skip and halve until the gradients fit.
+  // must skip and halve until the gradients fit. fp16 convolutions are slow on a CPU (0.4 s a
+  // step at 16x16 on a Xeon): 8x8 images, a quarter of the work, overflow and recover alike.
   const std::string fp16 = " --precision fp16 --loss-scale 262144";
   for (const std::string extra :
        {" --strategy single", " --strategy ddp --nproc 2 --verify-replicas",
         " --strategy zero --zero-stage 2 --nproc 2 --verify-replicas",
         " --strategy pipeline --nproc 2 --micro-batches 2"}) {
     const std::string out = dir / ("fp16-" + std::to_string(std::hash<std::string>{}(extra)));
-    run_ok(small_run(out, "fp32", 4) + fp16 + extra);
+    run_ok(small_run(out, "fp32", 4, 8) + fp16 + extra);
     const auto rows = steps_of(out);
     ASSERT_EQ(rows.size(), 12u) << extra;
     EXPECT_TRUE(rows.front().skipped) << extra;
@@ -174,9 +176,9 @@ TEST(MixedPrecision, Fp16ResumeGoesOnFromTheLossScaleReached) {
   testing::TempDir dir;
   if (!compat::kCpuAutocastHalf) GTEST_SKIP() << "no fp16 autocast on the CPU in this LibTorch";
   const std::string fp16 = " --precision fp16 --loss-scale 262144 --no-augment";
-  run_ok(small_run(dir / "whole", "fp32", 4) + fp16);
+  run_ok(small_run(dir / "whole", "fp32", 4, 8) + fp16);  // 8x8: as above
   // Stopped after 2 epochs (6 steps, the scale backed off meanwhile), then resumed to 4.
-  run_ok(small_run(dir / "part", "fp32", 4) + fp16 + " --steps 6");
+  run_ok(small_run(dir / "part", "fp32", 4, 8) + fp16 + " --steps 6");
   run_ok(std::string(PARALLAX_BINARY) + " train --resume " + (dir / "part") + " --steps 0");
   const auto whole = steps_of(dir / "whole"), part = steps_of(dir / "part");
   ASSERT_EQ(whole.size(), part.size());

@@ -39,10 +39,17 @@ using testing::relative_norm_difference;
 using testing::run_ok;
 using testing::summary_of;
 
+// The optimizer's sharded update is checked bitwise on 2 ranks for both optimizers; 4 ranks add
+// only the reduce-scatter's summation order, checked under Adam, whose updates amplify it most.
+bool zero_case(const char* optimizer, int ranks) {
+  return ranks == 2 || std::string(optimizer) == "adam";
+}
+
 TEST(Zero, StagesOneAndTwoEqualDdpForSgdAndAdam) {
   testing::TempDir dir;
   for (const char* optimizer : {"sgd", "adam"}) {
     for (int ranks : {2, 4}) {
+      if (!zero_case(optimizer, ranks)) continue;
       const std::string opt =
           std::string(" --optimizer ") + optimizer + " --nproc " + std::to_string(ranks);
       const std::string ddp = dir / (std::string("ddp-") + optimizer + std::to_string(ranks));
@@ -86,7 +93,11 @@ TEST(Zero, StageThreeEqualsDdpForSgdAndAdam) {
   for (const char* norm : {"none", "batch"}) {
     for (const char* optimizer : {"sgd", "adam"}) {
       for (int ranks : {2, 4}) {
-        if (std::string(norm) == "batch" && ranks == 4) continue;  // 2 images per rank's BN
+        if (!zero_case(optimizer, ranks)) continue;
+        // BatchNorm's statistics are per rank whatever the optimizer: once, under SGD, on 2
+        // ranks (on 4 a rank's BatchNorm would see 2 images).
+        if (std::string(norm) == "batch" && (ranks == 4 || std::string(optimizer) == "adam"))
+          continue;
         const std::string opt =
             std::string(" --optimizer ") + optimizer + " --nproc " + std::to_string(ranks);
         auto with_norm = [&](const std::string& out) {

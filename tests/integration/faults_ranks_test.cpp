@@ -47,6 +47,22 @@ TEST(FaultsRanks, AStoppedRankIsNamedWithinTheCollectiveTimeout) {
   EXPECT_EQ(c.output.find("rank 0 failed first"), std::string::npos) << c.output;
 }
 
+// A rank still setting up (rank 1 of a launcher's world, waiting for rank 0's store) ends at once
+// on SIGTERM, as torchrun expects of a worker it stops (it waits 30 s, then kills): it does not
+// wait out --comm-timeout first.
+TEST(FaultsRanks, ASigtermWhileSettingUpEndsTheRankAtOnce) {
+  testing::TempDir dir;
+  testing::Child c =
+      testing::start("env MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(free_tcp_port()) +
+                     " WORLD_SIZE=2 RANK=1 " + PARALLAX_BINARY +
+                     " train --strategy ddp --model resnet20 --image-size 16 --synthetic-train 64 "
+                     "--synthetic-test 16 --batch-size 32 --threads 1 --comm-timeout 300 --out " +
+                     (dir / "waiting"));
+  ASSERT_TRUE(testing::catches_signal(c.pid, SIGTERM, 60)) << c.output;
+  ::kill(c.pid, SIGTERM);
+  EXPECT_EQ(testing::wait_exit(c), 128 + SIGTERM) << c.output;
+}
+
 TEST(FaultsRanks, CtrlCStopsEveryRankAsInterruptedAndResumeGoesOn) {
   testing::TempDir dir;
   const std::string run = dir / "int";

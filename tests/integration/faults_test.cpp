@@ -64,7 +64,7 @@ void expect_complete(const std::string& dir, size_t epochs, size_t steps) {
   EXPECT_EQ(run->epochs.size(), epochs) << dir;
 }
 
-TEST(Faults, KilledAtThirtyRandomInstantsAndResumedEveryRunEndsComplete) {
+TEST(Faults, KilledAtTwelveRandomInstantsAndResumedEveryRunEndsComplete) {
   testing::TempDir dir;
   // When the first epoch ends (its checkpoint, then its rows) and the whole run, measured here.
   // Even kills fall anywhere in the run (start-up included: those only restart it); odd ones
@@ -78,10 +78,10 @@ TEST(Faults, KilledAtThirtyRandomInstantsAndResumedEveryRunEndsComplete) {
   const double run_s = std::chrono::duration<double>(Clock::now() - t0).count();
   expect_complete(dir / "whole", 3, 36);
 
-  std::mt19937 rng(17);  // the same 30 instants on every run of the test
+  std::mt19937 rng(17);  // the same 12 instants on every run of the test
   std::uniform_real_distribution<double> anywhere(0.0, run_s), after_first(0.0, run_s - first_s);
   int resumed = 0, restarted = 0;
-  for (int k = 0; k < 30; ++k) {
+  for (int k = 0; k < 12; ++k) {
     const std::string out = dir / ("killed" + std::to_string(k));
     testing::Child c = testing::start(faults_args(out));
     if (k % 2 == 1) {
@@ -105,10 +105,11 @@ TEST(Faults, KilledAtThirtyRandomInstantsAndResumedEveryRunEndsComplete) {
     for (const auto& e : fs::directory_iterator(out))
       EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
   }
-  std::printf("30 kills over a %.2f s run: %d resumed from a checkpoint, %d before the first\n",
+  std::printf("12 kills over a %.2f s run: %d resumed from a checkpoint, %d before the first\n",
               run_s, resumed, restarted);
-  // Most instants fall after the first epoch's checkpoint: the test is about those.
-  EXPECT_GE(resumed, 10);
+  // The odd kills fall after the first epoch's checkpoint, so at least those 6 resume: the test is
+  // about them.
+  EXPECT_GE(resumed, 6);
 }
 
 TEST(Faults, ResumingAFinishedRunTwiceChangesNoByte) {

@@ -1,8 +1,8 @@
 // Processes for fault tests: start a command with its output on a pipe, read until a line shows
 // up (the event to act on, not a sleep), signal it, wait for its exit; the ranks under a launcher.
 #pragma once
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace parallax::testing {
@@ -44,7 +45,8 @@ inline bool read_until(Child& c, const std::string& needle, double timeout_s) {
   const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   while (c.output.find(needle) == std::string::npos) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          end - std::chrono::steady_clock::now()).count();
+                          end - std::chrono::steady_clock::now())
+                          .count();
     if (left <= 0 || c.out < 0) return false;
     pollfd p{c.out, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
@@ -67,6 +69,26 @@ inline int wait_exit(Child& c) {
   while (::waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Waits until process `pid` has a handler installed for `sig` (its SigCgt mask in /proc), so that
+// a signal sent next meets that handler; false if it ended or timeout_s passed first.
+inline bool catches_signal(pid_t pid, int sig, double timeout_s) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (std::chrono::steady_clock::now() < end) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    bool alive = false;
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("State:", 0) == 0) alive = line.find('Z') == std::string::npos;
+      if (line.rfind("SigCgt:", 0) == 0 && alive &&
+          (std::stoull(line.substr(7), nullptr, 16) >> (sig - 1) & 1))
+        return true;
+    }
+    if (!alive) return false;
+    // Polled: /proc has no event for it. A handler is installed within a second of the start.
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
 }
 
 // The processes whose parent is `pid` (a launcher's ranks), from /proc.
