@@ -11,7 +11,10 @@ args=()
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --target) targets+=("$2"); shift 2 ;;
+    --target=*) targets+=("${1#--target=}"); shift ;;
+    --target)
+      [ $# -ge 2 ] || { echo "build.sh: --target needs a target name (e.g. parallax)" >&2; exit 2; }
+      targets+=("$2"); shift 2 ;;
     *) args+=("$1"); shift ;;
   esac
 done

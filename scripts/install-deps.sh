@@ -16,7 +16,7 @@ install_torch2() {
   local want have key cache
   want=$(grep -hE '^[a-z]+==' scripts/torch2-requirements.txt scripts/test-requirements.txt)
   key=$(cat scripts/torch2-requirements.txt scripts/test-requirements.txt | sha256sum | cut -c1-16)
-  cache="${PARALLAX_VENV_CACHE:-$HOME/.cache/parallax}/venv-$key"
+  cache="${PARALLAX_VENV_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/parallax}/venv-$key"
   if [ ! -e "$VENV" ] && [ -f "$cache/.complete" ]; then
     ln -sfn "$cache" "$VENV"
     echo "install-deps: .venv links to $cache"
@@ -28,17 +28,25 @@ install_torch2() {
   fi
   echo "install-deps: installing" $want "into .venv (a CUDA wheel with its CUDA libraries: ~5 GB)"
   if [ ! -e "$VENV" ] || [ -L "$VENV" ]; then
-    # A new cached environment, made where it stays (a venv's scripts name their own path); the
-    # older versions' are removed (each is ~5 GB), and so is an unfinished one.
+    # A new cached environment, made where it stays (a venv's scripts name their own path), under
+    # a lock so that two checkouts do not build one at once. Other versions' environments (each
+    # ~5 GB, named venv-<16 hex digits>) are removed, and so is an unfinished one.
     mkdir -p "$(dirname "$cache")"
-    find "$(dirname "$cache")" -maxdepth 1 -name 'venv-*' -type d -exec rm -rf {} +
-    python3 -m venv "$cache"
-    "$cache/bin/pip" install -q --disable-pip-version-check \
-      -r scripts/torch2-requirements.txt -r scripts/test-requirements.txt
-    touch "$cache/.complete"
+    exec 9>"$(dirname "$cache")/.lock"
+    flock 9
+    if [ ! -f "$cache/.complete" ]; then
+      find "$(dirname "$cache")" -maxdepth 1 -type d -regextype posix-extended \
+        -regex '.*/venv-[0-9a-f]{16}' -exec rm -rf {} +
+      python3 -m venv "$cache"
+      "$cache/bin/pip" install -q --disable-pip-version-check \
+        -r scripts/torch2-requirements.txt -r scripts/test-requirements.txt
+      touch "$cache/.complete"
+    fi
+    flock -u 9
     ln -sfn "$cache" "$VENV"
     return 0
   fi
+  [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -r scripts/torch2-requirements.txt \
     -r scripts/test-requirements.txt
 }

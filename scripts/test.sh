@@ -2,7 +2,7 @@
 # The README's test command: install what is missing, build, run the whole GoogleTest suite.
 # --torch2: the same against the pip torch 2.x flavour (build-torch2/).
 # Tests run two at a time (one per core): those that must not share the machine with another say
-# so in tests/CMakeLists.txt (RUN_SERIAL, RESOURCE_LOCK). Prints each phase's seconds.
+# so in tests/serial_tests.cmake (RUN_SERIAL). Prints each phase's seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/flavour.sh

@@ -43,7 +43,8 @@ struct Rank {
   std::chrono::steady_clock::time_point last_beat;
   std::string out_tail, err_tail;  // bytes after the last newline
   bool running = true;
-  int code = 0;
+  int code = 0;    // exit code, or 128 + the signal that ended it
+  int signal = 0;  // the signal that ended it, 0 if it exited
 };
 
 void forward_lines(int rank, std::string& tail, const char* data, size_t n, std::FILE* to,
@@ -226,9 +227,11 @@ void check_heartbeats(RankWatch& watch, LauncherClock::duration silent_after) {
   }
 }
 
-// The exit code of a process that SIGINT or SIGTERM ended.
-bool killed_by_interrupt(int code) {
-  return code == 128 + SIGINT || code == 128 + SIGTERM;
+// A rank that SIGINT or SIGTERM ended while setting up (in training it stops after its step and
+// exits with kInterruptedExit instead): the launcher's forwarded interrupt, or a signal sent to
+// the rank itself (Slurm's, systemd's).
+bool ended_by_interrupt(const Rank& r) {
+  return r.signal == SIGINT || r.signal == SIGTERM;
 }
 
 // Reaps every child that has ended (SIGCHLD may coalesce several exits into one).
@@ -239,12 +242,14 @@ void reap_exited_ranks(RankWatch& watch) {
     if (!r.running || ::waitpid(r.pid, &status, WNOHANG) != r.pid) continue;
     r.running = false;
     --watch.running;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + r.signal;
     // Interrupted ranks stop together; diverged ranks all stop at the same step and record it.
     // (A signal may reach the ranks without the launcher: Slurm's, or one sent to a rank.)
-    // A rank still setting up ends at once on the interrupt the launcher forwarded.
-    const bool expected = r.code == kInterruptedExit || r.code == kDivergedExit ||
-                          (watch.interrupted && killed_by_interrupt(r.code));
+    // A rank still setting up ends at once on an interrupt: not a failure.
+    if (ended_by_interrupt(r)) watch.interrupted = true;
+    const bool expected =
+        r.code == kInterruptedExit || r.code == kDivergedExit || ended_by_interrupt(r);
     if (r.code != 0 && watch.first_failed < 0 && !expected) {
       watch.first_failed = i;
       // At once: the others are likely waiting for the failed one in a collective, and a
@@ -291,6 +296,13 @@ void close_launcher_pipes(const std::vector<Rank>& ranks) {
 int launch_exit_code(const RankWatch& watch, int first_global,
                      LauncherClock::duration silent_after) {
   const int global = first_global + std::max(watch.first_failed, 0);
+  // An interrupt that ended a rank before training began comes first: a rank that then failed
+  // did so waiting for it.
+  for (const auto& r : watch.ranks)
+    if (watch.silent < 0 && ended_by_interrupt(r)) {
+      std::fprintf(stderr, "parallax: interrupted before training began\n");
+      return r.code;
+    }
   if (watch.silent >= 0) {
     std::fprintf(stderr,
                  "parallax: error: rank %d stopped answering (no heartbeat for %.0f s: stopped, "
@@ -306,11 +318,7 @@ int launch_exit_code(const RankWatch& watch, int first_global,
         return kInterruptedExit;
       }
     }
-    for (const auto& r : watch.ranks)
-      if (watch.interrupted && killed_by_interrupt(r.code)) {
-        std::fprintf(stderr, "parallax: interrupted before training began\n");
-        return r.code;
-      }
+
     return 0;  // finished, even if a signal came too late to stop it
   }
   std::fprintf(stderr, "parallax: error: rank %d failed first (exit code %d); stopped the others\n",

@@ -65,8 +65,9 @@ Profile profile_here(const ProfileJob& job, const PlanModel& m) {
 
 void profile_in_rank(const ProfileJob& job) {
   start_heartbeat_from_env();
+  // No defer_interrupts_to_step_end(): profiling reads no interrupt flag, so a signal ends the
+  // rank at once.
   install_interrupt_handlers();
-  defer_interrupts_to_step_end();  // a profile's steps finish together, as training's do
   Config cfg = job.cfg;
   cfg.strategy = "ddp";
   cfg.nproc = job.world;
