@@ -9,6 +9,14 @@ cd "$(dirname "$0")/.."
 source scripts/flavour.sh
 flag=()
 [ "$FLAVOUR" = torch2 ] && { flag=(--torch2); shift; }
+t=$SECONDS
 scripts/install-deps.sh "${flag[@]}"
+echo "demo: install-deps $((SECONDS - t)) s"
+t=$SECONDS
 scripts/build.sh "${flag[@]}" --target parallax  # not the tests: the demo never runs them
-exec "$BUILD_DIR/parallax" bench --preset quick "$@"
+echo "demo: build $((SECONDS - t)) s"
+t=$SECONDS
+status=0
+"$BUILD_DIR/parallax" bench --preset quick "$@" || status=$?
+echo "demo: quick suite $((SECONDS - t)) s"
+exit $status
