@@ -247,7 +247,6 @@ void reap_exited_ranks(RankWatch& watch) {
     // Interrupted ranks stop together; diverged ranks all stop at the same step and record it.
     // (A signal may reach the ranks without the launcher: Slurm's, or one sent to a rank.)
     // A rank still setting up ends at once on an interrupt: not a failure.
-    if (ended_by_interrupt(r)) watch.interrupted = true;
     const bool expected =
         r.code == kInterruptedExit || r.code == kDivergedExit || ended_by_interrupt(r);
     if (r.code != 0 && watch.first_failed < 0 && !expected) {
@@ -298,11 +297,11 @@ int launch_exit_code(const RankWatch& watch, int first_global,
   const int global = first_global + std::max(watch.first_failed, 0);
   // An interrupt that ended a rank before training began comes first: a rank that then failed
   // did so waiting for it.
-  for (const auto& r : watch.ranks)
-    if (watch.silent < 0 && ended_by_interrupt(r)) {
-      std::fprintf(stderr, "parallax: interrupted before training began\n");
-      return r.code;
-    }
+  const auto interrupted = std::find_if(watch.ranks.begin(), watch.ranks.end(), ended_by_interrupt);
+  if (watch.silent < 0 && interrupted != watch.ranks.end()) {
+    std::fprintf(stderr, "parallax: interrupted before training began\n");
+    return interrupted->code;
+  }
   if (watch.silent >= 0) {
     std::fprintf(stderr,
                  "parallax: error: rank %d stopped answering (no heartbeat for %.0f s: stopped, "

@@ -8,7 +8,6 @@
 #include "distributed/device.h"
 #include "distributed/dist_context.h"
 #include "distributed/heartbeat.h"
-#include "distributed/interrupt.h"
 #include "metrics/atomic_file.h"
 #include "metrics/system_info.h"
 #include "models/blocks.h"
@@ -65,9 +64,7 @@ Profile profile_here(const ProfileJob& job, const PlanModel& m) {
 
 void profile_in_rank(const ProfileJob& job) {
   start_heartbeat_from_env();
-  // No defer_interrupts_to_step_end(): profiling reads no interrupt flag, so a signal ends the
-  // rank at once.
-  install_interrupt_handlers();
+  // No interrupt handlers: profiling reads no interrupt flag, so a signal ends the rank at once.
   Config cfg = job.cfg;
   cfg.strategy = "ddp";
   cfg.nproc = job.world;
