@@ -11,6 +11,7 @@
 #include <cstdlib>
 
 #include "config/user_error.h"
+#include "distributed/checked_group.h"
 #if PARALLAX_HAVE_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
@@ -65,8 +66,9 @@ compat::Group make_gloo(const GroupSpec& spec, const c10::intrusive_ptr<c10d::St
 
 }  // namespace
 
-compat::Group make_process_group(const GroupSpec& spec, const c10::intrusive_ptr<c10d::Store>& store,
-                                 int rank, int world) {
+// The backend --backend names (the checking group, when asked for, goes around it).
+static compat::Group make_backend(const GroupSpec& spec, const c10::intrusive_ptr<c10d::Store>& store,
+                           int rank, int world) {
   const bool cuda = spec.device.is_cuda();
   const std::string backend = spec.backend == "auto" ? (cuda ? "nccl" : "gloo") : spec.backend;
   if (backend == "nccl") {
@@ -96,6 +98,17 @@ compat::Group make_process_group(const GroupSpec& spec, const c10::intrusive_ptr
 #endif
   }
   return make_gloo(spec, store, rank, world);
+}
+
+compat::Group make_process_group(const GroupSpec& spec, const c10::intrusive_ptr<c10d::Store>& store,
+                                 int rank, int world) {
+  auto group = make_backend(spec, store, rank, world);
+  if (!collectives_checked()) return group;
+  // The checks' own traffic: a Gloo group and a store prefix beside the checked group's.
+  auto helper = make_gloo(spec, c10::make_intrusive<c10d::PrefixStore>("check", store), rank, world);
+  return make_checked_group(std::move(group), std::move(helper),
+                            c10::make_intrusive<c10d::PrefixStore>("check-messages", store),
+                            spec.device);
 }
 
 }  // namespace parallax

@@ -144,8 +144,4 @@ double StreamClock::at(int mark) const {
   return impl_->seconds.at(static_cast<size_t>(mark));
 }
 
-bool runs_on_device_streams(const compat::Group& group) {
-  return group && group->getBackendName() == "nccl";
-}
-
 }  // namespace parallax

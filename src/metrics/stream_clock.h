@@ -45,7 +45,4 @@ class StreamClock {
   std::unique_ptr<Impl> impl_;
 };
 
-// The backend moves device memory with its own streams (NCCL), rather than on host threads.
-bool runs_on_device_streams(const compat::Group& group);
-
 }  // namespace parallax

@@ -50,7 +50,7 @@ DataParallel::DataParallel(const Config& cfg, const DistContext& ctx,
 }
 
 void DataParallel::broadcast_from_root(std::vector<torch::Tensor> tensors) {
-  if (!tensors.empty()) broadcast_coalesced(ctx_.world_pg, tensors, 0);
+  if (!tensors.empty()) broadcast_coalesced(ctx_.world_pg, tensors, 0, "rank 0's buffers");
 }
 
 StepStats DataParallel::train_step(const Batch& batch) {
@@ -92,15 +92,13 @@ StepStats DataParallel::train_step(const Batch& batch) {
   // Summed over ranks: one rank asked to stop is enough, and all learn it at this step.
   step_sums_[3] = interrupt_requested() ? 1.0 : 0.0;
   step_sums_[4] = reducer_->squared_norm_share();
-  std::vector<torch::Tensor> sums{step_sums_};
-  auto sums_work = ctx_.world_pg->allreduce(sums);
+  HostSum sums(ctx_.world_pg, step_sums_, ctx_.device, "step sums: loss, accuracy, stop, norm");
   StepStats stats;
   double update_wait_s = 0;
   torch::Tensor host;
   if (precision_.loss_scaling) {
     // fp16: the gradient norm over every rank decides, alike on all, whether the update runs.
-    sums_work->wait();
-    host = step_sums_.cpu();
+    host = sums.host();
     gate_update(host.data_ptr<double>()[4], stats, host.data_ptr<double>()[0]);
     trace_boundary();  // the sums' host sync before the update: no phase of its own
     update_wait_s = update();
@@ -108,8 +106,7 @@ StepStats DataParallel::train_step(const Batch& batch) {
   } else {
     update_wait_s = update();
     trace_phase("optimizer");
-    sums_work->wait();
-    host = step_sums_.cpu();  // the step's one host sync
+    host = sums.host();  // the step's one host sync
   }
   const ReduceStats reduced = reducer_->timing(/*count=*/steps_ > timing_warmup_);
   trace_end();
@@ -156,7 +153,7 @@ void DataParallel::verify_replicas() {
   for (const auto& p : model_->parameters()) parts.push_back(p.reshape(-1));
   const auto mine = torch::cat(parts);
   std::vector<torch::Tensor> root{mine.clone()};
-  ctx_.world_pg->broadcast(root)->wait();
+  broadcast(ctx_.world_pg, root, 0, "replica check")->wait();
   if (!torch::equal(root[0], mine))
     throw std::runtime_error("rank " + std::to_string(ctx_.rank) +
                              "'s parameters differ from "
@@ -177,12 +174,13 @@ EvalStats DataParallel::evaluate(Loader& test) {
   // DDP does, so that every rank evaluates, and checkpoints, the same model.
   broadcast_from_root(model_->buffers());
   EvalStats local = SingleDevice::evaluate(test);
-  // On the rank's device: NCCL moves device tensors only.
-  auto sums = torch::tensor(
-      {local.loss_sum, static_cast<double>(local.correct), static_cast<double>(local.total)},
-      torch::TensorOptions().dtype(torch::kDouble).device(ctx_.device));
-  std::vector<torch::Tensor> t{sums};
-  ctx_.world_pg->allreduce(t)->wait();  // shards are disjoint and complete: exact totals
+  // Shards are disjoint and complete: exact totals.
+  const auto sums = HostSum(ctx_.world_pg,
+                            torch::tensor({local.loss_sum, static_cast<double>(local.correct),
+                                           static_cast<double>(local.total)},
+                                          torch::kDouble),
+                            ctx_.device, "evaluation totals")
+                        .host();
   EvalStats global;
   global.loss_sum = sums[0].item<double>();
   global.correct = static_cast<int64_t>(sums[1].item<double>());

@@ -215,7 +215,7 @@ void GradReducer::launch(Bucket& b) {
     b.work = b.scatter.work;
   } else {
     std::vector<torch::Tensor> tensors{send};
-    b.work = group_->allreduce(tensors);  // sum; divided by the world size in finalize()
+    b.work = all_reduce_sum(group_, tensors, "gradient bucket");  // sum; divided by the world size in finalize()
   }
   b.done = clock_.mark_done(b.work, device_streams_);
 }

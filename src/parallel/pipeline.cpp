@@ -124,7 +124,7 @@ void Pipeline::join_replicas() {
   // Replicas of a stage start equal, and stay equal by averaging their gradients.
   auto state = params_;
   state.insert(state.end(), buffers_.begin(), buffers_.end());
-  broadcast_coalesced(ctx_.dp_pg, state, 0);
+  broadcast_coalesced(ctx_.dp_pg, state, 0, "replicas' initial state");
   reducer_ =
       std::make_unique<GradReducer>(params_, ctx_.dp_pg, ctx_.dp_size, reducer_options(cfg_));
   reducer_->set_memory_probe(&probe_);
@@ -196,7 +196,7 @@ void Pipeline::choose_partition(const std::vector<int64_t>& sample_shape) {
   if (by == "time" && ctx_.world > 1) {
     // Each rank measured for itself; all must cut alike: the mean of every rank's profile.
     auto t = torch::tensor(block_costs_, torch::kDouble);
-    t = sum_over_world(t) / ctx_.world;
+    t = sum_over_world(t, "block costs") / ctx_.world;
     block_costs_.assign(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
   }
   // Into stages x chunks pieces; rank s then holds its chunks' pieces (layout_).
@@ -205,11 +205,9 @@ void Pipeline::choose_partition(const std::vector<int64_t>& sample_shape) {
                    : partition_at(model_->block_names(), cfg_.split_at, layout_.pieces());
 }
 
-torch::Tensor Pipeline::sum_over_world(torch::Tensor t) const {
+torch::Tensor Pipeline::sum_over_world(torch::Tensor t, const char* purpose) const {
   if (ctx_.world == 1) return t;
-  std::vector<torch::Tensor> v{t.to(ctx_.device)};  // NCCL moves device tensors only
-  ctx_.world_pg->allreduce(v)->wait();
-  return v[0].cpu();
+  return HostSum(ctx_.world_pg, t, ctx_.device, purpose).host();
 }
 
 StepStats Pipeline::train_step(const Batch& batch) {
@@ -232,24 +230,20 @@ StepStats Pipeline::train_step(const Batch& batch) {
   probe_.backward_end();
   if (reducer_) probe_.set_gradients(reducer_->measured_gradient_bytes());
   // The step's sums come from the last stages; summed over the world they cover every replica.
-  std::vector<torch::Tensor> v{step_sums(t, batch)};
-  auto sums_work = ctx_.world > 1 ? ctx_.world_pg->allreduce(v) : compat::Work();
+  HostSum step(ctx_.world > 1 ? ctx_.world_pg : compat::Group(), step_sums(t, batch), ctx_.device,
+               "step sums: loss, accuracy, stop, norm");
   StepStats stats;
   torch::Tensor sums;
   if (precision_.loss_scaling) {
     // fp16: the gradient norm over every stage decides, alike on all, whether they update.
-    if (sums_work) sums_work->wait();
-    sums = v[0].cpu();
+    sums = step.host();
     gate_update(sums.data_ptr<double>()[4], stats, sums.data_ptr<double>()[0]);
   }
   trace_boundary();  // the schedule's actions and the reducer's wait are laid by their owners
   step_optimizer();
   record_optimizer_state();
   trace_phase("optimizer");
-  if (!sums.defined()) {
-    if (sums_work) sums_work->wait();
-    sums = v[0].cpu();  // the step's host sync: the pass's clock marks are complete
-  }
+  if (!sums.defined()) sums = step.host();  // the step's host sync: the clock marks are complete
   executor_->settle(t);
   // ZB-V is planned again on the second step's profiled times (the first pays one-time costs).
   if (steps_ == 1 && layout_.v_shape) replan_zb_v(t);
@@ -333,7 +327,7 @@ void Pipeline::replan_zb_v(const StageTimes& t) {
       if (t.action_n[c][kinds[k]] > 0)
         mine[ctx_.stage][c][k] = t.action_s[c][kinds[k]] / t.action_n[c][kinds[k]];
   }
-  const auto all = sum_over_world(mine);
+  const auto all = sum_over_world(mine, "zb-v action times");
   std::vector<std::vector<std::array<double, 3>>> times(ctx_.stages,
                                                         std::vector<std::array<double, 3>>(v));
   for (int r = 0; r < ctx_.stages; ++r)
@@ -348,7 +342,8 @@ EvalStats Pipeline::evaluate(Loader& test) {
   torch::NoGradGuard no_grad;
   model_->eval();
   // Replicas' running statistics differ (each saw its own batches): evaluate rank 0's, as ddp.
-  if (reducer_ && !buffers_.empty()) broadcast_coalesced(ctx_.dp_pg, buffers_, 0);
+  if (reducer_ && !buffers_.empty())
+    broadcast_coalesced(ctx_.dp_pg, buffers_, 0, "rank 0's buffers");
   auto loss_sum = torch::zeros({}, torch::kDouble), correct = torch::zeros({}, torch::kDouble);
   int64_t total = 0;
   for (int64_t i = 0; i < test.batches(); ++i) {
@@ -364,8 +359,9 @@ EvalStats Pipeline::evaluate(Loader& test) {
     total += rows;
   }
   const double last = executor_->last() ? 1 : 0;
-  auto sums = sum_over_world(torch::stack(
-      {loss_sum * last, correct * last, torch::full({}, total * last, torch::kDouble)}));
+  auto sums = sum_over_world(
+      torch::stack({loss_sum * last, correct * last, torch::full({}, total * last, torch::kDouble)}),
+      "evaluation totals");
   EvalStats stats;
   stats.loss_sum = sums[0].item<double>();
   stats.correct = static_cast<int64_t>(sums[1].item<double>());

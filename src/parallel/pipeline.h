@@ -45,7 +45,7 @@ class Pipeline : public SingleDevice {
   void materialize_block(size_t block);  // uninitialised, on the device (checkpoints)
   void choose_partition(const std::vector<int64_t>& sample_shape);
   void check_batch_norm_sizes(const std::vector<std::vector<int64_t>>& shapes) const;
-  torch::Tensor sum_over_world(torch::Tensor t) const;
+  torch::Tensor sum_over_world(torch::Tensor t, const char* purpose) const;
 
   // The constructor's steps once the partition is chosen: each piece's parameter elements (and
   // this rank's parameters' indices, returned), every block's tensor sizes, this stage's

@@ -46,7 +46,8 @@ void Pipeline::save(torch::serialize::OutputArchive& archive) {
         states.emplace_back(p, std::move(state));
       }
     }
-    broadcast_coalesced(ctx_.pp_pg, tensors, st);  // into this rank's model and `states`
+    // Into this rank's model and `states`.
+    broadcast_coalesced(ctx_.pp_pg, tensors, st, "stage state for the checkpoint");
     for (const auto& [p, state] : states) set_param_state(*whole, p, state);
   }
   save_with(archive, *whole);  // the other stages' blocks are freed once it is written

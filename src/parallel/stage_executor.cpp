@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <tuple>
 
+#include "distributed/collectives.h"
 #include "metrics/heap.h"
 #include "metrics/step_trace.h"
 #include "models/blocks.h"
@@ -72,7 +73,7 @@ compat::Work StageExecutor::send(const compat::Group& group, const torch::Tensor
   // Through the host for Gloo: a blocking copy, so the host buffer is complete when Gloo reads it.
   std::vector<torch::Tensor> out{stage_through_host_ ? t.to(torch::kCPU) : t};
   sent_.push_back(out[0]);  // kept alive until the send completes
-  return group->send(out, peer, tag);
+  return parallax::send(group, out, peer, tag, "pipeline activation or gradient");
 }
 
 torch::Tensor StageExecutor::received(compat::Work& work, const torch::Tensor& buffer) {
@@ -96,7 +97,7 @@ void StageExecutor::connect_neighbours() {
       w->wait();
     } else if (spec_.stage == to) {
       std::vector<torch::Tensor> in{buffer(act_in_, 0, 1, {})};
-      auto w = g->recv(in, from, tag);
+      auto w = parallax::recv(g, in, from, tag, "pipeline connection");
       received(w, in[0]);
     }
   };
@@ -121,14 +122,14 @@ void StageExecutor::post_recv(const Action& a, const std::vector<int64_t>& sizes
   const int g = c.piece, M = micro_;
   if (a.kind == Action::kForward && g > 0 && l.owner(g - 1) != spec_.stage && !act_recv_[k]) {
     std::vector<torch::Tensor> t{buffer(act_in_, k, sizes[m], c.in_sample_shape)};
-    act_recv_[k] =
-        group_for(true, l.owner(g - 1), spec_.stage)->recv(t, l.owner(g - 1), 2 * (g * M + m));
+    act_recv_[k] = parallax::recv(group_for(true, l.owner(g - 1), spec_.stage), t, l.owner(g - 1),
+                                  2 * (g * M + m), "pipeline activation");
   }
   const bool backward = a.kind == Action::kBackward || a.kind == Action::kInput;
   if (backward && g + 1 < l.pieces() && l.owner(g + 1) != spec_.stage && !grad_recv_[k]) {
     std::vector<torch::Tensor> t{buffer(grad_in_, k, sizes[m], c.out_sample_shape)};
-    grad_recv_[k] =
-        group_for(false, l.owner(g + 1), spec_.stage)->recv(t, l.owner(g + 1), 2 * (g * M + m) + 1);
+    grad_recv_[k] = parallax::recv(group_for(false, l.owner(g + 1), spec_.stage), t,
+                                   l.owner(g + 1), 2 * (g * M + m) + 1, "pipeline gradient");
   }
 }
 

@@ -5,15 +5,18 @@
 
 #include <torch/torch.h>
 
+#include "distributed/collectives.h"
+
 namespace parallax {
 namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 
-void all_reduce_sum(compat::Backend* group, torch::Tensor& t) {
+// The group travels through autograd's saved data as an address; the strategy owns it.
+void sum_statistics(compat::Backend* group, torch::Tensor& t, const char* purpose) {
   std::vector<torch::Tensor> tensors{t};
-  group->allreduce(tensors)->wait();
+  all_reduce_sum(compat::Group::unsafe_reclaim_from_nonowning(group), tensors, purpose)->wait();
 }
 
 torch::Tensor per_channel(const torch::Tensor& v) {
@@ -33,7 +36,7 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
     auto [local_var, local_mean] = torch::var_mean(x, {0, 2, 3}, /*unbiased=*/false);
     auto mean = local_mean.to(torch::kDouble), var = local_var.to(torch::kDouble);
     auto stats = torch::cat({mean, var + mean * mean});
-    all_reduce_sum(group, stats);
+    sum_statistics(group, stats, "SyncBatchNorm statistics");
     stats.div_(world);
     auto global_mean = stats.narrow(0, 0, channels);
     auto global_var = (stats.narrow(0, channels, channels) - global_mean * global_mean).clamp_min(0);
@@ -63,7 +66,7 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
     auto grad_bias = dy.sum({0, 2, 3});
     auto grad_weight = (dy * x_hat).sum({0, 2, 3});
     auto sums = torch::cat({grad_bias, grad_weight});
-    all_reduce_sum(group, sums);  // over the global batch: how every rank's loss moves the stats
+    sum_statistics(group, sums, "SyncBatchNorm gradient sums");  // over the global batch: how every rank's loss moves the stats
     auto mean_dy = per_channel(sums.narrow(0, 0, channels) / n);
     auto mean_dy_xhat = per_channel(sums.narrow(0, channels, channels) / n);
     auto dx = per_channel(weight * invstd) * (dy - mean_dy - x_hat * mean_dy_xhat);

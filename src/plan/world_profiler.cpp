@@ -28,7 +28,7 @@ void settle(DistContext& ctx, const torch::Tensor& t) {
 void barrier(DistContext& ctx) {
   auto t = torch::zeros({1}, torch::TensorOptions().device(ctx.device));
   std::vector<torch::Tensor> v{t};
-  ctx.world_pg->allreduce(v)->wait();
+  all_reduce_sum(ctx.world_pg, v, "profile: barrier")->wait();
   settle(ctx, t);
 }
 
@@ -36,9 +36,7 @@ void barrier(DistContext& ctx) {
 double max_over_ranks(DistContext& ctx, double x) {
   auto t = torch::full({1}, x, torch::TensorOptions().dtype(torch::kDouble).device(ctx.device));
   std::vector<torch::Tensor> v{t};
-  c10d::AllreduceOptions o;
-  o.reduceOp = c10d::ReduceOp::MAX;
-  ctx.world_pg->allreduce(v, o)->wait();
+  all_reduce_max(ctx.world_pg, v, "profile: slowest rank")->wait();
   return t.item<double>();
 }
 
@@ -51,7 +49,7 @@ double time_collective(DistContext& ctx, const std::string& kind, int64_t bytes)
   auto once = [&] {
     if (kind == "all_reduce") {
       std::vector<torch::Tensor> v{flat};
-      ctx.world_pg->allreduce(v)->wait();
+      all_reduce_sum(ctx.world_pg, v, "profile: all-reduce")->wait();
     } else if (kind == "reduce_scatter") {
       auto p = reduce_scatter_sum(ctx.world_pg, flat, out, n);
       p.work->wait();
@@ -59,13 +57,15 @@ double time_collective(DistContext& ctx, const std::string& kind, int64_t bytes)
     } else if (kind == "all_gather") {
       all_gather_in_place(ctx.world_pg, flat, ctx.rank, n)->wait();
     } else {  // send_recv: a ping-pong between ranks 0 and 1, half its round trip
-      std::vector<torch::Tensor> v{flat};
+      // On the host for Gloo (its send and recv read host memory), as the pipeline sends.
+      std::vector<torch::Tensor> v{flat.to(host_side_device(ctx.world_pg, ctx.device))};
+      const char* what = "profile: send/recv";
       if (ctx.rank == 0) {
-        ctx.world_pg->send(v, 1, 7)->wait();
-        ctx.world_pg->recv(v, 1, 8)->wait();
+        send(ctx.world_pg, v, 1, 7, what)->wait();
+        recv(ctx.world_pg, v, 1, 8, what)->wait();
       } else if (ctx.rank == 1) {
-        ctx.world_pg->recv(v, 0, 7)->wait();
-        ctx.world_pg->send(v, 0, 8)->wait();
+        recv(ctx.world_pg, v, 0, 7, what)->wait();
+        send(ctx.world_pg, v, 0, 8, what)->wait();
       }
     }
     settle(ctx, flat);
@@ -135,7 +135,7 @@ ComputeBesideComm time_compute_beside_all_reduce(DistContext& ctx, const Compute
     barrier(ctx);
     std::vector<torch::Tensor> v{grads};
     const auto t0 = Clock::now();
-    auto work = ctx.world_pg->allreduce(v);
+    auto work = all_reduce_sum(ctx.world_pg, v, "profile: all-reduce beside compute");
     const double t = time_forward_backward(probe, rows);
     work->wait();
     settle(ctx, grads);
@@ -153,13 +153,15 @@ std::vector<double> small_collectives_during_compute(DistContext& ctx, const Com
   std::atomic<bool> computing{true};
   std::vector<double> each;
   std::thread issuer([&] {
+    // On a stream of its own: on the compute's, each would wait for the compute queued before it.
+    const OffComputeStream off_compute(ctx.device);
     auto small = torch::ones({256}, torch::TensorOptions().device(ctx.device));
     // The same count on every rank (collectives must match); those after the compute ended
     // are not counted.
     for (int i = 0; i < 48; ++i) {
       std::vector<torch::Tensor> v{small};
       const auto t0 = Clock::now();
-      ctx.world_pg->allreduce(v)->wait();
+      all_reduce_sum(ctx.world_pg, v, "profile: loaded latency")->wait();
       settle(ctx, small);
       if (computing.load()) each.push_back(seconds_since(t0));
     }

@@ -10,6 +10,7 @@
 #include "config/user_error.h"
 #include "config/validate.h"
 #include "data/load_dataset.h"
+#include "distributed/collectives.h"
 #include "distributed/cpu_cores.h"
 #include "distributed/device.h"
 #include "distributed/dist_context.h"
@@ -58,7 +59,7 @@ bool agree_already_finished(const DistContext& ctx, const std::string& run_dir) 
   if (ctx.is_root()) ctx.store->set(key, std::vector<uint8_t>{finished ? uint8_t{1} : uint8_t{0}});
   const bool agreed = ctx.store->get(key) == std::vector<uint8_t>{1};
   // Rank 0 may host the store: it must not exit before every rank has read the verdict.
-  ctx.world_pg->barrier()->wait();
+  barrier(ctx.world_pg, "verdict read");
   return agreed;
 }
 

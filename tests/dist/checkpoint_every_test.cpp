@@ -6,15 +6,17 @@
 
 #include <sstream>
 
+#include "dist/run_params.h"
 #include "integration/launcher_util.h"
 
 namespace parallax {
 namespace {
 
+using testing::checked_parallax;
 using testing::run_command;
 
 std::string checkpoint_args(const std::string& out) {
-  return std::string(PARALLAX_BINARY) +
+  return checked_parallax() +
          " train --model resnet20 --image-size 16 --synthetic-train 128 --synthetic-test 32 "
          "--batch-size 16 --epochs 2 --lr 0.05 --threads 1 --timing-warmup 0 --comm-timeout 60 "
          "--strategy ddp --nproc 2 --checkpoint-every 3 --out " +
@@ -45,7 +47,7 @@ TEST(CheckpointEvery, ARunKilledMidEpochResumesToTheUninterruptedRunsModelBitwis
   EXPECT_NE(r.output.find("PARALLAX_FAULT_KILL: rank 0 kills itself after step 4"),
             std::string::npos)
       << r.output;
-  r = run_command(std::string(PARALLAX_BINARY) + " train --resume " + killed);
+  r = run_command(checked_parallax() + " train --resume " + killed);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = run_command(checkpoint_args(whole));
   ASSERT_EQ(r.exit_code, 0) << r.output;

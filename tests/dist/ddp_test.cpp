@@ -19,6 +19,7 @@
 namespace parallax {
 namespace {
 
+using testing::checked_parallax;
 using testing::run_command;
 
 // A BatchNorm-free resnet20 on 16x16 data: 3 steps of a 16-image global batch, in float64. The
@@ -28,7 +29,7 @@ using testing::run_command;
 // float64 it stays below 1e-13 on any CPU, so 1e-10 is a bound a logic error (O(lr) = 1e-2)
 // cannot hide under. No augmentation: its zero padding puts pre-activations at the kink.
 std::string ddp_args(const std::string& out) {
-  return std::string(PARALLAX_BINARY) +
+  return checked_parallax() +
          " train --model resnet20 --norm none --dtype fp64 --image-size 16 --synthetic-train 48 "
          "--synthetic-test 32 --batch-size 16 --epochs 1 --lr 0.01 --lr-schedule constant "
          "--threads 1 --timing-warmup 0 --comm-timeout 30 --no-augment --out " +

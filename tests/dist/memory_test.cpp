@@ -12,11 +12,12 @@
 namespace parallax {
 namespace {
 
+using testing::checked_parallax;
 using testing::run_ok;
 using testing::summary_of;
 
 std::string memory_args(const std::string& model, const std::string& out) {
-  return std::string(PARALLAX_BINARY) + " train --model " + model +
+  return checked_parallax() + " train --model " + model +
          " --image-size 16 --synthetic-train 32 --synthetic-test 16 --batch-size 16 --epochs 1 "
          "--threads 1 --timing-warmup 0 --comm-timeout 60 --no-checkpoint --out " +
          out;

@@ -19,6 +19,7 @@
 namespace parallax {
 namespace {
 
+using testing::checked_parallax;
 using testing::max_difference;
 using testing::relative_norm_difference;
 using testing::run_command;
@@ -27,7 +28,7 @@ using testing::summary_of;
 
 // A BatchNorm-free resnet20 on 16x16 data: 3 steps per epoch of a 16-image global batch.
 std::string small_run(const std::string& out, const char* dtype, int epochs = 2, int image = 16) {
-  return std::string(PARALLAX_BINARY) + " train --model resnet20 --norm none --image-size " +
+  return checked_parallax() + " train --model resnet20 --norm none --image-size " +
          std::to_string(image) +
          " --synthetic-train 48 "
          "--synthetic-test 32 --batch-size 16 --lr 0.01 --lr-schedule constant --threads 1 "
@@ -65,7 +66,7 @@ int64_t wire_bytes(const std::string& dir) {
 TEST(MixedPrecision, Bf16LearnsAsFp32DoesAndKeepsFp32MasterWeights) {
   testing::TempDir dir;
   const std::string args =
-      std::string(PARALLAX_BINARY) +
+      checked_parallax() +
       " train --model resnet20 --image-size 16 --synthetic-train 256 --synthetic-test 128 "
       "--classes 4 --batch-size 32 --epochs 5 --lr-schedule cosine --threads 1 "
       "--timing-warmup 0 --no-checkpoint";
@@ -179,7 +180,7 @@ TEST(MixedPrecision, Fp16ResumeGoesOnFromTheLossScaleReached) {
   run_ok(small_run(dir / "whole", "fp32", 4, 8) + fp16);  // 8x8: as above
   // Stopped after 2 epochs (6 steps, the scale backed off meanwhile), then resumed to 4.
   run_ok(small_run(dir / "part", "fp32", 4, 8) + fp16 + " --steps 6");
-  run_ok(std::string(PARALLAX_BINARY) + " train --resume " + (dir / "part") + " --steps 0");
+  run_ok(checked_parallax() + " train --resume " + (dir / "part") + " --steps 0");
   const auto whole = steps_of(dir / "whole"), part = steps_of(dir / "part");
   ASSERT_EQ(whole.size(), part.size());
   for (size_t i = 0; i < whole.size(); ++i) {

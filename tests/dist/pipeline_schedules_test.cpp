@@ -16,13 +16,14 @@
 namespace parallax {
 namespace {
 
+using testing::checked_parallax;
 using testing::max_difference;
 using testing::run_command;
 using testing::run_ok;
 using testing::summary_of;
 
 std::string schedules_args(const std::string& out, int epochs = 1) {
-  return std::string(PARALLAX_BINARY) +
+  return checked_parallax() +
          " train --model resnet20 --norm none --dtype fp64 --image-size 16 --synthetic-train 48 "
          "--synthetic-test 32 --lr 0.01 --lr-schedule constant --threads 1 --no-augment "
          "--timing-warmup 0 --comm-timeout 30 --batch-size 16 --balance blocks --epochs " +
@@ -95,7 +96,9 @@ TEST(PipelineSchedules, EverySchedulesTrainingEqualsOneDevice) {
     EXPECT_EQ(spans_named(trace, "W7"), split ? 3 : 0);
     EXPECT_EQ(spans_named(trace, "I7"), split ? 3 : 0);
     EXPECT_EQ(spans_named(trace, "B7"), split ? 0 : 3);
-    if (c.chunks > 1) EXPECT_EQ(spans_named(trace, split ? "W7.1" : "B7.1"), 3);
+    if (c.chunks > 1) {
+      EXPECT_EQ(spans_named(trace, split ? "W7.1" : "B7.1"), 3);
+    }
   }
 }
 
@@ -106,7 +109,7 @@ TEST(PipelineSchedules, AZeroBubbleVCheckpointResumesOnOneDevice) {
   run_ok(schedules_args(first, 1) +
          " --strategy pipeline --nproc 2 --micro-batches 4 "
          "--pipeline-schedule zb-v");
-  run_ok(std::string(PARALLAX_BINARY) + " train --resume " + first +
+  run_ok(checked_parallax() + " train --resume " + first +
          " --epochs 2 --strategy single --nproc 1");
   EXPECT_LT(max_difference(whole, first), 1e-10);
 }

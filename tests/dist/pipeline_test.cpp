@@ -14,6 +14,7 @@
 namespace parallax {
 namespace {
 
+using testing::checked_parallax;
 using testing::max_difference;
 using testing::run_command;
 
@@ -22,7 +23,7 @@ using testing::run_command;
 // holds on any CPU). No augmentation: zero-padded crops put units at ReLU's kink, where rounding
 // differences of another summation order flip them (the same finding as the sync-BN test).
 std::string pipeline_args(const std::string& out, int epochs = 1, int batch = 16) {
-  return std::string(PARALLAX_BINARY) +
+  return checked_parallax() +
          " train --model resnet20 --norm none --dtype fp64 --image-size 16 --synthetic-train 48 "
          "--synthetic-test 32 --lr 0.01 --lr-schedule constant --threads 1 --no-augment "
          "--timing-warmup 0 --comm-timeout 30 --batch-size " +
@@ -105,7 +106,7 @@ TEST(Pipeline, ConsolidatedCheckpointResumesOnOneDevice) {
   const std::string whole = dir / "whole", first = dir / "first";
   run_ok(pipeline_args(whole, 2) + " --strategy single");
   run_ok(pipeline_args(first, 1) + " --strategy pipeline --nproc 2 --micro-batches 4");
-  run_ok(std::string(PARALLAX_BINARY) + " train --resume " + first +
+  run_ok(checked_parallax() + " train --resume " + first +
          " --epochs 2 --strategy single --nproc 1");
   EXPECT_LT(max_difference(whole, first), 1e-10);
 }
@@ -126,7 +127,7 @@ TEST(Pipeline, BadStageSettingsAreOneClearLine) {
     EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << args << "\n" << r.output;
   }
   // Found inside the ranks (it needs the feature-map sizes): every rank says it, exit code 2.
-  const auto r = run_command(std::string(PARALLAX_BINARY) +
+  const auto r = run_command(checked_parallax() +
                              " train --model resnet50 --image-size 8 --synthetic-train 16 "
                              "--batch-size 4 --strategy pipeline --nproc 2 --split-size 1 --out " +
                              (dir / "bn"));

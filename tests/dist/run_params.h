@@ -11,9 +11,17 @@
 #include <vector>
 
 #include "models/resnet.h"
+#include "test_paths.h"
 #include "test_util.h"
 
 namespace parallax::testing {
+
+// The dist tests' parallax: every collective of every rank goes through the checking group
+// (distributed/checked_group.h), so NCCL's rules, and collectives issued in one order on every
+// rank, hold for each strategy tested here, on the CPU.
+inline std::string checked_parallax() {
+  return std::string("PARALLAX_CHECK_COLLECTIVES=1 ") + PARALLAX_BINARY;
+}
 
 inline void run_ok(const std::string& command) {
   auto r = run_command(command);

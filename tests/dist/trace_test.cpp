@@ -18,12 +18,13 @@
 namespace parallax {
 namespace {
 
+using testing::checked_parallax;
 using testing::run_ok;
 using testing::Span;
 using testing::spans_of;
 
 std::string trace_args(const std::string& out) {
-  return std::string(PARALLAX_BINARY) +
+  return checked_parallax() +
          " train --model resnet20 --image-size 16 --synthetic-train 128 --synthetic-test 32 "
          "--batch-size 32 --epochs 1 --threads 1 --timing-warmup 0 --comm-timeout 60 --out " +
          out;

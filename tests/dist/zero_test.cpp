@@ -16,6 +16,7 @@
 namespace parallax {
 namespace {
 
+using testing::checked_parallax;
 using testing::run_command;
 
 // A BatchNorm-free resnet20 on 16x16 data, 2 epochs: 3 steps per epoch of a 16-image global batch.
@@ -26,7 +27,7 @@ using testing::run_command;
 // equivalence runs in float64 (--dtype fp64), where the rounding stays near 1e-16 on any CPU and a
 // bound of 1e-10 still catches a logic error, which shows as O(lr) = 1e-2.
 std::string zero_args(const std::string& out, int epochs = 2, const char* dtype = "fp64") {
-  return std::string(PARALLAX_BINARY) +
+  return checked_parallax() +
          " train --model resnet20 --norm none --image-size 16 --synthetic-train 48 "
          "--synthetic-test 32 --batch-size 16 --lr 0.01 --lr-schedule constant "
          "--threads 1 --timing-warmup 0 --comm-timeout 30 --bucket-mb 0.05 --dtype " +
@@ -169,7 +170,7 @@ TEST(Zero, ConsolidatedCheckpointsResumeOnAnyWorldSizeAndStrategy) {
   // One epoch on 2 ranks, the second on 4, then (from the same checkpoint) on one device.
   run_ok(zero_args(dir / "first") + " --steps 3 --strategy zero --nproc 2 --no-augment");
   const std::string checkpoint = testing::read_text(dir / "first/checkpoint.pt");
-  run_ok(std::string(PARALLAX_BINARY) + " train --resume " + (dir / "first") +
+  run_ok(checked_parallax() + " train --resume " + (dir / "first") +
          " --steps 0 --nproc 4");
   EXPECT_LT(max_difference(dir / "whole", dir / "first"), 1e-10);
   EXPECT_EQ(summary_of(dir / "first")["world_size"], 4);
@@ -180,7 +181,7 @@ TEST(Zero, ConsolidatedCheckpointsResumeOnAnyWorldSizeAndStrategy) {
     std::ofstream out(dir / "single/checkpoint.pt", std::ios::binary);
     out << checkpoint;
   }
-  run_ok(std::string(PARALLAX_BINARY) + " train --resume " + (dir / "single") +
+  run_ok(checked_parallax() + " train --resume " + (dir / "single") +
          " --steps 0 --strategy single --nproc 1");
   EXPECT_LT(max_difference(dir / "whole", dir / "single"), 1e-10);
 
@@ -188,7 +189,7 @@ TEST(Zero, ConsolidatedCheckpointsResumeOnAnyWorldSizeAndStrategy) {
   const std::string z3 = " --strategy zero --zero-stage 3 --nproc 2 --no-augment";
   run_ok(zero_args(dir / "whole3") + z3);
   run_ok(zero_args(dir / "first3") + " --steps 3" + z3);
-  run_ok(std::string(PARALLAX_BINARY) + " train --resume " + (dir / "first3") +
+  run_ok(checked_parallax() + " train --resume " + (dir / "first3") +
          " --steps 0 --nproc 4");
   EXPECT_LT(max_difference(dir / "whole3", dir / "first3"), 1e-10);
   EXPECT_EQ(summary_of(dir / "first3")["world_size"], 4);
@@ -205,7 +206,7 @@ TEST(Resume, AfterARankIsKilledEqualsAnUninterruptedRun) {
     // Rank 1 dies at step 4, in the second epoch: the job ends; the epoch-1 checkpoint remains.
     auto r = run_command("PARALLAX_FAULT=1:4 " + zero_args(killed) + args);
     ASSERT_EQ(r.exit_code, 17) << r.output;
-    run_ok(std::string(PARALLAX_BINARY) + " train --resume " + killed);
+    run_ok(checked_parallax() + " train --resume " + killed);
     EXPECT_EQ(max_difference(whole, killed), 0.0) << strategy;
     EXPECT_EQ(summary_of(killed)["steps"], summary_of(whole)["steps"]);
   }
