@@ -127,8 +127,8 @@ void add_pipeline_options(CLI::App* pipe, Config& c) {
                    "in GPipe")
       ->check(one_of({"gpipe", "1f1b", "interleaved-1f1b", "zb-h1", "zb-h2", "zb-v"}));
   pipe->add_option("--virtual-stages", c.virtual_stages,
-                   "pipeline: model chunks per rank, cut by --balance into nproc x this many "
-                   "pieces (interleaved-1f1b; default 2; zb-v has 2)");
+                   "pipeline/hybrid: model chunks per rank, cut by --balance into stages x "
+                   "this many pieces (interleaved-1f1b; default 2; zb-v has 2)");
   pipe->add_option("--micro-batches", c.micro_batches,
                    "pipeline/hybrid: micro-batches per step (default 4 x stages, at most the "
                    "batch)");

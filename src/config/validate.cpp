@@ -121,11 +121,8 @@ void check_stage_options(const Config& c) {
           "needs --pipeline-schedule interleaved-1f1b (zb-v has 2 chunks, the others 1)");
   require(c.virtual_stages != 1 || c.pipeline_schedule != "zb-v", "--virtual-stages",
           c.virtual_stages, "zb-v holds 2 chunks per rank; leave --virtual-stages out");
-  require(c.strategy == "pipeline" || c.virtual_stages == 0, "--virtual-stages", c.virtual_stages,
-          "needs --strategy pipeline");
-  require(c.strategy != "hybrid" || c.pipeline_schedule == "gpipe" || c.pipeline_schedule == "1f1b",
-          "--pipeline-schedule", c.pipeline_schedule,
-          "runs with --strategy pipeline; hybrid takes gpipe or 1f1b");
+  require(c.strategy == "pipeline" || c.strategy == "hybrid" || c.virtual_stages == 0,
+          "--virtual-stages", c.virtual_stages, "needs --strategy pipeline or hybrid");
   require(c.strategy != "model" || c.pipeline_schedule == "gpipe" || c.pipeline_schedule == "1f1b",
           "--pipeline-schedule", c.pipeline_schedule,
           "needs micro-batches: use --strategy pipeline (model runs one batch through the stages)");

@@ -3,6 +3,9 @@
 
 #include <torch/torch.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -47,6 +50,39 @@ Signature signature_of(Op op, const std::vector<torch::Tensor>& tensors, int64_t
   s.shapes = fnv(shapes);
   return s;
 }
+
+// PARALLAX_COLLECTIVE_LOG=DIR: every collective this process's checked groups pass, one line each
+// in DIR/collectives.<pid>.tsv: rank/size in its group, op, purpose, dtype, elements, device.
+class CollectiveLog {
+ public:
+  static CollectiveLog& get() {
+    static CollectiveLog log;
+    return log;
+  }
+  void write(int rank, int size, const char* op, const char* purpose,
+             const std::vector<torch::Tensor>& tensors) {
+    if (!file_) return;
+    int64_t numel = 0;
+    for (const auto& t : tensors) numel += t.numel();
+    const std::string dtype = tensors.empty() ? "-" : c10::toString(tensors[0].scalar_type());
+    const std::string device = tensors.empty() ? "-" : tensors[0].device().str();
+    std::lock_guard<std::mutex> lock(mu_);
+    std::fprintf(file_, "%d/%d\t%s\t%s\t%s\t%lld\t%s\n", rank, size, op, purpose, dtype.c_str(),
+                 static_cast<long long>(numel), device.c_str());
+    std::fflush(file_);
+  }
+
+ private:
+  CollectiveLog() {
+    const char* dir = std::getenv("PARALLAX_COLLECTIVE_LOG");
+    if (!dir || !*dir) return;
+    const std::string path = std::string(dir) + "/collectives." + std::to_string(getpid()) + ".tsv";
+    file_ = std::fopen(path.c_str(), "w");
+    if (!file_) throw std::runtime_error("PARALLAX_COLLECTIVE_LOG: cannot write " + path);
+  }
+  std::FILE* file_ = nullptr;
+  std::mutex mu_;
+};
 
 class CheckedGroup : public compat::Backend {
  public:
@@ -139,6 +175,7 @@ class CheckedGroup : public compat::Backend {
              const torch::Device& want) {
     check_tensors(op, tensors, want);
     const char* purpose = purpose_or_fail(op);
+    CollectiveLog::get().write(getRank(), getSize(), kOpNames[op], purpose, tensors);
     std::lock_guard<std::mutex> lock(mu_);
     purposes_[fnv(purpose)] = purpose;
     Signature mine = signature_of(op, tensors, root, purpose);
@@ -173,7 +210,9 @@ class CheckedGroup : public compat::Backend {
   void meet(bool sending, const std::vector<torch::Tensor>& t, int peer, int tag) {
     check_tensors(kP2p, t, host_side_device(inner_, device_));
     // The two ends name their purpose each in its own words: dtypes and shapes must agree.
-    const Signature mine = signature_of(kP2p, t, tag, purpose_or_fail(kP2p) ? "" : "");
+    CollectiveLog::get().write(getRank(), getSize(), sending ? "send" : "recv",
+                               purpose_or_fail(kP2p), t);
+    const Signature mine = signature_of(kP2p, t, tag, "");
     std::lock_guard<std::mutex> lock(mu_);
     const int src = sending ? getRank() : peer, dst = sending ? peer : getRank();
     const std::string pair = std::to_string(src) + ">" + std::to_string(dst) + "/" + std::to_string(tag);

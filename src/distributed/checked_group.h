@@ -14,7 +14,9 @@
 // pipeline's stages send different numbers of messages on the group they also reduce over, so it
 // would refuse correct runs. It checks no devices, no layer and no point-to-point traffic.
 // On when PARALLAX_CHECK_COLLECTIVES=1 (tests and scripts/gpu-check.sh set it); it costs a small
-// all-gather per collective, so runs measured for speed leave it off.
+// all-gather per collective, so runs measured for speed leave it off. With it,
+// PARALLAX_COLLECTIVE_LOG=DIR records each collective (group rank/size, op, purpose, dtype,
+// elements, device) in DIR/collectives.<pid>.tsv, as tests/dist/collectives_layer_test.cpp reads.
 #pragma once
 #include <torch/types.h>
 

@@ -116,7 +116,8 @@ DistContext make_dist_context(const Config& cfg, const std::optional<RankEnv>& e
   ctx.dp_pg = subgroup("dp" + std::to_string(ctx.stage), ctx.dp_size, ctx.dp_rank);
   ctx.pp_pg = subgroup("pp" + pipeline, ctx.stages, ctx.stage);
   ctx.pp_back_pg = subgroup("pp-back" + pipeline, ctx.stages, ctx.stage, /*may_be_world=*/false);
-  if (cfg.strategy == "pipeline" &&
+  // Two chunks or more per rank: the wrap-around links (last stage to first) too.
+  if ((cfg.strategy == "pipeline" || cfg.strategy == "hybrid") &&
       (cfg.pipeline_schedule == "interleaved-1f1b" || cfg.pipeline_schedule == "zb-v")) {
     ctx.pp_reverse_pg = subgroup("pp-rev" + pipeline, ctx.stages, ctx.stage, false);
     ctx.pp_back_reverse_pg = subgroup("pp-back-rev" + pipeline, ctx.stages, ctx.stage, false);

@@ -89,4 +89,12 @@ void reset_peak_allocated(const c10::Device& device) {
 #endif
 }
 
+int64_t peak_allocated_in_window(const c10::Device& device) {
+#if PARALLAX_HAVE_CUDA
+  if (device.is_cuda())
+    return c10::cuda::CUDACachingAllocator::getDeviceStats(device.index()).allocated_bytes[0].peak;
+#endif
+  return -1;
+}
+
 }  // namespace parallax

@@ -23,7 +23,11 @@ struct DeviceMemory {
   int64_t allocated = -1, reserved = -1, peak_allocated = -1;
 };
 DeviceMemory device_memory(const c10::Device& device);
-// From here on, peak_allocated counts from the current figure (CUDA; a no-op elsewhere).
+// Starts a window for peak_allocated_in_window() at the current figure (CUDA; a no-op elsewhere).
+// device_memory()'s peak_allocated stays the process's.
 void reset_peak_allocated(const c10::Device& device);
+// The most bytes allocated at once since the last reset_peak_allocated() (a probed step's peak);
+// -1 off CUDA.
+int64_t peak_allocated_in_window(const c10::Device& device);
 
 }  // namespace parallax

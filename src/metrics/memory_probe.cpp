@@ -56,7 +56,9 @@ void MemoryProbe::sample() {
 void MemoryProbe::step_end() {
   if (!probing()) return;
   now();
-  if (device_.is_cuda()) step_peak_ = std::max(step_peak_, device_memory(device_).peak_allocated);
+  // The allocator's peak within this step (from step_begin()'s reset): construction's transients
+  // and a resume's checkpoint load came before it and are not this step's.
+  if (device_.is_cuda()) step_peak_ = std::max(step_peak_, peak_allocated_in_window(device_));
   ++step_;
 }
 

@@ -188,4 +188,9 @@ EvalStats DataParallel::evaluate(Loader& test) {
   return global;
 }
 
+void DataParallel::load(torch::serialize::InputArchive& archive) {
+  SingleDevice::load(archive);
+  if (reducer_) reducer_->hook_parameters();
+}
+
 }  // namespace parallax

@@ -14,6 +14,7 @@ class DataParallel : public SingleDevice {
   StepStats train_step(const Batch& batch) override;
   EvalStats evaluate(Loader& test) override;
   nlohmann::json details() const override;
+  void load(torch::serialize::InputArchive& archive) override;  // and hooks the reducer again
 
  protected:
   // After the gradients are reduced: the optimizer step, and for ZeRO the parameters'

@@ -88,13 +88,22 @@ GradReducer::GradReducer(std::vector<torch::Tensor> params, compat::Group group,
     timings_[b].bytes = layout_.buckets[b].numel * wire_element;
   // Buckets are allocated when their first gradient arrives (so the memory they take is counted
   // as gradients, not as the model), and at stage 2 freed again once reduced.
+  accumulators_.resize(params_.size());
+  hook_parameters();
+}
+
+void GradReducer::hook_parameters() {
   for (size_t k = 0; k < params_.size(); ++k) {
     // A frozen parameter gets no gradient: its slice stays zero, finalize() launches its bucket.
     if (!params_[k].requires_grad()) continue;
-    params_[k].register_hook([this, k](const torch::Tensor&) { before_grad(k); });
     auto accumulator = torch::autograd::impl::grad_accumulator(params_[k]);
+    if (accumulators_[k] && *std::static_pointer_cast<decltype(accumulator)>(accumulators_[k]) ==
+                                accumulator)
+      continue;  // hooked already
+    // before_grad() is idempotent: a second tensor hook, where the first survived, changes nothing.
+    params_[k].register_hook([this, k](const torch::Tensor&) { before_grad(k); });
     accumulator->add_post_hook(std::make_unique<AfterAccumulate>([this, k] { on_grad(k); }));
-    accumulators_.push_back(std::make_shared<decltype(accumulator)>(std::move(accumulator)));
+    accumulators_[k] = std::make_shared<decltype(accumulator)>(std::move(accumulator));
   }
 }
 
@@ -149,8 +158,15 @@ void GradReducer::zero_grad() {
   }
 }
 
+void GradReducer::prepare_accumulation(int micro_batches) {
+  prepare(true);
+  accumulations_ = std::max(1, micro_batches);
+}
+
 void GradReducer::prepare(bool sync) {
   sync_ = sync;
+  accumulations_ = 1;
+  arrivals_.assign(params_.size(), 0);
   if (sync) clock_.begin();
   for (size_t b = 0; b < buckets_.size(); ++b) {
     buckets_[b].pending = layout_.buckets[b].params.size();
@@ -176,6 +192,8 @@ void GradReducer::before_grad(size_t k) {
 }
 
 void GradReducer::on_grad(size_t k) {
+  // A pipeline step: this backward only accumulated, unless it is the parameter's last.
+  if (accumulations_ > 1 && ++arrivals_[k] < accumulations_) return;
   if (got_[k]) return;
   got_[k] = 1;
   const size_t b = layout_.bucket_of[k];

@@ -66,9 +66,19 @@ class GradReducer {
   // At a step's start, instead of resetting .grad: zeroes the kept buckets, which stay the
   // parameters' .grad.
   void zero_grad();
+  // After a checkpoint load: reading the archive into the parameters gives them new gradient
+  // accumulators (LibTorch's InputArchive), which have none of the hooks that fill and launch the
+  // buckets; without this, every bucket of a resumed run waited for finalize() (no overlap, and
+  // ZeRO-3 kept the whole model gathered). Hooks those parameters again.
+  void hook_parameters();
   // Before backward: the next gradients will be reduced (sync) or left to accumulate in the
   // buckets.
   void prepare(bool sync = true);
+  // Before a pipeline step, once: each parameter's gradient arrives `micro_batches` times (one
+  // backward of its chunk per micro-batch) and is complete at the last, whichever chunk that
+  // belongs to and in whatever order the schedule interleaves the chunks; a bucket is reduced
+  // once, when all its parameters are complete.
+  void prepare_accumulation(int micro_batches);
   // fp16: the gradients in the buckets are the loss scale times the real ones; averaging over
   // ranks divides by it as well, so no pass of its own unscales them.
   void set_grad_scale(double scale) { grad_scale_ = scale; }
@@ -138,6 +148,8 @@ class GradReducer {
   BucketLayout layout_;
   std::vector<torch::Tensor> views_;  // param i's slice of its bucket, shaped like the param
   std::vector<char> got_;             // param k's gradient arrived this step
+  std::vector<int> arrivals_;         // prepare_accumulation: param k's backwards so far
+  int accumulations_ = 1;             // backwards that complete a gradient (micro-batches)
   std::vector<size_t> arrived_;       // per bucket: gradients in this micro-step (on_filled_)
   std::vector<Bucket> buckets_;
   std::vector<BucketTiming> timings_;

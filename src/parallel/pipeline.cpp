@@ -216,15 +216,14 @@ StepStats Pipeline::train_step(const Batch& batch) {
   clear_stage_grads();
   probe_.step_begin();
   trace_begin();
-  const int last_micro = schedule_.empty() ? 0 : train_micro_.size() - 1;
-  std::function<void(int)> before_backward;
-  if (reducer_) {
-    // Only the last micro-batch's backward sends gradients; the others accumulate into .grad.
-    before_backward = [&](int m) { reducer_->prepare(/*sync=*/m == last_micro); };
-  }
   executor_->set_loss_scale(loss_scale());
-  if (reducer_) reducer_->set_grad_scale(loss_scale());  // averaging unscales them too
-  StageTimes t = executor_->run(schedule_, train_micro_, batch, true, before_backward);
+  if (reducer_) {
+    // Each parameter's gradient is complete at its chunk's last backward of the step, whatever
+    // order the schedule runs the chunks in; the earlier ones accumulate into its bucket.
+    reducer_->prepare_accumulation(static_cast<int>(train_micro_.size()));
+    reducer_->set_grad_scale(loss_scale());  // averaging unscales them too
+  }
+  StageTimes t = executor_->run(schedule_, train_micro_, batch, true);
   finish_gradients();
   probe_.activations(t.peak_activation_bytes);  // the executor's, from the allocator
   probe_.backward_end();
@@ -327,7 +326,8 @@ void Pipeline::replan_zb_v(const StageTimes& t) {
       if (t.action_n[c][kinds[k]] > 0)
         mine[ctx_.stage][c][k] = t.action_s[c][kinds[k]] / t.action_n[c][kinds[k]];
   }
-  const auto all = sum_over_world(mine, "zb-v action times");
+  // Each stage's replicas (hybrid) all add theirs: their mean.
+  const auto all = sum_over_world(mine, "zb-v action times") / ctx_.dp_size;
   std::vector<std::vector<std::array<double, 3>>> times(ctx_.stages,
                                                         std::vector<std::array<double, 3>>(v));
   for (int r = 0; r < ctx_.stages; ++r)

@@ -54,11 +54,15 @@ void Pipeline::save(torch::serialize::OutputArchive& archive) {
 }
 
 void Pipeline::load(torch::serialize::InputArchive& archive) {
-  if (ctx_.stages == 1) return SingleDevice::load(archive);
-  auto whole = make_optimizer(cfg_, model_->parameters());
-  load_with(archive, *whole);  // the whole model; this stage keeps its own optimizer state
-  for (const auto& p : params_)
-    if (const auto state = get_param_state(*whole, p)) set_param_state(*optimizer_, p, *state);
+  if (ctx_.stages == 1) {
+    SingleDevice::load(archive);
+  } else {
+    auto whole = make_optimizer(cfg_, model_->parameters());
+    load_with(archive, *whole);  // the whole model; this stage keeps its own optimizer state
+    for (const auto& p : params_)
+      if (const auto state = get_param_state(*whole, p)) set_param_state(*optimizer_, p, *state);
+  }
+  if (reducer_) reducer_->hook_parameters();  // hybrid: the loaded parameters' new accumulators
 }
 
 int64_t Pipeline::stage_parameters(int stage) const {

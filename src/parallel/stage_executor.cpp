@@ -188,8 +188,7 @@ void StageExecutor::span(const char* lane, std::string name, int from, int to) {
 }
 
 StageTimes StageExecutor::run(const std::vector<Action>& actions, const std::vector<int64_t>& sizes,
-                              const Batch& batch, bool train,
-                              const std::function<void(int)>& before_backward) {
+                              const Batch& batch, bool train) {
   if (!connected_) connect_neighbours();
   begin_pass(actions, sizes);
   std::vector<int64_t> offsets(micro_, 0);
@@ -224,10 +223,10 @@ StageTimes StageExecutor::run(const std::vector<Action>& actions, const std::vec
                      allocated_bytes(device_) - heap_base -
                          (not_activations_ ? not_activations_() - not_activations_base : 0));
     } else if (a.kind == Action::kWeight) {
-      run_weight(a, before_backward);
+      run_weight(a);
       --held;  // the weight gradient freed this chunk's micro-batch's activations
     } else {
-      run_backward(a, before_backward);
+      run_backward(a);
       if (a.kind == Action::kBackward) --held;  // a full backward freed them too
     }
   }
@@ -299,8 +298,7 @@ void StageExecutor::pass_activation(const Action& a, torch::Tensor& y, bool trai
   if (train) outputs_[slot(a)] = y;
 }
 
-void StageExecutor::run_weight(const Action& a, const std::function<void(int)>& before_backward) {
-  if (before_backward) before_backward(a.micro);
+void StageExecutor::run_weight(const Action& a) {
   const int k = slot(a);
   const int c0 = clock_.mark();
   backward_weight(*pending_w_[k]);  // the activations of this chunk's micro-batch go here
@@ -308,9 +306,8 @@ void StageExecutor::run_weight(const Action& a, const std::function<void(int)>& 
   mark_busy(a, c0);
 }
 
-void StageExecutor::run_backward(const Action& a, const std::function<void(int)>& before_backward) {
+void StageExecutor::run_backward(const Action& a) {
   const int k = slot(a), g = spec_.chunks[a.chunk].piece;
-  if (before_backward && a.kind == Action::kBackward) before_backward(a.micro);
   torch::Tensor grad = output_grad(a);
   const int c0 = clock_.mark();
   torch::Tensor input_grad;

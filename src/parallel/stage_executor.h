@@ -68,11 +68,9 @@ class StageExecutor {
 
   // Runs `actions` over the batch cut into micro-batches of `micro_sizes`. Training: the loss of
   // micro-batch m is weighted by its share of the batch, so gradients add up to the batch
-  // mean's; before_backward(m) runs before each backward (e.g. to tell the gradient reducer that
-  // the last one comes). Evaluation (train false): forward only, without autograd.
+  // mean's. Evaluation (train false): forward only, without autograd.
   StageTimes run(const std::vector<Action>& actions, const std::vector<int64_t>& micro_sizes,
-                 const Batch& batch, bool train,
-                 const std::function<void(int micro)>& before_backward = {});
+                 const Batch& batch, bool train);
 
   // Reads the last run()'s clock into its times and lays its spans on the timeline. After the
   // step's sync (its loss on the host), so that reading the device's events waits for nothing.
@@ -108,8 +106,8 @@ class StageExecutor {
   void begin_pass(const std::vector<Action>& actions, const std::vector<int64_t>& micro_sizes);
   void run_forward(const Action& a, const Batch& batch, const std::vector<int64_t>& offsets,
                    const std::vector<int64_t>& sizes, int64_t total, bool train, StageTimes& t);
-  void run_weight(const Action& a, const std::function<void(int micro)>& before_backward);
-  void run_backward(const Action& a, const std::function<void(int micro)>& before_backward);
+  void run_weight(const Action& a);
+  void run_backward(const Action& a);
   void wait_for_sends();
   // The last piece's forward: the loss and accuracy of its `rows` of `total`, and (training) the
   // weighted loss to backward from.

@@ -57,6 +57,11 @@ class Strategy {
   // Checkpoints: model parameters and buffers, and the optimizer state.
   virtual void save(torch::serialize::OutputArchive& archive) = 0;
   virtual void load(torch::serialize::InputArchive& archive) = 0;
+  // Where load() wants the archive's tensors: the rank's device, or the host for a strategy whose
+  // ranks each keep a share of what the consolidated archive holds (ZeRO: each copies its own).
+  virtual torch::Device checkpoint_load_device(const torch::Device& rank_device) const {
+    return rank_device;
+  }
   // The archive save() filled is written (or dropped): what it held only for that may go.
   virtual void checkpoint_written() {}
   // Strategy-specific figures for summary.json (bucket timings, stage costs...). Called on every

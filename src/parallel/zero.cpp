@@ -191,8 +191,7 @@ void Zero::load(torch::serialize::InputArchive& archive) {
   wait_gathers();  // nothing may still be writing into the buffers being replaced
   auto params = model_->parameters();
   auto whole = make_optimizer(cfg_, params);
-  load_with(archive, *whole);  // replaces the parameters' storage: bind them again
-  bind_parameters_to_flat_buffers();
+  load_with(archive, *whole);  // host tensors; place_model() binds them into the buckets again
   // Every rank cuts its own chunk out of the consolidated state: any world size resumes.
   const auto& layout = reducer_->layout();
   for (size_t b = 0; b < shards_.size(); ++b) {
@@ -212,9 +211,23 @@ void Zero::load(torch::serialize::InputArchive& archive) {
     }
     if (!any) continue;
     const int64_t chunk = shards_[b].numel();
-    for (auto& [name, full] : mine.tensors) full = full.narrow(0, ctx_.rank * chunk, chunk).clone();
+    for (auto& [name, full] : mine.tensors)
+      full = torch::empty({chunk}, full.options().device(shards_[b].device()))
+                 .copy_(full.narrow(0, ctx_.rank * chunk, chunk));
     set_param_state(*optimizer_, shards_[b], mine);
   }
+  reducer_->hook_parameters();  // the loaded parameters have new gradient accumulators
+}
+
+torch::Device Zero::checkpoint_load_device(const torch::Device& rank_device) const {
+  return sharded_ ? torch::Device(torch::kCPU) : rank_device;
+}
+
+void Zero::place_model() {
+  if (!sharded_) return DataParallel::place_model();
+  bind_parameters_to_flat_buffers();  // copies each loaded parameter into its bucket's view
+  torch::NoGradGuard no_grad;
+  for (auto& t : model_->buffers()) t.set_data(t.to(device_));
 }
 
 }  // namespace parallax

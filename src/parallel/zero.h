@@ -21,8 +21,13 @@ class Zero : public DataParallel {
   // rank calls it) into the single-device layout, so any strategy and world size can resume.
   void save(torch::serialize::OutputArchive& archive) override;
   void load(torch::serialize::InputArchive& archive) override;
+  // Sharded: the host. The optimizer state's chunks and the parameters go from there straight
+  // into this rank's shards and buckets; the whole archive never sits on the device.
+  torch::Device checkpoint_load_device(const torch::Device& rank_device) const override;
 
  protected:
+  // After a load (sharded): the parameters are copied into their buckets, the buffers moved.
+  void place_model() override;
   double update() override;
   void settle_parameters() override { wait_gathers(); }
 

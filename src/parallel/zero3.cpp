@@ -169,6 +169,8 @@ void Zero3::load(torch::serialize::InputArchive& archive) {
   Zero::load(archive);
   keep_own_chunks();
   release_all();
+  // The load's whole model was not a training step's gathering (as in the constructor).
+  peak_gathered_bytes_ = gathered_bytes_;
 }
 
 }  // namespace parallax

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "metrics/stream_clock.h"
 #include "models/blocks.h"
 #include "optim/optimizer.h"
 #include "plan/fastest_run.h"
@@ -77,21 +78,25 @@ Chained chained_step(const ComputeProbe& probe, int64_t rows) {
     sync(probe.device, loss);
     c.loss = seconds_since(t0);
   }
-  // The gradient reaching block b's output marks the end of block b+1's backward.
-  std::vector<Clock::time_point> arrived(nb);
+  // The gradient reaching block b's output marks the end of block b+1's backward. The marks
+  // are the stream clock's: on CUDA an event queued behind the kernels that made that gradient
+  // (a hook runs when they are queued, long before they run), on the CPU the host's time.
+  StreamClock clock(probe.device);
+  clock.begin();
+  std::vector<int> arrived(nb, -1);
   for (size_t b = 0; b + 1 < nb; ++b)
-    outs[b].register_hook([&arrived, b](const torch::Tensor& g) {
-      arrived[b] = Clock::now();
+    outs[b].register_hook([&clock, &arrived, b](const torch::Tensor& g) {
+      arrived[b] = clock.mark();
       return g;
     });
-  const auto t0 = Clock::now();
+  const int start = clock.mark();
   loss.backward();
-  sync(probe.device, outs.front());
-  const auto end = Clock::now();
-  auto at = [&](size_t b) { return b + 1 < nb ? arrived[b] : t0; };  // start of block b's backward
+  const int end = clock.mark();
+  clock.resolve();  // waits for the device's last event: the step's one sync
+  auto at = [&](size_t b) { return b + 1 < nb ? arrived[b] : start; };  // block b's backward starts
   for (size_t b = 0; b < nb; ++b) {
-    const auto stop = b == 0 ? end : arrived[b - 1];
-    c.bwd[b] = std::chrono::duration<double>(stop - at(b)).count();
+    const int stop = b == 0 ? end : arrived[b - 1];
+    c.bwd[b] = clock.at(stop) - clock.at(at(b));
   }
   for (auto& p : model.parameters()) p.mutable_grad().reset();
   return c;

@@ -61,7 +61,7 @@ TrainState load_checkpoint(const std::string& run_dir, Strategy& strategy,
   }
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(path, device);
+    archive.load_from(path, strategy.checkpoint_load_device(device));
     strategy.load(archive);
     torch::Tensor bytes;
     archive.read("trainer_state", bytes);

@@ -196,6 +196,28 @@ TEST(Zero, ConsolidatedCheckpointsResumeOnAnyWorldSizeAndStrategy) {
   EXPECT_LT(max_difference(dir / "whole", dir / "whole3"), 1e-10);
 }
 
+// A resumed ZeRO-3 run measures what a fresh one does: loading the checkpoint gathers the whole
+// model once, which is not a training step's gathering (its peak was kept, and every resumed run
+// then reported the whole model as gathered parameters).
+TEST(Zero, AResumedStageThreeRunMeasuresTheMemoryOfAFreshOne) {
+  testing::TempDir dir;
+  const std::string z3 = " --strategy zero --zero-stage 3 --nproc 2 --no-augment";
+  run_ok(zero_args(dir / "fresh") + z3);
+  run_ok(zero_args(dir / "resumed") + " --steps 3" + z3);
+  run_ok(checked_parallax() + " train --resume " + (dir / "resumed") + " --steps 0");
+  EXPECT_LT(max_difference(dir / "fresh", dir / "resumed"), 1e-10);
+  const auto fresh = summary_of(dir / "fresh")["ranks"], resumed = summary_of(dir / "resumed")["ranks"];
+  ASSERT_EQ(resumed.size(), 2u);
+  for (size_t r = 0; r < 2; ++r) {
+    SCOPED_TRACE("rank " + std::to_string(r));
+    const auto& f = fresh[r]["memory_measured"];
+    const auto& m = resumed[r]["memory_measured"];
+    ASSERT_TRUE(f["parameters"].is_number()) << fresh[r].dump();
+    EXPECT_EQ(m["parameters"], f["parameters"]);
+    EXPECT_EQ(m["optimizer_state"], f["optimizer_state"]);
+  }
+}
+
 TEST(Resume, AfterARankIsKilledEqualsAnUninterruptedRun) {
   testing::TempDir dir;
   for (const char* strategy : {"ddp", "zero"}) {
