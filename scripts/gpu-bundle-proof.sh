@@ -122,7 +122,7 @@ check_ldd() {
   [ "$bad" -eq 0 ] || fail "$binary loads $bad libraries from outside the bundle, the wheel and the C/C++ runtime"
 }
 check_ldd build-gpu/parallax
-check_ldd build-gpu/parallax_cuda_tests
+check_ldd build-gpu/tests/parallax_cuda_tests
 
 say "a CPU run of a few steps:"
 in_root "cd /tmp && rm -rf smoke && $repo/build-gpu/parallax train --model resnet18 --dataset synthetic \
@@ -135,7 +135,7 @@ rc=0; in_root "$repo/build-gpu/parallax data download cifar10 --dir /tmp/c10" ||
 [ "$rc" -eq 2 ] || fail "parallax data download exited $rc, not 2"
 say "exit code $rc"
 say "the cuda tests, with no GPU here (each skips, saying why):"
-in_root "$repo/build-gpu/parallax_cuda_tests --gtest_brief=1 2>&1 | tail -4"
+in_root "$repo/build-gpu/tests/parallax_cuda_tests --gtest_brief=1 2>&1 | tail -4"
 
 if [ "${PIP_CMAKE_VERSION:-latest}" != none ]; then
   spec=cmake; [ "${PIP_CMAKE_VERSION:-latest}" = latest ] || spec="cmake==$PIP_CMAKE_VERSION"

@@ -7,9 +7,11 @@
 # Under 8 minutes on 16 cores:
 #   1. configures and builds parallax and parallax_cuda_tests (nothing else) into build-gpu/
 #      against that machine's torch (cmake -DPARALLAX_BUNDLE=gpu-bundle);
-#   2. runs the cuda-labelled tests (one GPU alone, checkpoints between devices, two ranks sharing
-#      the GPU over Gloo for ddp, zero and pipeline against one device's result; NCCL tests skip
-#      on one GPU);
+#   2. runs the cuda-labelled tests: one GPU alone (the planner's event timing, a step's own memory
+#      peak, checkpoints between devices), then ranks sharing the GPU over Gloo with every
+#      collective checked against NCCL's rules (PARALLAX_CHECK_COLLECTIVES=1, the rank's device
+#      cuda:0) for ddp, zero-1/2/3, pipeline and hybrid against one device's result; NCCL's own
+#      tests skip on one GPU;
 #   3. prints single-GPU throughput side by side in one run: parallax, PyTorch eager and
 #      torch.compile on the same torch, ResNet-50 fp32 at 32x32 (batch 256) and 224x224 (batch 64).
 # Prints the seconds of each part (configure, build, each test group, each benchmark) and the total.
@@ -49,9 +51,14 @@ if [ "${GPU_CHECK_BUILD_ONLY:-0}" = 1 ]; then
 fi
 
 # Test groups, each timed.
-(cd build-gpu && ctest -L cuda --output-on-failure --timeout 300)
-took "cuda tests"
-# (Here: the two-rank --share-gpu checked run, as its own timed group.)
+# The cuda tests in two timed groups: one GPU alone (kernels, events, memory, checkpoints), then
+# ranks sharing it over Gloo under the checking group with the rank's device cuda:0 (ddp,
+# zero-1/2/3, pipeline, hybrid, each evaluated and compared with one device).
+shared=RanksSharingOneGpuUnderNcclsRules
+(cd build-gpu && ctest -L cuda -E "$shared" -j 4 --output-on-failure --timeout 300)
+took "cuda tests, one GPU"
+(cd build-gpu && ctest -L cuda -R "$shared" --output-on-failure --timeout 300)
+took "cuda tests, ranks sharing the GPU under NCCL's rules"
 
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 parallax_ips() {  # image_size batch

@@ -34,7 +34,7 @@ StageExecutor::StageExecutor(ModelBlocks& model, StageSpec spec, StageGroups gro
       trace_(trace),
       clock_(device) {
   const auto& any = groups_.activations ? groups_.activations : groups_.gradients;
-  stage_through_host_ = device_.is_cuda() && any && !runs_on_device_streams(any);
+  stage_through_host_ = any && host_side_device(any, device_) != device_;  // Gloo on a GPU
   // Gloo: the host posts every receive of the pass at its start, so data moves the moment it is
   // sent (a sender's data waits for the receive to be posted). NCCL's receives queue on the
   // device stream ahead of the compute after them, so there only the next action's is posted.
