@@ -224,6 +224,7 @@ class CheckedGroup : public compat::Backend {
     store_->set(key + (sending ? "/send" : "/recv"), bytes);
     if (store_->add(key + "/ends", 1) != 2) return;
     const auto other = store_->get(key + (sending ? "/recv" : "/send"));
+    for (const char* k : {"/send", "/recv", "/ends"}) store_->deleteKey(key + k);  // store stays small
     if (other != bytes)
       fail("message from rank " + std::to_string(src) + " to rank " + std::to_string(dst) +
            " (tag " + std::to_string(tag) + ") has different dtypes or shapes at its two ends");

@@ -10,6 +10,7 @@
 #include <cstddef>
 
 #if PARALLAX_HAVE_CUDA
+#include <ATen/Context.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #endif
 
@@ -33,6 +34,14 @@ AllocatedSize tcmalloc_allocated_size() {
 }
 
 #if PARALLAX_HAVE_CUDA
+// The caching allocator's statistics for a GPU. LibTorch sets the allocator up lazily, with the
+// first CUDA tensor, and reading it before then throws ("did you call init?"): the count before
+// the model is built comes first. Initialising is a call_once, cheap after the first.
+auto cuda_stats(const c10::Device& device) {
+  at::globalContext().lazyInitDevice(c10::DeviceType::CUDA);
+  return c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+}
+
 // Per GPU: the highest peak before the last reset_peak_allocated().
 int64_t& peak_before_reset(int index) {
   static int64_t peaks[64] = {};
@@ -68,7 +77,7 @@ DeviceMemory device_memory(const c10::Device& device) {
 #if PARALLAX_HAVE_CUDA
   if (device.is_cuda()) {
     // Gated on CUDA, not NCCL: a CUDA LibTorch without NCCL still has the caching allocator.
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+    const auto stats = cuda_stats(device);
     const size_t all = 0;  // StatType::AGGREGATE
     m.allocated = stats.allocated_bytes[all].current;
     m.reserved = stats.reserved_bytes[all].current;
@@ -82,7 +91,7 @@ void reset_peak_allocated(const c10::Device& device) {
 #if PARALLAX_HAVE_CUDA
   if (!device.is_cuda()) return;
   // The peak since the process started stays what device_memory() reports.
-  const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+  const auto stats = cuda_stats(device);
   int64_t& kept = peak_before_reset(device.index());
   kept = std::max(kept, static_cast<int64_t>(stats.allocated_bytes[0].peak));
   c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
@@ -92,7 +101,7 @@ void reset_peak_allocated(const c10::Device& device) {
 int64_t peak_allocated_in_window(const c10::Device& device) {
 #if PARALLAX_HAVE_CUDA
   if (device.is_cuda())
-    return c10::cuda::CUDACachingAllocator::getDeviceStats(device.index()).allocated_bytes[0].peak;
+    return cuda_stats(device).allocated_bytes[0].peak;
 #endif
   return -1;
 }

@@ -79,6 +79,7 @@ TEST(CudaMemoryProbe, AProbedStepsPeakLeavesOutWhatCameBeforeIt) {
   const auto bytes = torch::TensorOptions().dtype(torch::kUInt8).device(gpu);
   constexpr int64_t kMiB = 1 << 20;
   MemoryProbe probe(gpu);
+  // The first CUDA call of this process: the allocator's figures must not need a tensor first.
   probe.model_built(allocated_bytes(gpu), 0);
   {
     // Construction's transients or a resume's checkpoint load: gone before the first step.
