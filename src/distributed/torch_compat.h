@@ -1,5 +1,6 @@
 // The version seam: everything that differs between LibTorch 1.13 (Debian) and 2.x lives here.
 #pragma once
+#include <ATen/Functions.h>
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -43,6 +44,23 @@ inline void set_listen_socket(c10d::TCPStoreOptions&, int) {}
 // Gloo's collectives take bf16 tensors from 2.2 (pytorch#113557; checked on 2.15); before, they
 // fail mid-backward with "Invalid scalar type" (checked on 1.13).
 constexpr bool kGlooReducesBf16 = PARALLAX_TORCH_AT_LEAST(2, 2);
+
+// Causal scaled dot-product attention on [batch, heads, tokens, head width]: LibTorch 2.x's
+// scaled_dot_product_attention, which picks a fused kernel (flash or memory-efficient on GPUs,
+// the flash CPU kernel); 1.13 has none, and callers write the explicit form (models/gpt.cpp).
+#if PARALLAX_TORCH_AT_LEAST(2, 0)
+constexpr bool kHasFusedAttention = true;
+inline at::Tensor fused_causal_attention(const at::Tensor& q, const at::Tensor& k,
+                                         const at::Tensor& v, double dropout) {
+  return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, dropout, /*is_causal=*/true);
+}
+#else
+constexpr bool kHasFusedAttention = false;
+inline at::Tensor fused_causal_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                         double) {
+  TORCH_CHECK(false, "LibTorch ", TORCH_VERSION, " has no scaled_dot_product_attention");
+}
+#endif
 
 // Autocast per device type: 2.4 takes the device type; 1.13 has one call per type (CPU, CUDA)
 // and casts the CPU to bf16 only.

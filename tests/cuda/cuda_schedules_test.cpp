@@ -57,8 +57,9 @@ TEST(CudaSchedules, SplitBackwardOnTheGpuEqualsTheFullBackward) {
   ASSERT_EQ(full.size(), split.size());
   for (size_t i = 0; i < full.size(); ++i) {
     ASSERT_EQ(full[i].defined(), split[i].defined()) << i;
-    if (full[i].defined())  // cuDNN's kernels may sum in another order
+    if (full[i].defined()) {  // cuDNN's kernels may sum in another order
       EXPECT_LT((full[i] - split[i]).abs().max().item<double>(), 1e-10) << i;
+    }
   }
 }
 

@@ -76,7 +76,9 @@ void expect_identical(const Grads& a, const Grads& b) {
   ASSERT_EQ(a.params.size(), b.params.size());
   for (size_t i = 0; i < a.params.size(); ++i) {
     ASSERT_EQ(a.params[i].defined(), b.params[i].defined()) << i;
-    if (a.params[i].defined()) EXPECT_TRUE(torch::equal(a.params[i], b.params[i])) << i;
+    if (a.params[i].defined()) {
+      EXPECT_TRUE(torch::equal(a.params[i], b.params[i])) << i;
+    }
   }
   for (size_t m = 0; m < a.inputs.size(); ++m)
     EXPECT_TRUE(torch::equal(a.inputs[m], b.inputs[m])) << m;
@@ -133,7 +135,9 @@ TEST_P(SplitBackward, TheInputPassLeavesTheDeferredWeightGradientsToW) {
     if (item.value().grad().defined()) (norm ? norm_grads : conv_grads)++;
   }
   EXPECT_EQ(conv_grads, 0);                  // deferred to W
-  if (GetParam()) EXPECT_GT(norm_grads, 0);  // a norm layer's come with I
+  if (GetParam()) {
+    EXPECT_GT(norm_grads, 0);  // a norm layer's come with I
+  }
   backward_weight(*r.weights);
   for (const auto& item : model->named_parameters()) {
     const auto& name = item.key();

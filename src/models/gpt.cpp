@@ -1,0 +1,187 @@
+// GPT blocks: embeddings, pre-LayerNorm transformer blocks, and the tied LM head.
+#include "models/gpt.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <limits>
+#include <utility>
+
+#include "config/user_error.h"
+#include "distributed/torch_compat.h"
+
+namespace parallax {
+namespace {
+
+namespace F = torch::nn::functional;
+
+torch::nn::Linear linear(int64_t in, int64_t out, double std) {
+  torch::nn::Linear l(torch::nn::LinearOptions(in, out));
+  torch::NoGradGuard no_grad;
+  l->weight.normal_(0, std);
+  l->bias.zero_();
+  return l;
+}
+
+torch::nn::LayerNorm layer_norm(int64_t width) {
+  return torch::nn::LayerNorm(torch::nn::LayerNormOptions({width}));  // eps 1e-5, as GPT-2's
+}
+
+// Token and learned position embeddings, then dropout: tokens [batch, T] to [batch, T, width].
+class GptEmbedding : public Block {
+ public:
+  explicit GptEmbedding(const GptSpec& s) : context_(s.context), dropout_(s.dropout) {
+    wte = register_module("wte", torch::nn::Embedding(s.vocab, s.width));
+    wpe = register_module("wpe", torch::nn::Embedding(s.context, s.width));
+    torch::NoGradGuard no_grad;
+    wte->weight.normal_(0, 0.02);
+    wpe->weight.normal_(0, 0.02);
+  }
+  torch::Tensor forward(const torch::Tensor& tokens) override {
+    const int64_t t = tokens.size(1);
+    TORCH_CHECK(t <= context_, "a sequence of ", t, " tokens is longer than the context, ",
+                context_);
+    const auto positions = torch::arange(t, tokens.options().dtype(torch::kLong));
+    return F::dropout(wte->forward(tokens) + wpe->forward(positions),
+                      F::DropoutFuncOptions().p(dropout_).training(is_training()));
+  }
+  torch::nn::Embedding wte{nullptr}, wpe{nullptr};
+
+ private:
+  int64_t context_;
+  double dropout_;
+};
+
+// Causal self-attention with the fused QKV projection ("c_attn") and the output one ("c_proj").
+class CausalSelfAttention : public torch::nn::Module {
+ public:
+  explicit CausalSelfAttention(const GptSpec& s)
+      : heads_(s.heads), dropout_(s.dropout),
+        fused_(s.fused_attention && compat::kHasFusedAttention) {
+    c_attn = register_module("c_attn", linear(s.width, 3 * s.width, 0.02));
+    c_proj = register_module("c_proj", linear(s.width, s.width, 0.02 / std::sqrt(2.0 * s.layers)));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    const int64_t b = x.size(0), t = x.size(1), c = x.size(2), d = c / heads_;
+    // [b, t, 3c] into q, k, v, each [b, heads, t, d].
+    auto qkv = c_attn->forward(x).view({b, t, 3, heads_, d}).permute({2, 0, 3, 1, 4});
+    const auto q = qkv[0], k = qkv[1], v = qkv[2];
+    const double p = is_training() ? dropout_ : 0.0;
+    torch::Tensor y;
+    if (fused_) {
+      y = compat::fused_causal_attention(q, k, v, p);
+    } else {
+      // softmax(QK^T / sqrt(d)) V, the future masked out.
+      auto scores = torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(d)));
+      const auto future = torch::ones({t, t}, x.options().dtype(torch::kBool)).triu(1);
+      scores = scores.masked_fill(future, -std::numeric_limits<double>::infinity());
+      auto weights = F::dropout(torch::softmax(scores, -1), F::DropoutFuncOptions().p(p));
+      y = torch::matmul(weights, v);
+    }
+    y = y.transpose(1, 2).reshape({b, t, c});
+    return F::dropout(c_proj->forward(y), F::DropoutFuncOptions().p(p));
+  }
+  torch::nn::Linear c_attn{nullptr}, c_proj{nullptr};
+
+ private:
+  int64_t heads_;
+  double dropout_;
+  bool fused_;
+};
+
+// The MLP: width to 4 x width, GPT-2's tanh GELU, back to width.
+class Mlp : public torch::nn::Module {
+ public:
+  explicit Mlp(const GptSpec& s) : dropout_(s.dropout) {
+    c_fc = register_module("c_fc", linear(s.width, 4 * s.width, 0.02));
+    c_proj =
+        register_module("c_proj", linear(4 * s.width, s.width, 0.02 / std::sqrt(2.0 * s.layers)));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    const auto h = torch::gelu(c_fc->forward(x), "tanh");
+    return F::dropout(c_proj->forward(h),
+                      F::DropoutFuncOptions().p(dropout_).training(is_training()));
+  }
+  torch::nn::Linear c_fc{nullptr}, c_proj{nullptr};
+
+ private:
+  double dropout_;
+};
+
+// x + attn(ln_1(x)), then + mlp(ln_2(x)).
+class GptBlock : public Block {
+ public:
+  explicit GptBlock(const GptSpec& s) {
+    ln_1 = register_module("ln_1", layer_norm(s.width));
+    attn = register_module("attn", std::make_shared<CausalSelfAttention>(s));
+    ln_2 = register_module("ln_2", layer_norm(s.width));
+    mlp = register_module("mlp", std::make_shared<Mlp>(s));
+  }
+  torch::Tensor forward(const torch::Tensor& x) override {
+    const auto h = x + attn->forward(ln_1->forward(x));
+    return h + mlp->forward(ln_2->forward(h));
+  }
+  torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
+  std::shared_ptr<CausalSelfAttention> attn;
+  std::shared_ptr<Mlp> mlp;
+};
+
+// ln_f, then logits against the token embedding's weight (not registered here: one parameter).
+class GptHead : public Block {
+ public:
+  GptHead(const GptSpec& s, std::shared_ptr<GptEmbedding> embedding)
+      : embedding_(std::move(embedding)) {
+    ln_f = register_module("ln_f", layer_norm(s.width));
+  }
+  torch::Tensor forward(const torch::Tensor& x) override {
+    return F::linear(ln_f->forward(x), embedding_->wte->weight);
+  }
+  torch::nn::LayerNorm ln_f{nullptr};
+
+ private:
+  std::shared_ptr<GptEmbedding> embedding_;
+};
+
+}  // namespace
+
+const std::vector<std::string>& gpt_names() {
+  static const std::vector<std::string> names = {"gpt-mini", "gpt-char", "gpt2"};
+  return names;
+}
+
+GptSpec gpt_spec(const std::string& name) {
+  GptSpec s;
+  s.name = name;
+  if (name == "gpt-mini") {
+    s.layers = 4, s.heads = 4, s.width = 128, s.context = 64, s.vocab = 65;
+  } else if (name == "gpt-char") {
+    s.layers = 6, s.heads = 6, s.width = 384, s.context = 256, s.vocab = 65;
+  } else if (name == "gpt2") {
+    s.layers = 12, s.heads = 12, s.width = 768, s.context = 1024, s.vocab = 50257;
+  } else {
+    throw UserError("--model " + name + ": not a GPT size; give gpt-mini, gpt-char or gpt2");
+  }
+  return s;
+}
+
+std::shared_ptr<ModelBlocks> make_gpt(const GptSpec& s) {
+  for (const auto& [what, v] : {std::pair<const char*, int64_t>{"layers", s.layers},
+                                {"heads", s.heads},
+                                {"width", s.width},
+                                {"context", s.context},
+                                {"vocabulary", s.vocab}})
+    if (v < 1)
+      throw UserError(s.name + ": " + what + " " + std::to_string(v) + " must be 1 or more");
+  if (s.width % s.heads != 0)
+    throw UserError(s.name + ": width " + std::to_string(s.width) + " does not split into " +
+                    std::to_string(s.heads) + " heads; give a width that is a multiple of them");
+  auto model = std::make_shared<ModelBlocks>();
+  auto embedding = std::make_shared<GptEmbedding>(s);
+  model->add("embed", embedding);
+  for (int64_t i = 0; i < s.layers; ++i)
+    model->add("h." + std::to_string(i), std::make_shared<GptBlock>(s));
+  model->add("head", std::make_shared<GptHead>(s, embedding));
+  return model;
+}
+
+}  // namespace parallax
