@@ -25,9 +25,11 @@ CLI::IsMember one_of(std::vector<std::string> values) {
 void add_model_options(CLI::App* model, Config& c) {
   model
       ->add_option("--model", c.model,
-                   "network: resnet18|34|50|101 (torchvision layout, 7x7 stem) "
-                   "or resnet20|56 (CIFAR layout of He et al., 3x3 stem)")
-      ->check(one_of({"resnet18", "resnet34", "resnet50", "resnet101", "resnet20", "resnet56"}));
+                   "network: resnet18|34|50|101 (torchvision layout, 7x7 stem), "
+                   "resnet20|56 (CIFAR layout of He et al., 3x3 stem) or vit-tiny (Vision "
+                   "Transformer: 4x4 patches, 192 wide, 12 layers, 3 heads)")
+      ->check(one_of({"resnet18", "resnet34", "resnet50", "resnet101", "resnet20", "resnet56",
+                      "vit-tiny"}));
   model
       ->add_option("--norm", c.norm, "normalisation layers: batch, or none (for equivalence tests)")
       ->check(one_of({"batch", "none"}));

@@ -45,19 +45,19 @@ inline void set_listen_socket(c10d::TCPStoreOptions&, int) {}
 // fail mid-backward with "Invalid scalar type" (checked on 1.13).
 constexpr bool kGlooReducesBf16 = PARALLAX_TORCH_AT_LEAST(2, 2);
 
-// Causal scaled dot-product attention on [batch, heads, tokens, head width]: LibTorch 2.x's
+// Scaled dot-product attention on [batch, heads, tokens, head width]: LibTorch 2.x's
 // scaled_dot_product_attention, which picks a fused kernel (flash or memory-efficient on GPUs,
 // the flash CPU kernel); 1.13 has none, and callers write the explicit form (models/gpt.cpp).
 #if PARALLAX_TORCH_AT_LEAST(2, 0)
 constexpr bool kHasFusedAttention = true;
-inline at::Tensor fused_causal_attention(const at::Tensor& q, const at::Tensor& k,
-                                         const at::Tensor& v, double dropout) {
-  return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, dropout, /*is_causal=*/true);
+inline at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                  double dropout, bool causal) {
+  return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, dropout, causal);
 }
 #else
 constexpr bool kHasFusedAttention = false;
-inline at::Tensor fused_causal_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                         double) {
+inline at::Tensor fused_attention(const at::Tensor&, const at::Tensor&, const at::Tensor&, double,
+                                  bool) {
   TORCH_CHECK(false, "LibTorch ", TORCH_VERSION, " has no scaled_dot_product_attention");
 }
 #endif

@@ -4,11 +4,10 @@
 #include <torch/torch.h>
 
 #include <cmath>
-#include <limits>
 #include <utility>
 
 #include "config/user_error.h"
-#include "distributed/torch_compat.h"
+#include "models/attention.h"
 
 namespace parallax {
 namespace {
@@ -56,37 +55,19 @@ class GptEmbedding : public Block {
 class CausalSelfAttention : public torch::nn::Module {
  public:
   explicit CausalSelfAttention(const GptSpec& s)
-      : heads_(s.heads), dropout_(s.dropout),
-        fused_(s.fused_attention && compat::kHasFusedAttention) {
+      : options_{s.heads, /*causal=*/true, s.dropout, s.fused_attention} {
     c_attn = register_module("c_attn", linear(s.width, 3 * s.width, 0.02));
     c_proj = register_module("c_proj", linear(s.width, s.width, 0.02 / std::sqrt(2.0 * s.layers)));
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    const int64_t b = x.size(0), t = x.size(1), c = x.size(2), d = c / heads_;
-    // [b, t, 3c] into q, k, v, each [b, heads, t, d].
-    auto qkv = c_attn->forward(x).view({b, t, 3, heads_, d}).permute({2, 0, 3, 1, 4});
-    const auto q = qkv[0], k = qkv[1], v = qkv[2];
-    const double p = is_training() ? dropout_ : 0.0;
-    torch::Tensor y;
-    if (fused_) {
-      y = compat::fused_causal_attention(q, k, v, p);
-    } else {
-      // softmax(QK^T / sqrt(d)) V, the future masked out.
-      auto scores = torch::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(d)));
-      const auto future = torch::ones({t, t}, x.options().dtype(torch::kBool)).triu(1);
-      scores = scores.masked_fill(future, -std::numeric_limits<double>::infinity());
-      auto weights = F::dropout(torch::softmax(scores, -1), F::DropoutFuncOptions().p(p));
-      y = torch::matmul(weights, v);
-    }
-    y = y.transpose(1, 2).reshape({b, t, c});
-    return F::dropout(c_proj->forward(y), F::DropoutFuncOptions().p(p));
+    const auto y = multi_head_attention(c_attn->forward(x), options_, is_training());
+    return F::dropout(c_proj->forward(y),
+                      F::DropoutFuncOptions().p(options_.dropout).training(is_training()));
   }
   torch::nn::Linear c_attn{nullptr}, c_proj{nullptr};
 
  private:
-  int64_t heads_;
-  double dropout_;
-  bool fused_;
+  AttentionOptions options_;
 };
 
 // The MLP: width to 4 x width, GPT-2's tanh GELU, back to width.

@@ -13,6 +13,7 @@ struct ModelSpec {
   int64_t in_channels = 3;
   int64_t classes = 10;
   bool batch_norm = true;
+  int64_t image_size = 32;  // height = width; ViTs need it (models/make_model.h)
 };
 
 const std::vector<std::string>& model_names();

@@ -6,7 +6,7 @@
 #include <cstdio>
 
 #include "data/load_dataset.h"
-#include "models/resnet.h"
+#include "models/make_model.h"
 #include "parallel/mixed_precision.h"
 #include "plan/activation_profile.h"
 
@@ -22,7 +22,7 @@ PlanModel build_plan_model(const Config& cfg) {
     size = data.height();
     classes = data.classes;
   }
-  m.model = make_resnet({cfg.model, channels, classes, cfg.norm == "batch"});
+  m.model = make_model({cfg.model, channels, classes, cfg.norm == "batch", size});
   m.model->set_floating_dtype(cfg.dtype == "fp64" ? torch::kDouble : torch::kFloat);
   if (cfg.channels_last) m.model->set_channels_last();
   m.model->to(m.device);

@@ -7,7 +7,7 @@
 #include "config/user_error.h"
 #include "models/blocks.h"
 #include "models/partition.h"
-#include "models/resnet.h"
+#include "models/make_model.h"
 #include "parallel/micro_batches.h"
 #include "parallel/schedule.h"
 
@@ -15,7 +15,7 @@ namespace parallax {
 
 void check_stages(const Config& cfg, const Topology& topo) {
   if (cfg.strategy != "model" && cfg.strategy != "pipeline" && cfg.strategy != "hybrid") return;
-  const auto names = make_resnet({cfg.model, 3, 10, false})->block_names();
+  const auto names = make_model({cfg.model, 3, 10, false, cfg.image_size})->block_names();
   if (topo.pp > static_cast<int>(names.size()))
     throw UserError("--nproc: " + std::to_string(topo.pp) + " pipeline stages, but " + cfg.model +
                     " has only " + std::to_string(names.size()) + " blocks to share among them; " +

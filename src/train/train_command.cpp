@@ -20,7 +20,7 @@
 #include "distributed/rank_env.h"
 #include "metrics/run_files.h"
 #include "metrics/system_info.h"
-#include "models/resnet.h"
+#include "models/make_model.h"
 #include "train/checkpoint.h"
 #include "train/elastic.h"
 #include "train/run_dir.h"
@@ -222,7 +222,8 @@ BuiltModel build_model_and_strategy(const Config& cfg, const DistContext& ctx, c
                                     torch::ScalarType dtype, bool resuming) {
   BuiltModel built;
   const int64_t before_model = allocated_bytes(ctx.device);  // the allocator's, before the model
-  built.model = make_resnet({cfg.model, data.channels(), data.classes, cfg.norm == "batch"});
+  built.model =
+      make_model({cfg.model, data.channels(), data.classes, cfg.norm == "batch", data.height()});
   built.model->set_floating_dtype(dtype);
   if (cfg.channels_last) built.model->set_channels_last();
   // Every rank loads the same file, before a strategy shards or cuts the model.

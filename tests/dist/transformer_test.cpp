@@ -1,0 +1,65 @@
+// A transformer under the strategies the ResNet tests cover: vit-tiny (attention, LayerNorm,
+// GELU, a class token) trained by ddp, zero-3 and a zero-bubble pipeline (its backward split
+// into input and weight passes through those layers) equals one device in float64.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "models/make_model.h"
+#include "run_params.h"
+
+namespace parallax {
+namespace {
+
+using testing::checked_parallax;
+using testing::run_ok;
+using testing::summary_of;
+
+std::string vit_args(const std::string& out) {
+  return checked_parallax() +
+         " train --model vit-tiny --dtype fp64 --image-size 16 --synthetic-train 32 "
+         "--synthetic-test 16 --batch-size 16 --lr 0.01 --lr-schedule constant --threads 1 "
+         "--no-augment --timing-warmup 0 --comm-timeout 60 --bucket-mb 1 --epochs 1 --out " + out;
+}
+
+double max_vit_difference(const std::string& a, const std::string& b) {
+  auto load = [](const std::string& run) {
+    auto model = make_model({"vit-tiny", 3, 10, false, 16});
+    model->set_floating_dtype(torch::kDouble);
+    torch::serialize::InputArchive archive, model_archive;
+    archive.load_from(run + "/checkpoint.pt", torch::kCPU);
+    archive.read("model", model_archive);
+    model->load(model_archive);
+    return model->parameters();
+  };
+  const auto pa = load(a), pb = load(b);
+  double worst = 0;
+  for (size_t i = 0; i < pa.size(); ++i)
+    worst = std::max(worst, (pa[i] - pb[i]).abs().max().item<double>());
+  return worst;
+}
+
+TEST(Transformers, VitTinyUnderDdpZeroThreeAndAZeroBubblePipelineEqualsOneDevice) {
+  testing::TempDir dir;
+  run_ok(vit_args(dir / "single") + " --strategy single");
+  const auto one = summary_of(dir / "single");
+  EXPECT_EQ(one["model"]["parameters"], 5'353'546);  // 16x16: 16 patches, 17 positions
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"ddp", " --strategy ddp --nproc 2"},
+      {"zero-3", " --strategy zero --zero-stage 3 --nproc 2"},
+      {"zb-h1", " --strategy pipeline --nproc 2 --micro-batches 2 --pipeline-schedule zb-h1"},
+  };
+  for (const auto& [name, args] : cases) {
+    SCOPED_TRACE(name);
+    run_ok(vit_args(dir / name) + args);
+    EXPECT_LT(max_vit_difference(dir / "single", dir / name), 1e-10);
+    EXPECT_NEAR(summary_of(dir / name)["final_loss"].get<double>(), one["final_loss"].get<double>(),
+                1e-10);
+  }
+}
+
+}  // namespace
+}  // namespace parallax

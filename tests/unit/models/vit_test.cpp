@@ -1,0 +1,80 @@
+// The ViT block list: timm's parameter count for vit-tiny, its block names, attention over every
+// token, fused attention equal to the explicit form, and sizes that do not fit.
+#include "models/vit.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "distributed/torch_compat.h"
+#include "models/make_model.h"
+#include "test_util.h"
+
+namespace parallax {
+namespace {
+
+VitSpec tiny(bool fused = true) {
+  VitSpec s = vit_spec("vit-tiny", 8, 3, 5);
+  s.layers = 2, s.heads = 2, s.width = 16;
+  s.fused_attention = fused;
+  return s;
+}
+
+TEST(Vit, VitTinyHasTimmsParameterCountAndNamedBlocks) {
+  // timm 1.0.20: VisionTransformer(img_size=32, patch_size=4, embed_dim=192, depth=12,
+  // num_heads=3, num_classes=10) has 5,362,762 parameters.
+  const auto model = make_model({"vit-tiny", 3, 10, false, 32});
+  EXPECT_EQ(model->parameter_count(), 5'362'762);
+  const auto names = model->block_names();
+  ASSERT_EQ(names.size(), 14u);
+  EXPECT_EQ(names.front(), "embed");
+  EXPECT_EQ(names[1], "blocks.0");
+  EXPECT_EQ(names.back(), "head");
+  EXPECT_TRUE(model->named_parameters().contains("blocks.0.attn.qkv.weight"));
+  EXPECT_TRUE(model->named_parameters().contains("blocks.11.mlp.fc2.weight"));
+}
+
+TEST(Vit, EveryPatchReachesTheClassTokensLogits) {
+  auto model = make_vit(tiny());
+  model->set_floating_dtype(torch::kDouble);
+  model->eval();
+  torch::manual_seed(0);
+  auto x = torch::randn({2, 3, 8, 8}, torch::kDouble);
+  const auto before = model->forward(x);
+  ASSERT_EQ(before.sizes(), (std::vector<int64_t>{2, 5}));
+  x[0].slice(1, 4, 8).slice(2, 4, 8) += 1.0;  // the last of the four 4x4 patches, image 0 only
+  const auto after = model->forward(x);
+  EXPECT_GT((before[0] - after[0]).abs().max().item<double>(), 1e-6);  // not causal
+  EXPECT_TRUE(torch::equal(before[1], after[1]));
+}
+
+TEST(Vit, FusedAttentionEqualsTheExplicitForm) {
+  if (!compat::kHasFusedAttention)
+    GTEST_SKIP() << "LibTorch " << compat::torch_version() << " has no scaled_dot_product_attention";
+  torch::manual_seed(3);
+  auto fused = make_vit(tiny(true));
+  torch::manual_seed(3);
+  auto plain = make_vit(tiny(false));
+  for (auto* m : {fused.get(), plain.get()}) m->set_floating_dtype(torch::kDouble);
+  torch::manual_seed(1);
+  const auto x = torch::randn({3, 3, 8, 8}, torch::kDouble);
+  const auto a = fused->forward(x), b = plain->forward(x);
+  EXPECT_LT((a - b).abs().max().item<double>(), 1e-12);
+  a.pow(2).sum().backward();
+  b.pow(2).sum().backward();
+  const auto pa = fused->parameters(), pb = plain->parameters();
+  for (size_t i = 0; i < pa.size(); ++i)
+    EXPECT_LT((pa[i].grad() - pb[i].grad()).abs().max().item<double>(), 1e-10) << i;
+}
+
+TEST(Vit, SizesThatDoNotFitAreOneLine) {
+  VitSpec s = tiny();
+  s.image_size = 10;
+  testing::expect_user_error([&] { make_vit(s); }, {"4x4 patches", "10x10", "--image-size"});
+  s = tiny();
+  s.heads = 3;
+  testing::expect_user_error([&] { make_vit(s); }, {"width 16", "3 heads"});
+  testing::expect_user_error([] { vit_spec("vit-huge", 32, 3, 10); }, {"vit-huge", "vit-tiny"});
+}
+
+}  // namespace
+}  // namespace parallax
