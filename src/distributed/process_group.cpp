@@ -64,10 +64,8 @@ compat::Group make_gloo(const GroupSpec& spec, const c10::intrusive_ptr<c10d::St
   return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, gloo);
 }
 
-}  // namespace
-
 // The backend --backend names (the checking group, when asked for, goes around it).
-static compat::Group make_backend(const GroupSpec& spec, const c10::intrusive_ptr<c10d::Store>& store,
+compat::Group make_backend(const GroupSpec& spec, const c10::intrusive_ptr<c10d::Store>& store,
                            int rank, int world) {
   const bool cuda = spec.device.is_cuda();
   const std::string backend = spec.backend == "auto" ? (cuda ? "nccl" : "gloo") : spec.backend;
@@ -99,6 +97,8 @@ static compat::Group make_backend(const GroupSpec& spec, const c10::intrusive_pt
   }
   return make_gloo(spec, store, rank, world);
 }
+
+}  // namespace
 
 compat::Group make_process_group(const GroupSpec& spec, const c10::intrusive_ptr<c10d::Store>& store,
                                  int rank, int world) {

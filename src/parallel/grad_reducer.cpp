@@ -97,13 +97,13 @@ void GradReducer::hook_parameters() {
     // A frozen parameter gets no gradient: its slice stays zero, finalize() launches its bucket.
     if (!params_[k].requires_grad()) continue;
     auto accumulator = torch::autograd::impl::grad_accumulator(params_[k]);
-    if (accumulators_[k] && *std::static_pointer_cast<decltype(accumulator)>(accumulators_[k]) ==
-                                accumulator)
+    using Pointer = decltype(accumulator);
+    if (accumulators_[k] && *std::static_pointer_cast<Pointer>(accumulators_[k]) == accumulator)
       continue;  // hooked already
     // before_grad() is idempotent: a second tensor hook, where the first survived, changes nothing.
     params_[k].register_hook([this, k](const torch::Tensor&) { before_grad(k); });
     accumulator->add_post_hook(std::make_unique<AfterAccumulate>([this, k] { on_grad(k); }));
-    accumulators_[k] = std::make_shared<decltype(accumulator)>(std::move(accumulator));
+    accumulators_[k] = std::make_shared<Pointer>(std::move(accumulator));
   }
 }
 
@@ -161,12 +161,12 @@ void GradReducer::zero_grad() {
 void GradReducer::prepare_accumulation(int micro_batches) {
   prepare(true);
   accumulations_ = std::max(1, micro_batches);
+  arrivals_.assign(params_.size(), 0);
 }
 
 void GradReducer::prepare(bool sync) {
   sync_ = sync;
   accumulations_ = 1;
-  arrivals_.assign(params_.size(), 0);
   if (sync) clock_.begin();
   for (size_t b = 0; b < buckets_.size(); ++b) {
     buckets_[b].pending = layout_.buckets[b].params.size();
@@ -233,7 +233,8 @@ void GradReducer::launch(Bucket& b) {
     b.work = b.scatter.work;
   } else {
     std::vector<torch::Tensor> tensors{send};
-    b.work = all_reduce_sum(group_, tensors, "gradient bucket");  // sum; divided by the world size in finalize()
+    // A sum; finalize() divides it by the world size.
+    b.work = all_reduce_sum(group_, tensors, "gradient bucket");
   }
   b.done = clock_.mark_done(b.work, device_streams_);
 }

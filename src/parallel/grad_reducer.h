@@ -144,6 +144,8 @@ class GradReducer {
 
   std::vector<torch::Tensor> params_;
   // The parameters' gradient accumulators, kept alive so that the hooks on them stay.
+  // Per parameter (null: frozen), type-erased: the accumulator's pointer type is std::shared_ptr
+  // in LibTorch 1.13 and c10::intrusive_ptr in 2.x.
   std::vector<std::shared_ptr<void>> accumulators_;
   BucketLayout layout_;
   std::vector<torch::Tensor> views_;  // param i's slice of its bucket, shaped like the param

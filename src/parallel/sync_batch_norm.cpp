@@ -66,7 +66,8 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
     auto grad_bias = dy.sum({0, 2, 3});
     auto grad_weight = (dy * x_hat).sum({0, 2, 3});
     auto sums = torch::cat({grad_bias, grad_weight});
-    sum_statistics(group, sums, "SyncBatchNorm gradient sums");  // over the global batch: how every rank's loss moves the stats
+    // Over the global batch: how every rank's loss moves the statistics.
+    sum_statistics(group, sums, "SyncBatchNorm gradient sums");
     auto mean_dy = per_channel(sums.narrow(0, 0, channels) / n);
     auto mean_dy_xhat = per_channel(sums.narrow(0, channels, channels) / n);
     auto dx = per_channel(weight * invstd) * (dy - mean_dy - x_hat * mean_dy_xhat);

@@ -1,6 +1,6 @@
 // Runs of the CLI in dist tests: running one that must succeed, reading its summary, and reading
-// its checkpoint back: the parameters of its (BatchNorm-free) resnet20 and the largest difference
-// between two runs'.
+// its checkpoint back: the parameters of its model (the one its config.json names, BatchNorm-free
+// unless asked) and the largest difference between two runs'.
 #pragma once
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "models/resnet.h"
+#include "models/make_model.h"
 #include "test_paths.h"
 #include "test_util.h"
 
@@ -39,7 +39,9 @@ inline torch::ScalarType dtype_of_run(const std::string& run_dir) {
 }
 
 inline std::vector<torch::Tensor> parameters_of(const std::string& run_dir, bool batch_norm = false) {
-  auto model = make_resnet({"resnet20", 3, 10, batch_norm});
+  const auto cfg = nlohmann::json::parse(read_text(run_dir + "/config.json"));
+  auto model = make_model({cfg.value("model", std::string("resnet20")), 3, 10, batch_norm,
+                           cfg.value("image_size", int64_t{32})});
   model->set_floating_dtype(dtype_of_run(run_dir));
   torch::serialize::InputArchive archive, model_archive;
   archive.load_from(run_dir + "/checkpoint.pt", torch::kCPU);  // a GPU run's too

@@ -8,13 +8,13 @@
 #include <utility>
 #include <vector>
 
-#include "models/make_model.h"
 #include "run_params.h"
 
 namespace parallax {
 namespace {
 
 using testing::checked_parallax;
+using testing::max_difference;
 using testing::run_ok;
 using testing::summary_of;
 
@@ -23,23 +23,6 @@ std::string vit_args(const std::string& out) {
          " train --model vit-tiny --dtype fp64 --image-size 16 --synthetic-train 32 "
          "--synthetic-test 16 --batch-size 16 --lr 0.01 --lr-schedule constant --threads 1 "
          "--no-augment --timing-warmup 0 --comm-timeout 60 --bucket-mb 1 --epochs 1 --out " + out;
-}
-
-double max_vit_difference(const std::string& a, const std::string& b) {
-  auto load = [](const std::string& run) {
-    auto model = make_model({"vit-tiny", 3, 10, false, 16});
-    model->set_floating_dtype(torch::kDouble);
-    torch::serialize::InputArchive archive, model_archive;
-    archive.load_from(run + "/checkpoint.pt", torch::kCPU);
-    archive.read("model", model_archive);
-    model->load(model_archive);
-    return model->parameters();
-  };
-  const auto pa = load(a), pb = load(b);
-  double worst = 0;
-  for (size_t i = 0; i < pa.size(); ++i)
-    worst = std::max(worst, (pa[i] - pb[i]).abs().max().item<double>());
-  return worst;
 }
 
 TEST(Transformers, VitTinyUnderDdpZeroThreeAndAZeroBubblePipelineEqualsOneDevice) {
@@ -55,7 +38,7 @@ TEST(Transformers, VitTinyUnderDdpZeroThreeAndAZeroBubblePipelineEqualsOneDevice
   for (const auto& [name, args] : cases) {
     SCOPED_TRACE(name);
     run_ok(vit_args(dir / name) + args);
-    EXPECT_LT(max_vit_difference(dir / "single", dir / name), 1e-10);
+    EXPECT_LT(max_difference(dir / "single", dir / name), 1e-10);
     EXPECT_NEAR(summary_of(dir / name)["final_loss"].get<double>(), one["final_loss"].get<double>(),
                 1e-10);
   }

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "distributed/torch_compat.h"
+#include "attention_kernels.h"
 #include "test_util.h"
 
 namespace parallax {
@@ -73,19 +74,8 @@ TEST(Gpt, LogitsAtAPositionDependOnlyOnTheTokensUpToIt) {
 TEST(Gpt, FusedAttentionEqualsTheExplicitForm) {
   if (!compat::kHasFusedAttention)
     GTEST_SKIP() << "LibTorch " << compat::torch_version() << " has no scaled_dot_product_attention";
-  torch::manual_seed(3);
-  auto fused = make_gpt(tiny(true));
-  torch::manual_seed(3);
-  auto plain = make_gpt(tiny(false));
-  for (auto* m : {fused.get(), plain.get()}) m->set_floating_dtype(torch::kDouble);
-  const auto x = tokens(3, 12, 11, 1);
-  const auto a = fused->forward(x), b = plain->forward(x);
-  EXPECT_LT((a - b).abs().max().item<double>(), 1e-12);
-  a.pow(2).sum().backward();
-  b.pow(2).sum().backward();
-  const auto pa = fused->parameters(), pb = plain->parameters();
-  for (size_t i = 0; i < pa.size(); ++i)
-    EXPECT_LT((pa[i].grad() - pb[i].grad()).abs().max().item<double>(), 1e-10) << i;
+  testing::expect_fused_attention_equals_explicit(
+      [](bool fused) { return make_gpt(tiny(fused)); }, tokens(3, 12, 11, 1));
 }
 
 TEST(Gpt, LearnsARepeatingSequence) {

@@ -7,6 +7,7 @@
 
 #include "distributed/torch_compat.h"
 #include "models/make_model.h"
+#include "attention_kernels.h"
 #include "test_util.h"
 
 namespace parallax {
@@ -50,20 +51,10 @@ TEST(Vit, EveryPatchReachesTheClassTokensLogits) {
 TEST(Vit, FusedAttentionEqualsTheExplicitForm) {
   if (!compat::kHasFusedAttention)
     GTEST_SKIP() << "LibTorch " << compat::torch_version() << " has no scaled_dot_product_attention";
-  torch::manual_seed(3);
-  auto fused = make_vit(tiny(true));
-  torch::manual_seed(3);
-  auto plain = make_vit(tiny(false));
-  for (auto* m : {fused.get(), plain.get()}) m->set_floating_dtype(torch::kDouble);
   torch::manual_seed(1);
   const auto x = torch::randn({3, 3, 8, 8}, torch::kDouble);
-  const auto a = fused->forward(x), b = plain->forward(x);
-  EXPECT_LT((a - b).abs().max().item<double>(), 1e-12);
-  a.pow(2).sum().backward();
-  b.pow(2).sum().backward();
-  const auto pa = fused->parameters(), pb = plain->parameters();
-  for (size_t i = 0; i < pa.size(); ++i)
-    EXPECT_LT((pa[i].grad() - pb[i].grad()).abs().max().item<double>(), 1e-10) << i;
+  testing::expect_fused_attention_equals_explicit(
+      [](bool fused) { return make_vit(tiny(fused)); }, x);
 }
 
 TEST(Vit, SizesThatDoNotFitAreOneLine) {
