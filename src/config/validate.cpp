@@ -20,6 +20,11 @@ void require(bool ok, const char* option, T value, const char* what) {
   throw UserError(msg.str());
 }
 
+template <typename T>
+void require(bool ok, const char* option, T value, const std::string& what) {
+  require(ok, option, value, what.c_str());
+}
+
 // inf and nan pass every later comparison that they should fail (--lr inf > 0): refused first.
 void check_finite_numbers(const Config& c) {
   for (const auto& [option, value] : std::initializer_list<std::pair<const char*, double>>{
@@ -28,6 +33,8 @@ void check_finite_numbers(const Config& c) {
            {"--weight-decay", c.weight_decay},
            {"--warmup", c.warmup},
            {"--target-accuracy", c.target_accuracy},
+           {"--target-loss", c.target_loss},
+           {"--dropout", c.dropout},
            {"--comm-timeout", c.comm_timeout},
            {"--bucket-mb", c.bucket_mb},
            {"--tail-bucket-mb", c.tail_bucket_mb}})
@@ -166,6 +173,39 @@ void check_dataset_options(const Config& c) {
           "applies to a dataset read from files; size synthetic data with --synthetic-train");
   require(c.dataset != "synthetic" || c.test_subset == 0, "--test-subset", c.test_subset,
           "applies to a dataset read from files; size synthetic data with --synthetic-test");
+  const bool text = c.dataset == "shakespeare" || c.dataset == "text" ||
+                    c.dataset == "synthetic-text";
+  const bool language_model = c.model.rfind("gpt", 0) == 0;
+  require(!language_model || text, "--dataset", c.dataset,
+          "is images; " + c.model + " is a language model: give --dataset shakespeare, text or "
+          "synthetic-text");
+  require(language_model || !text, "--dataset", c.dataset,
+          "is text; " + c.model + " classifies images: give --model gpt-mini, gpt-char or gpt2");
+  require(c.dataset != "text" || !c.data_dir.empty(), "--dataset", c.dataset,
+          "needs --data-dir with a UTF-8 text file or a folder of them");
+  require(!text || c.train_subset == 0, "--train-subset", c.train_subset,
+          "applies to images; size text epochs with --text-windows");
+  require(!text || c.test_subset == 0, "--test-subset", c.test_subset,
+          "applies to images; size text validation with --eval-windows");
+  require(!text || c.target_accuracy == 0, "--target-accuracy", c.target_accuracy,
+          "applies to classifiers; give a language model --target-loss");
+  require(text || c.target_loss == 0, "--target-loss", c.target_loss,
+          "applies to language models; give a classifier --target-accuracy");
+  require(c.target_loss >= 0, "--target-loss", c.target_loss, "must be 0 (none) or more");
+  require(c.text_windows >= 0, "--text-windows", c.text_windows, "must be 0 (a pass) or more");
+  require(c.eval_windows >= 0, "--eval-windows", c.eval_windows, "must be 0 (default) or more");
+  for (const auto& [name, v] : {std::pair<const char*, int64_t>{"--layers", c.layers},
+                                {"--heads", c.heads},
+                                {"--width", c.width},
+                                {"--context", c.context}})
+    require(v >= 0, name, v, "must be 0 (the model's own) or more");
+  require(c.dropout >= 0 && c.dropout < 1, "--dropout", c.dropout, "must be in [0, 1)");
+  if (c.dataset == "synthetic-text") {
+    require(c.vocab >= 2 && c.vocab <= 1000000, "--vocab", c.vocab,
+            "must be between 2 and 1000000");
+    require(c.synthetic_train >= 1, "--synthetic-train", c.synthetic_train, "must be at least 1");
+    require(c.synthetic_test >= 1, "--synthetic-test", c.synthetic_test, "must be at least 1");
+  }
   if (c.dataset == "synthetic") {
     require(c.synthetic_train >= 1, "--synthetic-train", c.synthetic_train, "must be at least 1");
     require(c.synthetic_test >= 1, "--synthetic-test", c.synthetic_test, "must be at least 1");

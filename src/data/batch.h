@@ -5,8 +5,8 @@
 namespace parallax {
 
 struct Batch {
-  torch::Tensor images;  // float [B, C, H, W]
-  torch::Tensor labels;  // int64 [B]
+  torch::Tensor images;  // float [B, C, H, W]; text: int64 tokens [B, context]
+  torch::Tensor labels;  // int64 [B]; text: the next tokens, int64 [B, context]
   int64_t size() const { return labels.size(0); }
 };
 

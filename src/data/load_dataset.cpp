@@ -7,6 +7,7 @@
 #include "data/cifar10.h"
 #include "data/idx.h"
 #include "data/synthetic.h"
+#include "data/text_corpus.h"
 
 namespace parallax {
 
@@ -14,10 +15,29 @@ std::string default_data_dir(const std::string& dataset) {
   if (dataset == "cifar10") return "data/cifar10";
   if (dataset == "fashion-mnist") return PARALLAX_DEFAULT_FASHION_MNIST_DIR;
   if (dataset == "mnist") return "data/mnist";
+  if (dataset == "shakespeare") return default_shakespeare_dir();
   return "";
 }
 
-Dataset load_dataset(const Config& cfg) {
+bool is_text_dataset(const std::string& dataset) {
+  return dataset == "shakespeare" || dataset == "text" || dataset == "synthetic-text";
+}
+
+Dataset load_dataset(const Config& cfg, int64_t context) {
+  if (is_text_dataset(cfg.dataset)) {
+    TextSpec spec;
+    spec.dataset = cfg.dataset;
+    spec.path = cfg.data_dir;
+    spec.context = context;
+    spec.train_windows = cfg.text_windows;
+    spec.eval_windows = cfg.eval_windows;
+    spec.kind = cfg.synthetic_kind;
+    spec.vocab = cfg.vocab;
+    spec.synthetic_train = cfg.synthetic_train;
+    spec.synthetic_test = cfg.synthetic_test;
+    spec.seed = cfg.seed;
+    return load_text_dataset(spec);
+  }
   if (cfg.dataset == "synthetic") {
     SyntheticSpec spec;
     spec.kind = cfg.synthetic_kind;

@@ -8,6 +8,9 @@
 namespace parallax {
 
 std::string default_data_dir(const std::string& dataset);
-Dataset load_dataset(const Config& cfg);
+// context: a text dataset's window length (the model's context); unused for images.
+Dataset load_dataset(const Config& cfg, int64_t context = 0);
+
+bool is_text_dataset(const std::string& dataset);
 
 }  // namespace parallax

@@ -3,6 +3,8 @@
 
 #include <torch/torch.h>
 
+#include "data/text_windows.h"
+
 namespace parallax {
 
 Loader::Loader(const Split& split, Normalization norm, const LoaderOptions& options,
@@ -14,6 +16,13 @@ Loader::Loader(const Split& split, Normalization norm, const LoaderOptions& opti
       sampler_(split.size(), options.train, options.seed, options.rank, options.world,
                /*pad=*/options.train) {
   new_host_buffers();
+  if (split.is_text()) {
+    if (device.is_cuda()) {
+      device_images_ = torch::empty_like(host_images_, torch::TensorOptions().device(device));
+      device_labels_ = torch::empty_like(host_labels_, torch::TensorOptions().device(device));
+    }
+    return;
+  }
   // Channels-last: the batch is copied once into an NHWC buffer (on the GPU, by the upload).
   const auto format =
       options.channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
@@ -28,8 +37,13 @@ Loader::Loader(const Split& split, Normalization norm, const LoaderOptions& opti
 }
 
 void Loader::new_host_buffers() {
-  const auto& img = split_.images;
   auto host = torch::TensorOptions().pinned_memory(device_.is_cuda());
+  if (split_.is_text()) {  // token windows: inputs and targets, int64 [batch, context] each
+    host_images_ = torch::empty({options_.batch_size, split_.context}, host.dtype(torch::kLong));
+    host_labels_ = torch::empty({options_.batch_size, split_.context}, host.dtype(torch::kLong));
+    return;
+  }
+  const auto& img = split_.images;
   host_images_ = torch::empty({options_.batch_size, img.size(1), img.size(2), img.size(3)},
                               host.dtype(torch::kFloat));
   host_labels_ = torch::empty({options_.batch_size}, host.dtype(torch::kLong));
@@ -57,6 +71,10 @@ Batch Loader::batch(int64_t i) {
   // after batch with no sync), and the allocator hands a block out again only once the copies
   // recorded on it have finished. After the first batches this allocates nothing new.
   if (device_.is_cuda()) new_host_buffers();
+  if (split_.is_text()) {
+    fill_text(order, first, count);
+    return upload(count);
+  }
   const auto& img = split_.images;
   const int64_t c = img.size(1), h = img.size(2), w = img.size(3), pixels = c * h * w;
   const uint8_t* src = img.data_ptr<uint8_t>();
@@ -72,6 +90,24 @@ Batch Loader::batch(int64_t i) {
     dst_labels[k] = labels[sample];
   }
 
+  return upload(count);
+}
+
+void Loader::fill_text(const std::vector<int64_t>& order, int64_t first, int64_t count) {
+  const int64_t n = split_.tokens.size(0), t = split_.context;
+  const int64_t* tokens = split_.tokens.data_ptr<int64_t>();
+  int64_t* inputs = host_images_.data_ptr<int64_t>();
+  int64_t* targets = host_labels_.data_ptr<int64_t>();
+  for (int64_t k = 0; k < count; ++k) {
+    const int64_t sample = order[first + k];
+    const int64_t start = options_.train
+                              ? train_window_start(options_.seed, sampler_.epoch(), sample, n, t)
+                              : eval_window_start(sample, split_.windows, n, t);
+    fill_window(tokens, start, t, inputs + k * t, targets + k * t);
+  }
+}
+
+Batch Loader::upload(int64_t count) {
   Batch b{host_images_.narrow(0, 0, count), host_labels_.narrow(0, 0, count)};
   if (!device_.is_cuda()) {
     if (cast_images_.defined()) b.images = cast_images_.narrow(0, 0, count).copy_(b.images);

@@ -44,6 +44,26 @@ std::vector<std::vector<size_t>> ModelBlocks::parameter_indices_by_block() const
   return indices;
 }
 
+std::vector<std::vector<size_t>> ModelBlocks::parameter_indices_used_by_block() const {
+  auto indices = parameter_indices_by_block();
+  for (const auto& tie : ties_) {
+    const auto owned = blocks_[tie.owner].block->named_parameters();
+    size_t k = 0;
+    for (const auto& item : owned) {
+      if (item.key() == tie.name) indices[tie.user].push_back(indices[tie.owner][k]);
+      ++k;
+    }
+  }
+  return indices;
+}
+
+torch::Tensor ModelBlocks::example_input(const std::vector<int64_t>& shape,
+                                         c10::Device device) const {
+  return torch::zeros(shape, torch::TensorOptions()
+                                 .dtype(token_input_ ? torch::kLong : scalar_type())
+                                 .device(device));
+}
+
 std::vector<std::string> ModelBlocks::block_names() const {
   std::vector<std::string> names;
   for (const auto& b : blocks_) names.push_back(b.name);

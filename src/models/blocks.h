@@ -31,6 +31,16 @@ class Block : public torch::nn::Module {
   virtual void set_norm_override(const NormOverride& f) {}  // blocks without BatchNorm ignore it
 };
 
+// A weight two blocks share (GPT's token embedding and its LM head): `owner` registers it as a
+// parameter, `user` borrows it. A strategy that places the two apart gives the user a copy of its
+// own (rebind) and sums the two gradients each step (Megatron's embedding group).
+struct TiedWeight {
+  size_t owner = 0, user = 0;  // block indices
+  std::string name;            // the parameter's name within the owner block ("wte.weight")
+  std::function<torch::Tensor()> weight;                // the owner's parameter
+  std::function<void(const torch::Tensor&)> rebind;     // the user computes with this from now
+};
+
 struct NamedBlock {
   std::string name;  // "stem", "layer1.0", ..., "fc"
   std::shared_ptr<Block> block;
@@ -65,11 +75,24 @@ class ModelBlocks : public torch::nn::Module {
   // For each block, the indices of its parameters in parameters() (which lists them block by
   // block, in order).
   std::vector<std::vector<size_t>> parameter_indices_by_block() const;
+  // The same, plus the tied parameters each block borrows (what it needs present to run).
+  std::vector<std::vector<size_t>> parameter_indices_used_by_block() const;
+
+  void add_tie(TiedWeight tie) { ties_.push_back(std::move(tie)); }
+  const std::vector<TiedWeight>& ties() const { return ties_; }
+
+  // A language model's first block takes token ids (int64) where others take images.
+  void set_token_input(bool tokens) { token_input_ = tokens; }
+  bool token_input() const { return token_input_; }
+  // Zeros of this shape that the first block accepts: token ids, or values in scalar_type().
+  torch::Tensor example_input(const std::vector<int64_t>& shape, c10::Device device) const;
 
  private:
   std::vector<NamedBlock> blocks_;
   BeforeBlock before_block_;
   AfterBlock after_block_;
+  std::vector<TiedWeight> ties_;
+  bool token_input_ = false;
 };
 
 }  // namespace parallax

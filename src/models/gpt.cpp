@@ -107,20 +107,22 @@ class GptBlock : public Block {
   std::shared_ptr<Mlp> mlp;
 };
 
-// ln_f, then logits against the token embedding's weight (not registered here: one parameter).
+// ln_f, then logits against the token embedding's weight (not registered here: one parameter),
+// or a copy of it that a pipeline stage apart from the embedding holds (TiedWeight).
 class GptHead : public Block {
  public:
-  GptHead(const GptSpec& s, std::shared_ptr<GptEmbedding> embedding)
-      : embedding_(std::move(embedding)) {
+  GptHead(const GptSpec& s, const std::shared_ptr<GptEmbedding>& embedding)
+      : weight_(embedding->wte->weight) {
     ln_f = register_module("ln_f", layer_norm(s.width));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
-    return F::linear(ln_f->forward(x), embedding_->wte->weight);
+    return F::linear(ln_f->forward(x), weight_);
   }
+  void use_weight(const torch::Tensor& w) { weight_ = w; }
   torch::nn::LayerNorm ln_f{nullptr};
 
  private:
-  std::shared_ptr<GptEmbedding> embedding_;
+  torch::Tensor weight_;  // the same tensor as the embedding's (one TensorImpl) unless rebound
 };
 
 }  // namespace
@@ -161,7 +163,16 @@ std::shared_ptr<ModelBlocks> make_gpt(const GptSpec& s) {
   model->add("embed", embedding);
   for (int64_t i = 0; i < s.layers; ++i)
     model->add("h." + std::to_string(i), std::make_shared<GptBlock>(s));
-  model->add("head", std::make_shared<GptHead>(s, embedding));
+  auto head = std::make_shared<GptHead>(s, embedding);
+  model->add("head", head);
+  TiedWeight tie;
+  tie.owner = 0;
+  tie.user = static_cast<size_t>(s.layers) + 1;
+  tie.name = "wte.weight";
+  tie.weight = [embedding] { return embedding->wte->weight; };
+  tie.rebind = [head](const torch::Tensor& w) { head->use_weight(w); };
+  model->add_tie(std::move(tie));
+  model->set_token_input(true);
   return model;
 }
 

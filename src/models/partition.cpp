@@ -102,11 +102,19 @@ std::vector<double> block_costs(ModelBlocks& model, const std::string& by,
   // gets. The first run warms up (allocator, kernels); the best of the next three counts. One block
   // at a time is on the device: a model too large for it can still be profiled and cut.
   // A constant input: drawing random numbers here would shift the seeded generator.
-  auto x = torch::full(input_shape, 0.5, torch::TensorOptions().dtype(model.scalar_type()).device(device));
-  for (const auto& b : blocks) {
-    auto& block = *b.block;
+  auto x = model.token_input()
+               ? model.example_input(input_shape, device)
+               : torch::full(input_shape, 0.5,
+                             torch::TensorOptions().dtype(model.scalar_type()).device(device));
+  for (size_t index = 0; index < blocks.size(); ++index) {
+    auto& block = *blocks[index].block;
     const auto params = block.parameters();
     const auto home = params.empty() ? device : params.front().device();
+    // A block that borrows another's weight (a tied LM head) needs that block on the device too.
+    std::vector<torch::nn::Module*> lenders;
+    for (const auto& tie : model.ties())
+      if (tie.user == index) lenders.push_back(blocks[tie.owner].block.get());
+    for (auto* m : lenders) m->to(device);
     // Training mode, as in a step; the running statistics it updates are put back afterwards.
     std::vector<torch::Tensor> saved;
     for (const auto& t : block.buffers()) saved.push_back(t.clone());
@@ -114,7 +122,7 @@ std::vector<double> block_costs(ModelBlocks& model, const std::string& by,
     double best = std::numeric_limits<double>::infinity();
     torch::Tensor y;
     for (int run = 0; run < 4; ++run) {
-      auto in = x.detach().requires_grad_(true);
+      auto in = x.is_floating_point() ? x.detach().requires_grad_(true) : x;  // tokens: no gradient
       const Stopwatch watch;
       y = block.forward(in);
       y.backward(torch::ones_like(y));
@@ -124,6 +132,10 @@ std::vector<double> block_costs(ModelBlocks& model, const std::string& by,
     costs.push_back(best);
     x = y.detach();
     for (auto& p : block.parameters()) p.mutable_grad().reset();
+    for (auto* m : lenders) {
+      for (auto& p : m->parameters()) p.mutable_grad().reset();
+      m->to(home);
+    }
     block.to(home);
     torch::NoGradGuard no_grad;
     auto buffers = block.buffers();
@@ -139,7 +151,7 @@ std::vector<std::vector<int64_t>> block_output_shapes(ModelBlocks& model,
   const bool was_training = model.is_training();
   model.eval();  // running statistics untouched; BatchNorm accepts any batch size
   std::vector<std::vector<int64_t>> shapes;
-  auto x = torch::zeros(input_shape, torch::TensorOptions().dtype(model.scalar_type()).device(device));
+  auto x = model.example_input(input_shape, device);
   for (const auto& b : model.blocks()) {
     x = b.block->forward(x);
     shapes.push_back(x.sizes().vec());

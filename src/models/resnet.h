@@ -14,6 +14,10 @@ struct ModelSpec {
   int64_t classes = 10;
   bool batch_norm = true;
   int64_t image_size = 32;  // height = width; ViTs need it (models/make_model.h)
+  // Transformers (vit, gpt): sizes over the named model's, 0 keeps its own; gpt's vocabulary is
+  // `classes` and its context `context`.
+  int64_t layers = 0, heads = 0, width = 0, context = 0;
+  double dropout = 0;
 };
 
 const std::vector<std::string>& model_names();

@@ -13,6 +13,7 @@
 #include "distributed/collectives.h"
 #include "distributed/interrupt.h"
 #include "metrics/clock.h"
+#include "models/task_loss.h"
 #include "parallel/sync_batch_norm.h"
 
 namespace parallax {
@@ -72,14 +73,14 @@ StepStats DataParallel::train_step(const Batch& batch) {
     // fp16: the buckets' averaging divides by the loss scale too (no pass of its own).
     reducer_->set_grad_scale(loss_scale());
     auto logits = forward_logits(images);
-    auto loss = torch::nn::functional::cross_entropy(logits.to(model_dtype_), labels);
+    auto loss = task_loss(logits.to(model_dtype_), labels);
     // The first micro-batch's: later ones find earlier micro-steps' gradients in place.
     if (m == 0) probe_.forward_end(transient_parameter_bytes());
     trace_phase("forward");
     // Divided by K so that K accumulated micro-batches give the gradient of the whole batch.
     scaled(accumulate_ > 1 ? loss / static_cast<double>(accumulate_) : loss).backward();
     step_sums_[0] += loss.detach().to(torch::kDouble) * micro;
-    step_sums_[1] += logits.detach().argmax(1).eq(labels).sum().to(torch::kDouble);
+    step_sums_[1] += correct_count(logits.detach(), labels).to(torch::kDouble);
     trace_phase("backward");
     if (last) reducer_->finalize();  // its wait is the reducer's to lay on the trace
     trace_boundary();

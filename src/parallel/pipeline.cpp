@@ -51,8 +51,11 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
   const auto all = model_->parameters();
   std::vector<size_t> mine = tally_pieces(all);  // this rank's: indices into parameters()
   record_block_sizes();
+  split_ties();
   place_model();
   keep_stage_state(all, std::move(mine));
+  for (const auto& t : stage_ties_)
+    if (!t.owner) params_.push_back(t.copy);
   optimizer_ = make_optimizer(cfg, params_);  // this stage's parameters only
   make_executor(shapes);
   plan_ = all_schedules(schedule_name_, micro, layout_);
@@ -225,6 +228,7 @@ StepStats Pipeline::train_step(const Batch& batch) {
   }
   StageTimes t = executor_->run(schedule_, train_micro_, batch, true);
   finish_gradients();
+  sum_tied_gradients();
   probe_.activations(t.peak_activation_bytes);  // the executor's, from the allocator
   probe_.backward_end();
   if (reducer_) probe_.set_gradients(reducer_->measured_gradient_bytes());
@@ -275,7 +279,7 @@ void Pipeline::finish_gradients() {
 
 torch::Tensor Pipeline::step_sums(const StageTimes& t, const Batch& batch) const {
   // This stage's gradient, once per replica in the world sum (hence / dp_size).
-  const auto grad_norm_sq = squared_grad_norm(params_) / static_cast<double>(ctx_.dp_size);
+  const auto grad_norm_sq = squared_grad_norm(norm_params()) / static_cast<double>(ctx_.dp_size);
   // Beside the loss, correct and images: whether any rank was asked to stop (SIGINT/SIGTERM), so
   // that all stop at this step.
   return torch::stack({t.loss_sum, t.correct,

@@ -57,6 +57,23 @@ class Pipeline : public SingleDevice {
   void make_executor(const std::vector<std::vector<int64_t>>& shapes);
   void join_replicas();
 
+  // Tied weights (GPT's embedding and head) on two different ranks: the user's rank holds a copy
+  // of its own, and the two gradients are summed between the two ranks every step (Megatron's
+  // embedding group), so that both copies take the same update (pipeline_ties.cpp).
+  struct StageTie {
+    size_t tie = 0;      // index into model_->ties()
+    bool owner = false;  // this rank holds the owner block (else the user's copy)
+    int peer = 0;        // the other rank's stage
+    torch::Tensor copy;  // the user's copy (undefined on the owner's rank)
+  };
+  void split_ties();  // before place_model(): the copy is made while every block is whole
+  void sum_tied_gradients();
+  // From the owner's weight and optimizer state in the checkpoint.
+  void load_tied_copies(torch::serialize::InputArchive& archive, torch::optim::Optimizer& whole);
+  // params_ without the tied copies: what this stage adds to the model's gradient norm.
+  std::vector<torch::Tensor> norm_params() const;
+  std::vector<StageTie> stage_ties_;
+
   // train_step()'s steps: gradients cleared before the pass and finished after it, the sums
   // reduced over the world, the pass's times added up, and the step's figures read back.
   void clear_stage_grads();

@@ -59,6 +59,7 @@ void Pipeline::load(torch::serialize::InputArchive& archive) {
   } else {
     auto whole = make_optimizer(cfg_, model_->parameters());
     load_with(archive, *whole);  // the whole model; this stage keeps its own optimizer state
+    load_tied_copies(archive, *whole);
     for (const auto& p : params_)
       if (const auto state = get_param_state(*whole, p)) set_param_state(*optimizer_, p, *state);
   }
@@ -104,6 +105,8 @@ nlohmann::json Pipeline::details() const {
       {"bubble_fraction_theory", bubble_theory(schedule_name_, micro, ctx_.stages, layout_.chunks)},
       {"bubble_fraction_profiled", timed ? nlohmann::json(sim.bubble) : nullptr},
       {"planned_on", planned_on_profile_ ? "profiled times of step 2" : "unit times"},
+      // A tied weight (GPT's embedding and head) held on two ranks, its gradients summed.
+      {"tied_weights_across_ranks", !stage_ties_.empty()},
       {"ranks", ranks}};
 }
 

@@ -9,6 +9,7 @@
 #include "data/loader.h"
 #include "distributed/interrupt.h"
 #include "metrics/clock.h"
+#include "models/task_loss.h"
 #include "optim/optimizer.h"
 
 namespace parallax {
@@ -83,7 +84,7 @@ StepStats SingleDevice::train_step(const Batch& batch) {
   probe_.step_begin();
   trace_begin();
   auto logits = forward_logits(batch.images);
-  auto loss = torch::nn::functional::cross_entropy(logits.to(model_dtype_), batch.labels);
+  auto loss = task_loss(logits.to(model_dtype_), batch.labels);
   probe_.forward_end();
   trace_phase("forward");
   scaled(loss).backward();
@@ -106,7 +107,7 @@ StepStats SingleDevice::train_step(const Batch& batch) {
   trace_phase("optimizer");
   // One host sync per step: the loss, the count of right answers and the gradient's norm leave
   // the device together.
-  auto correct = logits.detach().argmax(1).eq(batch.labels).sum();
+  auto correct = correct_count(logits.detach(), batch.labels);
   auto all =
       torch::stack({loss.detach().to(torch::kDouble), correct.to(torch::kDouble), grad_norm_sq})
           .cpu();
@@ -133,9 +134,10 @@ EvalStats SingleDevice::evaluate(Loader& test) {
   for (int64_t i = 0; i < test.batches(); ++i) {
     const Batch b = test.batch(i);
     auto logits = forward_logits(b.images).to(model_dtype_);
-    loss_sum += torch::nn::functional::cross_entropy(
-        logits, b.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-    correct += logits.argmax(1).eq(b.labels).sum();
+    // The mean over the batch's targets, weighted by its samples (a text window's tokens count
+    // as one sample: every window has as many).
+    loss_sum += task_loss(logits, b.labels).to(torch::kDouble) * static_cast<double>(b.size());
+    correct += correct_count(logits, b.labels);
     stats.total += b.size();
   }
   stats.loss_sum = loss_sum.item<double>();

@@ -11,6 +11,7 @@
 #include "metrics/heap.h"
 #include "metrics/step_trace.h"
 #include "models/blocks.h"
+#include "models/task_loss.h"
 
 namespace parallax {
 namespace {
@@ -259,7 +260,8 @@ void StageExecutor::run_forward(const Action& a, const Batch& batch,
   torch::Tensor x = forward_input(a, batch, offsets, sizes);
   // The first piece's images too under a split backward: the input delimits the graph
   // (split_backward.h); their gradient is never computed.
-  if (train && (g > 0 || split_)) x = x.detach().requires_grad_(true);
+  // Token ids cannot be a graph's leaf: a language model's first piece runs I as a whole backward.
+  if (train && (g > 0 || split_) && x.is_floating_point()) x = x.detach().requires_grad_(true);
   const int c0 = clock_.mark();
   torch::Tensor y;
   {
@@ -277,9 +279,9 @@ void StageExecutor::run_forward(const Action& a, const Batch& batch,
 
 void StageExecutor::add_loss(const Action& a, const torch::Tensor& y, const torch::Tensor& labels,
                              int64_t rows, int64_t total, bool train, StageTimes& t) {
-  auto loss = torch::nn::functional::cross_entropy(y.to(model_dtype_), labels);
+  auto loss = task_loss(y.to(model_dtype_), labels);
   t.loss_sum += loss.detach().to(torch::kDouble) * static_cast<double>(rows);
-  t.correct += y.detach().argmax(1).eq(labels).sum().to(torch::kDouble);
+  t.correct += correct_count(y.detach(), labels).to(torch::kDouble);
   // Weighted by the micro-batch's share: the gradients add up to the batch mean's.
   if (train) outputs_[slot(a)] = loss * (static_cast<double>(rows) / total * loss_scale_);
 }
@@ -301,7 +303,7 @@ void StageExecutor::pass_activation(const Action& a, torch::Tensor& y, bool trai
 void StageExecutor::run_weight(const Action& a) {
   const int k = slot(a);
   const int c0 = clock_.mark();
-  backward_weight(*pending_w_[k]);  // the activations of this chunk's micro-batch go here
+  if (pending_w_[k]) backward_weight(*pending_w_[k]);  // this micro-batch's activations go here
   pending_w_[k].reset();
   mark_busy(a, c0);
 }
@@ -311,7 +313,9 @@ void StageExecutor::run_backward(const Action& a) {
   torch::Tensor grad = output_grad(a);
   const int c0 = clock_.mark();
   torch::Tensor input_grad;
-  if (a.kind == Action::kBackward) {
+  // The first piece of a language model (token ids in) has no input leaf to split at: its I is
+  // a whole backward, and its W has nothing left to do.
+  if (a.kind == Action::kBackward || !inputs_[k].requires_grad()) {
     if (grad.defined())
       outputs_[k].backward(grad);
     else

@@ -36,7 +36,8 @@ Zero::Zero(const Config& cfg, const DistContext& ctx, std::shared_ptr<ModelBlock
   optimizer_ = make_optimizer(cfg, shards_);
   gathers_.resize(layout.buckets.size());
   for (size_t b = 0; b < layout.buckets.size(); ++b) all_buckets_.push_back(b);
-  for (const auto& indices : model_->parameter_indices_by_block()) {
+  // A block that borrows a tied weight (GPT's head) needs its bucket gathered too.
+  for (const auto& indices : model_->parameter_indices_used_by_block()) {
     std::set<size_t> buckets;
     for (size_t k : indices) buckets.insert(layout.bucket_of[k]);
     block_buckets_.emplace_back(buckets.begin(), buckets.end());

@@ -14,7 +14,9 @@ ActivationProfile profile_activations(ModelBlocks& model, const std::vector<int6
                                       const Precision& precision) {
   std::vector<int64_t> shape{rows};
   shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
-  const auto x = torch::full(shape, 0.5, torch::TensorOptions().dtype(model.scalar_type()).device(device));
+  const auto x = model.token_input()
+                     ? model.example_input(shape, device)
+                     : torch::full(shape, 0.5, torch::TensorOptions().dtype(model.scalar_type()).device(device));
   std::vector<torch::Tensor> saved;
   for (const auto& t : model.buffers()) saved.push_back(t.clone());
   model.train();
@@ -25,7 +27,7 @@ ActivationProfile profile_activations(ModelBlocks& model, const std::vector<int6
     torch::Tensor in = x;
     for (const auto& b : model.blocks()) {
       const int64_t before = allocated_bytes(device);
-      auto xin = in.detach().requires_grad_(true);
+      auto xin = in.is_floating_point() ? in.detach().requires_grad_(true) : in;
       torch::Tensor y;
       {
         const AutocastGuard autocast(precision, device);
@@ -56,6 +58,7 @@ ActivationProfile profile_activations(ModelBlocks& model, const std::vector<int6
       before = now;
     }
   }
+  for (auto& p : model.parameters()) p.mutable_grad().reset();  // a tied head's, into the embedding
   torch::NoGradGuard no_grad;
   auto buffers = model.buffers();
   for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(saved[i]);

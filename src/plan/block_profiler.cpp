@@ -9,6 +9,7 @@
 
 #include "metrics/stream_clock.h"
 #include "models/blocks.h"
+#include "models/task_loss.h"
 #include "optim/optimizer.h"
 #include "plan/fastest_run.h"
 
@@ -38,13 +39,17 @@ struct SavedBuffers {
 torch::Tensor input_of(const ComputeProbe& probe, int64_t rows) {
   std::vector<int64_t> shape{rows};
   shape.insert(shape.end(), probe.sample.begin(), probe.sample.end());
+  if (probe.model->token_input()) return probe.model->example_input(shape, probe.device);
   auto x = torch::full(shape, 0.5, torch::TensorOptions().dtype(probe.model->scalar_type()).device(probe.device));
   if (probe.channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
   return x;
 }
 
-torch::Tensor labels_of(const ComputeProbe& probe, int64_t rows) {
-  return torch::zeros({rows}, torch::TensorOptions().dtype(torch::kLong).device(probe.device));
+// Labels for these logits: one per row, or one per position of a language model's rows.
+torch::Tensor labels_of(const ComputeProbe& probe, const torch::Tensor& logits) {
+  auto shape = logits.sizes().vec();
+  shape.pop_back();
+  return torch::zeros(shape, torch::TensorOptions().dtype(torch::kLong).device(probe.device));
 }
 
 // One chained step: per-block forward seconds, per-block backward seconds, loss seconds.
@@ -74,7 +79,7 @@ Chained chained_step(const ComputeProbe& probe, int64_t rows) {
       c.out_bytes.push_back(x.numel() / rows * x.element_size());
     }
     const auto t0 = Clock::now();
-    loss = torch::nn::functional::cross_entropy(x.to(torch::kFloat), labels_of(probe, rows));
+    loss = task_loss(x.to(torch::kFloat), labels_of(probe, x));
     sync(probe.device, loss);
     c.loss = seconds_since(t0);
   }
@@ -190,7 +195,7 @@ void profile_step_overhead(const Config& cfg, const ComputeProbe& probe, int64_t
   for (const auto& p : params) saved.push_back(p.detach().clone());
   auto opt = make_optimizer(cfg, params);
   auto x = input_of(probe, rows);
-  auto y = labels_of(probe, rows);
+  torch::Tensor y;  // the labels, shaped by the first forward's logits
   std::vector<double> runs;
   for (int r = 0; r <= probe.repeats; ++r) {
     const auto t0 = Clock::now();
@@ -198,7 +203,9 @@ void profile_step_overhead(const Config& cfg, const ComputeProbe& probe, int64_t
     torch::Tensor loss;
     {
       AutocastGuard autocast(probe.precision, probe.device);
-      loss = torch::nn::functional::cross_entropy(model.forward(x).to(torch::kFloat), y);
+      const auto logits = model.forward(x);
+      if (!y.defined()) y = labels_of(probe, logits);
+      loss = task_loss(logits.to(torch::kFloat), y);
     }
     loss.backward();
     opt->step();

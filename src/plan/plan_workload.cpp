@@ -16,27 +16,30 @@ PlanModel build_plan_model(const Config& cfg) {
   PlanModel m;
   m.device = torch::Device(cfg.device == "cpu" ? std::string("cpu") : cfg.device);
   int64_t channels = cfg.channels, size = cfg.image_size, classes = cfg.classes;
+  m.sample = {channels, size, size};
   if (cfg.dataset != "synthetic") {
-    const Dataset data = load_dataset(cfg);
+    const Dataset data = load_dataset(cfg, context_of(cfg.model, cfg.context));
     channels = data.channels();
     size = data.height();
     classes = data.classes;
+    m.sample = data.sample_shape();
   }
-  m.model = make_model({cfg.model, channels, classes, cfg.norm == "batch", size});
+  m.model = make_model(model_spec(cfg, channels, classes, size));
   m.model->set_floating_dtype(cfg.dtype == "fp64" ? torch::kDouble : torch::kFloat);
   if (cfg.channels_last) m.model->set_channels_last();
   m.model->to(m.device);
-  m.sample = {channels, size, size};
   return m;
 }
 
 MemoryWorkload memory_workload(const Config& cfg, const PlanModel& m) {
   MemoryWorkload w;
-  const int64_t channels = m.sample[0], size = m.sample[1];
+  int64_t sample_numel = 1;
+  for (int64_t d : m.sample) sample_numel *= d;
   w.element_bytes = cfg.dtype == "fp64" ? 8 : 4;
   w.optimizer_slots = cfg.optimizer == "adam" ? 2 : (cfg.momentum > 0 ? 1 : 0);
   w.batch = cfg.batch_size;
-  w.input_bytes_per_image = channels * size * size * w.element_bytes;
+  // Token ids are int64; images are in the model's dtype.
+  w.input_bytes_per_image = sample_numel * (m.model->token_input() ? 8 : w.element_bytes);
   w.bucket_mb = cfg.bucket_mb;
   w.tail_bucket_mb = cfg.tail_bucket_mb;
   w.wire_bf16 = cfg.grad_reduce_dtype == "bf16";

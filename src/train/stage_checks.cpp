@@ -15,7 +15,7 @@ namespace parallax {
 
 void check_stages(const Config& cfg, const Topology& topo) {
   if (cfg.strategy != "model" && cfg.strategy != "pipeline" && cfg.strategy != "hybrid") return;
-  const auto names = make_model({cfg.model, 3, 10, false, cfg.image_size})->block_names();
+  const auto names = make_model(model_spec(cfg, 3, 10, cfg.image_size))->block_names();
   if (topo.pp > static_cast<int>(names.size()))
     throw UserError("--nproc: " + std::to_string(topo.pp) + " pipeline stages, but " + cfg.model +
                     " has only " + std::to_string(names.size()) + " blocks to share among them; " +

@@ -197,7 +197,7 @@ Dataset load_run_dataset(const Config& cfg, const DistContext& ctx, const std::s
                          bool resuming) {
   Dataset data = [&] {
     try {
-      return load_dataset(cfg);
+      return load_dataset(cfg, context_of(cfg.model, cfg.context));
     } catch (...) {
       // A data check that fails leaves no empty run folder behind (remove() keeps a full one).
       std::error_code ec;
@@ -207,7 +207,9 @@ Dataset load_run_dataset(const Config& cfg, const DistContext& ctx, const std::s
   }();
   if (cfg.batch_size > data.train.size())
     throw UserError("--batch-size " + std::to_string(cfg.batch_size) + ": larger than the " +
-                    std::to_string(data.train.size()) + " training images; give a smaller one");
+                    std::to_string(data.train.size()) + " training " +
+                    (data.is_text() ? "windows (--text-windows)" : "images") +
+                    "; give a smaller one");
   return data;
 }
 
@@ -222,15 +224,13 @@ BuiltModel build_model_and_strategy(const Config& cfg, const DistContext& ctx, c
                                     torch::ScalarType dtype, bool resuming) {
   BuiltModel built;
   const int64_t before_model = allocated_bytes(ctx.device);  // the allocator's, before the model
-  built.model =
-      make_model({cfg.model, data.channels(), data.classes, cfg.norm == "batch", data.height()});
+  built.model = make_model(model_spec(cfg, data.channels(), data.classes, data.height()));
   built.model->set_floating_dtype(dtype);
   if (cfg.channels_last) built.model->set_channels_last();
   // Every rank loads the same file, before a strategy shards or cuts the model.
   if (!cfg.init_from.empty() && !resuming) load_state_dict_file(cfg.init_from, *built.model);
   built.parameters = built.model->parameter_count();
-  built.strategy =
-      make_strategy(cfg, ctx, built.model, {data.channels(), data.height(), data.width()});
+  built.strategy = make_strategy(cfg, ctx, built.model, data.sample_shape());
   built.strategy->memory_probe().model_built(before_model,
                                              storage_bytes(built.strategy->resident_state()));
   return built;
@@ -324,7 +324,7 @@ std::string run_training(const Config& cfg, bool verbose,
   const torch::ScalarType dtype = cfg.dtype == "fp64" ? torch::kDouble : torch::kFloat;
   BuiltModel built = build_model_and_strategy(cfg, ctx, data, dtype, resuming);
   Strategy& strategy = *built.strategy;
-  const Normalization norm = channel_stats(data.train.images);
+  const Normalization norm = data.is_text() ? Normalization{} : channel_stats(data.train.images);
   const int64_t local_batch = cfg.batch_size / ctx.dp_size;
   LoaderOptions train_opts{local_batch, true,        cfg.augment, cfg.seed,
                            ctx.dp_rank, ctx.dp_size, dtype,       cfg.channels_last};

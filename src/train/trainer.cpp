@@ -91,7 +91,9 @@ EpochRecord Trainer::train_epoch(TrainState& state, int64_t epoch) {
   r.steps = so_far.steps;
   r.train_time_s = time_before + epoch_watch.seconds();
   r.train_loss = so_far.images ? so_far.loss_sum / so_far.images : 0;
-  r.train_accuracy = so_far.images ? static_cast<double>(so_far.correct) / so_far.images : 0;
+  // Right answers per target: an image's label, or each next token of a text window.
+  const double targets = static_cast<double>(so_far.images * train_.targets_per_sample());
+  r.train_accuracy = so_far.images ? static_cast<double>(so_far.correct) / targets : 0;
   r.images_per_sec = r.train_time_s > 0 ? so_far.images / r.train_time_s : 0;
   state.in_epoch = {};
   return r;
@@ -110,14 +112,17 @@ void Trainer::run(TrainState& state) {
     const EvalStats eval = strategy_.evaluate(test_);
     r.eval_time_s = eval_watch.seconds();
     r.test_loss = eval.loss();
-    r.test_accuracy = eval.accuracy();
+    r.test_accuracy = eval.total ? static_cast<double>(eval.correct) /
+                                       static_cast<double>(eval.total * test_.targets_per_sample())
+                                 : 0;
     r.elapsed_train_s =
         (state.epochs.empty() ? 0 : state.epochs.back().elapsed_train_s) + r.train_time_s;
     state.epochs.push_back(r);
     state.next_epoch = epoch + 1;
 
-    if (cfg_.target_accuracy > 0 && state.epochs_to_target < 0 &&
-        r.test_accuracy >= cfg_.target_accuracy) {
+    const bool reached = (cfg_.target_accuracy > 0 && r.test_accuracy >= cfg_.target_accuracy) ||
+                         (cfg_.target_loss > 0 && r.test_loss <= cfg_.target_loss);
+    if (state.epochs_to_target < 0 && reached) {
       state.epochs_to_target = epoch + 1;
       state.time_to_target_s = r.elapsed_train_s;
     }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config_json.h"
 #include "models/make_model.h"
 #include "test_paths.h"
 #include "test_util.h"
@@ -39,9 +40,12 @@ inline torch::ScalarType dtype_of_run(const std::string& run_dir) {
 }
 
 inline std::vector<torch::Tensor> parameters_of(const std::string& run_dir, bool batch_norm = false) {
-  const auto cfg = nlohmann::json::parse(read_text(run_dir + "/config.json"));
-  auto model = make_model({cfg.value("model", std::string("resnet20")), 3, 10, batch_norm,
-                           cfg.value("image_size", int64_t{32})});
+  const auto json = nlohmann::json::parse(read_text(run_dir + "/config.json"));
+  const Config cfg = json.get<Config>();
+  // A synthetic-text run's vocabulary is --vocab (the tests train no other text).
+  auto spec = model_spec(cfg, 3, cfg.dataset == "synthetic-text" ? cfg.vocab : 10, cfg.image_size);
+  spec.batch_norm = batch_norm;
+  auto model = make_model(spec);
   model->set_floating_dtype(dtype_of_run(run_dir));
   torch::serialize::InputArchive archive, model_archive;
   archive.load_from(run_dir + "/checkpoint.pt", torch::kCPU);  // a GPU run's too
