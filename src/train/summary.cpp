@@ -2,6 +2,7 @@
 #include "train/summary.h"
 
 #include <algorithm>
+#include <cmath>
 #include <ctime>
 
 #include "config/config_json.h"
@@ -125,6 +126,41 @@ void add_epoch_figures(nlohmann::json& j, const Config& cfg, const TrainState& s
   j["time_to_target_s"] = or_null(state.time_to_target_s, reached);
 }
 
+// The task's figures: a language model's tokens/s, validation loss, perplexity and bits per
+// token; every model's FLOPs per sample and per second, and MFU against the measured peak.
+void add_task_figures(nlohmann::json& j, const Config& cfg, const TrainState& state,
+                      const RunFacts& facts) {
+  const double samples_per_sec = j["images_per_sec"].get<double>();
+  const bool have_epochs = !state.epochs.empty();
+  j["task"] = facts.language_model ? "language_model" : "classification";
+  if (facts.language_model) {
+    const double loss = have_epochs ? state.epochs.back().test_loss : 0;
+    const auto t = static_cast<double>(facts.tokens_per_sample);
+    j["tokens_per_sec"] = samples_per_sec * t;
+    j["language_model"] = {
+        {"context", facts.tokens_per_sample},
+        {"vocabulary", facts.vocabulary},
+        {"token", facts.token_unit},
+        {"validation_loss", or_null(loss, have_epochs)},
+        {"perplexity", or_null(std::exp(loss), have_epochs)},
+        {"bits_per_token", or_null(loss / std::log(2.0), have_epochs)},
+        {"target_loss", or_null(cfg.target_loss, cfg.target_loss > 0)}};
+  }
+  const double flops_per_sec = facts.training_flops_per_sample * samples_per_sec;
+  const double peak = facts.peak_flops_per_rank * facts.world_size;
+  j["flops"] = {
+      {"training_flops_per_sample", facts.training_flops_per_sample},
+      {"training_flops_per_token",
+       or_null(facts.training_flops_per_sample / std::max<int64_t>(1, facts.tokens_per_sample),
+               facts.language_model)},
+      {"counted", "2 x the multiply-accumulates of every convolution, linear layer and attention "
+                  "product (a tied head's too), x 3 for training"},
+      {"achieved_flops_per_sec", flops_per_sec},
+      {"peak_flops_per_rank", facts.peak_flops_per_rank},
+      {"peak_source", facts.peak_flops_source},
+      {"mfu", or_null(peak > 0 ? flops_per_sec / peak : 0, peak > 0 && samples_per_sec > 0)}};
+}
+
 // Compute and communication time after the warm-up, and the idle share of pipelines.
 void add_comm_figures(nlohmann::json& j, const TimedSteps& timed, const RunFacts& facts) {
   j["compute_s"] = timed.compute_s;
@@ -169,6 +205,7 @@ nlohmann::json make_summary(const Config& cfg, const TrainState& state, const Ru
   add_step_figures(j, state, timed);
   add_epoch_figures(j, cfg, state);
   add_comm_figures(j, timed, facts);
+  add_task_figures(j, cfg, state, facts);
   j["ranks"] = nlohmann::json::array();
   for (size_t r = 0; r < facts.rank_memory.size(); ++r)
     j["ranks"].push_back(rank_summary_json(facts, r));

@@ -20,6 +20,15 @@ struct RunFacts {
   std::string dataset_source;
   int64_t train_images = 0, test_images = 0;
   int64_t model_parameters = 0;
+  // What the data is for, and a language model's tokens: per sample (the context), what one is
+  // ("character", "byte" or "token"), and how many there are (the vocabulary).
+  bool language_model = false;
+  int64_t tokens_per_sample = 0;
+  std::string token_unit;
+  int64_t vocabulary = 0;
+  double training_flops_per_sample = 0;  // models/model_flops.h
+  double peak_flops_per_rank = 0;        // metrics/peak_flops.h, in the run's precision
+  std::string peak_flops_source;
   std::vector<MemoryStats> rank_memory;  // index = rank
   std::vector<int64_t> rank_peak_rss;     // index = rank
   std::vector<DeviceMemory> rank_device_memory;  // index = rank; -1s off CUDA

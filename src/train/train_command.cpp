@@ -18,9 +18,13 @@
 #include "distributed/interrupt.h"
 #include "distributed/launcher.h"
 #include "distributed/rank_env.h"
+#include "metrics/atomic_file.h"
+#include "metrics/peak_flops.h"
 #include "metrics/run_files.h"
 #include "metrics/system_info.h"
 #include "models/make_model.h"
+#include "models/model_flops.h"
+#include "parallel/mixed_precision.h"
 #include "train/checkpoint.h"
 #include "train/elastic.h"
 #include "train/run_dir.h"
@@ -218,6 +222,7 @@ struct BuiltModel {
   std::shared_ptr<ModelBlocks> model;
   std::unique_ptr<Strategy> strategy;
   int64_t parameters = 0;  // counted before stages free their others
+  double training_flops_per_sample = 0;  // counted on the whole model too
 };
 
 BuiltModel build_model_and_strategy(const Config& cfg, const DistContext& ctx, const Dataset& data,
@@ -230,6 +235,7 @@ BuiltModel build_model_and_strategy(const Config& cfg, const DistContext& ctx, c
   // Every rank loads the same file, before a strategy shards or cuts the model.
   if (!cfg.init_from.empty() && !resuming) load_state_dict_file(cfg.init_from, *built.model);
   built.parameters = built.model->parameter_count();
+  built.training_flops_per_sample = training_flops_per_sample(*built.model, data.sample_shape());
   built.strategy = make_strategy(cfg, ctx, built.model, data.sample_shape());
   built.strategy->memory_probe().model_built(before_model,
                                              storage_bytes(built.strategy->resident_state()));
@@ -269,8 +275,26 @@ RunFacts run_facts_of(const DistContext& ctx, int threads, const Dataset& data,
   facts.train_images = data.train.size();
   facts.test_images = data.test.size();
   facts.model_parameters = model_parameters;
+  facts.language_model = data.is_text();
+  facts.tokens_per_sample = data.is_text() ? data.train.context : 0;
+  facts.vocabulary = data.is_text() ? data.classes : 0;
+  facts.token_unit = !data.is_text()                 ? ""
+                     : !data.vocabulary.empty()      ? "character"
+                     : data.name == "text"           ? "byte"
+                                                     : "token";
   facts.launcher = !env ? "none" : std::getenv(kHeartbeatEnv) ? "parallax" : env->source;
   return facts;
+}
+
+// vocabulary.json: what each token of a text run stands for (`parallax sample` decodes with it):
+// its characters, or bytes (token = byte value), or synthetic tokens (their numbers).
+void save_vocabulary(const std::string& run_dir, const Dataset& data) {
+  nlohmann::json j;
+  j["dataset"] = data.name;
+  j["size"] = data.classes;
+  j["token"] = !data.vocabulary.empty() ? "character" : data.name == "text" ? "byte" : "token";
+  if (!data.vocabulary.empty()) j["characters"] = data.vocabulary;
+  write_file_atomic(run_dir + "/vocabulary.json", j.dump(1) + "\n");
 }
 
 // Rank 0's one line on what is about to train, on what, and where its files go.
@@ -322,6 +346,9 @@ std::string run_training(const Config& cfg, bool verbose,
 
   const Dataset data = load_run_dataset(cfg, ctx, run_dir, resuming);
   const torch::ScalarType dtype = cfg.dtype == "fp64" ? torch::kDouble : torch::kFloat;
+  // MFU's denominator, on every rank at once (as they will share the cores), before the model.
+  const Precision precision = precision_for(cfg, device);
+  const PeakFlops peak = measure_peak_flops(device, precision.autocast ? precision.compute : dtype);
   BuiltModel built = build_model_and_strategy(cfg, ctx, data, dtype, resuming);
   Strategy& strategy = *built.strategy;
   const Normalization norm = data.is_text() ? Normalization{} : channel_stats(data.train.images);
@@ -347,9 +374,15 @@ std::string run_training(const Config& cfg, bool verbose,
     if (ctx.is_root()) write_run_tables(run_dir, state);
   }
   if (restarted && ctx.is_root()) note_restart(state, *env, folder.elastic.get(), verbose);
-  if (ctx.is_root()) save_run_config(run_dir, cfg);
+  if (ctx.is_root()) {
+    save_run_config(run_dir, cfg);
+    if (data.is_text()) save_vocabulary(run_dir, data);
+  }
 
   RunFacts facts = run_facts_of(ctx, threads, data, built.parameters, env);
+  facts.training_flops_per_sample = built.training_flops_per_sample;
+  facts.peak_flops_per_rank = peak.flops_per_sec;
+  facts.peak_flops_source = peak.source;
   RunOutputs outputs(cfg, ctx, run_dir, strategy, facts, verbose, after_epoch);
   if (verbose) print_run_start(cfg, facts, threads, run_dir);
   // After each step, on every rank: a test's injected fault, the elastic run's progress mark,
