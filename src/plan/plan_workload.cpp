@@ -34,7 +34,8 @@ MemoryWorkload memory_workload(const Config& cfg, const PlanModel& m) {
   MemoryWorkload w;
   const int64_t channels = m.sample[0], size = m.sample[1];
   w.element_bytes = cfg.dtype == "fp64" ? 8 : 4;
-  w.optimizer_slots = cfg.optimizer == "adam" ? 2 : (cfg.momentum > 0 ? 1 : 0);
+  w.optimizer_slots =
+      cfg.optimizer == "adam" || cfg.optimizer == "adamw" ? 2 : (cfg.momentum > 0 ? 1 : 0);
   w.batch = cfg.batch_size;
   w.input_bytes_per_image = channels * size * size * w.element_bytes;
   w.bucket_mb = cfg.bucket_mb;

@@ -13,7 +13,7 @@
 namespace parallax {
 namespace {
 
-VitSpec tiny(bool fused = true) {
+VitSpec tiny_vit(bool fused = true) {
   VitSpec s = vit_spec("vit-tiny", 8, 3, 5);
   s.layers = 2, s.heads = 2, s.width = 16;
   s.fused_attention = fused;
@@ -35,7 +35,7 @@ TEST(Vit, VitTinyHasTimmsParameterCountAndNamedBlocks) {
 }
 
 TEST(Vit, EveryPatchReachesTheClassTokensLogits) {
-  auto model = make_vit(tiny());
+  auto model = make_vit(tiny_vit());
   model->set_floating_dtype(torch::kDouble);
   model->eval();
   torch::manual_seed(0);
@@ -54,14 +54,14 @@ TEST(Vit, FusedAttentionEqualsTheExplicitForm) {
   torch::manual_seed(1);
   const auto x = torch::randn({3, 3, 8, 8}, torch::kDouble);
   testing::expect_fused_attention_equals_explicit(
-      [](bool fused) { return make_vit(tiny(fused)); }, x);
+      [](bool fused) { return make_vit(tiny_vit(fused)); }, x);
 }
 
 TEST(Vit, SizesThatDoNotFitAreOneLine) {
-  VitSpec s = tiny();
+  VitSpec s = tiny_vit();
   s.image_size = 10;
   testing::expect_user_error([&] { make_vit(s); }, {"4x4 patches", "10x10", "--image-size"});
-  s = tiny();
+  s = tiny_vit();
   s.heads = 3;
   testing::expect_user_error([&] { make_vit(s); }, {"width 16", "3 heads"});
   testing::expect_user_error([] { vit_spec("vit-huge", 32, 3, 10); }, {"vit-huge", "vit-tiny"});
