@@ -82,11 +82,14 @@ struct Config {
   double target_accuracy = 0;     // 0: none; else stop once test accuracy reaches it
   bool stop_at_target = true;     // false: record when the target was reached, train on
   double target_loss = 0;         // language models: stop once validation loss falls to it (0: none)
-  std::string optimizer = "sgd";  // sgd | adam
+  std::string optimizer = "sgd";  // sgd | adam | adamw
   double lr = 0.05;
   double momentum = 0.9;
-  double weight_decay = 5e-4;
+  double weight_decay = 5e-4;  // sgd, adam: L2 penalty; adamw: decoupled, 2-D and larger only
   bool nesterov = false;
+  double beta1 = 0.9;     // adam, adamw: the first moment's decay
+  double beta2 = 0.999;   // adam, adamw: the second moment's decay (nanoGPT's Shakespeare: 0.99)
+  double grad_clip = 0;   // 0: off; else the whole gradient's L2 norm is clipped to this
   std::string lr_schedule = "cosine";  // constant | step | cosine | onecycle
   double warmup = 0;                   // epochs of linear LR warm-up
   uint64_t seed = 0;

@@ -242,12 +242,23 @@ void add_optimisation_options(CLI::App* opt, Config& c) {
   opt->add_flag("--stop-at-target,!--no-stop-at-target", c.stop_at_target,
                 "with --target-accuracy: stop there (--no-stop-at-target: record when it was "
                 "reached and train all --epochs, so every run's curve is whole)");
-  opt->add_option("--optimizer", c.optimizer, "sgd (momentum, nesterov, weight decay) or adam")
-      ->check(one_of({"sgd", "adam"}));
+  opt->add_option("--optimizer", c.optimizer,
+                  "sgd (momentum, nesterov, weight decay), adam, or adamw (decoupled weight "
+                  "decay on 2-D and larger parameters only, as nanoGPT: none on biases and "
+                  "norm weights)")
+      ->check(one_of({"sgd", "adam", "adamw"}));
   opt->add_option("--lr", c.lr, "learning rate (peak learning rate for onecycle)");
   opt->add_option("--momentum", c.momentum, "SGD momentum");
-  opt->add_option("--weight-decay", c.weight_decay, "L2 weight decay");
+  opt->add_option("--weight-decay", c.weight_decay,
+                  "weight decay: an L2 penalty for sgd and adam, decoupled for adamw (nanoGPT: "
+                  "0.1)");
   opt->add_flag("--nesterov,!--no-nesterov", c.nesterov, "Nesterov momentum for SGD");
+  opt->add_option("--beta1", c.beta1, "adam/adamw: the first moment's decay, in [0, 1)");
+  opt->add_option("--beta2", c.beta2,
+                  "adam/adamw: the second moment's decay, in [0, 1) (nanoGPT's Shakespeare: 0.99)");
+  opt->add_option("--grad-clip", c.grad_clip,
+                  "clip the whole model's gradient to this L2 norm before each update, as "
+                  "torch.nn.utils.clip_grad_norm_ (0: off; nanoGPT: 1.0)");
   opt->add_option("--lr-schedule", c.lr_schedule,
                   "constant; step (x0.1 at 50% and 75% of "
                   "training); cosine (to 0); onecycle (up from lr/25 then down, as PyTorch)")

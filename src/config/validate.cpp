@@ -31,6 +31,9 @@ void check_finite_numbers(const Config& c) {
            {"--lr", c.lr},
            {"--momentum", c.momentum},
            {"--weight-decay", c.weight_decay},
+           {"--beta1", c.beta1},
+           {"--beta2", c.beta2},
+           {"--grad-clip", c.grad_clip},
            {"--warmup", c.warmup},
            {"--target-accuracy", c.target_accuracy},
            {"--target-loss", c.target_loss},
@@ -72,6 +75,15 @@ void check_optimiser_options(const Config& c) {
   require(c.weight_decay >= 0, "--weight-decay", c.weight_decay, "must be 0 or more");
   require(!c.nesterov || (c.optimizer == "sgd" && c.momentum > 0), "--nesterov", "",
           "needs --optimizer sgd with --momentum above 0");
+  require(c.beta1 >= 0 && c.beta1 < 1, "--beta1", c.beta1, "must be in [0, 1)");
+  require(c.beta2 >= 0 && c.beta2 < 1, "--beta2", c.beta2, "must be in [0, 1)");
+  const bool adam = c.optimizer == "adam" || c.optimizer == "adamw";
+  require(adam || c.beta1 == Config{}.beta1, "--beta1", c.beta1,
+          "applies to --optimizer adam or adamw; sgd has --momentum");
+  require(adam || c.beta2 == Config{}.beta2, "--beta2", c.beta2,
+          "applies to --optimizer adam or adamw");
+  require(c.grad_clip >= 0, "--grad-clip", c.grad_clip,
+          "must be 0 (no clipping) or a positive gradient norm");
   require(c.warmup >= 0 && c.warmup <= c.epochs, "--warmup", c.warmup,
           "must be between 0 and --epochs");
 }

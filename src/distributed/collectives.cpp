@@ -94,6 +94,7 @@ OffComputeStream::~OffComputeStream() = default;
 HostSum::HostSum(const compat::Group& group, const torch::Tensor& values,
                  const torch::Device& rank_device, const char* purpose) {
   if (!group) {
+    wire_ = values;
     host_ = values.cpu();
     return;
   }
@@ -103,12 +104,16 @@ HostSum::HostSum(const compat::Group& group, const torch::Tensor& values,
   work_ = all_reduce_sum(group, t, purpose);
 }
 
-torch::Tensor HostSum::host() {
+torch::Tensor HostSum::reduced() {
   if (work_) {
     work_->wait();
     work_.reset();
-    host_ = wire_.cpu();
   }
+  return wire_;
+}
+
+torch::Tensor HostSum::host() {
+  if (!host_.defined() && wire_.defined()) host_ = reduced().cpu();
   return host_;
 }
 

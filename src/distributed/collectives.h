@@ -54,6 +54,9 @@ class HostSum {
   HostSum(const compat::Group& group, const torch::Tensor& values, const torch::Device& rank_device,
           const char* purpose);
   torch::Tensor host();
+  // The sums where they were reduced (the rank's device), for device work that needs them before
+  // the host does (--grad-clip's factor): on NCCL the stream waits for them, the host does not.
+  torch::Tensor reduced();
 
  private:
   compat::Work work_;

@@ -13,7 +13,7 @@ namespace parallax {
   }
 
 PARALLAX_JSON_FUNCS(StepRecord, step, epoch, images, correct, loss, lr, step_s, data_s, compute_s,
-                    comm_s, comm_busy_s, idle_s, loss_scale, skipped)
+                    comm_s, comm_busy_s, idle_s, loss_scale, skipped, grad_norm)
 PARALLAX_JSON_FUNCS(EpochRecord, epoch, steps, train_loss, train_accuracy, test_loss, test_accuracy,
                     train_time_s, eval_time_s, images_per_sec, lr, elapsed_train_s)
 PARALLAX_JSON_FUNCS(EpochProgress, steps, images, correct, loss_sum, train_time_s)

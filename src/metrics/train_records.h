@@ -14,6 +14,7 @@ struct StepRecord {
   double idle_s = 0;      // waiting on other ranks (a pipeline's bubble), this rank's
   double loss_scale = 1;  // fp16: the loss scale this step's backward ran with (else 1)
   bool skipped = false;   // fp16: gradients overflowed, the optimizer did not step
+  double grad_norm = 0;   // the whole model's gradient L2 norm, before --grad-clip
 };
 
 struct EpochRecord {

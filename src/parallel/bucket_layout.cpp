@@ -86,4 +86,27 @@ BucketLayout plan_buckets_by_group(const std::vector<int64_t>& numels,
   return layout;
 }
 
+std::vector<std::pair<int64_t, int64_t>> selected_parts(const BucketPlan& plan,
+                                                        const std::vector<int64_t>& numels,
+                                                        const std::vector<bool>& selected,
+                                                        int64_t begin, int64_t length) {
+  std::vector<std::pair<int64_t, int64_t>> parts;
+  for (size_t i = 0; i < plan.params.size(); ++i) {
+    const size_t k = plan.params[i];
+    if (!selected[k]) continue;
+    const int64_t first = std::max(plan.offsets[i], begin);
+    const int64_t last = std::min(plan.offsets[i] + numels[k], begin + length);
+    if (first < last) parts.emplace_back(first - begin, last - begin);
+  }
+  std::sort(parts.begin(), parts.end());
+  std::vector<std::pair<int64_t, int64_t>> merged;
+  for (const auto& p : parts) {
+    if (!merged.empty() && merged.back().second == p.first)
+      merged.back().second = p.second;
+    else
+      merged.push_back(p);
+  }
+  return merged;
+}
+
 }  // namespace parallax

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace parallax {
@@ -39,6 +40,15 @@ struct BucketLayout {
 BucketLayout plan_buckets(const std::vector<int64_t>& numels, int64_t element_bytes,
                           double first_bytes, double bytes, int pad_to = 1,
                           double tail_bytes = 0);
+
+// The parts of elements [begin, begin + length) of a bucket's buffer (ZeRO: a rank's chunk) that
+// hold parameters `selected` marks (by index into the parameter list, of numels[k] elements
+// each): [first, last) offsets from begin, in order, touching parts merged (AdamW's decoupled
+// decay reaches the matrices in a shard and passes over its biases and norm weights).
+std::vector<std::pair<int64_t, int64_t>> selected_parts(const BucketPlan& plan,
+                                                        const std::vector<int64_t>& numels,
+                                                        const std::vector<bool>& selected,
+                                                        int64_t begin, int64_t length);
 
 // One bucket per group of consecutive parameters (ZeRO-3: per block, the unit that is gathered
 // and freed), in reverse model order, padded to a multiple of pad_to.

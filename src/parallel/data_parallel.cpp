@@ -102,9 +102,11 @@ StepStats DataParallel::train_step(const Batch& batch) {
     host = sums.host();
     gate_update(host.data_ptr<double>()[4], stats, host.data_ptr<double>()[0]);
     trace_boundary();  // the sums' host sync before the update: no phase of its own
+    clip_gradients(sums);
     update_wait_s = update();
     trace_phase("optimizer");
   } else {
+    clip_gradients(sums);
     update_wait_s = update();
     trace_phase("optimizer");
     host = sums.host();  // the step's one host sync
@@ -127,6 +129,14 @@ StepStats DataParallel::train_step(const Batch& batch) {
   // An fp16 step that was skipped created no optimizer state: the next one is probed instead.
   if (!skip_update_) probe_.step_end();
   return stats;
+}
+
+void DataParallel::clip_gradients(HostSum& sums) {
+  if (!clips()) return;
+  // The whole gradient's norm is the step sums' (each rank's share, summed): the update waits
+  // for that small all-reduce (on NCCL only the stream does), then every rank scales what it
+  // keeps, whole buckets or its chunks, by the same factor.
+  reducer_->scale_gradients(clip_factor(sums.reduced()[4]));
 }
 
 double DataParallel::update() {

@@ -36,6 +36,8 @@ class DataParallel : public SingleDevice {
 
  private:
   void exit_if_fault_injected();
+  // --grad-clip, before update(): the averaged gradients times clip_factor of the norm in `sums`.
+  void clip_gradients(HostSum& sums);
   void verify_replicas();  // throws unless this rank holds bitwise rank 0's parameters
 
   int64_t accumulate_;

@@ -341,6 +341,14 @@ torch::Tensor GradReducer::squared_norm_share() const {
   return options_.shard ? sum : sum / world_;
 }
 
+void GradReducer::scale_gradients(const torch::Tensor& factor) {
+  torch::NoGradGuard no_grad;
+  for (auto& b : buckets_) {
+    auto& t = options_.shard ? b.shard : b.flat;
+    if (t.defined()) t.mul_(factor);
+  }
+}
+
 int64_t GradReducer::held_grad_bytes() const {
   int64_t bytes = 0;
   for (const auto& b : buckets_) {

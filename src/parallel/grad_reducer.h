@@ -115,6 +115,9 @@ class GradReducer {
   // After finalize(): this rank's share of the averaged gradient's squared L2 norm, such that the
   // sum over ranks is the whole (a double scalar on the device; no sync).
   torch::Tensor squared_norm_share() const;
+  // After finalize(): the averaged gradients this rank keeps (whole buckets, or its chunks in
+  // shard mode: all the optimizer reads) times `factor` in place (--grad-clip).
+  void scale_gradients(const torch::Tensor& factor);
 
  private:
   struct Bucket {

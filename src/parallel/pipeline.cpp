@@ -14,6 +14,7 @@
 #include "distributed/collectives.h"
 #include "distributed/interrupt.h"
 #include "metrics/clock.h"
+#include "optim/grad_clip.h"
 #include "optim/optimizer.h"
 #include "parallel/micro_batches.h"
 #include "parallel/schedule_simulator.h"
@@ -160,8 +161,10 @@ void Pipeline::place_model() {
 
 void Pipeline::release_block(size_t b) {
   torch::NoGradGuard no_grad;
-  // Empty, but the same tensors (with their dtype): the module keeps its structure.
-  for (auto& t : state_of(*model_->blocks()[b].block)) t.set_data(torch::empty({0}, t.options()));
+  // Empty, but the same tensors with their dtype and number of dimensions (a checkpoint load's
+  // optimizer over the whole model tells AdamW's groups by it): the module keeps its structure.
+  for (auto& t : state_of(*model_->blocks()[b].block))
+    t.set_data(torch::empty(std::vector<int64_t>(std::max<int64_t>(t.dim(), 1), 0), t.options()));
 }
 
 void Pipeline::materialize_block(size_t b) {
@@ -243,6 +246,9 @@ StepStats Pipeline::train_step(const Batch& batch) {
     gate_update(sums.data_ptr<double>()[4], stats, sums.data_ptr<double>()[0]);
   }
   trace_boundary();  // the schedule's actions and the reducer's wait are laid by their owners
+  // --grad-clip: by the whole model's norm, every stage's share summed in the step sums (the
+  // update waits for them; on NCCL only the stream does).
+  if (clips()) scale_gradients(params_, clip_factor(step.reduced()[4]));
   step_optimizer();
   record_optimizer_state();
   trace_phase("optimizer");
@@ -277,9 +283,14 @@ void Pipeline::finish_gradients() {
   }
 }
 
+torch::Tensor Pipeline::squared_norm_share(const std::vector<torch::Tensor>& counted) const {
+  // Once per replica in the world sum (hence / dp_size): hybrid's replicas hold the same average.
+  return squared_grad_norm(counted) / static_cast<double>(ctx_.dp_size);
+}
+
 torch::Tensor Pipeline::step_sums(const StageTimes& t, const Batch& batch) const {
-  // This stage's gradient, once per replica in the world sum (hence / dp_size).
-  const auto grad_norm_sq = squared_grad_norm(norm_params()) / static_cast<double>(ctx_.dp_size);
+  // A tied copy (GPT's head apart from its embedding) is left out: the owner's rank counts it.
+  const auto grad_norm_sq = squared_norm_share(norm_params());
   // Beside the loss, correct and images: whether any rank was asked to stop (SIGINT/SIGTERM), so
   // that all stop at this step.
   return torch::stack({t.loss_sum, t.correct,

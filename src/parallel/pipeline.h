@@ -79,6 +79,11 @@ class Pipeline : public SingleDevice {
   void clear_stage_grads();
   void finish_gradients();
   torch::Tensor step_sums(const StageTimes& t, const Batch& batch) const;
+  // This rank's share of the whole model's squared gradient norm (the step sums add the world's):
+  // the squares of `counted`'s gradients, the parameters this stage counts. A parameter held on
+  // two stages (a tied matrix's copy) must be counted on one of them only; clipping still
+  // scales every gradient of the stage.
+  torch::Tensor squared_norm_share(const std::vector<torch::Tensor>& counted) const;
   void record_pass_times(const StageTimes& t);
   void read_step_sums(const torch::Tensor& sums, const StageTimes& t, const ReduceStats& reduced,
                       StepStats& stats) const;

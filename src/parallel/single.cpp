@@ -10,6 +10,7 @@
 #include "distributed/interrupt.h"
 #include "metrics/clock.h"
 #include "models/task_loss.h"
+#include "optim/grad_clip.h"
 #include "optim/optimizer.h"
 
 namespace parallax {
@@ -25,6 +26,7 @@ SingleDevice::SingleDevice(const Config& cfg, const DistContext& ctx,
       device_(ctx.device),
       precision_(precision_for(cfg, ctx.device)),
       scaler_(LossScalerOptions{cfg.loss_scale}),
+      grad_clip_(cfg.grad_clip),
       model_dtype_(model_->scalar_type()),
       channels_last_(cfg.channels_last) {
   if (place_model) model_->to(device_);
@@ -65,6 +67,10 @@ torch::Tensor SingleDevice::scaled(const torch::Tensor& loss) const {
   return precision_.loss_scaling ? loss * scaler_.scale() : loss;
 }
 
+torch::Tensor SingleDevice::clip_factor(const torch::Tensor& squared_norm) const {
+  return clip_coefficient(squared_norm, grad_clip_);
+}
+
 void SingleDevice::gate_update(double grad_norm_sq, StepStats& stats, double loss) {
   stats.loss_scale = loss_scale();
   skip_update_ = false;
@@ -102,6 +108,7 @@ StepStats SingleDevice::train_step(const Batch& batch) {
     if (!skip_update_) divide_gradients(model_->parameters(), scale);
     trace_boundary();  // the norm's host sync before the update: no phase of its own
   }
+  if (clips()) scale_gradients(model_->parameters(), clip_factor(grad_norm_sq));
   step_optimizer();
   record_optimizer_state();
   trace_phase("optimizer");

@@ -55,6 +55,11 @@ class SingleDevice : public Strategy {
   void step_optimizer() {
     if (!skip_update_) optimizer_->step();
   }
+  // --grad-clip: whether this step's gradients are clipped before the update (not when fp16
+  // skips it), and their factor from the whole model's squared gradient norm (after unscaling;
+  // a device tensor, so no host sync).
+  bool clips() const { return grad_clip_ > 0 && !skip_update_; }
+  torch::Tensor clip_factor(const torch::Tensor& squared_norm) const;
 
   std::shared_ptr<ModelBlocks> model_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
@@ -62,6 +67,7 @@ class SingleDevice : public Strategy {
   Precision precision_;
   LossScaler scaler_;
   bool skip_update_ = false;
+  double grad_clip_ = 0;  // --grad-clip: the whole gradient's largest L2 norm (0: no clipping)
   torch::ScalarType model_dtype_;  // of the parameters: the loss is computed in it
   bool channels_last_ = false;     // --channels-last: kept through checkpoint loads
   // --trace (the default): this rank's steps on its timeline; null with --no-trace.

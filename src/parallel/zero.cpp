@@ -9,6 +9,7 @@
 #include <set>
 
 #include "distributed/collectives.h"
+#include "optim/decoupled_decay.h"
 #include "optim/optimizer.h"
 
 namespace parallax {
@@ -33,7 +34,9 @@ Zero::Zero(const Config& cfg, const DistContext& ctx, std::shared_ptr<ModelBlock
     // A tensor of its own (detach) over this rank's chunk of the bucket's parameters.
     shards_.push_back(flat_params_[b].narrow(0, ctx_.rank * chunk, chunk).detach());
   }
-  optimizer_ = make_optimizer(cfg, shards_);
+  // AdamW's decay, if any, is step_shards()'s to apply: a shard mixes decayed and other parameters.
+  optimizer_ = make_optimizer(cfg, shards_, DecayRule::kCallerApplies);
+  find_decayed_parts();
   gathers_.resize(layout.buckets.size());
   for (size_t b = 0; b < layout.buckets.size(); ++b) all_buckets_.push_back(b);
   // A block that borrows a tied weight (GPT's head) needs its bucket gathered too.
@@ -43,6 +46,22 @@ Zero::Zero(const Config& cfg, const DistContext& ctx, std::shared_ptr<ModelBlock
     block_buckets_.emplace_back(buckets.begin(), buckets.end());
   }
   model_->set_before_block([this](size_t block) { wait_gathers(block_buckets_[block]); });
+}
+
+void Zero::find_decayed_parts() {
+  if (decoupled_weight_decay(cfg_) == 0) return;
+  const auto& layout = reducer_->layout();
+  std::vector<int64_t> numels;
+  std::vector<bool> decayed;
+  for (const auto& p : model_->parameters()) {
+    numels.push_back(p.numel());
+    decayed.push_back(decays_by_shape(p.dim()));  // as the single-device optimizer's groups
+  }
+  for (size_t b = 0; b < layout.buckets.size(); ++b) {
+    const int64_t chunk = layout.buckets[b].padded / ctx_.world;
+    decayed_parts_.push_back(
+        selected_parts(layout.buckets[b], numels, decayed, ctx_.rank * chunk, chunk));
+  }
 }
 
 void Zero::bind_parameters_to_flat_buffers() {
@@ -66,6 +85,12 @@ double Zero::update() {
 void Zero::step_shards() {
   // The reducer's averaged chunks are the shards' gradients (allocated with their first step).
   for (size_t b = 0; b < shards_.size(); ++b) shards_[b].mutable_grad() = reducer_->shard_grad(b);
+  if (!skip_update_ && !decayed_parts_.empty()) {
+    // AdamW's decoupled decay on the matrices' parts, just before the update, as AdamW would.
+    const double lr = optimizer_->param_groups().front().options().get_lr();
+    for (size_t b = 0; b < shards_.size(); ++b)
+      apply_decoupled_decay(shards_[b], decayed_parts_[b], lr, decoupled_weight_decay(cfg_));
+  }
   step_optimizer();  // this rank's chunks only
   record_optimizer_state();
 }

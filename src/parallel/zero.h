@@ -35,6 +35,7 @@ class Zero : public DataParallel {
   // one all-gather per bucket refreshes them.
   void bind_parameters_to_flat_buffers();
   void step_shards();  // the optimizer over this rank's chunks, with the reducer's averages
+  void find_decayed_parts();  // adamw: decayed_parts_, from the bucket layout
   void launch_gathers();
   void wait_gathers(const std::vector<size_t>& buckets);  // and time the wait
   void wait_gathers();                                    // all of them
@@ -45,6 +46,9 @@ class Zero : public DataParallel {
   bool gathers_on_device_ = false;  // NCCL: all-gathers timed by CUDA events (else host time)
   std::vector<torch::Tensor> flat_params_;  // per bucket, padded to world x chunk
   std::vector<torch::Tensor> shards_;  // per bucket: this rank's chunk (the optimizer's params)
+  // adamw: per bucket, the parts of this rank's chunk that hold decayed parameters (2-D and up);
+  // empty without decoupled decay.
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> decayed_parts_;
   std::vector<compat::Work> gathers_;  // per bucket: its all-gather in flight, or null
   std::vector<std::vector<size_t>> block_buckets_;  // per block: the buckets of its parameters
   std::vector<size_t> all_buckets_;

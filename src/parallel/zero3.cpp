@@ -19,7 +19,7 @@ Zero3::Zero3(const Config& cfg, const DistContext& ctx, std::shared_ptr<ModelBlo
   const size_t buckets = flat_params_.size();
   // The chunks get storage of their own: the buckets' is freed between uses.
   for (auto& shard : shards_) shard = shard.clone();
-  optimizer_ = make_optimizer(cfg, shards_);
+  optimizer_ = make_optimizer(cfg, shards_, DecayRule::kCallerApplies);  // as Zero's
   resident_.assign(buckets, 1);
   last_forward_user_.assign(buckets, 0);
   for (size_t block = 0; block < block_buckets_.size(); ++block)

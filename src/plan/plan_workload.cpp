@@ -36,7 +36,8 @@ MemoryWorkload memory_workload(const Config& cfg, const PlanModel& m) {
   int64_t sample_numel = 1;
   for (int64_t d : m.sample) sample_numel *= d;
   w.element_bytes = cfg.dtype == "fp64" ? 8 : 4;
-  w.optimizer_slots = cfg.optimizer == "adam" ? 2 : (cfg.momentum > 0 ? 1 : 0);
+  w.optimizer_slots =
+      cfg.optimizer == "adam" || cfg.optimizer == "adamw" ? 2 : (cfg.momentum > 0 ? 1 : 0);
   w.batch = cfg.batch_size;
   // Token ids are int64; images are in the model's dtype.
   w.input_bytes_per_image = sample_numel * (m.model->token_input() ? 8 : w.element_bytes);

@@ -72,6 +72,7 @@ EpochRecord Trainer::train_epoch(TrainState& state, int64_t epoch) {
     rec.idle_s = s.idle_s;
     rec.loss_scale = s.loss_scale;
     rec.skipped = s.skipped;
+    rec.grad_norm = s.grad_norm;
     rec.step_s = step_watch.seconds();
     state.steps.push_back(rec);
     // Every rank sees the same (global) loss, so every rank stops at the same step.

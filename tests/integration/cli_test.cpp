@@ -33,7 +33,8 @@ TEST(Cli, HelpExplainsEveryTrainOption) {
   for (const char* opt :
        {"--model", "--dataset", "--data-dir", "--batch-size", "--epochs", "--steps",
         "--target-accuracy", "--lr", "--momentum", "--weight-decay", "--nesterov", "--optimizer",
-        "--lr-schedule", "--warmup", "--seed", "--threads", "--device", "--out", "--resume"})
+        "--lr-schedule", "--warmup", "--seed", "--threads", "--device", "--out", "--resume",
+        "--beta1", "--beta2", "--grad-clip", "adamw"})
     EXPECT_NE(r.output.find(opt), std::string::npos) << opt;
 }
 
@@ -41,6 +42,9 @@ TEST(Cli, BadInputIsOneLineAndExitCode2) {
   expect_user_error("train --model resnet7", "--model");
   expect_user_error("train --batch-size 0", "--batch-size");
   expect_user_error("train --lr -0.1", "--lr");
+  expect_user_error("train --grad-clip -1", "--grad-clip");
+  expect_user_error("train --optimizer adamw --beta1 1", "--beta1");
+  expect_user_error("train --optimizer adamw --beta2 -0.5", "--beta2");
   expect_user_error("train --epochs abc", "--epochs");
   expect_user_error("train --dataset cifar10 --data-dir /nonexistent/cifar", "/nonexistent/cifar");
   expect_user_error("train --device cuda --model resnet20", "--device cuda");

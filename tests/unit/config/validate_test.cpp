@@ -3,6 +3,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <limits>
+
 #include "config/config_json.h"
 #include "config/options.h"
 #include "config/user_error.h"
@@ -57,6 +59,34 @@ TEST(Validate, RejectsEachBadValueNamingItsOption) {
   expect_rejected(c, "--image-size");
 }
 
+TEST(Validate, AdamwBetasInZeroToOneAndGradClipNotNegative) {
+  Config c;
+  c.optimizer = "adamw";
+  c.beta1 = 0;
+  c.beta2 = 0.99;
+  c.grad_clip = 1;
+  EXPECT_NO_THROW(validate(c));
+  for (double bad : {1.0, -0.1, 1.5}) {
+    Config b = c;
+    b.beta1 = bad;
+    expect_rejected(b, "--beta1");
+    b = c;
+    b.beta2 = bad;
+    expect_rejected(b, "--beta2");
+  }
+  Config b = c;
+  b.grad_clip = -1;
+  expect_rejected(b, "--grad-clip");
+  b.grad_clip = std::numeric_limits<double>::infinity();
+  expect_rejected(b, "--grad-clip");
+  // Betas belong to adam and adamw: given with sgd they would be silently ignored.
+  b = Config{};
+  b.beta2 = 0.99;
+  expect_rejected(b, "--beta2");
+  b.optimizer = "adam";
+  EXPECT_NO_THROW(validate(b));
+}
+
 Config parse(CLI::App& app, Config& cfg, std::vector<std::string> args) {
   std::reverse(args.begin(), args.end());  // CLI11 takes a vector in reverse order
   app.parse(args);
@@ -72,6 +102,20 @@ TEST(Options, ParseSetsFieldsAndRejectsUnknownChoices) {
   EXPECT_EQ(cfg.batch_size, 64);
   EXPECT_FALSE(cfg.augment);
   EXPECT_DOUBLE_EQ(cfg.lr, 0.2);
+  EXPECT_EQ(cfg.optimizer, "sgd");
+  EXPECT_DOUBLE_EQ(cfg.beta1, 0.9);
+  EXPECT_DOUBLE_EQ(cfg.beta2, 0.999);
+  EXPECT_EQ(cfg.grad_clip, 0);
+
+  Config adamw;
+  CLI::App app3;
+  add_train_options(app3, adamw);
+  parse(app3, adamw,
+        {"--optimizer", "adamw", "--beta1", "0.8", "--beta2", "0.99", "--grad-clip", "1.5"});
+  EXPECT_EQ(adamw.optimizer, "adamw");
+  EXPECT_DOUBLE_EQ(adamw.beta1, 0.8);
+  EXPECT_DOUBLE_EQ(adamw.beta2, 0.99);
+  EXPECT_DOUBLE_EQ(adamw.grad_clip, 1.5);
 
   Config other;
   CLI::App app2;
@@ -102,9 +146,17 @@ TEST(ConfigJson, RoundTripsEveryField) {
   c.seed = 12345678901ULL;
   c.warmup = 0.5;
   c.nesterov = true;
+  c.optimizer = "adamw";
+  c.beta1 = 0.85;
+  c.beta2 = 0.99;
+  c.grad_clip = 0.5;
   const Config back = nlohmann::json(c).get<Config>();
   EXPECT_EQ(nlohmann::json(back), nlohmann::json(c));
   EXPECT_EQ(back.seed, 12345678901ULL);
+  EXPECT_EQ(back.optimizer, "adamw");
+  EXPECT_EQ(back.beta1, 0.85);
+  EXPECT_EQ(back.beta2, 0.99);
+  EXPECT_EQ(back.grad_clip, 0.5);
 }
 
 }  // namespace

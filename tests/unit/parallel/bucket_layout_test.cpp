@@ -92,5 +92,25 @@ TEST(PlanBuckets, ATailCapAboveTheBucketSizeIsNoTaper) {
   EXPECT_EQ(l.buckets[0].params, (std::vector<size_t>{2, 1, 0}));
 }
 
+// AdamW's decayed parts of a rank's chunk: parameters cut at the chunk's edges, neighbours
+// merged, the others and the padding left out.
+TEST(SelectedParts, ChunkPartsOfTheMarkedParameters) {
+  // Sizes 4, 3, 5, 2 in reverse order: [3]=2 at 0, [2]=5 at 2, [1]=3 at 7, [0]=4 at 10; 14 real
+  // elements padded to 16, chunks of 4 over 4 ranks.
+  const BucketLayout l = plan_buckets({4, 3, 5, 2}, 4, 1e9, 1e9, 4);
+  ASSERT_EQ(l.buckets.size(), 1u);
+  const BucketPlan& b = l.buckets[0];
+  ASSERT_EQ(b.padded, 16);
+  const std::vector<int64_t> numels{4, 3, 5, 2};
+  const std::vector<bool> marked{true, false, true, true};
+  using Parts = std::vector<std::pair<int64_t, int64_t>>;
+  EXPECT_EQ(selected_parts(b, numels, marked, 0, 4), (Parts{{0, 4}}));    // [3] then [2]: merged
+  EXPECT_EQ(selected_parts(b, numels, marked, 4, 4), (Parts{{0, 3}}));    // [2]'s end, then [1]
+  EXPECT_EQ(selected_parts(b, numels, marked, 8, 4), (Parts{{2, 4}}));    // [1]'s end, [0]
+  EXPECT_EQ(selected_parts(b, numels, marked, 12, 4), (Parts{{0, 2}}));   // [0]'s end, padding
+  EXPECT_EQ(selected_parts(b, numels, {false, false, false, false}, 0, 16), Parts{});
+  EXPECT_EQ(selected_parts(b, numels, {true, true, true, true}, 0, 16), (Parts{{0, 14}}));
+}
+
 }  // namespace
 }  // namespace parallax
