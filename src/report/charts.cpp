@@ -156,24 +156,32 @@ ChartSpec epoch_time_chart(const ReportData& data) {
 }
 
 ChartSpec time_to_target_chart(const ReportData& data) {
-  const std::string id = "time_to_target", title = "Time to target accuracy per configuration";
+  const bool lm = data.language_models();
+  const std::string id = "time_to_target",
+                    title = lm ? "Time to target validation loss per configuration"
+                               : "Time to target accuracy per configuration";
+  const std::string option = lm ? "--target-loss" : "--target-accuracy";
   std::vector<BarRow> rows;
   for (const ConfigGroup* g : data.finished())
     if (g->time_to_target_s.present())
       rows.push_back({g->label + " (" + format_count(g->epochs_to_target.mean) + " ep)",
                       g->time_to_target_s, format_sig(g->time_to_target_s.mean) + " s"});
   return bar_chart(id, title, "training time to target (s)", rows,
-                   "Runs trained with --target-accuracy that reach it fill this chart.",
+                   "Runs trained with " + option + " that reach it fill this chart.",
                    read_time_to_target(data),
-                   "Time to target is the training time until the first evaluation at or above "
-                   "--target-accuracy (time_to_target_s); the axis labels give the epochs it took. "
-                   "Only repeats that reached the target count.");
+                   "Time to target is the training time until the first evaluation " +
+                       std::string(lm ? "at or below " : "at or above ") + option +
+                       " (time_to_target_s); the axis labels give the epochs it took. Only "
+                       "repeats that reached the target count.");
 }
 
 ChartSpec curves_chart(const ReportData& data, bool by_time) {
   const std::string id = by_time ? "curves_time" : "curves_epoch";
-  const std::string title =
-      by_time ? "Loss and test accuracy vs training time" : "Loss and test accuracy vs epoch";
+  // Language models: the validation loss (nats per token) where a classifier has its accuracy.
+  const bool lm = data.language_models();
+  const std::string metric = lm ? "validation loss" : "test accuracy";
+  const std::string title = (lm ? "Training and validation loss vs " : "Loss and test accuracy vs ") +
+                            std::string(by_time ? "training time" : "epoch");
   std::vector<const ConfigGroup*> groups;
   for (const ConfigGroup* g : data.finished())
     if (!g->first()->epochs.empty()) groups.push_back(g);
@@ -186,12 +194,13 @@ ChartSpec curves_chart(const ReportData& data, bool by_time) {
                                  "evaluation excluded)."
                                : "the epoch number.");
   std::ostringstream d, b;
-  d << "# x train_loss test_accuracy_percent  (x: " << (by_time ? "seconds" : "epoch") << ")\n";
+  d << "# x train_loss " << (lm ? "validation_loss" : "test_accuracy_percent")
+    << "  (x: " << (by_time ? "seconds" : "epoch") << ")\n";
   for (const ConfigGroup* g : groups) {
     d << "# " << g->label << "\n";
     for (const EpochRow& e : g->first()->epochs)
       d << num(by_time ? e.elapsed_train_s : e.epoch + 1) << " " << num(e.train_loss) << " "
-        << num(100 * e.test_accuracy) << "\n";
+        << num(lm ? e.test_loss : 100 * e.test_accuracy) << "\n";
     d << "\n\n";
   }
   const std::string xlabel = by_time ? "training time (s)" : "epoch";
@@ -204,14 +213,19 @@ ChartSpec curves_chart(const ReportData& data, bool by_time) {
         << " with linespoints lt " << i + 1 << " title " << gnuplot_string(groups[i]->label);
     b << "\n";
   };
-  // Fixed panel margins leave the right of the canvas to one key shared by both panels.
-  b << "set multiplot layout 1,2 title " << gnuplot_string(title)
-    << " margins 0.07,0.75,0.12,0.9 spacing 0.08\n";
+  // The panels leave the right of the 900-pixel canvas to one key shared by both, as wide as
+  // the longest configuration name (about 7.2 pixels a character at 9 points, plus the sample
+  // line): whole names, never cut at the canvas's edge.
+  size_t longest = 0;
+  for (const ConfigGroup* g : groups) longest = std::max(longest, g->label.size());
+  const double key = std::min(0.5, std::max(0.23, (7.2 * longest + 60) / 900));
+  b << "set multiplot layout 1,2 title " << gnuplot_string(title) << " margins 0.07,"
+    << num(0.98 - key) << ",0.12,0.9 spacing 0.08\n";
   if (!by_time) b << "set xtics 1\n";
-  b << "set key at screen 0.77,0.9 left top vertical Left reverse font \",9\"\n";
+  b << "set key at screen " << num(1 - key) << ",0.9 left top vertical Left reverse font \",9\"\n";
   panel(2, "train loss", "");
   b << "set yrange [0:*]\n";
-  panel(3, "test accuracy (%)", "unset key");
+  panel(3, lm ? "validation loss (nats/token)" : "test accuracy (%)", "unset key");
   b << "unset multiplot\n";
   c.plot.data = d.str();
   c.plot.body = b.str();
@@ -222,6 +236,7 @@ std::vector<ChartSpec> build_charts(const ReportData& data) {
   return {execution_time_chart(data), split_size_chart(data),    epoch_time_chart(data),
           time_to_target_chart(data), curves_chart(data, false), curves_chart(data, true),
           scaling_chart(data),        breakdown_chart(data),     memory_chart(data),
+          mfu_chart(data),
           schedules_chart(data),      plan_chart(data)};
 }
 

@@ -31,6 +31,7 @@ ChartSpec curves_chart(const ReportData& data, bool by_time);
 ChartSpec scaling_chart(const ReportData& data);
 ChartSpec breakdown_chart(const ReportData& data);
 ChartSpec memory_chart(const ReportData& data);
+ChartSpec mfu_chart(const ReportData& data);  // report/resource_charts.cpp
 ChartSpec schedules_chart(const ReportData& data);
 ChartSpec plan_chart(const ReportData& data);  // report/plan_chart.cpp
 

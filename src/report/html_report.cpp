@@ -2,6 +2,7 @@
 #include "report/html_report.h"
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 
 #include "report/readings.h"
@@ -105,19 +106,38 @@ void chart_section(std::ostringstream& h, const ChartSpec& c) {
 }
 
 void run_table(std::ostringstream& h, const HtmlPage& page, const std::vector<RunRecord>& runs) {
+  // A language model's figures are tokens/s and the validation loss (with its perplexity), a
+  // classifier's images/s and test accuracy: a report of either kind, or of both, says which.
+  const bool any_lm = std::any_of(runs.begin(), runs.end(), [](const RunRecord& r) {
+    return r.summary.value("task", std::string()) == "language_model";
+  });
+  const bool all_lm = any_lm && std::all_of(runs.begin(), runs.end(), [](const RunRecord& r) {
+    return r.summary.value("task", std::string()) == "language_model";
+  });
   h << "<section id=\"runs\">\n<h2>Runs</h2>\n<table>\n<thead><tr><th>configuration</th>"
-       "<th>run</th><th>strategy</th><th>world</th><th>img/s</th><th>train time (s)</th>"
-       "<th>test accuracy</th><th>peak memory (MiB)</th><th>status</th><th>trace</th>"
+       "<th>run</th><th>strategy</th><th>world</th><th>"
+    << (all_lm ? "tokens/s" : any_lm ? "img/s or tokens/s" : "img/s")
+    << "</th><th>train time (s)</th><th>"
+    << (all_lm ? "validation loss (perplexity)"
+               : any_lm ? "test accuracy or validation loss" : "test accuracy")
+    << "</th><th>MFU</th><th>peak memory (MiB)</th><th>status</th><th>trace</th>"
        "<th>notes</th></tr></thead>\n<tbody>\n";
   for (const RunRecord& r : runs) {
+    const bool lm = r.summary.value("task", std::string()) == "language_model";
     const auto acc = json_number(r.summary, {"test_accuracy"});
+    const auto loss = json_number(r.summary, {"language_model", "validation_loss"});
+    const auto mfu = json_number(r.summary, {"flops", "mfu"});
+    std::string metric = acc ? format_percent(*acc, 1) : "";
+    if (lm) metric = loss ? format_sig(*loss) + " (" + format_sig(std::exp(*loss)) + ")" : "";
     h << "<tr class=\"" << html_escape(r.status) << "\"><td>"
       << html_escape(r.label.empty() ? r.name : r.label) << "</td><td>" << html_escape(r.name)
       << (r.repeat > 0 ? " (repeat " + std::to_string(r.repeat + 1) + ")" : "") << "</td><td>"
       << html_escape(strategy_name(r)) << "</td><td class=\"num\">" << world_size_of(r)
-      << "</td><td class=\"num\">" << cell_number(r.summary, "images_per_sec", 1)
+      << "</td><td class=\"num\">"
+      << cell_number(r.summary, lm ? "tokens_per_sec" : "images_per_sec", 1)
       << "</td><td class=\"num\">" << cell_number(r.summary, "train_time_s", 1)
-      << "</td><td class=\"num\">" << (acc ? format_percent(*acc, 1) : "")
+      << "</td><td class=\"num\">" << metric << "</td><td class=\"num\">"
+      << (mfu ? format_percent(*mfu, 1) : "")
       << "</td><td class=\"num\">" << peak_memory(r) << "</td><td>" << html_escape(r.status)
       << "</td><td>";
     const auto trace = page.traces.find(r.name);

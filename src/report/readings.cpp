@@ -236,7 +236,9 @@ std::string read_verdict(const ReportData& data) {
   } else {
     s = "Fastest by training time: " + fast->label + " at " +
         format_seconds(fast->train_time_s.mean);
-    if (fast->images_per_sec.present())
+    if (fast->language_model && fast->tokens_per_sec.present())
+      s += " (" + format_img_s(fast->tokens_per_sec.mean) + " tokens/s)";
+    else if (fast->images_per_sec.present())
       s += " (" + format_img_s(fast->images_per_sec.mean) + " img/s)";
     const ConfigGroup* single = data.single(*fast);
     if (single && single != fast && single->train_time_s.present())

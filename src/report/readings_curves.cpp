@@ -27,11 +27,53 @@ std::vector<const ConfigGroup*> with_epochs(const ReportData& data) {
   return out;
 }
 
+// Language models: validation loss of the last epoch that ended by t seconds; < 0 if none had.
+double loss_at(const RunRecord& run, double t) {
+  double loss = -1;
+  for (const EpochRow& e : run.epochs)
+    if (e.elapsed_train_s <= t * (1 + 1e-9)) loss = e.test_loss;
+  return loss;
+}
+
+// A language model's curves: the validation loss (its metric; accuracy is not one).
+std::string read_loss_by_epoch(const std::vector<const ConfigGroup*>& groups) {
+  size_t common = std::numeric_limits<size_t>::max();
+  for (const ConfigGroup* g : groups) common = std::min(common, g->first()->epochs.size());
+  auto loss = [&](const ConfigGroup* g) { return g->first()->epochs[common - 1].test_loss; };
+  const ConfigGroup *lo = groups.front(), *hi = groups.front();
+  for (const ConfigGroup* g : groups) {
+    if (loss(g) < loss(lo)) lo = g;
+    if (loss(g) > loss(hi)) hi = g;
+  }
+  std::string s = "after " + std::to_string(common) + (common == 1 ? " epoch" : " epochs");
+  if (groups.size() == 1 || loss(hi) - loss(lo) < 5e-4)
+    return s + ", the validation loss is " + format_sig(loss(lo)) + " nats per token (" +
+           (groups.size() == 1 ? lo->label : "every configuration, within 0.0005") + ").";
+  return s + ", the validation loss ranges from " + format_sig(loss(lo)) + " (" + lo->label +
+         ") to " + format_sig(loss(hi)) + " (" + hi->label + ") nats per token.";
+}
+
+std::string read_loss_by_time(const ReportData& data, const ConfigGroup* first,
+                              const ConfigGroup* last) {
+  const double t = first->first()->epochs.back().elapsed_train_s;
+  std::string s = "by " + format_seconds(t) + " of training, when " + first->label +
+                  " finishes, its validation loss is " +
+                  format_sig(first->first()->epochs.back().test_loss);
+  const ConfigGroup* single = data.single(*first);
+  const ConfigGroup* other =
+      single && single != first && !single->first()->epochs.empty() ? single : last;
+  if (other == first) return s + ".";
+  const double loss = loss_at(*other->first(), t);
+  if (loss < 0) return s + " and " + other->label + " has not finished an epoch.";
+  return s + " and " + other->label + "'s " + format_sig(loss) + ".";
+}
+
 }  // namespace
 
 std::string read_curves_by_epoch(const ReportData& data) {
   const auto groups = with_epochs(data);
   if (groups.empty()) return "";
+  if (data.language_models()) return read_loss_by_epoch(groups);
   size_t common = std::numeric_limits<size_t>::max();
   for (const ConfigGroup* g : groups) common = std::min(common, g->first()->epochs.size());
   auto accuracy = [&](const ConfigGroup* g) {
@@ -82,6 +124,7 @@ std::string read_curves_by_time(const ReportData& data) {
     if (!first || end < first->first()->epochs.back().elapsed_train_s) first = g;
     if (!last || end > last->first()->epochs.back().elapsed_train_s) last = g;
   }
+  if (data.language_models()) return read_loss_by_time(data, first, last);
   const double t = first->first()->epochs.back().elapsed_train_s;
   const double own = first->first()->epochs.back().test_accuracy;
   std::string s = "by " + format_seconds(t) + " of training, when " + first->label +

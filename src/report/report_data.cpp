@@ -198,6 +198,11 @@ const ConfigGroup* ReportData::find(const std::string& label) const {
   return nullptr;
 }
 
+bool ReportData::language_models() const {
+  return std::any_of(groups.begin(), groups.end(),
+                     [](const ConfigGroup& g) { return g.language_model; });
+}
+
 std::vector<const ConfigGroup*> ReportData::finished() const {
   std::vector<const ConfigGroup*> out;
   for (const auto& g : groups)
@@ -281,6 +286,10 @@ ReportData group_runs(const std::vector<RunRecord>& runs) {
     g.mean_epoch_time_s = stat_over(f, summary_number({"mean_epoch_time_s"}));
     g.test_accuracy = stat_over(f, summary_number({"test_accuracy"}));
     g.final_loss = stat_over(f, summary_number({"final_loss"}));
+    g.language_model = lead.summary.value("task", std::string()) == "language_model";
+    g.validation_loss = stat_over(f, summary_number({"language_model", "validation_loss"}));
+    g.tokens_per_sec = stat_over(f, summary_number({"tokens_per_sec"}));
+    g.mfu = stat_over(f, summary_number({"flops", "mfu"}));
     g.epochs_to_target = stat_over(f, summary_number({"epochs_to_target"}));
     g.time_to_target_s = stat_over(f, summary_number({"time_to_target_s"}));
     g.target_accuracy = stat_over(f, summary_number({"target_accuracy"}));

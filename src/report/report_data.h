@@ -38,6 +38,10 @@ struct ConfigGroup {
   std::vector<const RunRecord*> unfinished;  // failed or still running
 
   Stat train_time_s, images_per_sec, mean_epoch_time_s, test_accuracy, final_loss;
+  // A language model (summary.json's task): its metric is the validation loss, not accuracy.
+  bool language_model = false;
+  Stat validation_loss, tokens_per_sec;
+  Stat mfu;  // model FLOPs utilisation against the measured peak (summary flops.mfu)
   Stat epochs_to_target, time_to_target_s;  // over the repeats that reached the target
   Stat target_accuracy;
   Stat step_time_s;                                             // median step time
@@ -75,6 +79,8 @@ struct ReportData {
   const ConfigGroup* find(const std::string& label) const;
   // Groups with at least one finished repeat.
   std::vector<const ConfigGroup*> finished() const;
+  // Whether any configuration is a language model: curves and targets are then losses.
+  bool language_models() const;
   // The first finished group of a strategy at a world size (world 0: any), of a workload ("": any).
   const ConfigGroup* first_of(const std::string& strategy, int world = 0,
                               const std::string& workload = "") const;

@@ -168,4 +168,31 @@ ChartSpec memory_chart(const ReportData& data) {
   return c;
 }
 
+ChartSpec mfu_chart(const ReportData& data) {
+  const std::string id = "mfu", title = "Model FLOPs utilisation per configuration";
+  std::vector<BarRow> rows;
+  const ConfigGroup *best = nullptr, *worst = nullptr;
+  for (const ConfigGroup* g : data.finished()) {
+    if (!g->mfu.present()) continue;
+    Stat percent = g->mfu;
+    percent.mean *= 100, percent.min *= 100, percent.max *= 100;
+    rows.push_back({g->label, percent, format_sig(percent.mean) + "%"});
+    if (!best || g->mfu.mean > best->mfu.mean) best = g;
+    if (!worst || g->mfu.mean < worst->mfu.mean) worst = g;
+  }
+  std::string reading;
+  if (best && worst && best != worst)
+    reading = best->label + " uses the most of its ranks' arithmetic, " +
+              format_sig(100 * best->mfu.mean) + "% of the measured peak; " + worst->label +
+              " the least, " + format_sig(100 * worst->mfu.mean) + "%.";
+  return bar_chart(
+      id, title, "MFU (% of measured peak)", rows,
+      "Runs whose summary.json has flops.mfu fill this chart.", reading,
+      "MFU = the model's training FLOPs per sample (2 per multiply-accumulate of every "
+      "convolution, linear layer and attention product, x 3 for training) x samples/s, over the "
+      "world's peak: each rank's best square GEMM in the run's precision, measured on its own "
+      "threads or GPU as the run began (summary flops.peak_source). Communication, bubbles and "
+      "small kernels all lower it.");
+}
+
 }  // namespace parallax

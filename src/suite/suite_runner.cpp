@@ -93,7 +93,13 @@ std::string result_line(const RunRecord& r) {
                 num("images_per_sec") ? s["images_per_sec"].get<double>() : 0.0,
                 num("train_time_s") ? s["train_time_s"].get<double>() : 0.0);
   std::string line = buf;
-  if (num("test_accuracy")) {
+  const auto& lm = s.contains("language_model") ? s["language_model"] : nlohmann::json();
+  if (lm.is_object() && lm.contains("validation_loss") && lm["validation_loss"].is_number()) {
+    std::snprintf(buf, sizeof(buf), ", %.0f tokens/s, validation loss %.3f",
+                  num("tokens_per_sec") ? s["tokens_per_sec"].get<double>() : 0.0,
+                  lm["validation_loss"].get<double>());
+    line += buf;
+  } else if (num("test_accuracy")) {
     std::snprintf(buf, sizeof(buf), ", test acc %.1f%%", 100 * s["test_accuracy"].get<double>());
     line += buf;
   }

@@ -1,6 +1,8 @@
 // Progress lines: "\r" + clear-line redraws on a terminal, plain newline-ended lines in logs.
 #include "train/progress.h"
 
+#include <cmath>
+
 #include <unistd.h>
 
 #include <chrono>
@@ -34,6 +36,16 @@ void Progress::step(int64_t epoch, int64_t index, double loss, double images_per
 
 void Progress::epoch(const EpochRecord& r, double eta_s) {
   if (tty_) std::fputs("\r\033[K", out_);
+  if (tokens_per_sample_ > 0) {
+    std::fprintf(out_,
+                 "epoch %lld/%lld  loss %.4f  validation loss %.4f (perplexity %.2f)  %.0f "
+                 "tokens/s  %.1fs  eta %.0fs\n",
+                 static_cast<long long>(r.epoch + 1), static_cast<long long>(epochs_),
+                 r.train_loss, r.test_loss, std::exp(r.test_loss),
+                 r.images_per_sec * static_cast<double>(tokens_per_sample_), r.train_time_s, eta_s);
+    std::fflush(out_);
+    return;
+  }
   std::fprintf(out_,
                "epoch %lld/%lld  loss %.4f  train acc %.2f%%  test acc %.2f%%  %.1f img/s  "
                "%.1fs  eta %.0fs\n",

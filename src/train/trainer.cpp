@@ -32,7 +32,9 @@ Trainer::Trainer(const Config& cfg, Strategy& strategy, Loader& train, Loader& t
       verbose_(verbose),
       on_epoch_(std::move(on_epoch)),
       on_step_(std::move(on_step)),
-      progress_(stderr, cfg.epochs, train.batches()) {}
+      progress_(stderr, cfg.epochs, train.batches()) {
+  if (train.targets_per_sample() > 1) progress_.set_language_model(train.targets_per_sample());
+}
 
 int64_t Trainer::total_steps() const {
   const int64_t all_epochs = cfg_.epochs * train_.batches();

@@ -180,9 +180,9 @@ grid:
                   "split_atlayer3.0-overlap-r0", "split_atlayer3.0-no_overlap-r0"}));
 }
 
-TEST(Suite, PresetsAreQuickScalingAndSeed) {
-  EXPECT_EQ(preset_names(), (Args{"quick", "scaling", "seed"}));
-  testing::expect_user_error([] { preset_yaml("quik"); }, {"quik", "quick, scaling, seed"});
+TEST(Suite, PresetsAreGptQuickScalingAndSeed) {
+  EXPECT_EQ(preset_names(), (Args{"gpt", "quick", "scaling", "seed"}));
+  testing::expect_user_error([] { preset_yaml("quik"); }, {"quik", "gpt, quick, scaling, seed"});
 }
 
 TEST(Suite, EveryPresetLoadsWithUniqueRunsAndNoOut) {
