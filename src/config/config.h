@@ -13,6 +13,7 @@ struct Config {
   std::string precision = "fp32";  // fp32 | bf16 | fp16: autocast's dtype for forward (mixed)
   bool channels_last = false;      // 4-D parameters and batches in NHWC memory order
   double loss_scale = 65536;       // fp16: the dynamic loss scale's starting value
+  std::string recompute = "none";  // none | full (every block) | selective (attention's core)
 
   // Data.
   std::string dataset = "synthetic";         // synthetic | cifar10 | fashion-mnist | mnist

@@ -12,7 +12,7 @@ namespace parallax {
       weight_decay, nesterov, lr_schedule, warmup, seed, timing_warmup, out, resume, checkpoint
 // nlohmann's PASTE macros take at most 64 fields: the newer ones are a list of their own.
 #define PARALLAX_CONFIG_FIELDS_2 checkpoint_every, init_from, tensorboard, log_every, trace, \
-      train_subset, test_subset, stop_at_target
+      train_subset, test_subset, stop_at_target, recompute
 
 void to_json(nlohmann::json& nlohmann_json_j, const Config& nlohmann_json_t) {
   NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(NLOHMANN_JSON_TO, PARALLAX_CONFIG_FIELDS))
