@@ -17,6 +17,7 @@ struct Config {
   // and (gpt) the context in tokens; dropout after embeddings, attention and residual branches.
   int64_t layers = 0, heads = 0, width = 0, context = 0;
   double dropout = 0;
+  std::string recompute = "none";  // none | full (every block) | selective (attention's core)
 
   // Data.
   std::string dataset = "synthetic";  // synthetic | cifar10 | fashion-mnist | mnist, or text:

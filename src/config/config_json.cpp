@@ -12,7 +12,7 @@ namespace parallax {
       weight_decay, nesterov, lr_schedule, warmup, seed, timing_warmup, out, resume, checkpoint
 // nlohmann's PASTE macros take at most 64 fields: the newer ones are a list of their own.
 #define PARALLAX_CONFIG_FIELDS_2 checkpoint_every, init_from, tensorboard, log_every, trace, \
-      train_subset, test_subset, stop_at_target, beta1, beta2, grad_clip
+      train_subset, test_subset, stop_at_target, beta1, beta2, grad_clip, recompute
 // Transformers and text.
 #define PARALLAX_CONFIG_FIELDS_3 layers, heads, width, context, dropout, vocab, text_windows, \
       eval_windows, target_loss

@@ -60,6 +60,14 @@ void add_model_options(CLI::App* model, Config& c) {
   model->add_option("--loss-scale", c.loss_scale,
                     "fp16: the dynamic loss scale to start from; it halves on each step whose "
                     "gradients overflow (the step is skipped) and doubles after 2000 good steps");
+  model
+      ->add_option("--recompute", c.recompute,
+                   "activation recomputation: none; full (each block keeps only its input and "
+                   "runs its forward again in backward: far less activation memory for one more "
+                   "forward per step); "
+                   "selective (transformers: only the attention core, QK^T to softmax times V, "
+                   "whose [tokens x tokens] weights are then never kept)")
+      ->check(one_of({"none", "full", "selective"}));
   model->add_flag("--channels-last,!--no-channels-last", c.channels_last,
                   "convolution weights and input batches in channels-last (NHWC) memory order, "
                   "which oneDNN and cuDNN run fastest");

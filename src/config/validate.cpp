@@ -230,6 +230,14 @@ void check_dataset_options(const Config& c) {
   }
 }
 
+// Selective recomputation recomputes attention: a ResNet has none.
+void check_recompute_options(const Config& c) {
+  require(c.recompute != "selective" || c.model.rfind("resnet", 0) != 0, "--recompute", c.recompute,
+          ("recomputes a transformer's attention core, which " + c.model +
+           " has none of; give --recompute full or none")
+              .c_str());
+}
+
 }  // namespace
 
 // The checks run in this order: the first that fails is the one line the user sees.
@@ -244,6 +252,7 @@ void validate(const Config& c) {
   check_sync_bn_options(c);
   check_device_options(c);
   check_dataset_options(c);
+  check_recompute_options(c);
 }
 
 }  // namespace parallax

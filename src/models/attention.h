@@ -12,6 +12,9 @@ struct AttentionOptions {
   bool causal = false;  // a token attends to itself and those before it only
   double dropout = 0;   // on the attention weights (training only)
   bool fused = true;    // LibTorch 2.x's scaled_dot_product_attention where it has one
+  // Selective recomputation (--recompute selective): the core, QK^T to the weights times V, runs
+  // again in backward (models/recompute.h); only q, k and v are kept, no [tokens x tokens] weights.
+  bool recompute = false;
 };
 
 // qkv: [batch, tokens, 3 x width], the fused projection's output (q, then k, then v, each split

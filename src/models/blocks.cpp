@@ -3,6 +3,8 @@
 
 #include <torch/torch.h>
 
+#include "config/user_error.h"
+
 namespace parallax {
 
 void ModelBlocks::add(const std::string& name, std::shared_ptr<Block> block) {
@@ -30,10 +32,29 @@ int64_t ModelBlocks::index_of(const std::string& name) const {
 torch::Tensor ModelBlocks::forward_range(torch::Tensor x, size_t begin, size_t end) {
   for (size_t i = begin; i < end; ++i) {
     if (before_block_) before_block_(i);
-    x = blocks_[i].block->forward(x);
+    x = run_block(*blocks_[i].block, x);
     if (after_block_) after_block_(i, x);
   }
   return x;
+}
+
+torch::Tensor ModelBlocks::run_block(Block& block, const torch::Tensor& x) {
+  if (recompute_ != Recompute::kFull) return block.forward(x);
+  auto parameters = block.parameters();
+  for (auto& p : block.shared_parameters()) parameters.push_back(p);
+  return parallax::recompute(
+      [&block](const std::vector<torch::Tensor>& in) { return block.forward(in[0]); }, {x},
+      parameters, block.buffers());
+}
+
+void ModelBlocks::set_recompute(Recompute mode) {
+  size_t selective = 0;
+  for (auto& b : blocks_)
+    selective += b.block->set_selective_recompute(mode == Recompute::kSelective);
+  if (mode == Recompute::kSelective && selective == 0)
+    throw UserError("--recompute selective: this model has no attention core to recompute "
+                    "(a ResNet); give --recompute full or none");
+  recompute_ = mode;
 }
 
 std::vector<std::vector<size_t>> ModelBlocks::parameter_indices_by_block() const {

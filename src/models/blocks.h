@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "models/recompute.h"
+
 namespace torch::nn {
 class BatchNorm2dImpl;
 }  // namespace torch::nn
@@ -29,6 +31,12 @@ class Block : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
   virtual void set_norm_override(const NormOverride& f) {}  // blocks without BatchNorm ignore it
+  // Parameters the block reads but another block registers (a tied weight): recomputing the
+  // block must hand back their gradients too.
+  virtual std::vector<torch::Tensor> shared_parameters() const { return {}; }
+  // Selective recomputation: the part a block recomputes in backward (a transformer's attention
+  // core) on or off; false where the block has no such part.
+  virtual bool set_selective_recompute(bool on) { return false; }
 };
 
 // A weight two blocks share (GPT's token embedding and its LM head): `owner` registers it as a
@@ -72,6 +80,12 @@ class ModelBlocks : public torch::nn::Module {
   void set_norm_override(const NormOverride& f);  // on every block
   void set_before_block(BeforeBlock f) { before_block_ = std::move(f); }
   void set_after_block(AfterBlock f) { after_block_ = std::move(f); }
+  // --recompute: full runs each block through recompute() (models/recompute.h) when gradients
+  // are on, so every strategy and schedule sees ordinary blocks; selective asks each block for its
+  // own part (UserError where no block has one: a ResNet). The before/after-block hooks run once
+  // per forward, never for the recomputation in backward.
+  void set_recompute(Recompute mode);
+  Recompute recompute() const { return recompute_; }
   // For each block, the indices of its parameters in parameters() (which lists them block by
   // block, in order).
   std::vector<std::vector<size_t>> parameter_indices_by_block() const;
@@ -88,7 +102,10 @@ class ModelBlocks : public torch::nn::Module {
   torch::Tensor example_input(const std::vector<int64_t>& shape, c10::Device device) const;
 
  private:
+  torch::Tensor run_block(Block& block, const torch::Tensor& x);
+
   std::vector<NamedBlock> blocks_;
+  Recompute recompute_ = Recompute::kNone;
   BeforeBlock before_block_;
   AfterBlock after_block_;
   std::vector<TiedWeight> ties_;

@@ -64,6 +64,7 @@ class CausalSelfAttention : public torch::nn::Module {
     return F::dropout(c_proj->forward(y),
                       F::DropoutFuncOptions().p(options_.dropout).training(is_training()));
   }
+  void set_recompute(bool on) { options_.recompute = on; }
   torch::nn::Linear c_attn{nullptr}, c_proj{nullptr};
 
  private:
@@ -102,6 +103,10 @@ class GptBlock : public Block {
     const auto h = x + attn->forward(ln_1->forward(x));
     return h + mlp->forward(ln_2->forward(h));
   }
+  bool set_selective_recompute(bool on) override {
+    attn->set_recompute(on);
+    return true;
+  }
   torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
   std::shared_ptr<CausalSelfAttention> attn;
   std::shared_ptr<Mlp> mlp;
@@ -119,6 +124,9 @@ class GptHead : public Block {
     return F::linear(ln_f->forward(x), weight_);
   }
   void use_weight(const torch::Tensor& w) { weight_ = w; }
+  // The tied weight it computes with (the embedding's, or its own copy): recomputation takes it
+  // as an input so that its gradient leaves through the recomputed block.
+  std::vector<torch::Tensor> shared_parameters() const override { return {weight_}; }
   torch::nn::LayerNorm ln_f{nullptr};
 
  private:

@@ -60,6 +60,7 @@ class VitAttention : public torch::nn::Module {
     const auto y = multi_head_attention(qkv->forward(x), options_, is_training());
     return torch::dropout(proj->forward(y), options_.dropout, is_training());
   }
+  void set_recompute(bool on) { options_.recompute = on; }
   torch::nn::Linear qkv{nullptr}, proj{nullptr};
 
  private:
@@ -81,6 +82,10 @@ class VitBlock : public Block {
     const auto h = x + attn->forward(norm1->forward(x));
     const auto m = fc2->forward(torch::gelu(fc1->forward(norm2->forward(h))));
     return h + torch::dropout(m, dropout_, is_training());
+  }
+  bool set_selective_recompute(bool on) override {
+    attn->set_recompute(on);
+    return true;
   }
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   std::shared_ptr<VitAttention> attn;

@@ -7,6 +7,7 @@
 
 #include "config/user_error.h"
 #include "metrics/heap.h"
+#include "models/recompute.h"
 #include "parallel/data_parallel.h"
 #include "parallel/pipeline.h"
 #include "parallel/single.h"
@@ -19,6 +20,8 @@ namespace parallax {
 std::unique_ptr<Strategy> make_strategy(const Config& cfg, const DistContext& ctx,
                                         std::shared_ptr<ModelBlocks> model,
                                         const std::vector<int64_t>& sample_shape) {
+  // Before any strategy hooks the blocks: every strategy and schedule recomputes alike.
+  model->set_recompute(recompute_from_name(cfg.recompute));
   if (cfg.strategy == "single") return std::make_unique<SingleDevice>(cfg, ctx, std::move(model));
   if (cfg.strategy == "ddp") return std::make_unique<DataParallel>(cfg, ctx, std::move(model));
   if (cfg.strategy == "zero" && cfg.zero_stage == 3)

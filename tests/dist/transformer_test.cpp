@@ -1,6 +1,7 @@
 // A transformer under the strategies the ResNet tests cover: vit-tiny (attention, LayerNorm,
 // GELU, a class token) trained by ddp, zero-3 and a zero-bubble pipeline (its backward split
-// into input and weight passes through those layers) equals one device in float64.
+// into input and weight passes through those layers) equals one device in float64, with and
+// without activation recomputation.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -34,6 +35,33 @@ TEST(Transformers, VitTinyUnderDdpZeroThreeAndAZeroBubblePipelineEqualsOneDevice
       {"ddp", " --strategy ddp --nproc 2"},
       {"zero-3", " --strategy zero --zero-stage 3 --nproc 2"},
       {"zb-h1", " --strategy pipeline --nproc 2 --micro-batches 2 --pipeline-schedule zb-h1"},
+  };
+  for (const auto& [name, args] : cases) {
+    SCOPED_TRACE(name);
+    run_ok(vit_args(dir / name) + args);
+    EXPECT_LT(max_difference(dir / "single", dir / name), 1e-10);
+    EXPECT_NEAR(summary_of(dir / name)["final_loss"].get<double>(), one["final_loss"].get<double>(),
+                1e-10);
+  }
+}
+
+// --recompute full under every kind of strategy: ddp's and zero-3's hooks (zero-3 gathers a
+// block's parameters again before its backward recomputes it) and a zero-bubble split of each
+// recomputed block's backward into I and W; selective under the pipeline. Against one device
+// without recomputation.
+TEST(Transformers, RecomputationUnderDdpZeroThreeAndAZeroBubblePipelineEqualsOneDevice) {
+  testing::TempDir dir;
+  run_ok(vit_args(dir / "single") + " --strategy single");
+  const auto one = summary_of(dir / "single");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"ddp", " --strategy ddp --nproc 2 --recompute full"},
+      {"zero-3", " --strategy zero --zero-stage 3 --nproc 2 --recompute full"},
+      {"zb-h1",
+       " --strategy pipeline --nproc 2 --micro-batches 2 --pipeline-schedule zb-h1 "
+       "--recompute full"},
+      {"zb-h1-selective",
+       " --strategy pipeline --nproc 2 --micro-batches 2 "
+       "--pipeline-schedule zb-h1 --recompute selective"},
   };
   for (const auto& [name, args] : cases) {
     SCOPED_TRACE(name);

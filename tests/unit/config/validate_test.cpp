@@ -57,6 +57,12 @@ TEST(Validate, RejectsEachBadValueNamingItsOption) {
   c = Config{};
   c.image_size = 4;
   expect_rejected(c, "--image-size");
+  c = Config{};
+  c.model = "resnet20";
+  c.recompute = "selective";  // a ResNet has no attention core to recompute
+  expect_rejected(c, "--recompute");
+  c.model = "vit-tiny";
+  EXPECT_NO_THROW(validate(c));
 }
 
 TEST(Validate, AdamwBetasInZeroToOneAndGradClipNotNegative) {
