@@ -85,6 +85,7 @@ struct Config {
   double target_loss = 0;         // language models: stop once validation loss falls to it (0: none)
   std::string optimizer = "sgd";  // sgd | adam | adamw
   double lr = 0.05;
+  double min_lr = 0;  // cosine's floor
   double momentum = 0.9;
   double weight_decay = 5e-4;  // sgd, adam: L2 penalty; adamw: decoupled, 2-D and larger only
   bool nesterov = false;

@@ -15,7 +15,7 @@ namespace parallax {
       train_subset, test_subset, stop_at_target, beta1, beta2, grad_clip, recompute
 // Transformers and text.
 #define PARALLAX_CONFIG_FIELDS_3 layers, heads, width, context, dropout, vocab, text_windows, \
-      eval_windows, target_loss
+      eval_windows, target_loss, min_lr
 
 void to_json(nlohmann::json& nlohmann_json_j, const Config& nlohmann_json_t) {
   NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(NLOHMANN_JSON_TO, PARALLAX_CONFIG_FIELDS))

@@ -256,6 +256,8 @@ void add_optimisation_options(CLI::App* opt, Config& c) {
                   "norm weights)")
       ->check(one_of({"sgd", "adam", "adamw"}));
   opt->add_option("--lr", c.lr, "learning rate (peak learning rate for onecycle)");
+  opt->add_option("--min-lr", c.min_lr,
+                  "cosine: the learning rate it decays to (nanoGPT's min_lr; 0 by default)");
   opt->add_option("--momentum", c.momentum, "SGD momentum");
   opt->add_option("--weight-decay", c.weight_decay,
                   "weight decay: an L2 penalty for sgd and adam, decoupled for adamw (nanoGPT: "

@@ -38,6 +38,7 @@ void check_finite_numbers(const Config& c) {
            {"--target-accuracy", c.target_accuracy},
            {"--target-loss", c.target_loss},
            {"--dropout", c.dropout},
+           {"--min-lr", c.min_lr},
            {"--comm-timeout", c.comm_timeout},
            {"--bucket-mb", c.bucket_mb},
            {"--tail-bucket-mb", c.tail_bucket_mb}})
@@ -204,6 +205,8 @@ void check_dataset_options(const Config& c) {
   require(text || c.target_loss == 0, "--target-loss", c.target_loss,
           "applies to language models; give a classifier --target-accuracy");
   require(c.target_loss >= 0, "--target-loss", c.target_loss, "must be 0 (none) or more");
+  require(c.min_lr >= 0 && c.min_lr <= c.lr, "--min-lr", c.min_lr,
+          "must be between 0 and --lr");
   require(c.text_windows >= 0, "--text-windows", c.text_windows, "must be 0 (a pass) or more");
   require(c.eval_windows >= 0, "--eval-windows", c.eval_windows, "must be 0 (default) or more");
   for (const auto& [name, v] : {std::pair<const char*, int64_t>{"--layers", c.layers},

@@ -1,4 +1,4 @@
-// LR schedules: constant, step (x0.1 at 50% and 75%), cosine to 0, and PyTorch's OneCycleLR.
+// LR schedules: constant, step (x0.1 at 50% and 75%), cosine to --min-lr, PyTorch's OneCycleLR.
 #include "optim/lr_schedule.h"
 
 #include <algorithm>
@@ -33,7 +33,7 @@ double lr_at(const LrSchedule& s, int64_t step) {
     const double fraction = after / span;
     return s.base_lr * (fraction >= 0.75 ? 0.01 : fraction >= 0.5 ? 0.1 : 1.0);
   }
-  if (s.kind == "cosine") return cosine_between(s.base_lr, 0.0, after / span);
+  if (s.kind == "cosine") return cosine_between(s.base_lr, s.min_lr, after / span);
   return s.base_lr;
 }
 

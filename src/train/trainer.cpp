@@ -44,7 +44,7 @@ int64_t Trainer::total_steps() const {
 EpochRecord Trainer::train_epoch(TrainState& state, int64_t epoch) {
   LrSchedule schedule{cfg_.lr_schedule, cfg_.lr,
                       static_cast<int64_t>(cfg_.warmup * static_cast<double>(train_.batches())),
-                      total_steps()};
+                      total_steps(), cfg_.min_lr};
   EpochRecord r;
   r.epoch = epoch;
   // A checkpoint taken within this epoch resumes it at its next batch, with its sums so far:

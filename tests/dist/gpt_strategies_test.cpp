@@ -1,8 +1,8 @@
 // GPT under every strategy equals one device in float64: data parallel (ddp, zero 1/2/3), the
-// model cut (model, gpipe, 1f1b, interleaved, zb-h1 and zb-v pipelines, hybrid). Where the token
-// embedding and the LM head it is tied to land on different ranks, the head's rank holds a copy
-// and the two gradients are summed each step: the result is still one device's, and so is a
-// pipeline resumed from its checkpoint.
+// model cut (model, gpipe, 1f1b, interleaved, zb-h1 and zb-v pipelines, hybrid), and two of them
+// with activation recomputation. Where the token embedding and the LM head it is tied to land on
+// different ranks, the head's rank holds a copy and the two gradients are summed each step: the
+// result is still one device's, and so is a pipeline resumed from its checkpoint.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -53,6 +53,9 @@ TEST(GptStrategies, EveryStrategyEqualsOneDeviceWithTheTiedHeadAcrossStages) {
       {"zb-h1", pipe + " --pipeline-schedule zb-h1", true},
       {"zb-v", pipe + " --pipeline-schedule zb-v --balance blocks", false},  // both on rank 0
       {"hybrid", " --strategy hybrid --dp 2 --pp 2 --nproc 4 --micro-batches 2", true},
+      // Recomputation with the tied copy: its gradient leaves through the recomputed head.
+      {"zb-h1-recompute", pipe + " --pipeline-schedule zb-h1 --recompute full", true},
+      {"zero-3-selective", " --strategy zero --zero-stage 3 --nproc 2 --recompute selective", false},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);

@@ -37,3 +37,18 @@ TEST(LrSchedule, OneCycleMatchesPyTorchEndpoints) {
 
 }  // namespace
 }  // namespace parallax
+
+namespace parallax {
+namespace {
+
+// nanoGPT's decay: 100 warm-up steps, then cosine from 1e-3 to min_lr 1e-4 over the rest.
+TEST(LrSchedule, CosineFallsToMinLrAsNanoGpt) {
+  const LrSchedule s{"cosine", 1e-3, 100, 2000, 1e-4};
+  EXPECT_DOUBLE_EQ(lr_at(s, 99), 1e-3);
+  EXPECT_DOUBLE_EQ(lr_at(s, 100), 1e-3);
+  EXPECT_NEAR(lr_at(s, 100 + 950), 0.5 * (1e-3 + 1e-4), 1e-12);  // half way: the mean
+  EXPECT_NEAR(lr_at(s, 2000), 1e-4, 1e-15);
+}
+
+}  // namespace
+}  // namespace parallax
