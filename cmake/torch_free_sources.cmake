@@ -9,6 +9,7 @@ set(PARALLAX_TORCH_FREE_SOURCES
   config/validate.cpp
   data/data_command.cpp
   data/sampler.cpp
+  data/vocabulary.cpp
   distributed/cpu_cores.cpp
   distributed/heartbeat.cpp
   distributed/interrupt.cpp

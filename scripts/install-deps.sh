@@ -2,7 +2,8 @@
 # Installs every Debian package parallax needs to build, test and run; idempotent (skips what is there).
 # --torch2: also the pip torch 2.x flavour's LibTorch (CUDA wheel, scripts/torch2-requirements.txt)
 # into the virtual environment .venv/ (git ignores it), with what the tests use beside it: torchrun
-# (in the torch wheel), torchvision and tensorboard (scripts/test-requirements.txt).
+# (in the torch wheel), torchvision and tensorboard (scripts/test-requirements.txt), and Hugging
+# Face transformers in data/pypi/transformers (install_transformers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/flavour.sh
@@ -68,6 +69,31 @@ install_shakespeare() {
   mv "$dest.part" "$dest"
 }
 
+# Hugging Face transformers for the GPT-2 export check (tests/python/gpt2_check.py), pinned with the
+# packages it imports, into data/pypi/transformers for .venv's Python (it puts the folder on its
+# sys.path): not in .venv's requirements, whose every change rebuilds that ~5 GB environment.
+# --no-deps: transformers' and huggingface-hub's own lists bring a CLI stack (typer, rich,
+# pydantic) and torch's own dependencies again; these are what `from transformers import
+# GPT2LMHeadModel` needs beside .venv's torch, numpy, packaging, filelock and fsspec.
+transformers_pins=(
+  transformers==5.23.0 huggingface-hub==2.5.0 tokenizers==0.23.3 safetensors==0.8.0
+  regex==2026.12.2 pyyaml==6.0.4 tqdm==4.70.1 click==8.5.1
+  httpx2==2.17.0 httpcore2==2.17.0 h11==0.16.0 anyio==4.16.0 idna==3.21 truststore==0.10.5
+)
+install_transformers() {
+  [ "$FLAVOUR" = torch2 ] || return 0
+  local dest=data/pypi/transformers stamp
+  stamp="$dest/.pins-$(echo "${transformers_pins[*]}" | sha256sum | cut -c1-16)"
+  [ -f "$stamp" ] && return 0
+  echo "install-deps: installing ${transformers_pins[0]} (and what it imports) into $dest"
+  rm -rf "$dest.part"
+  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps --target "$dest.part" \
+    "${transformers_pins[@]}"
+  touch "$dest.part/$(basename "$stamp")"
+  rm -rf "$dest"
+  mv "$dest.part" "$dest"
+}
+
 packages=(
   build-essential cmake ninja-build pkg-config git python3-venv
   libtorch-dev libgloo-dev
@@ -89,6 +115,7 @@ if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
   install_torch2
   install_shakespeare
+  install_transformers
   exit 0
 fi
 
@@ -100,3 +127,4 @@ $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 install_torch2
 install_shakespeare
+install_transformers

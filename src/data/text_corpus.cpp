@@ -12,6 +12,7 @@
 #include "config/user_error.h"
 #include "data/rng.h"
 #include "data/text_windows.h"
+#include "data/vocabulary.h"
 
 namespace parallax {
 namespace fs = std::filesystem;
@@ -37,14 +38,6 @@ std::vector<fs::path> text_files(const std::string& path, const std::string& suf
   }
   std::sort(files.begin(), files.end());
   return files;
-}
-
-// The length of the UTF-8 sequence a lead byte starts (1 for a stray continuation byte).
-size_t utf8_length(unsigned char c) {
-  if (c >= 0xF0 && c < 0xF8) return 4;
-  if (c >= 0xE0) return c < 0xF0 ? 3 : 1;
-  if (c >= 0xC0) return 2;
-  return 1;
 }
 
 torch::Tensor as_tensor(const std::vector<int64_t>& tokens) {
@@ -79,13 +72,7 @@ Split text_split(torch::Tensor tokens, int64_t context, int64_t windows) {
 
 void char_tokens(const std::string& text, std::vector<std::string>& vocabulary,
                  std::vector<int64_t>& tokens) {
-  std::vector<std::string> chars;
-  chars.reserve(text.size());
-  for (size_t i = 0; i < text.size();) {
-    const size_t len = std::min(utf8_length(static_cast<unsigned char>(text[i])), text.size() - i);
-    chars.push_back(text.substr(i, len));
-    i += len;
-  }
+  const std::vector<std::string> chars = utf8_characters(text);
   // UTF-8's byte order is code point order.
   std::map<std::string, int64_t> index;
   for (const auto& c : chars) index.emplace(c, 0);

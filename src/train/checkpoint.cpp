@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "config/config_json.h"
+#include "config/options.h"
 #include "config/user_error.h"
 #include "metrics/atomic_file.h"
 
@@ -89,6 +90,13 @@ Config load_run_config(const std::string& run_dir) {
   } catch (const nlohmann::json::exception& e) {
     throw UserError(path + ": not a parallax config (" + e.what() + ")");
   }
+}
+
+Config resumed_run_config(const CLI::App& train, const Config& given) {
+  if (given.resume.empty()) return given;
+  Config cfg = merge_resumed_config(train, given, load_run_config(given.resume));
+  cfg.resume = given.resume;
+  return cfg;
 }
 
 }  // namespace parallax

@@ -6,6 +6,10 @@
 #include "parallel/strategy.h"
 #include "metrics/train_records.h"
 
+namespace CLI {
+class App;
+}
+
 namespace parallax {
 
 std::string checkpoint_path(const std::string& run_dir);
@@ -22,5 +26,8 @@ TrainState load_checkpoint(const std::string& run_dir, Strategy& strategy,
 // The config a run directory was started with (its config.json).
 void save_run_config(const std::string& run_dir, const Config& cfg);
 Config load_run_config(const std::string& run_dir);
+// `train`'s config: as given, or for --resume DIR the saved one with the options given on this
+// command line (`train`, parsed) over it.
+Config resumed_run_config(const CLI::App& train, const Config& given);
 
 }  // namespace parallax

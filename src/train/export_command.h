@@ -17,7 +17,8 @@ struct ExportOptions {
 CLI::App* add_export_command(CLI::App& app, ExportOptions& opts);
 
 // Writes the run's latest checkpoint's model (any strategy's: checkpoints are consolidated) as
-// a state dict with torchvision's names; returns the tensors written.
+// a state dict with torchvision's names, or GPT2LMHeadModel's for a gpt; returns the tensors
+// written.
 size_t export_main(const ExportOptions& opts);
 
 }  // namespace parallax

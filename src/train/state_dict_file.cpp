@@ -1,4 +1,5 @@
-// State dict files through LibTorch's pickler (torch.save's zip format, readable by torch.load).
+// State dict files through LibTorch's pickler (torch.save's zip format, readable by torch.load), in
+// torchvision's layout for image models and Hugging Face GPT-2's for a gpt.
 #include "train/state_dict_file.h"
 
 #include <caffe2/serialize/inline_container.h>
@@ -13,6 +14,7 @@
 #include "config/user_error.h"
 #include "metrics/atomic_file.h"
 #include "models/blocks.h"
+#include "models/gpt2_names.h"
 #include "models/torchvision_names.h"
 #include "train/python_pickle.h"
 
@@ -76,10 +78,49 @@ std::map<std::string, torch::Tensor> read_tensors(const std::string& path) {
   return tensors;
 }
 
+// The names and shapes a model's tensors have in the file: whose convention, and what must match.
+struct FileLayout {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;  // views of the model's own
+  std::string names;  // whose names, for messages
+  std::string same;   // what a mismatched shape says to keep the same
+};
+
+FileLayout file_layout(const ModelBlocks& model) {
+  if (model.token_input())
+    return {gpt2_state(model), "Hugging Face GPT2LMHeadModel's names",
+            "the same --layers, --width, --context and vocabulary"};
+  return {torchvision_state(model), "torchvision's names",
+          "the same model and class count (--classes)"};
+}
+
+// A GPT-2 file as GPT2LMHeadModel's state dict: GPT2Model's (no "transformer." prefix, no head)
+// gets both, and the weightless causal mask buffers of older transformers versions are dropped.
+// The head must be the token embedding: parallax's gpt ties them, as GPT-2 does.
+void as_gpt2_lm_head_model(std::map<std::string, torch::Tensor>& file, const std::string& path) {
+  if (!file.count(kGpt2Embedding) && file.count("wte.weight")) {
+    std::map<std::string, torch::Tensor> prefixed;
+    for (auto& [name, tensor] : file) prefixed["transformer." + name] = tensor;
+    file = std::move(prefixed);
+    if (!file.count(kGpt2Head)) file[kGpt2Head] = file[kGpt2Embedding];
+  }
+  for (auto it = file.begin(); it != file.end();)
+    it = is_gpt2_mask_buffer(it->first) ? file.erase(it) : std::next(it);
+  const auto head = file.find(kGpt2Head), embedding = file.find(kGpt2Embedding);
+  if (head != file.end() && embedding != file.end() &&
+      head->second.sizes() == embedding->second.sizes() &&
+      !torch::equal(head->second, embedding->second))
+    throw UserError("--init-from " + path + ": tensor '" + kGpt2Head + "' differs from '" +
+                    kGpt2Embedding + "'; parallax's gpt ties its head to the token embedding " +
+                    "(as GPT-2 does), so give a model whose two are one");
+}
+
 }  // namespace
 
-void save_state_dict_file(const ModelBlocks& model, const std::string& path) {
-  save_tensor_dict_file(torchvision_state(model), path);
+size_t save_state_dict_file(const ModelBlocks& model, const std::string& path) {
+  // A gpt's head and embedding are one tensor: the pickler writes its storage once, as torch.save.
+  const auto tensors = file_layout(model).tensors;
+  save_tensor_dict_file(tensors, path);
+  return tensors.size();
 }
 
 void save_tensor_dict_file(const std::vector<std::pair<std::string, at::Tensor>>& tensors,
@@ -111,16 +152,18 @@ void save_tensor_dict_file(const std::vector<std::pair<std::string, at::Tensor>>
 
 void load_state_dict_file(const std::string& path, ModelBlocks& model) {
   std::map<std::string, torch::Tensor> file = read_tensors(path);
-  const auto mine = torchvision_state(model);
+  const FileLayout layout = file_layout(model);
+  const auto& mine = layout.tensors;
+  if (model.token_input()) as_gpt2_lm_head_model(file, path);
   for (const auto& [name, tensor] : mine) {
     auto it = file.find(name);
     if (it == file.end())
       throw UserError("--init-from " + path + ": no tensor '" + name + "', which the model " +
-                      "needs; give a state dict of the same model (torchvision's names)");
+                      "needs; give a state dict of the same model (" + layout.names + ")");
     if (it->second.sizes() != tensor.sizes())
       throw UserError("--init-from " + path + ": tensor '" + name + "' has shape " +
                       shape_of(it->second) + ", the model's is " + shape_of(tensor) +
-                      "; give weights of the same model and class count (--classes)");
+                      "; give weights of " + layout.same);
   }
   if (file.size() != mine.size()) {
     std::map<std::string, bool> known;
@@ -128,8 +171,10 @@ void load_state_dict_file(const std::string& path, ModelBlocks& model) {
     for (const auto& item : file)
       if (!known.count(item.first))
         throw UserError("--init-from " + path + ": tensor '" + item.first + "' is not in the " +
-                        "model; give a state dict of the same model (torchvision's names)");
+                        "model; give a state dict of the same model (" + layout.names + ")");
   }
+  // A gpt's Conv1D entries are transposed views of its Linear weights: copying into them loads
+  // the weights bitwise.
   torch::NoGradGuard no_grad;
   for (const auto& [name, tensor] : mine) tensor.copy_(file.at(name));
 }
