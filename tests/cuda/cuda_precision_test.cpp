@@ -27,12 +27,20 @@ std::string precision_args(const std::string& out, const char* dtype = "fp32", i
 }
 
 // steps.csv's skipped column (the last), per step.
+// steps.csv's "skipped" column, found by its name in the header.
 std::vector<bool> skipped_of(const std::string& dir) {
   std::istringstream csv(testing::read_text(dir + "/steps.csv"));
-  std::string line;
+  std::string line, field;
   std::getline(csv, line);
+  size_t column = 0;
+  for (std::istringstream header(line); std::getline(header, field, ',') && field != "skipped";)
+    ++column;
   std::vector<bool> out;
-  while (std::getline(csv, line)) out.push_back(line.back() == '1');
+  while (std::getline(csv, line)) {
+    std::istringstream row(line);
+    for (size_t c = 0; c <= column; ++c) std::getline(row, field, ',');
+    out.push_back(field == "1");
+  }
   return out;
 }
 
