@@ -40,6 +40,12 @@ struct Dataset {
     if (is_text()) return {train.context};
     return {channels(), height(), width()};
   }
+  // What a language model's token stands for: "character" (a vocabulary), "byte" (text read
+  // by byte) or "token" (synthetic); "" for images.
+  std::string token_unit() const {
+    if (!is_text()) return "";
+    return !vocabulary.empty() ? "character" : name == "text" ? "byte" : "token";
+  }
   // Targets per sample: 1 label per image, one next token per position of a window.
   int64_t targets_per_sample() const { return is_text() ? train.context : 1; }
 };

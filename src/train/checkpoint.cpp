@@ -99,4 +99,13 @@ Config resumed_run_config(const CLI::App& train, const Config& given) {
   return cfg;
 }
 
+void save_vocabulary(const std::string& run_dir, const Dataset& data) {
+  nlohmann::json j;
+  j["dataset"] = data.name;
+  j["size"] = data.classes;
+  j["token"] = data.token_unit();
+  if (!data.vocabulary.empty()) j["characters"] = data.vocabulary;
+  write_file_atomic(run_dir + "/vocabulary.json", j.dump(1) + "\n");
+}
+
 }  // namespace parallax

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "data/dataset.h"
 #include "parallel/strategy.h"
 #include "metrics/train_records.h"
 
@@ -25,6 +26,10 @@ TrainState load_checkpoint(const std::string& run_dir, Strategy& strategy,
 
 // The config a run directory was started with (its config.json).
 void save_run_config(const std::string& run_dir, const Config& cfg);
+
+// vocabulary.json: what each token of a text run stands for (`parallax sample` decodes with it):
+// its characters, or bytes (token = byte value), or synthetic tokens (their numbers).
+void save_vocabulary(const std::string& run_dir, const Dataset& data);
 Config load_run_config(const std::string& run_dir);
 // `train`'s config: as given, or for --resume DIR the saved one with the options given on this
 // command line (`train`, parsed) over it.

@@ -18,7 +18,6 @@
 #include "distributed/interrupt.h"
 #include "distributed/launcher.h"
 #include "distributed/rank_env.h"
-#include "metrics/atomic_file.h"
 #include "metrics/peak_flops.h"
 #include "metrics/run_files.h"
 #include "metrics/system_info.h"
@@ -278,23 +277,9 @@ RunFacts run_facts_of(const DistContext& ctx, int threads, const Dataset& data,
   facts.language_model = data.is_text();
   facts.tokens_per_sample = data.is_text() ? data.train.context : 0;
   facts.vocabulary = data.is_text() ? data.classes : 0;
-  facts.token_unit = !data.is_text()                 ? ""
-                     : !data.vocabulary.empty()      ? "character"
-                     : data.name == "text"           ? "byte"
-                                                     : "token";
+  facts.token_unit = data.token_unit();
   facts.launcher = !env ? "none" : std::getenv(kHeartbeatEnv) ? "parallax" : env->source;
   return facts;
-}
-
-// vocabulary.json: what each token of a text run stands for (`parallax sample` decodes with it):
-// its characters, or bytes (token = byte value), or synthetic tokens (their numbers).
-void save_vocabulary(const std::string& run_dir, const Dataset& data) {
-  nlohmann::json j;
-  j["dataset"] = data.name;
-  j["size"] = data.classes;
-  j["token"] = !data.vocabulary.empty() ? "character" : data.name == "text" ? "byte" : "token";
-  if (!data.vocabulary.empty()) j["characters"] = data.vocabulary;
-  write_file_atomic(run_dir + "/vocabulary.json", j.dump(1) + "\n");
 }
 
 // Rank 0's one line on what is about to train, on what, and where its files go.
