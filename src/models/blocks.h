@@ -67,6 +67,9 @@ class ModelBlocks : public torch::nn::Module {
   // Runs blocks [begin, end) in order; forward(x) runs them all.
   torch::Tensor forward_range(torch::Tensor x, size_t begin, size_t end);
   torch::Tensor forward(const torch::Tensor& x) { return forward_range(x, 0, blocks_.size()); }
+  // Block i as forward runs it (recomputed under --recompute full), without the before/after
+  // hooks: what the planner's profilers time and measure.
+  torch::Tensor run(size_t i, const torch::Tensor& x) { return run_block(*blocks_[i].block, x); }
 
   int64_t parameter_count() const;
   // The parameters' dtype (--dtype): inputs made up for profiling or shapes must match it.

@@ -146,7 +146,8 @@ std::vector<double> block_costs(ModelBlocks& model, const std::string& by,
 
 std::vector<std::vector<int64_t>> block_output_shapes(ModelBlocks& model,
                                                       const std::vector<int64_t>& input_shape,
-                                                      torch::Device device) {
+                                                      torch::Device device,
+                                                      std::vector<c10::ScalarType>* dtypes) {
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();  // running statistics untouched; BatchNorm accepts any batch size
@@ -155,6 +156,7 @@ std::vector<std::vector<int64_t>> block_output_shapes(ModelBlocks& model,
   for (const auto& b : model.blocks()) {
     x = b.block->forward(x);
     shapes.push_back(x.sizes().vec());
+    if (dtypes) dtypes->push_back(x.scalar_type());
   }
   model.train(was_training);
   return shapes;

@@ -30,9 +30,11 @@ Partition partition_balanced(const std::vector<double>& costs, int stages);
 std::vector<double> block_costs(ModelBlocks& model, const std::string& by,
                                 const std::vector<int64_t>& input_shape, torch::Device device);
 
-// Each block's output shape (batch dimension included) for an input of `input_shape`.
+// Each block's output shape (batch dimension included) for an input of `input_shape`; with
+// `dtypes`, each output's dtype too (under whatever autocast the caller has on).
 std::vector<std::vector<int64_t>> block_output_shapes(ModelBlocks& model,
                                                       const std::vector<int64_t>& input_shape,
-                                                      torch::Device device);
+                                                      torch::Device device,
+                                                      std::vector<c10::ScalarType>* dtypes = nullptr);
 
 }  // namespace parallax

@@ -41,7 +41,19 @@ Pipeline::Pipeline(const Config& cfg, const DistContext& ctx, std::shared_ptr<Mo
   const int micro = static_cast<int>(train_micro_.size());
   std::vector<int64_t> input{1};
   input.insert(input.end(), sample_shape.begin(), sample_shape.end());
-  const auto shapes = block_output_shapes(*model_, input, torch::kCPU);
+  std::vector<c10::ScalarType> out_dtypes;
+  std::vector<std::vector<int64_t>> shapes;
+  {
+    // Under the CPU's autocast, in bf16 for any --precision (the CPU autocasts no fp16 in
+    // LibTorch 1.13), standing for the run's: which blocks end in an op autocast lowers (a
+    // convolution, a linear) and which in one that keeps the weights' dtype (a transformer's
+    // residual sum over its fp32 stream). The latter cross the wire unlowered, as on one device.
+    Precision probe = precision_;
+    probe.compute = torch::kBFloat16;
+    const AutocastGuard autocast(probe, torch::kCPU);
+    shapes = block_output_shapes(*model_, input, torch::kCPU, &out_dtypes);
+  }
+  for (auto t : out_dtypes) reduced_outputs_.push_back(t == torch::kBFloat16);
   check_batch_norm_sizes(shapes);  // before profiling, which would trip on it
   schedule_name_ = cfg.strategy == "model" ? "gpipe" : cfg.pipeline_schedule;
   layout_ = layout_for(schedule_name_, ctx.stages, cfg.virtual_stages > 0 ? cfg.virtual_stages : 2);
@@ -103,9 +115,14 @@ StageSpec Pipeline::stage_spec(const std::vector<std::vector<int64_t>>& shapes) 
     chunk.piece = layout_.piece(ctx_.stage, c);
     chunk.begin = partition_.cuts[chunk.piece];
     chunk.end = partition_.cuts[chunk.piece + 1];
-    if (chunk.piece > 0) chunk.in_sample_shape = per_sample(shapes[chunk.begin - 1]);
-    if (chunk.piece + 1 < layout_.pieces())
+    if (chunk.piece > 0) {
+      chunk.in_sample_shape = per_sample(shapes[chunk.begin - 1]);
+      chunk.in_reduced = reduced_outputs_[chunk.begin - 1];
+    }
+    if (chunk.piece + 1 < layout_.pieces()) {
       chunk.out_sample_shape = per_sample(shapes[chunk.end - 1]);
+      chunk.out_reduced = reduced_outputs_[chunk.end - 1];
+    }
     spec.chunks.push_back(std::move(chunk));
   }
   return spec;

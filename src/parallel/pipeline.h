@@ -105,6 +105,7 @@ class Pipeline : public SingleDevice {
   PipelineLayout layout_;              // which rank holds which of the partition's pieces
   Partition partition_;                // into layout_.pieces() pieces
   std::vector<double> block_costs_;    // what the partition balanced (or profiled, for the record)
+  std::vector<bool> reduced_outputs_;  // per block: autocast leaves its output in compute dtype
   std::vector<torch::Tensor> params_;  // this stage's
   std::vector<torch::Tensor> buffers_;
   std::vector<int64_t> piece_numel_;  // per piece: its parameters' elements

@@ -30,8 +30,7 @@ StageExecutor::StageExecutor(ModelBlocks& model, StageSpec spec, StageGroups gro
       spec_(std::move(spec)),
       groups_(std::move(groups)),
       device_(device),
-      dtype_(model.scalar_type()),
-      model_dtype_(dtype_),
+      model_dtype_(model.scalar_type()),
       trace_(trace),
       clock_(device) {
   const auto& any = groups_.activations ? groups_.activations : groups_.gradients;
@@ -44,7 +43,6 @@ StageExecutor::StageExecutor(ModelBlocks& model, StageSpec spec, StageGroups gro
 
 void StageExecutor::set_precision(const Precision& p) {
   precision_ = p;
-  dtype_ = p.autocast ? p.compute : model_dtype_;
   act_in_.clear();  // receive buffers of the old dtype
   grad_in_.clear();
 }
@@ -54,17 +52,22 @@ const compat::Group& StageExecutor::group_for(bool activation, int from, int to)
   return to < from ? groups_.gradients : groups_.gradients_reverse;
 }
 
+torch::ScalarType StageExecutor::wire_dtype(bool reduced) const {
+  return precision_.autocast && reduced ? precision_.compute : model_dtype_;
+}
+
 torch::Tensor& StageExecutor::buffer(std::vector<torch::Tensor>& pool, int m, int64_t rows,
-                                     const std::vector<int64_t>& sample_shape) {
+                                     const std::vector<int64_t>& sample_shape,
+                                     torch::ScalarType dtype) {
   if (pool.size() <= static_cast<size_t>(m)) pool.resize(m + 1);
   auto& t = pool[m];
   const auto shape = with_rows(rows, sample_shape);
   if (stage_through_host_) {
     // A fresh pinned block per receive (from the caching host allocator, which keeps a block
     // until the copies recorded on it are done): the last one may still be copied to the GPU.
-    t = torch::empty(shape, torch::TensorOptions().dtype(dtype_).pinned_memory(true));
-  } else if (!t.defined() || t.sizes().vec() != shape) {
-    t = torch::empty(shape, torch::TensorOptions().dtype(dtype_).device(device_));
+    t = torch::empty(shape, torch::TensorOptions().dtype(dtype).pinned_memory(true));
+  } else if (!t.defined() || t.sizes().vec() != shape || t.scalar_type() != dtype) {
+    t = torch::empty(shape, torch::TensorOptions().dtype(dtype).device(device_));
   }
   return t;
 }
@@ -88,7 +91,7 @@ void StageExecutor::connect_neighbours() {
   connected_ = true;
   const auto& l = spec_.layout;
   if (l.stages == 1) return;
-  auto token = torch::zeros({1}, torch::TensorOptions().dtype(dtype_).device(device_));
+  auto token = torch::zeros({1}, torch::TensorOptions().dtype(model_dtype_).device(device_));
   // Every pair of ranks a piece hands to, the activations' along the pieces, then the
   // gradients' back: each pair meets when both ends arrive, and every rank walks the same list,
   // so no rank waits on a pair whose other end waits on it.
@@ -97,7 +100,7 @@ void StageExecutor::connect_neighbours() {
       auto w = send(g, token, to, tag);
       w->wait();
     } else if (spec_.stage == to) {
-      std::vector<torch::Tensor> in{buffer(act_in_, 0, 1, {})};
+      std::vector<torch::Tensor> in{buffer(act_in_, 0, 1, {}, model_dtype_)};
       auto w = parallax::recv(g, in, from, tag, "pipeline connection");
       received(w, in[0]);
     }
@@ -122,13 +125,15 @@ void StageExecutor::post_recv(const Action& a, const std::vector<int64_t>& sizes
   const ChunkSpec& c = spec_.chunks[a.chunk];
   const int g = c.piece, M = micro_;
   if (a.kind == Action::kForward && g > 0 && l.owner(g - 1) != spec_.stage && !act_recv_[k]) {
-    std::vector<torch::Tensor> t{buffer(act_in_, k, sizes[m], c.in_sample_shape)};
+    std::vector<torch::Tensor> t{
+        buffer(act_in_, k, sizes[m], c.in_sample_shape, wire_dtype(c.in_reduced))};
     act_recv_[k] = parallax::recv(group_for(true, l.owner(g - 1), spec_.stage), t, l.owner(g - 1),
                                   2 * (g * M + m), "pipeline activation");
   }
   const bool backward = a.kind == Action::kBackward || a.kind == Action::kInput;
   if (backward && g + 1 < l.pieces() && l.owner(g + 1) != spec_.stage && !grad_recv_[k]) {
-    std::vector<torch::Tensor> t{buffer(grad_in_, k, sizes[m], c.out_sample_shape)};
+    std::vector<torch::Tensor> t{
+        buffer(grad_in_, k, sizes[m], c.out_sample_shape, wire_dtype(c.out_reduced))};
     grad_recv_[k] = parallax::recv(group_for(false, l.owner(g + 1), spec_.stage), t,
                                    l.owner(g + 1), 2 * (g * M + m) + 1, "pipeline gradient");
   }
@@ -288,7 +293,8 @@ void StageExecutor::add_loss(const Action& a, const torch::Tensor& y, const torc
 
 void StageExecutor::pass_activation(const Action& a, torch::Tensor& y, bool train) {
   const int m = a.micro, g = spec_.chunks[a.chunk].piece;
-  y = y.to(dtype_).contiguous();  // what autocast's last op left, in the wire's dtype
+  // What autocast's last op left, in the wire's dtype.
+  y = y.to(wire_dtype(spec_.chunks[a.chunk].out_reduced)).contiguous();
   const auto& l = spec_.layout;
   if (l.owner(g + 1) == spec_.stage) {
     handed_act_[l.chunk_of(g + 1) * micro_ + m] = y.detach();

@@ -43,6 +43,10 @@ struct ChunkSpec {
   int piece = 0;                          // which piece of the model (layout.piece(stage, chunk))
   std::vector<int64_t> in_sample_shape;   // one sample's activation entering (piece > 0)
   std::vector<int64_t> out_sample_shape;  // one sample's activation leaving (not the last piece)
+  // Whether autocast leaves the activation entering / leaving in its compute dtype (a block
+  // ending in a convolution or linear), or in the weights' (a residual sum over a transformer's
+  // fp32 stream): each crosses the wire in the dtype the next block would have had on one device.
+  bool in_reduced = true, out_reduced = true;
 };
 
 struct StageSpec {
@@ -92,7 +96,10 @@ class StageExecutor {
  private:
   std::function<int64_t()> not_activations_;
   torch::Tensor& buffer(std::vector<torch::Tensor>& pool, int m, int64_t rows,
-                        const std::vector<int64_t>& sample_shape);
+                        const std::vector<int64_t>& sample_shape, torch::ScalarType dtype);
+  // A boundary's dtype on the wire: autocast's compute dtype where it leaves the activation in
+  // it (ChunkSpec::in_reduced, out_reduced), else the parameters'.
+  torch::ScalarType wire_dtype(bool reduced) const;
   void post_recv(const Action& a, const std::vector<int64_t>& micro_sizes);
   int slot(const Action& a) const { return a.chunk * micro_ + a.micro; }
   // The input of a forward (images, handed over, or received) and the output gradient of a
@@ -140,7 +147,6 @@ class StageExecutor {
   StageSpec spec_;
   StageGroups groups_;
   torch::Device device_;
-  torch::ScalarType dtype_;        // of the activations and gradients that cross stages
   torch::ScalarType model_dtype_;  // of the parameters: the loss is computed in it
   Precision precision_;
   double loss_scale_ = 1;

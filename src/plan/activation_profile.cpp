@@ -25,16 +25,16 @@ ActivationProfile profile_activations(ModelBlocks& model, const std::vector<int6
     // Warm-up, block by block: what each one's forward and backward leave allocated once its
     // gradients are dropped is the caches and workspaces it keeps from then on.
     torch::Tensor in = x;
-    for (const auto& b : model.blocks()) {
+    for (size_t i = 0; i < model.blocks().size(); ++i) {
       const int64_t before = allocated_bytes(device);
       auto xin = in.is_floating_point() ? in.detach().requires_grad_(true) : in;
       torch::Tensor y;
       {
         const AutocastGuard autocast(precision, device);
-        y = b.block->forward(xin);
+        y = model.run(i, xin);
       }
       y.backward(torch::ones_like(y));
-      for (auto& p : b.block->parameters()) p.mutable_grad().reset();
+      for (auto& p : model.parameters()) p.mutable_grad().reset();
       in = y.detach();
       xin = torch::Tensor();
       y = torch::Tensor();
@@ -47,10 +47,10 @@ ActivationProfile profile_activations(ModelBlocks& model, const std::vector<int6
     std::vector<torch::Tensor> outputs;
     torch::Tensor y = x;
     int64_t before = allocated_bytes(device);
-    for (const auto& b : model.blocks()) {
+    for (size_t i = 0; i < model.blocks().size(); ++i) {
       {
         const AutocastGuard autocast(precision, device);
-        y = b.block->forward(y);
+        y = model.run(i, y);
       }
       outputs.push_back(y);
       const int64_t now = allocated_bytes(device);

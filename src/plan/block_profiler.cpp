@@ -72,7 +72,7 @@ Chained chained_step(const ComputeProbe& probe, int64_t rows) {
     AutocastGuard autocast(probe.precision, probe.device);
     for (size_t b = 0; b < nb; ++b) {
       const auto t0 = Clock::now();
-      x = model.blocks()[b].block->forward(x);
+      x = model.run(b, x);
       sync(probe.device, x);
       c.fwd[b] = seconds_since(t0);
       outs.push_back(x);
@@ -109,14 +109,14 @@ Chained chained_step(const ComputeProbe& probe, int64_t rows) {
 
 // Block b alone: its input gradient only.
 double input_grad_seconds(const ComputeProbe& probe, size_t b, const torch::Tensor& in) {
-  auto& block = *probe.model->blocks()[b].block;
+  auto& model = *probe.model;
   std::vector<double> runs;
   for (int r = 0; r <= probe.repeats; ++r) {
     auto x = in.detach().requires_grad_(true);
     torch::Tensor y;
     {
       AutocastGuard autocast(probe.precision, probe.device);
-      y = block.forward(x);
+      y = model.run(b, x);
     }
     sync(probe.device, y);
     const auto t0 = Clock::now();
@@ -178,7 +178,7 @@ void profile_blocks(const ComputeProbe& probe, const std::vector<int64_t>& rows,
       times[b].weight = times[b].backward - times[b].input;
       torch::NoGradGuard no_grad;
       AutocastGuard autocast(probe.precision, probe.device);
-      x = model.blocks()[b].block->forward(x);
+      x = model.run(b, x);
     }
     out.blocks_by_rows[r] = times;
   }

@@ -23,6 +23,7 @@ struct PlanCandidate {
   int micro_batches = 1;
   int virtual_stages = 1;
   std::vector<size_t> cuts;  // pipeline pieces (pp x virtual_stages): first blocks, then the count
+  std::string recompute = "none";  // --recompute: none | full | selective
   std::vector<std::string> args;  // the `parallax train` options that run it (for --check)
 };
 

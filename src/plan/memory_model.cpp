@@ -66,6 +66,7 @@ PredictedMemory predict_replicated(const MemoryWorkload& w, const MemoryCandidat
   m.optimizer_state = w.optimizer_slots * (zero ? whole / world : whole);
   const int64_t rows = micro_batch_rows(w, c);
   const auto& act = activations_at(w, rows);
+  const auto& rebuilt = at_rows(w.rebuilt_by_rows, rows);
   m.activations = sum(act, 0, act.size());
   const int64_t input = rows * w.input_bytes_per_image;
   m.other = input + workspace_of(w, rows, 0, n);
@@ -102,12 +103,16 @@ PredictedMemory predict_replicated(const MemoryWorkload& w, const MemoryCandidat
   // Backward from the last block: block i's gradients appear as its activations go.
   int64_t grads_so_far = 0;
   for (size_t i = n; i-- > 0;) {
+    const auto grads_now = [&] {
+      return !reduced ? grads_so_far : released ? whole / world + in_flight + wire : kept_grads + wire;
+    };
+    // Recomputed: block i's backward first builds its activations again, before its gradients.
+    if (i < rebuilt.size() && rebuilt[i] > 0)
+      peak = std::max(peak, base + grads_now() + sum(act, 0, std::min(i + 1, act.size())) +
+                                rebuilt[i] + gathered(i));
     grads_so_far += w.block_params[i] * e;
     const int64_t held_act = sum(act, 0, std::min(i, act.size()));
-    const int64_t grads = !reduced ? grads_so_far
-                          : released ? whole / world + in_flight + wire
-                                     : kept_grads + wire;
-    peak = std::max(peak, base + grads + held_act + gathered(i > 0 ? i - 1 : 0));
+    peak = std::max(peak, base + grads_now() + held_act + gathered(i > 0 ? i - 1 : 0));
   }
   m.peak = peak;
   return m;
@@ -122,18 +127,22 @@ std::vector<PredictedMemory> predict_pipeline(const MemoryWorkload& w, const Mem
   const int micro = c.strategy == "model" ? 1 : std::max(1, c.micro_batches);
   const int64_t rows = micro_batch_rows(w, c);
   const auto& act = activations_at(w, rows);
+  const auto& rebuilt = at_rows(w.rebuilt_by_rows, rows);
   const int64_t e = w.element_bytes;
   const std::string schedule = c.strategy == "model" ? "gpipe" : c.schedule;
   const PipelineLayout layout = layout_for(schedule, stages, chunks);
   for (int s = 0; s < stages; ++s) {
     PredictedMemory m;
-    int64_t params = 0, buffers = 0, per_micro = 0, workspace = 0;
+    int64_t params = 0, buffers = 0, per_micro = 0, workspace = 0, rebuilding = 0;
     for (int ch = 0; ch < layout.chunks; ++ch) {
       const int piece = layout.piece(s, ch);
       const size_t begin = c.cuts[piece], end = c.cuts[piece + 1];
       params += sum(w.block_params, begin, end) * e;
       buffers += sum(w.block_buffer_bytes, begin, end);
-      for (size_t b = begin; b < end; ++b) per_micro += activation_of(act, b);
+      for (size_t b = begin; b < end; ++b) {
+        per_micro += activation_of(act, b);
+        rebuilding = std::max(rebuilding, activation_of(rebuilt, b));  // one block at a time
+      }
       workspace += workspace_of(w, rows, begin, end);
     }
     m.parameters = params + buffers;
@@ -148,7 +157,8 @@ std::vector<PredictedMemory> predict_pipeline(const MemoryWorkload& w, const Mem
     // The gradients come with the first backward, while the micro-batches it runs on are still
     // held: ResNet's last blocks hold most parameters and its first most activations, so nearly
     // all of both coexist (1F1B's steady state holds them with all its micro-batches too).
-    m.peak = m.parameters + m.optimizer_state + m.other + std::max(m.activations, m.gradients + m.activations);
+    m.peak = m.parameters + m.optimizer_state + m.other +
+             std::max(m.activations, m.gradients + m.activations + rebuilding);
     ranks.push_back(m);
   }
   return ranks;

@@ -24,6 +24,11 @@ struct MemoryWorkload {
   std::map<int64_t, std::vector<int64_t>> activations_by_rows;
   // Kernel caches and workspaces each block keeps once it has run, by micro-batch rows (profiled).
   std::map<int64_t, std::vector<int64_t>> workspace_by_rows;
+  // --recompute: the setting the activations above were profiled under, and what each block's
+  // backward builds again for a while (its activations without recomputation less those it
+  // holds with it; one block at a time), by micro-batch rows. Empty for none.
+  std::string recompute = "none";
+  std::map<int64_t, std::vector<int64_t>> rebuilt_by_rows;
   // Gradient buckets as the reducer plans them (MiB).
   double first_bucket_mb = 1, bucket_mb = 25, tail_bucket_mb = 1;
   bool wire_bf16 = false;  // --grad-reduce-dtype bf16: each reduced bucket has a 2-byte copy

@@ -150,6 +150,23 @@ void add_hybrid_candidates(const CandidateSpace& s, const Profile& p,
   }
 }
 
+// Every candidate under each recompute setting, in that order. The cuts stay those balanced
+// without recomputation: it adds to every block's backward roughly in proportion to its forward.
+std::vector<PlanCandidate> with_recompute_settings(const CandidateSpace& s,
+                                                   const std::vector<PlanCandidate>& plain) {
+  std::vector<PlanCandidate> out;
+  for (const auto& mode : s.recompute)
+    for (PlanCandidate c : plain) {
+      c.recompute = mode;
+      if (mode != "none") {
+        c.label += " recompute " + mode;
+        c.args.insert(c.args.end(), {"--recompute", mode});
+      }
+      out.push_back(c);
+    }
+  return out;
+}
+
 }  // namespace
 
 const std::vector<std::string>& plan_strategy_names() {
@@ -162,7 +179,7 @@ std::vector<PlanCandidate> plan_candidates(const CandidateSpace& s, const Profil
   std::vector<PlanCandidate> out;
   const int n = s.world;
   if (wanted(s, "single")) out.push_back(base_candidate(s, "single", "single"));
-  if (n < 2) return out;
+  if (n < 2) return with_recompute_settings(s, out);
   const bool splits = s.batch % n == 0;
   if (wanted(s, "ddp") && splits) add_ddp_candidates(s, p, out);
   if (wanted(s, "zero") && splits) add_zero_candidates(s, out);
@@ -170,7 +187,7 @@ std::vector<PlanCandidate> plan_candidates(const CandidateSpace& s, const Profil
     add_pipeline_candidate(s, p, base_candidate(s, "model", "model"), {n, 1, "gpipe", 1, 1}, out);
   if (wanted(s, "pipeline")) add_pipeline_candidates(s, p, out);
   if (wanted(s, "hybrid")) add_hybrid_candidates(s, p, out);
-  return out;
+  return with_recompute_settings(s, out);
 }
 
 std::vector<int64_t> candidate_rows_needed(const std::vector<PlanCandidate>& candidates,

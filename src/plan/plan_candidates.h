@@ -20,11 +20,15 @@ struct CandidateSpace {
   double bucket_mb = 25, tail_bucket_mb = 1;
   bool wire_bf16 = false;
   bool reshard_after_forward = true;
+  // --recompute settings: each candidate once per setting; "none" first, unlabelled.
+  std::vector<std::string> recompute = {"none"};
 };
 
 // The strategy names a CandidateSpace takes.
 const std::vector<std::string>& plan_strategy_names();
 
+// Each strategy's candidates under every recompute setting of the space: the same cut, labelled
+// "LABEL recompute MODE" and run with --recompute MODE (none: as it is).
 // Uses profile's block times (at each candidate's micro-batch size; what it lacks is
 // interpolated) to balance the pipelines' pieces. Candidates that cannot run (a batch that does
 // not split, more pieces than blocks, a schedule's own condition) are left out.

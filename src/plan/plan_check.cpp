@@ -22,14 +22,14 @@ const std::set<std::string>& owned_options() {
   static const std::set<std::string> names{
       "strategy", "nproc", "micro-batches", "split-size", "pipeline-schedule", "virtual-stages",
       "split-at", "balance", "zero-stage", "dp", "pp", "overlap", "no-overlap", "bucket-mb",
-      "steps", "timing-warmup", "out", "threads", "resume"};
+      "steps", "timing-warmup", "out", "threads", "resume", "recompute"};
   return names;
 }
 
 // plan's own options (not train's).
 const std::set<std::string>& plan_options() {
   static const std::set<std::string> names{
-      "world", "memory", "json", "check", "check-rounds", "strategies", "plan-micro-batches", "memory-per-rank",
+      "world", "memory", "json", "check", "check-rounds", "strategies", "plan-micro-batches", "plan-recompute", "memory-per-rank",
       "link-bandwidth", "link-latency", "device-profile"};
   return names;
 }

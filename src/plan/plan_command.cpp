@@ -59,6 +59,10 @@ CLI::App* add_plan_command(CLI::App& app, PlanOptions& opts) {
   g->add_option("--plan-micro-batches", opts.micro_batches,
                 "pipeline micro-batch counts to consider (default: world, 2x and 4x)")
       ->delimiter(',');
+  g->add_option("--plan-recompute", opts.recompute_modes,
+                "activation recomputation settings to consider, comma-separated among none, full "
+                "and selective (default: --recompute's if given, else all three for a transformer, "
+                "none for a ResNet)");
   g->add_option("--memory-per-rank", opts.memory_per_rank_mib,
                 "memory budget per rank in MiB (default: this machine's memory / ranks)")
       ->check(CLI::PositiveNumber);
@@ -146,8 +150,10 @@ Profile take_profile(const PlanOptions& opts, const ProfileJob& job, const PlanM
 }
 
 // The memory model's prediction per rank for a candidate (activations profiled once per size).
-std::vector<PredictedMemory> memory_of(const Config& cfg, const PlanModel& m, MemoryWorkload& mw,
-                                       const PlanCandidate& c, bool paper, bool quiet) {
+std::vector<PredictedMemory> memory_of(const Config& cfg, const PlanModel& m,
+                                       WorkloadsByRecompute& workloads, const PlanCandidate& c,
+                                       bool paper, bool quiet) {
+  MemoryWorkload& mw = workloads.under(c.recompute);
   MemoryCandidate mc;
   mc.label = c.label;
   mc.strategy = c.strategy == "hybrid" ? "pipeline" : c.strategy;
@@ -180,9 +186,12 @@ std::string mib_int(double bytes) {
 }
 
 // The profile the candidates need: block times at each of their micro-batch sizes.
-ProfileJob profile_job_of(const Config& cfg, int world, const std::vector<PlanCandidate>& stub,
-                          const std::string& out_dir) {
+ProfileJob profile_job_of(const Config& cfg, const CandidateSpace& space,
+                          const std::vector<PlanCandidate>& stub, const std::string& out_dir) {
+  const int world = space.world;
   ProfileJob job;
+  for (const auto& mode : space.recompute)
+    if (mode != "none") job.recompute.push_back(mode);
   job.cfg = cfg;
   job.world = world;
   job.rows = candidate_rows_needed(stub, cfg.batch_size);
@@ -195,6 +204,24 @@ ProfileJob profile_job_of(const Config& cfg, int world, const std::vector<PlanCa
 void cap_rows_on_paper(ProfileJob& job) {
   for (auto& r : job.rows) r = std::min(r, kPaperRows);
   job.rows.erase(std::unique(job.rows.begin(), job.rows.end()), job.rows.end());
+}
+
+// A --device-profile taken without some recompute setting cannot price it: those candidates are
+// left out, said in one line.
+void keep_profiled_recompute(CandidateSpace& space, const Profile& profile) {
+  std::vector<std::string> kept;
+  for (const auto& mode : space.recompute)
+    if (mode == "none" || profile.recomputed_blocks_by_rows.count(mode))
+      kept.push_back(mode);
+    else
+      std::fprintf(stderr,
+                   "parallax: plan: the profile has no block times under --recompute %s; its "
+                   "candidates are left out (profile with it here to price them)\n",
+                   mode.c_str());
+  if (kept.empty())
+    throw UserError("--plan-recompute: the profile has block times under none of these settings; "
+                    "give --plan-recompute none or profile here");
+  space.recompute = kept;
 }
 
 void create_plan_dir(const std::string& out_dir) {
@@ -212,7 +239,7 @@ double plan_memory_budget(const PlanOptions& opts, const PlanModel& m, bool pape
 }
 
 // Nothing that fits is said before any profiling.
-void check_some_candidate_fits(const Config& cfg, const PlanModel& m, MemoryWorkload& mw,
+void check_some_candidate_fits(const Config& cfg, const PlanModel& m, WorkloadsByRecompute& mw,
                                const std::vector<PlanCandidate>& stub, bool paper, double budget) {
   if (budget <= 0) return;
   int64_t least = -1;
@@ -229,12 +256,12 @@ void check_some_candidate_fits(const Config& cfg, const PlanModel& m, MemoryWork
 // Every candidate priced: its step time from the cost model, its memory from the memory model.
 std::vector<PlanRow> price_candidates(const std::vector<PlanCandidate>& candidates,
                                       const Profile& profile, const Config& cfg, const PlanModel& m,
-                                      MemoryWorkload& mw, bool paper, double budget) {
+                                      WorkloadsByRecompute& mw, bool paper, double budget) {
   std::vector<PlanRow> rows;
   for (const auto& c : candidates) {
     PlanRow r;
     r.candidate = c;
-    r.predicted = predict_step(profile, c, cfg.batch_size);
+    r.predicted = predict_step(profile.under_recompute(c.recompute), c, cfg.batch_size);
     r.memory = memory_of(cfg, m, mw, c, paper, false);
     r.peak_bytes = peak_of(r.memory);
     r.fits = budget <= 0 || static_cast<double>(r.peak_bytes) <= budget;
@@ -306,12 +333,13 @@ int plan_main(const PlanOptions& given, int argc, char** argv) {
   check_check_option(opts, paper);
   std::optional<Profile> given_profile;  // a bad file is said now, before any work
   if (!opts.device_profile.empty()) given_profile = read_profile_file(opts.device_profile);
-  const CandidateSpace space = candidate_space_of(opts, cfg, world);
+  CandidateSpace space = candidate_space_of(opts, cfg, world);
 
   const PlanModel m = build_plan_model(cfg);
   MemoryWorkload mw = memory_workload(cfg, m);
   const auto stub_candidates = plan_candidates(space, parameter_stub(m, mw));
-  ProfileJob job = profile_job_of(cfg, world, stub_candidates, out_dir);
+  WorkloadsByRecompute workloads(mw);
+  ProfileJob job = profile_job_of(cfg, space, stub_candidates, out_dir);
   if (rank_env_from(::getenv)) {  // a profiling rank started by take_profile's launcher
     profile_in_rank(job);
     return 0;
@@ -321,15 +349,16 @@ int plan_main(const PlanOptions& given, int argc, char** argv) {
   create_plan_dir(out_dir);
   configure_threads(cfg.threads);
   const double budget = plan_memory_budget(opts, m, paper, world);
-  check_some_candidate_fits(cfg, m, mw, stub_candidates, paper, budget);
+  check_some_candidate_fits(cfg, m, workloads, stub_candidates, paper, budget);
   const Profile profile = take_profile(opts, job, m, !paper, std::move(given_profile), argc, argv);
+  keep_profiled_recompute(space, profile);
   // The machine's speed when profiled, by the probe --check repeats around every run.
   const ComputeProbe probe = probe_of(job, m);
   const int64_t probe_rows = job.probe_rows;
   const double reference_at_profile = opts.check.empty() ? 0 : reference_seconds(probe, probe_rows);
 
   std::vector<PlanRow> rows =
-      price_candidates(plan_candidates(space, profile), profile, cfg, m, mw, paper, budget);
+      price_candidates(plan_candidates(space, profile), profile, cfg, m, workloads, paper, budget);
   rank_rows(rows);
   const PlanHeader h = plan_header_of(cfg, profile, paper, world, budget);
   print_plan(h, rows);

@@ -26,6 +26,10 @@ struct PlanOptions {
   int check_rounds = 2;  // --check runs each row this many times (round after round), best counts
   std::string strategies;        // comma-separated subset of single,ddp,zero,model,pipeline,hybrid
   std::vector<int> micro_batches;  // pipeline micro-batch counts to consider
+  // --plan-recompute: recomputation settings to consider, comma-separated among none, full and
+  // selective ("": --recompute's if given, else none, selective and full for a transformer and
+  // none for a ResNet).
+  std::string recompute_modes;
   double memory_per_rank_mib = 0;  // 0: the device's (CPU: this machine's memory / ranks)
   double link_gbps = 0, link_latency_us = 0;  // a link to plan a larger world on paper
   std::string device_profile;      // plan with this profile.json instead of profiling here

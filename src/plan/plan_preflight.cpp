@@ -20,6 +20,36 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
+// --plan-recompute's list, each name checked; by default --recompute's setting where one is
+// given, else all three for a transformer (whose attention selective recomputes) and none for a
+// ResNet.
+std::vector<std::string> recompute_settings(const PlanOptions& opts, const Config& cfg) {
+  const bool transformer = cfg.model.rfind("resnet", 0) != 0;
+  if (opts.recompute_modes.empty()) {
+    if (cfg.recompute != "none") return {cfg.recompute};
+    return transformer ? std::vector<std::string>{"none", "selective", "full"}
+                       : std::vector<std::string>{"none"};
+  }
+  if (cfg.recompute != "none")
+    throw UserError("--recompute " + cfg.recompute + " with --plan-recompute " +
+                    opts.recompute_modes + ": give one of them (the plan's list decides each "
+                    "candidate's setting)");
+  std::vector<std::string> out;
+  for (const auto& mode : split_list(opts.recompute_modes)) {
+    if (mode != "none" && mode != "full" && mode != "selective")
+      throw UserError("--plan-recompute: unknown setting '" + mode +
+                      "'; give none, full or selective, comma-separated");
+    if (mode == "selective" && !transformer)
+      throw UserError("--plan-recompute selective: " + cfg.model +
+                      " has no attention core to recompute; give none or full");
+    if (std::find(out.begin(), out.end(), mode) == out.end()) out.push_back(mode);
+  }
+  if (out.empty())
+    throw UserError("--plan-recompute: no setting given; give none, full or selective, "
+                    "comma-separated");
+  return out;
+}
+
 }  // namespace
 
 void check_world_runs_here(int world, int cores, bool paper) {
@@ -53,6 +83,7 @@ CandidateSpace candidate_space_of(const PlanOptions& opts, const Config& cfg, in
   space.tail_bucket_mb = cfg.tail_bucket_mb;
   space.wire_bf16 = cfg.grad_reduce_dtype == "bf16";
   space.reshard_after_forward = cfg.reshard_after_forward;
+  space.recompute = recompute_settings(opts, cfg);
   return space;
 }
 

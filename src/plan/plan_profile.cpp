@@ -11,6 +11,7 @@
 #include "metrics/atomic_file.h"
 #include "metrics/system_info.h"
 #include "models/blocks.h"
+#include "models/recompute.h"
 #include "parallel/mixed_precision.h"
 #include "plan/block_profiler.h"
 #include "plan/plan_workload.h"
@@ -56,6 +57,14 @@ Profile profile_here(const ProfileJob& job, const PlanModel& m) {
   }
   const ComputeProbe probe = probe_of(job, m);
   profile_blocks(probe, job.rows, p, plan_progress);
+  for (const auto& mode : job.recompute) {
+    plan_progress("the blocks under --recompute " + mode);
+    m.model->set_recompute(recompute_from_name(mode));
+    Profile recomputed;
+    profile_blocks(probe, job.rows, recomputed, plan_progress);
+    m.model->set_recompute(Recompute::kNone);
+    p.recomputed_blocks_by_rows[mode] = recomputed.blocks_by_rows;
+  }
   plan_progress("the optimizer (" + cfg.optimizer + ")");
   profile_optimizer(cfg, probe, p);
   profile_step_overhead(cfg, probe, job.probe_rows, p);

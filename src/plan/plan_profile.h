@@ -20,9 +20,11 @@ struct ProfileJob {
   std::vector<int64_t> rows;  // micro-batch sizes the candidates need
   int64_t probe_rows = 1;     // the data-parallel share, for the slowdown and overlap probes
   std::string out_file;       // where rank 0 writes the profile
+  // --recompute settings besides none whose block times the candidates need (full, selective).
+  std::vector<std::string> recompute;
 };
 
-// The compute half, here: block times, loss, optimizer.
+// The compute half, here: block times (also under each of job.recompute), loss, optimizer.
 Profile profile_here(const ProfileJob& job, const PlanModel& m);
 
 // In a rank of the launched world: the compute half on rank 0 alone (the others wait), then the

@@ -81,6 +81,7 @@ nlohmann::json plan_json(const PlanHeader& h, const std::vector<PlanRow>& rows) 
         {"place", r.place},
         {"label", r.candidate.label},
         {"strategy", r.candidate.strategy},
+        {"recompute", r.candidate.recompute},
         {"options", options_of(r.candidate)},
         {"predicted_step_s", r.predicted.step_s},
         {"predicted_images_per_sec", r.predicted.images_per_sec},

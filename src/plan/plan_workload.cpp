@@ -6,7 +6,9 @@
 #include <cstdio>
 
 #include "data/load_dataset.h"
+#include "models/blocks.h"
 #include "models/make_model.h"
+#include "models/recompute.h"
 #include "parallel/mixed_precision.h"
 #include "plan/activation_profile.h"
 
@@ -44,6 +46,7 @@ MemoryWorkload memory_workload(const Config& cfg, const PlanModel& m) {
   w.bucket_mb = cfg.bucket_mb;
   w.tail_bucket_mb = cfg.tail_bucket_mb;
   w.wire_bf16 = cfg.grad_reduce_dtype == "bf16";
+  w.recompute = cfg.recompute;
   const auto by_block = m.model->parameter_indices_by_block();
   const auto params = m.model->parameters();
   for (size_t b = 0; b < m.model->blocks().size(); ++b) {
@@ -66,7 +69,8 @@ void add_activations(const Config& cfg, const PlanModel& m, int64_t rows, Memory
   if (largest > 0 && rows > largest) {
     add_activations(cfg, m, largest, w, 0, quiet);
     const double k = static_cast<double>(rows) / static_cast<double>(largest);
-    for (auto* table : {&w.activations_by_rows, &w.workspace_by_rows}) {
+    for (auto* table : {&w.activations_by_rows, &w.workspace_by_rows, &w.rebuilt_by_rows}) {
+      if (!table->count(largest)) continue;
       std::vector<int64_t> scaled;
       for (int64_t b : (*table)[largest]) scaled.push_back(static_cast<int64_t>(b * k));
       (*table)[rows] = scaled;
@@ -76,10 +80,32 @@ void add_activations(const Config& cfg, const PlanModel& m, int64_t rows, Memory
   if (!quiet)
     std::fprintf(stderr, "parallax: profiling %s's activations at %lld images per micro-batch\n",
                cfg.model.c_str(), static_cast<long long>(rows));
-  const ActivationProfile profile =
-      profile_activations(*m.model, m.sample, rows, m.device, precision_for(cfg, m.device));
+  const Precision precision = precision_for(cfg, m.device);
+  const Recompute was = m.model->recompute();
+  m.model->set_recompute(recompute_from_name(w.recompute));
+  const ActivationProfile profile = profile_activations(*m.model, m.sample, rows, m.device, precision);
   w.activations_by_rows[rows] = profile.activations;
   w.workspace_by_rows[rows] = profile.workspace;
+  if (w.recompute != "none") {
+    m.model->set_recompute(Recompute::kNone);
+    const auto plain = profile_activations(*m.model, m.sample, rows, m.device, precision).activations;
+    std::vector<int64_t> rebuilt;
+    for (size_t b = 0; b < plain.size(); ++b)
+      rebuilt.push_back(std::max<int64_t>(0, plain[b] - profile.activations[b]));
+    w.rebuilt_by_rows[rows] = rebuilt;
+  }
+  m.model->set_recompute(was);
+}
+
+MemoryWorkload& WorkloadsByRecompute::under(const std::string& recompute) {
+  const auto it = made_.find(recompute);
+  if (it != made_.end()) return it->second;
+  MemoryWorkload w = base_;
+  w.activations_by_rows.clear();
+  w.workspace_by_rows.clear();
+  w.rebuilt_by_rows.clear();
+  w.recompute = recompute;
+  return made_.emplace(recompute, std::move(w)).first->second;
 }
 
 }  // namespace parallax

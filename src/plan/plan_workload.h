@@ -4,7 +4,9 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "config/config.h"
@@ -25,7 +27,20 @@ PlanModel build_plan_model(const Config& cfg);
 // The memory model's inputs from the model and config (activations are added per micro-batch size
 // by add_activations).
 MemoryWorkload memory_workload(const Config& cfg, const PlanModel& m);
-// Profiles the activations at `rows` (once per size; a progress line on stderr each). With
+// The memory model's workload under each --recompute setting, each profiled under its own
+// setting, made from one without activations as first asked for.
+class WorkloadsByRecompute {
+ public:
+  explicit WorkloadsByRecompute(MemoryWorkload base) : base_(std::move(base)) {}
+  MemoryWorkload& under(const std::string& recompute);
+
+ private:
+  MemoryWorkload base_;
+  std::map<std::string, MemoryWorkload> made_;
+};
+
+// Profiles the activations at `rows` under w.recompute (and without, for what a recomputed block
+// builds again) (once per size; a progress line on stderr each). With
 // largest > 0, sizes above it are profiled at `largest` images and taken as proportional.
 void add_activations(const Config& cfg, const PlanModel& m, int64_t rows, MemoryWorkload& w,
                      int64_t largest = 0, bool quiet = false);

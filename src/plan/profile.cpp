@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 namespace parallax {
 namespace {
@@ -32,6 +33,17 @@ std::vector<BlockTimes> Profile::blocks_at(int64_t rows) const {
   const double t = static_cast<double>(rows - lo->first) / static_cast<double>(hi->first - lo->first);
   for (size_t i = 0; i < lo->second.size(); ++i) out.push_back(mix(lo->second[i], hi->second[i], t));
   return out;
+}
+
+Profile Profile::under_recompute(const std::string& mode) const {
+  if (mode == "none") return *this;
+  const auto it = recomputed_blocks_by_rows.find(mode);
+  if (it == recomputed_blocks_by_rows.end())
+    throw std::invalid_argument("the profile has no block times under --recompute " + mode);
+  Profile p = *this;
+  p.blocks_by_rows = it->second;
+  p.recomputed_blocks_by_rows.clear();
+  return p;
 }
 
 double Profile::slowdown_at(double k) const {

@@ -38,6 +38,9 @@ struct Profile {
   std::vector<int64_t> output_bytes_per_row;  // each block's output activation bytes per image
   int64_t element_bytes = 4;             // parameters' and gradients' bytes per element
   std::map<int64_t, std::vector<BlockTimes>> blocks_by_rows;  // micro-batch rows -> per block
+  // The same, measured with the blocks recomputed (--recompute full or selective): its forward
+  // as without, its backward with the forward it runs again. Empty where none was asked for.
+  std::map<std::string, std::map<int64_t, std::vector<BlockTimes>>> recomputed_blocks_by_rows;
   double loss_s_per_row = 0;             // the loss and its gradient, per image
   double optimizer_s_per_param = 0;      // one optimizer step, seconds per parameter element
   double scale_s_per_param = 0;          // averaging reduced gradients (a divide), per element
@@ -59,6 +62,9 @@ struct Profile {
   // Times at `rows` per micro-batch: the profiled size, else linear between the nearest two (or
   // proportional beyond them). Empty if nothing was profiled.
   std::vector<BlockTimes> blocks_at(int64_t rows) const;
+  // This profile as a run under --recompute `mode` sees it: its recomputed block times in place of
+  // blocks_by_rows ("none": itself). std::invalid_argument if `mode` was not profiled.
+  Profile under_recompute(const std::string& mode) const;
   // The slowdown with k ranks busy (interpolated; the last measured for more).
   double slowdown_at(double k) const;
   // The fit for `kind`, or what the nearest kind gives (all_reduce's data moves twice a

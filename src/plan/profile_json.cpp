@@ -9,15 +9,57 @@
 
 namespace parallax {
 
-nlohmann::json profile_to_json(const Profile& p) {
+namespace {
+
+nlohmann::json block_seconds_json(const std::map<int64_t, std::vector<BlockTimes>>& by_rows) {
   nlohmann::json blocks = nlohmann::json::object();
-  for (const auto& [rows, times] : p.blocks_by_rows) {
+  for (const auto& [rows, times] : by_rows) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& b : times)
       list.push_back({{"forward", b.forward}, {"backward", b.backward}, {"input", b.input},
                       {"weight", b.weight}});
     blocks[std::to_string(rows)] = list;
   }
+  return blocks;
+}
+
+// `key`'s rows -> per-block times; each list one entry per block.
+std::map<int64_t, std::vector<BlockTimes>> block_seconds_from(const nlohmann::json& j,
+                                                             const std::string& key,
+                                                             size_t blocks,
+                                                             const std::string& file) {
+  std::map<int64_t, std::vector<BlockTimes>> out;
+  for (const auto& [rows, list] : j.items()) {
+    std::vector<BlockTimes> times;
+    for (const auto& b : list)
+      times.push_back({b.at("forward").get<double>(), b.at("backward").get<double>(),
+                       b.value("input", b.at("backward").get<double>() / 2),
+                       b.value("weight", b.at("backward").get<double>() / 2)});
+    if (times.size() != blocks)
+      throw UserError(file + ": " + key + "." + rows + " has " + std::to_string(times.size()) +
+                      " blocks, block_names " + std::to_string(blocks) +
+                      "; give one entry per block");
+    int64_t n = 0;
+    try {
+      n = std::stoll(rows);
+    } catch (const std::exception&) {
+      n = 0;
+    }
+    if (n < 1)
+      throw UserError(file + ": " + key + " key '" + rows + "' is not a count of " +
+                      "images; give whole numbers (\"64\": [...])");
+    out[n] = times;
+  }
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json profile_to_json(const Profile& p) {
+  const nlohmann::json blocks = block_seconds_json(p.blocks_by_rows);
+  nlohmann::json recomputed = nlohmann::json::object();
+  for (const auto& [mode, by_rows] : p.recomputed_blocks_by_rows)
+    recomputed[mode] = block_seconds_json(by_rows);
   nlohmann::json coll = nlohmann::json::object();
   for (const auto& [kind, f] : p.collectives)
     coll[kind] = {{"latency_s", f.latency_s}, {"bytes_per_s", f.bytes_per_s}, {"samples", f.samples}};
@@ -33,6 +75,7 @@ nlohmann::json profile_to_json(const Profile& p) {
           {"output_bytes_per_row", p.output_bytes_per_row},
           {"element_bytes", p.element_bytes},
           {"block_seconds_by_rows", blocks},
+          {"recomputed_block_seconds_by_rows", recomputed},
           {"loss_s_per_row", p.loss_s_per_row},
           {"optimizer_s_per_param", p.optimizer_s_per_param},
           {"scale_s_per_param", p.scale_s_per_param},
@@ -72,27 +115,12 @@ Profile profile_from_json(const nlohmann::json& j, const std::string& file) {
     get("loaded_latency_s", p.loaded_latency_s);
     get("collectives_world", p.collectives_world);
     field = "block_seconds_by_rows";
-    for (const auto& [rows, list] : j.at("block_seconds_by_rows").items()) {
-      std::vector<BlockTimes> times;
-      for (const auto& b : list)
-        times.push_back({b.at("forward").get<double>(), b.at("backward").get<double>(),
-                         b.value("input", b.at("backward").get<double>() / 2),
-                         b.value("weight", b.at("backward").get<double>() / 2)});
-      if (times.size() != p.block_names.size())
-        throw UserError(file + ": block_seconds_by_rows." + rows + " has " +
-                        std::to_string(times.size()) + " blocks, block_names " +
-                        std::to_string(p.block_names.size()) + "; give one entry per block");
-      int64_t n = 0;
-      try {
-        n = std::stoll(rows);
-      } catch (const std::exception&) {
-        n = 0;
-      }
-      if (n < 1)
-        throw UserError(file + ": block_seconds_by_rows key '" + rows + "' is not a count of " +
-                        "images; give whole numbers (\"64\": [...])");
-      p.blocks_by_rows[n] = times;
-    }
+    p.blocks_by_rows = block_seconds_from(j.at(field), field, p.block_names.size(), file);
+    field = "recomputed_block_seconds_by_rows";
+    if (j.contains(field))
+      for (const auto& [mode, by_rows] : j.at(field).items())
+        p.recomputed_blocks_by_rows[mode] =
+            block_seconds_from(by_rows, field + "." + mode, p.block_names.size(), file);
     field = "collectives";
     if (j.contains("collectives"))
       for (const auto& [kind, f] : j.at("collectives").items())

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <set>
 
 #include "test_paths.h"
@@ -79,6 +80,41 @@ TEST(Plan, TwoRanksPriceEveryStrategyAndCheckRunsTheTop) {
   const auto on_paper = nlohmann::json::parse(testing::read_text((dir / "paper") + "/plan.json"));
   EXPECT_EQ(on_paper["scale"], "prediction");
   EXPECT_NE(paper.output.find("a prediction for a machine not measured here"), std::string::npos);
+}
+
+// A transformer's plan has each recompute setting as a candidate, priced from block times and
+// activations measured under it; --check runs each with its --recompute, and the allocator's
+// peak falls as the prediction says.
+TEST(Plan, ATransformersPlanPricesEveryRecomputeSetting) {
+  testing::TempDir dir;
+  const std::string out = dir / "plan";
+  const auto r = run_command(std::string(PARALLAX_BINARY) +
+                             " plan --model gpt-mini --layers 2 --heads 2 --width 32 --context 32 "
+                             "--dataset synthetic-text --vocab 64 --text-windows 64 "
+                             "--eval-windows 8 --batch-size 8 --world 1 --check all "
+                             "--check-rounds 1 --steps 2 --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto plan = nlohmann::json::parse(testing::read_text(out + "/plan.json"));
+  std::map<std::string, nlohmann::json> by_setting;
+  for (const auto& row : plan["rows"]) by_setting[row["recompute"].get<std::string>()] = row;
+  ASSERT_EQ(by_setting.size(), 3u) << plan.dump();
+  auto predicted = [&](const std::string& mode, const char* kind) {
+    return by_setting.at(mode)["predicted_memory"][kind].get<double>();
+  };
+  auto measured = [&](const std::string& mode) {
+    return by_setting.at(mode)["measured_peak_bytes"].get<double>();
+  };
+  // Full keeps each block's input only; selective drops the attention core's [tokens x tokens].
+  EXPECT_LT(predicted("full", "activations"), 0.5 * predicted("none", "activations"));
+  EXPECT_LT(predicted("selective", "activations"), predicted("none", "activations"));
+  EXPECT_GT(predicted("selective", "activations"), predicted("full", "activations"));
+  EXPECT_LT(predicted("full", "peak"), predicted("none", "peak"));
+  EXPECT_EQ(by_setting.at("full")["label"], "single recompute full");
+  const auto args = by_setting.at("full")["options"]["train_args"].dump();
+  EXPECT_NE(args.find("\"--recompute\",\"full\""), std::string::npos) << args;
+  // Each ran, and the allocator's peak falls with full recomputation.
+  for (const auto& mode : {"none", "selective", "full"}) EXPECT_GT(measured(mode), 0) << mode;
+  EXPECT_LT(measured("full"), measured("none"));
 }
 
 }  // namespace

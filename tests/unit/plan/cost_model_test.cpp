@@ -196,5 +196,40 @@ TEST(PlanCandidates, EveryStrategyAndScheduleThatFits) {
   EXPECT_TRUE(plan_candidates(s, p).empty());
 }
 
+// --recompute settings: every strategy's candidate once per setting, labelled and run with it,
+// and priced with the block times measured under it.
+TEST(PlanCandidates, EachRecomputeSettingIsACandidatePricedWithItsOwnBlockTimes) {
+  Profile p = two_blocks(4, {1, 2, 1, 1}, {1, 2, 1, 1});
+  p.recomputed_blocks_by_rows["full"][4] = {{1, 3, 2, 1}, {1, 3, 2, 1}};
+  CandidateSpace s;
+  s.world = 2;
+  s.batch = 8;
+  s.strategies = {"ddp"};
+  s.recompute = {"none", "full"};
+  const auto candidates = plan_candidates(s, p);
+  const auto plain = std::find_if(candidates.begin(), candidates.end(),
+                                  [](const PlanCandidate& c) { return c.label == "ddp"; });
+  const auto full = std::find_if(candidates.begin(), candidates.end(), [](const PlanCandidate& c) {
+    return c.label == "ddp recompute full";
+  });
+  ASSERT_NE(plain, candidates.end());
+  ASSERT_NE(full, candidates.end());
+  EXPECT_EQ(full->recompute, "full");
+  EXPECT_EQ(full->args.back(), "full");
+  EXPECT_EQ(full->args[full->args.size() - 2], "--recompute");
+  EXPECT_EQ(candidates.size(), 2 * std::count_if(candidates.begin(), candidates.end(),
+                                                 [](const PlanCandidate& c) {
+                                                   return c.recompute == "none";
+                                                 }));
+  // Its backward is the recomputed one: one more forward per block here.
+  EXPECT_DOUBLE_EQ(p.under_recompute("full").blocks_at(4)[1].backward, 3);
+  EXPECT_DOUBLE_EQ(p.under_recompute("none").blocks_at(4)[1].backward, 2);
+  EXPECT_THROW(p.under_recompute("selective"), std::invalid_argument);
+  const auto a = predict_step(p.under_recompute("none"), *plain, 8);
+  const auto b = predict_step(p.under_recompute("full"), *full, 8);
+  EXPECT_GT(b.backward_s, a.backward_s);
+  EXPECT_GT(b.step_s, a.step_s);
+}
+
 }  // namespace
 }  // namespace parallax

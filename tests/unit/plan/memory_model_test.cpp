@@ -88,5 +88,36 @@ TEST(MemoryModel, PipelineSchedulesHoldTheirMicroBatches) {
   EXPECT_EQ(predict_memory(w, c)[0].activations, 2 * 800);  // the whole batch, once
 }
 
+// --recompute: each block holds less through the step, and its backward builds its activations
+// again for a while, one block at a time: the peak adds the largest block's rebuild, not all.
+TEST(MemoryModel, RecomputationHoldsLessAndRebuildsOneBlockAtATime) {
+  // 1000 bytes of activations per image per block; recomputed, each block keeps 100 (its input)
+  // and its backward builds the other 900 again.
+  auto plain = workload(), full = workload();
+  full.recompute = "full";
+  for (int64_t rows : {1, 2, 4, 8}) {
+    plain.activations_by_rows[rows] = std::vector<int64_t>(4, 1000 * rows);
+    full.activations_by_rows[rows] = std::vector<int64_t>(4, 100 * rows);
+    full.rebuilt_by_rows[rows] = std::vector<int64_t>(4, 900 * rows);
+  }
+  const MemoryCandidate single{"s", "single", 1, 1, 2, true, "1f1b", 1, {}};
+  const auto none = predict_memory(plain, single).front();
+  const auto recomputed = predict_memory(full, single).front();
+  EXPECT_EQ(none.activations, 4 * 1000 * 8);
+  EXPECT_EQ(recomputed.activations, 4 * 100 * 8);
+  const int64_t states = 16000 + 16000;  // parameters and momentum
+  EXPECT_EQ(none.peak, states + 4 * 8000);  // forward's end
+  // The first block's backward: three blocks' gradients, its kept input and its activations
+  // built again (7200 bytes for 8 images), never two blocks' at once.
+  EXPECT_EQ(recomputed.peak, states + 12000 + 800 + 7200);
+  // A pipeline stage rebuilds one of its blocks at a time, on top of its held micro-batches.
+  MemoryCandidate c{"p", "pipeline", 2, 1, 2, true, "1f1b", 4, {0, 2, 4}};
+  const auto stages = predict_memory(full, c);
+  const auto plain_stages = predict_memory(plain, c);
+  EXPECT_EQ(stages[0].activations, 2 * 2 * 200);  // 1F1B: stage 0 of 2 holds 2 micro-batches
+  EXPECT_EQ(stages[0].peak - plain_stages[0].peak,
+            (stages[0].activations - plain_stages[0].activations) + 900 * 2);
+}
+
 }  // namespace
 }  // namespace parallax
