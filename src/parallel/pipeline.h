@@ -65,6 +65,7 @@ class Pipeline : public SingleDevice {
     bool owner = false;  // this rank holds the owner block (else the user's copy)
     int peer = 0;        // the other rank's stage
     torch::Tensor copy;  // the user's copy (undefined on the owner's rank)
+    torch::Tensor sent, received;  // this rank's gradient on the wire and the peer's: kept
   };
   void split_ties();  // before place_model(): the copy is made while every block is whole
   void sum_tied_gradients();

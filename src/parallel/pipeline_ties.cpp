@@ -34,24 +34,26 @@ void Pipeline::split_ties() {
 }
 
 void Pipeline::sum_tied_gradients() {
+  torch::NoGradGuard no_grad;
   for (size_t k = 0; k < stage_ties_.size(); ++k) {
-    const StageTie& t = stage_ties_[k];
+    StageTie& t = stage_ties_[k];
     const auto param = t.owner ? model_->ties()[t.tie].weight() : t.copy;
     auto grad = param.mutable_grad();
     if (!grad.defined()) grad = param.mutable_grad() = torch::zeros_like(param);
-    // Both send theirs and receive the other's; each adds, in the same order on both ranks.
-    std::vector<torch::Tensor> mine{grad.clone()}, theirs{torch::empty_like(grad)};
+    // Both send theirs and receive the other's, through buffers kept from step to step.
+    if (!t.sent.defined()) {
+      t.sent = torch::empty_like(grad);
+      t.received = torch::empty_like(grad);
+    }
+    t.sent.copy_(grad);
+    std::vector<torch::Tensor> mine{t.sent}, theirs{t.received};
     const int tag = 1 << 29 | static_cast<int>(k);
     auto sent = send(ctx_.pp_pg, mine, t.peer, tag, "tied weight's gradient");
     auto got = recv(ctx_.pp_pg, theirs, t.peer, tag, "tied weight's gradient");
     got->wait();
     sent->wait();
-    torch::NoGradGuard no_grad;
-    // The owner's gradient first in the sum on both ranks: the same rounding on both.
-    if (t.owner)
-      grad.add_(theirs[0]);
-    else
-      grad.copy_(theirs[0] + mine[0]);
+    // One rounding, a + b = b + a, so both ranks hold the same sum.
+    grad.add_(t.received);
   }
 }
 

@@ -282,6 +282,7 @@ PlanHeader plan_header_of(const Config& cfg, const Profile& profile, bool paper,
   h.threads = cfg.threads;
   h.batch = cfg.batch_size;
   h.budget_bytes = budget;
+  if (cfg.model.rfind("gpt", 0) == 0) h.rate_unit = "seq/s";  // windows of --context tokens
   return h;
 }
 

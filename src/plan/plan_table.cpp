@@ -38,6 +38,14 @@ std::string runner_up(const std::vector<PlanRow>& rows) {
   return buf;
 }
 
+// The candidate column: as wide as the longest label ("pipeline interleaved-1f1b m16 recompute
+// selective"), at least 28.
+int label_width(const std::vector<PlanRow>& rows) {
+  size_t w = 28;
+  for (const auto& r : rows) w = std::max(w, r.candidate.label.size());
+  return static_cast<int>(w);
+}
+
 }  // namespace
 
 void rank_rows(std::vector<PlanRow>& rows) {
@@ -56,16 +64,17 @@ void print_plan(const PlanHeader& h, const std::vector<PlanRow>& rows) {
               h.scale == "measured" ? "predicted for this machine"
                                     : "a prediction for a machine not measured here",
               h.profile_source.c_str());
-  std::printf("%3s  %-28s %10s %9s %11s  %s\n", "#", "candidate", "ms/step", "img/s",
+  const int w = label_width(rows);
+  std::printf("%3s  %-*s %10s %9s %11s  %s\n", "#", w, "candidate", "ms/step", h.rate_unit.c_str(),
               "peak MiB", "why");
   for (const auto& r : rows) {
-    std::printf("%3d  %-28s %10.1f %9.1f %11.1f%s  %s\n", r.place, r.candidate.label.c_str(),
+    std::printf("%3d  %-*s %10.1f %9.1f %11.1f%s  %s\n", r.place, w, r.candidate.label.c_str(),
                 r.predicted.step_s * 1e3, r.predicted.images_per_sec, mib(r.peak_bytes),
                 r.fits ? "" : " (too big)", r.predicted.reason.c_str());
   }
   if (!rows.empty() && rows.front().fits)
-    std::printf("plan: use %s: predicted %.1f img/s%s\n", rows.front().candidate.label.c_str(),
-                rows.front().predicted.images_per_sec,
+    std::printf("plan: use %s: predicted %.1f %s%s\n", rows.front().candidate.label.c_str(),
+                rows.front().predicted.images_per_sec, h.rate_unit.c_str(),
                 rows.size() > 1 ? runner_up(rows).c_str() : "");
 }
 
@@ -146,12 +155,15 @@ std::vector<double> step_errors(const std::vector<PlanRow>& rows, bool drift_cor
 }
 
 void print_check(const std::vector<PlanRow>& rows) {
-  std::printf("check: %-28s %10s %10s %8s %7s %8s %10s %10s %8s\n", "candidate", "pred ms",
+  int w = 28;
+  for (const auto& r : rows)
+    if (r.checked) w = std::max(w, static_cast<int>(r.candidate.label.size()));
+  std::printf("check: %-*s %10s %10s %8s %7s %8s %10s %10s %8s\n", w, "candidate", "pred ms",
               "meas ms", "error", "drift", "error*", "pred MiB", "meas MiB", "error");
   for (const auto& r : rows) {
     if (!r.checked) continue;
     if (!r.check_error.empty()) {
-      std::printf("check: %-28s failed: %s\n", r.candidate.label.c_str(), r.check_error.c_str());
+      std::printf("check: %-*s failed: %s\n", w, r.candidate.label.c_str(), r.check_error.c_str());
       continue;
     }
     const double e = (r.predicted.step_s - r.measured_step_s) / r.measured_step_s;
@@ -159,8 +171,8 @@ void print_check(const std::vector<PlanRow>& rows) {
     const double me = r.measured_peak_bytes > 0
                           ? (static_cast<double>(r.peak_bytes) - r.measured_peak_bytes) / r.measured_peak_bytes
                           : NAN;
-    std::printf("check: %-28s %10.1f %10.1f %+7.1f%% %7.3f %+7.1f%% %10.1f %10.1f %+7.1f%%\n",
-                r.candidate.label.c_str(), r.predicted.step_s * 1e3, r.measured_step_s * 1e3,
+    std::printf("check: %-*s %10.1f %10.1f %+7.1f%% %7.3f %+7.1f%% %10.1f %10.1f %+7.1f%%\n",
+                w, r.candidate.label.c_str(), r.predicted.step_s * 1e3, r.measured_step_s * 1e3,
                 100 * e, r.measured_drift, 100 * ed, mib(r.peak_bytes), mib(r.measured_peak_bytes),
                 100 * me);
   }

@@ -35,6 +35,7 @@ struct PlanHeader {
   int world = 1, threads = 1;
   int64_t batch = 0;
   double budget_bytes = 0;
+  std::string rate_unit = "img/s";  // what a sample is per second: img/s, or seq/s (text windows)
 };
 
 // Ranks rows in place: those that fit first, each group by predicted step time.

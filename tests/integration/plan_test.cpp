@@ -31,6 +31,9 @@ TEST(Plan, BadInputIsOneLineAndExitCode2) {
   expect_plan_error("--world 64" + small, "--link-bandwidth");
   expect_plan_error("--memory-per-rank 1" + small, "--memory-per-rank");
   expect_plan_error("--check some" + small, "--check some");
+  expect_plan_error("--plan-recompute none,sometimes" + small, "unknown setting 'sometimes'");
+  expect_plan_error("--plan-recompute selective" + small, "no attention core");
+  expect_plan_error("--plan-recompute none --recompute full" + small, "give one of them");
   expect_plan_error("--device-profile /nonexistent/profile.json" + small,
                     "/nonexistent/profile.json");
 }
