@@ -22,6 +22,7 @@ set(PARALLAX_TORCH_FREE_SOURCES
   metrics/run_files.cpp
   metrics/run_import.cpp
   metrics/sqlite_util.cpp
+  metrics/stragglers.cpp
   metrics/timeline.cpp
   metrics/train_records.cpp
   optim/loss_scaler.cpp

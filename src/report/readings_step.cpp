@@ -80,6 +80,26 @@ std::string bubble_story(const ConfigGroup& g) {
 
 }  // namespace
 
+namespace {
+
+// The straggler reading of the configuration's first finished run, where every finished run
+// found the same rank slow (one repeat's noise does not name a rank); "" otherwise.
+std::string straggler_of(const ConfigGroup& g) {
+  std::string reading;
+  int rank = -1;
+  for (const RunRecord* r : g.finished) {
+    const auto it = r->summary.find("straggler");
+    if (it == r->summary.end() || !it->is_object()) return "";
+    const int this_rank = it->value("rank", -1);
+    if (rank >= 0 && this_rank != rank) return "";
+    if (rank < 0) reading = it->value("reading", std::string());
+    rank = this_rank;
+  }
+  return reading;
+}
+
+}  // namespace
+
 std::vector<std::string> read_step_by_strategy(const ReportData& data) {
   // Per strategy, in order of appearance: its largest world, there its fastest configuration.
   std::vector<std::string> order;
@@ -106,6 +126,10 @@ std::vector<std::string> read_step_by_strategy(const ReportData& data) {
           format_percent(std::min(1.0, share(g.compute_per_step_s.mean, g.step_time_s.mean))) +
           " of the " + format_ms(g.step_time_s.mean) + " step" +
           (g.world > 1 ? "" : "; no communication, no bubble");
+    // A rank that works longer than the others beyond their noise (summary.json's straggler,
+    // metrics/stragglers.h), named in every repeat where it was found.
+    const std::string slow = straggler_of(g);
+    if (!slow.empty()) s += (s.empty() ? g.label + ": " : "; ") + slow;
     if (!s.empty()) out.push_back(s + ".");
   }
   return out;

@@ -42,6 +42,25 @@ void gather_rank_memory(const DistContext& ctx, const Strategy& strategy, RunFac
   }
 }
 
+// Every rank's step times, split into work and waiting, gathered on every rank (a collective):
+// median, p10 and p90 of each after the timing warm-up.
+void gather_rank_timing(const Config& cfg, const DistContext& ctx, const TrainState& s,
+                        RunFacts& facts) {
+  const int64_t warmup = std::min<int64_t>(cfg.timing_warmup, std::max<int64_t>(0, s.step - 1));
+  const RankTiming t = rank_timing(s.steps, warmup);
+  std::vector<double> v;
+  for (const Percentiles* p : {&t.step_s, &t.work_s, &t.wait_s})
+    v.insert(v.end(), {p->median, p->p10, p->p90});
+  const auto rows = all_gather_rows(ctx.world_pg, ctx.world, torch::tensor(v, torch::kDouble),
+                                    ctx.device);
+  facts.rank_timing.clear();
+  for (const auto& r : rows) {
+    const auto host = r.cpu();
+    const double* x = host.data_ptr<double>();
+    facts.rank_timing.push_back({{x[0], x[1], x[2]}, {x[3], x[4], x[5]}, {x[6], x[7], x[8]}});
+  }
+}
+
 // Rank 0's TensorBoard log under --tensorboard's folder ({run_dir} in it names the run's).
 std::unique_ptr<TensorboardLog> open_tensorboard(const Config& cfg, const DistContext& ctx,
                                                  const std::string& run_dir) {
@@ -78,6 +97,7 @@ void RunOutputs::epoch_done(const TrainState& s) {
   // per-rank memory figures.
   if (cfg_.checkpoint) save_checkpoint(run_dir_, strategy_, s, ctx_.is_root());
   gather_rank_memory(ctx_, strategy_, facts_);
+  gather_rank_timing(cfg_, ctx_, s, facts_);
   facts_.details = strategy_.details();  // a collective for some strategies
   if (!ctx_.is_root()) {
     if (after_epoch_) after_epoch_(s);
@@ -101,6 +121,7 @@ void RunOutputs::step_done(const TrainState& s, int64_t epoch_batches) {
 void RunOutputs::record_stop(const TrainState& state, const std::string& status,
                              const std::string& why) {
   gather_rank_memory(ctx_, strategy_, facts_);
+  gather_rank_timing(cfg_, ctx_, state, facts_);
   if (!ctx_.is_root()) return;
   facts_.status = status;
   facts_.stop_reason = why;

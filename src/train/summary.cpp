@@ -177,6 +177,14 @@ void add_comm_figures(nlohmann::json& j, const TimedSteps& timed, const RunFacts
 }
 
 // ranks[r]: the rank's memory as the process, the CUDA allocator and the strategy count it.
+// ranks[r].timing: its steps after the warm-up, whole, working and waiting on the others.
+nlohmann::json timing_json(const RunFacts& facts, size_t r) {
+  if (r >= facts.rank_timing.size()) return nullptr;
+  const RankTiming& t = facts.rank_timing[r];
+  auto pair = [](const Percentiles& p) { return nlohmann::json{{"median", p.median}, {"p90", p.p90}}; };
+  return {{"step_s", pair(t.step_s)}, {"work_s", pair(t.work_s)}, {"wait_s", pair(t.wait_s)}};
+}
+
 nlohmann::json rank_summary_json(const RunFacts& facts, size_t r) {
   const MemoryStats& m = facts.rank_memory[r];
   return {
@@ -193,7 +201,18 @@ nlohmann::json rank_summary_json(const RunFacts& facts, size_t r) {
       {"param_bytes", m.param_bytes},
       {"grad_bytes", m.grad_bytes},
       {"optimizer_state_bytes", m.optimizer_state_bytes},
-      {"memory_measured", measured_json(facts, r)}};
+      {"memory_measured", measured_json(facts, r)},
+      {"timing", timing_json(facts, r)}};
+}
+
+// The rank that works longest, where that stands out beyond noise (metrics/stragglers.h).
+nlohmann::json straggler_json(const RunFacts& facts) {
+  const auto s = find_straggler(facts.rank_timing);
+  if (!s) return nullptr;
+  return {{"rank", s->rank},
+          {"work_ratio", s->work_ratio},
+          {"others_wait_fraction", s->others_wait_fraction},
+          {"reading", s->reading}};
 }
 
 }  // namespace
@@ -209,6 +228,7 @@ nlohmann::json make_summary(const Config& cfg, const TrainState& state, const Ru
   j["ranks"] = nlohmann::json::array();
   for (size_t r = 0; r < facts.rank_memory.size(); ++r)
     j["ranks"].push_back(rank_summary_json(facts, r));
+  j["straggler"] = straggler_json(facts);
   if (!facts.details.is_null() && !facts.details.empty()) j["strategy_details"] = facts.details;
   return j;
 }

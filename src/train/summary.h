@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "metrics/heap.h"
+#include "metrics/stragglers.h"
 #include "parallel/strategy.h"
 #include "metrics/train_records.h"
 
@@ -33,6 +34,7 @@ struct RunFacts {
   std::vector<int64_t> rank_peak_rss;     // index = rank
   std::vector<DeviceMemory> rank_device_memory;  // index = rank; -1s off CUDA
   std::vector<MeasuredMemory> rank_measured_memory;  // index = rank; from the allocator
+  std::vector<RankTiming> rank_timing;    // index = rank; each rank's own steps (stragglers)
   nlohmann::json details;                 // the strategy's own figures (Strategy::details)
   int64_t started_at = 0;                 // Unix seconds when this process began the run
   // "running" while epochs remain (the summary after an epoch), then "finished", "diverged"

@@ -26,6 +26,7 @@
 #include "parallel/mixed_precision.h"
 #include "train/checkpoint.h"
 #include "train/elastic.h"
+#include "train/planted_delay.h"
 #include "train/run_dir.h"
 #include "train/run_outputs.h"
 #include "train/stage_checks.h"
@@ -384,6 +385,7 @@ std::string run_training(const Config& cfg, bool verbose,
   Trainer trainer(
       cfg, strategy, train, test, verbose, [&](const TrainState& s) { outputs.epoch_done(s); },
       after_step);
+  trainer.delay_each_step(planted_step_delay_s(ctx.rank));
   defer_interrupts_to_step_end();
   train_to_end(trainer, state, outputs);
   return run_dir;

@@ -3,7 +3,9 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cmath>
+#include <thread>
 
 #include "metrics/clock.h"
 #include "optim/lr_schedule.h"
@@ -59,6 +61,7 @@ EpochRecord Trainer::train_epoch(TrainState& state, int64_t epoch) {
     strategy_.set_lr(lr);
     const Batch batch = train_.batch(i);
     const double data_s = step_watch.seconds();
+    if (delay_s_ > 0) std::this_thread::sleep_for(std::chrono::duration<double>(delay_s_));
     const StepStats s = strategy_.train_step(batch);
     StepRecord rec;
     rec.step = state.step++;

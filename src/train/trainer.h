@@ -29,6 +29,8 @@ class Trainer {
   void run(TrainState& state);
   // Nothing left to train from state: epochs, step budget or target accuracy exhausted.
   bool finished(const TrainState& state) const;
+  // Each training step works `seconds` longer on this rank (train/planted_delay.h: tests only).
+  void delay_each_step(double seconds) { delay_s_ = seconds; }
 
  private:
   int64_t total_steps() const;
@@ -41,6 +43,7 @@ class Trainer {
   bool verbose_;
   EpochHook on_epoch_;
   StepHook on_step_;
+  double delay_s_ = 0;
   Progress progress_;
 };
 
