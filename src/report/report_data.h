@@ -129,7 +129,4 @@ struct RankMemory {
 };
 std::vector<RankMemory> rank_memory(const ConfigGroup& group);
 
-// Theoretical pipeline bubble, (P-1)/(M+P-1) for P stages and M micro-batches.
-double theoretical_bubble(double stages, double micro_batches);
-
 }  // namespace parallax

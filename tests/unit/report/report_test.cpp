@@ -10,6 +10,7 @@
 #include <regex>
 #include <set>
 
+#include "metrics/pipeline_bubble.h"
 #include "report/charts.h"
 #include "report/gnuplot.h"
 #include "report/html_report.h"
@@ -90,8 +91,8 @@ TEST(ReportData, PipelineShapeAndTheoreticalBubble) {
   ASSERT_NE(model, nullptr);
   EXPECT_EQ(*model->micro_batches, 1);
   EXPECT_EQ(*model->micro_batch_size, 120);
-  EXPECT_DOUBLE_EQ(theoretical_bubble(2, 1), 0.5);
-  EXPECT_DOUBLE_EQ(theoretical_bubble(4, 12), 3.0 / 15);
+  EXPECT_DOUBLE_EQ(theoretical_bubble(StageCount(2), MicroBatchCount(1)), 0.5);
+  EXPECT_DOUBLE_EQ(theoretical_bubble(StageCount(4), MicroBatchCount(12)), 3.0 / 15);
 }
 
 TEST(ReportData, BaselinesAndScalingEfficiency) {
