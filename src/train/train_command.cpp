@@ -349,7 +349,7 @@ std::string run_training(const Config& cfg, bool verbose,
   if (resuming) {
     state = load_checkpoint(resume_from, strategy, device);
     // Resuming a finished run changes nothing: not its summary, rows or database record.
-    if (Trainer(cfg, strategy, train, test, false).finished(state) &&
+    if (Trainer(cfg, strategy, train, test, data.classes, false).finished(state) &&
         agree_already_finished(ctx, run_dir)) {
       report_already_finished(ctx, run_dir, state, verbose);
       return run_dir;
@@ -381,9 +381,8 @@ std::string run_training(const Config& cfg, bool verbose,
     }
     outputs.step_done(s, train.batches());
   };
-  Trainer trainer(
-      cfg, strategy, train, test, verbose, [&](const TrainState& s) { outputs.epoch_done(s); },
-      after_step);
+  Trainer trainer(cfg, strategy, train, test, data.classes, verbose,
+                  [&](const TrainState& s) { outputs.epoch_done(s); }, after_step);
   defer_interrupts_to_step_end();
   train_to_end(trainer, state, outputs);
   return run_dir;
