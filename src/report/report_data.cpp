@@ -294,6 +294,7 @@ ReportData group_runs(const std::vector<RunRecord>& runs) {
     g.compute_per_step_s = stat_over(f, per_step("compute_s"));
     g.comm_per_step_s = stat_over(f, per_step("comm_s"));
     g.comm_busy_per_step_s = stat_over(f, per_step("comm_busy_s"));
+    g.gather_wait_per_step_s = stat_over(f, per_step("comm_gather_wait_s"));
     g.buckets = mean_buckets(f);
     g.bubble_fraction = stat_over(f, bubble_fraction);
     g.bubble_per_step_s = stat_over(f, [](const RunRecord& r) -> std::optional<double> {

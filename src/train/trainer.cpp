@@ -113,6 +113,7 @@ EpochRecord Trainer::train_epoch(TrainState& state, int64_t epoch) {
     rec.compute_s = s.compute_s;
     rec.comm_s = s.comm_s;
     rec.comm_busy_s = s.comm_busy_s;
+    rec.gather_wait_s = s.gather_wait_s;
     rec.idle_s = s.idle_s;
     rec.loss_scale = s.loss_scale;
     rec.skipped = s.skipped;
