@@ -131,6 +131,7 @@ nlohmann::json plan_json(const PlanHeader& h, const std::vector<PlanRow>& rows) 
                         {"memory_budget_bytes", h.budget_bytes},
                         {"rows", list}};
   if (!checked.empty()) out["checked"] = checked;
+  if (h.check_interrupted) out["interrupted"] = true;  // "checked" lists what ran before it
   return out;
 }
 
@@ -144,7 +145,7 @@ std::vector<double> step_errors(const std::vector<PlanRow>& rows, bool drift_cor
   return e;
 }
 
-void print_check(const std::vector<PlanRow>& rows) {
+void print_check(const std::vector<PlanRow>& rows, bool partial) {
   std::printf("check: %-28s %10s %10s %8s %7s %8s %10s %10s %8s\n", "candidate", "pred ms",
               "meas ms", "error", "drift", "error*", "pred MiB", "meas MiB", "error");
   for (const auto& r : rows) {
@@ -184,6 +185,7 @@ void print_check(const std::vector<PlanRow>& rows) {
   if (!mem.empty())
     std::printf("check: peak memory error: median %.1f%%, worst %.1f%%\n", 100 * median_of(mem),
                 100 * *std::max_element(mem.begin(), mem.end()));
+  if (partial) return;  // the fastest of the rows that ran is no verdict
   std::printf("check: measured fastest: %s (%.1f ms); ranked first: %s%s\n",
               fastest->candidate.label.c_str(), fastest->measured_step_s * 1e3,
               first.candidate.label.c_str(),

@@ -5,7 +5,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
+
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -95,6 +99,32 @@ TEST(FaultsRanks, SettingsAreCheckedOnceBeforeAnyRankStarts) {
   EXPECT_EQ(odd.output.find("[rank"), std::string::npos) << odd.output;  // said once, not per rank
   EXPECT_NE(odd.output.find("2 data-parallel ranks (2)"), std::string::npos) << odd.output;
   EXPECT_EQ(odd.output.find("--accumulate"), std::string::npos) << odd.output;
+}
+
+void launcher_test_handler(int) {}
+
+// `plan` launches its profiling ranks and goes on working in the same process: the launcher
+// hands back SIGINT, SIGTERM and SIGCHLD as it found them (its own wrote to a pipe it had closed,
+// so Ctrl-C no longer stopped a plan and each check's exit wrote a byte into whatever file had
+// taken that descriptor).
+TEST(FaultsRanks, TheLauncherPutsBackTheSignalHandlersItFound) {
+  struct sigaction mine {}, before_int {}, before_term {}, before_chld {}, now {};
+  mine.sa_handler = launcher_test_handler;
+  ::sigemptyset(&mine.sa_mask);
+  ASSERT_EQ(::sigaction(SIGINT, &mine, &before_int), 0);
+  ::sigaction(SIGTERM, nullptr, &before_term);
+  ::sigaction(SIGCHLD, nullptr, &before_chld);
+  LaunchSpec spec;
+  spec.argv = {"/bin/true"};
+  spec.nproc = 2;
+  EXPECT_EQ(launch_ranks(spec), 0);
+  ::sigaction(SIGINT, nullptr, &now);
+  EXPECT_EQ(now.sa_handler, &launcher_test_handler);
+  ::sigaction(SIGTERM, nullptr, &now);
+  EXPECT_EQ(now.sa_handler, before_term.sa_handler);
+  ::sigaction(SIGCHLD, nullptr, &now);
+  EXPECT_EQ(now.sa_handler, before_chld.sa_handler);
+  ::sigaction(SIGINT, &before_int, nullptr);
 }
 
 // Local addresses of the TCP sockets listening in process `pid` (hex pairs of /proc/net/tcp*).
