@@ -164,16 +164,11 @@ struct RunFolder {
 
 // Every rank takes rank 0's verdict on resuming, and rank 0's name for the folder (a time stamp
 // may differ by a second between ranks).
-void share_run_folder(const DistContext& ctx, RunFolder& folder) {
+void share_run_folder(const DistContext& ctx, const Config& cfg, RunFolder& folder) {
   const std::vector<uint8_t> flag{folder.resume_restart ? uint8_t{1} : uint8_t{0}};
   if (ctx.is_root()) ctx.store->set("parallax/resume_restart", flag);
   folder.resume_restart = ctx.store->get("parallax/resume_restart") == std::vector<uint8_t>{1};
-  // A vector<uint8_t> by name: a braced pair of iterators is ambiguous in LibTorch 2.x's
-  // Store::set overloads (vector<uint8_t> and string_view).
-  const std::vector<uint8_t> bytes(folder.dir.begin(), folder.dir.end());
-  if (ctx.is_root()) ctx.store->set("parallax/run_dir", bytes);
-  const auto name = ctx.store->get("parallax/run_dir");
-  folder.dir.assign(name.begin(), name.end());
+  folder.dir = shared_run_dir(ctx, cfg, folder.dir);
 }
 
 // Chooses and prepares the run folder (rank 0), then tells every rank.
@@ -191,7 +186,7 @@ RunFolder open_run_folder(const Config& cfg, const DistContext& ctx, bool restar
     prepare_run_dir(folder.dir, !cfg.resume.empty() || folder.resume_restart);
     if (folder.elastic) folder.elastic->mark_began();
   }
-  if (ctx.world > 1) share_run_folder(ctx, folder);
+  if (ctx.world > 1) share_run_folder(ctx, cfg, folder);
   return folder;
 }
 
