@@ -16,7 +16,8 @@ namespace {
 
 std::string config_fingerprint(const Config& cfg) {
   nlohmann::json j = cfg;
-  // Options that may differ between nodes by design: the node's index and its local paths.
+  // Options that may differ between nodes by design: the node's index and its local paths (every
+  // rank writes into rank 0's run folder, which each checks against its own --out: run_dir.h).
   for (const char* key : {"node_rank", "out", "data_dir", "resume"}) j.erase(key);
   return std::to_string(std::hash<std::string>{}(j.dump()));
 }

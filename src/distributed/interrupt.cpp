@@ -5,7 +5,10 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstring>
 #include <ctime>
+
+#include "config/exit_codes.h"
 
 namespace parallax {
 namespace {
@@ -32,7 +35,21 @@ void on_interrupt(int sig) {
   g_signal = sig;
 }
 
+const char* volatile g_exit_line = "";
+volatile size_t g_exit_line_size = 0;
+
+void exit_on_interrupt(int) {
+  [[maybe_unused]] ssize_t n = ::write(STDERR_FILENO, g_exit_line, g_exit_line_size);
+  ::_exit(kInterruptedExit);
+}
+
 }  // namespace
+
+ExitOnInterrupt::ExitOnInterrupt(const char* line) {
+  g_exit_line = line;
+  g_exit_line_size = std::strlen(line);
+  handlers_.emplace(std::initializer_list<int>{SIGINT, SIGTERM}, exit_on_interrupt);
+}
 
 void install_interrupt_handlers() {
   struct sigaction sa {};

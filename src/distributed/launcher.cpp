@@ -12,11 +12,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -25,16 +29,49 @@
 #include "config/user_error.h"
 #include "distributed/heartbeat.h"
 #include "distributed/rendezvous_store.h"
+#include "distributed/signal_scope.h"
 
 namespace parallax {
 namespace {
 
-int g_signal_pipe[2] = {-1, -1};  // written by handlers, drained (non-blocking) by the poll loop
+// The signal pipe: written by the handler, drained (non-blocking) by the poll loop. The write end
+// is -1 whenever no launcher runs: a handler that fires then writes nowhere.
+int g_signal_read = -1;
+volatile std::sig_atomic_t g_signal_write = -1;
 
 void on_signal(int sig) {
+  const int fd = g_signal_write;
+  if (fd < 0) return;
+  const int saved_errno = errno;
   const unsigned char s = static_cast<unsigned char>(sig);
-  [[maybe_unused]] ssize_t n = ::write(g_signal_pipe[1], &s, 1);
+  [[maybe_unused]] ssize_t n = ::write(fd, &s, 1);
+  errno = saved_errno;
 }
+
+// SIGINT, SIGTERM and SIGCHLD reach the poll loop through a non-blocking pipe (a handler may do
+// no more than write to one) while the launcher runs. When it returns, the handlers it found are
+// put back first, then the pipe is closed: the caller goes on with its own (`plan` does), and no
+// byte goes to a descriptor number that a file opened later has taken.
+class SignalPipe {
+ public:
+  SignalPipe() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) throw std::runtime_error("pipe failed");
+    g_signal_read = fds[0];
+    g_signal_write = fds[1];
+    handlers_.emplace(std::initializer_list<int>{SIGINT, SIGTERM, SIGCHLD}, on_signal);
+  }
+  ~SignalPipe() {
+    handlers_.reset();
+    const int write_end = g_signal_write;
+    g_signal_write = -1;
+    ::close(write_end);
+    ::close(g_signal_read);
+    g_signal_read = -1;
+  }
+ private:
+  std::optional<ScopedSignalHandlers> handlers_;  // not copyable, and so neither is the pipe
+};
 
 struct Rank {
   pid_t pid = -1;
@@ -115,17 +152,6 @@ struct PrivateStoreDir {
 
 using LauncherClock = std::chrono::steady_clock;
 
-// SIGINT, SIGTERM and SIGCHLD reach the poll loop through a non-blocking pipe: a handler may do
-// no more than write to one.
-void install_signal_pipe() {
-  if (::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) throw std::runtime_error("pipe failed");
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
-  ::sigaction(SIGCHLD, &sa, nullptr);
-}
-
 // Silent for half the collective timeout: named before the ranks waiting for it time out.
 LauncherClock::duration heartbeat_timeout(double comm_timeout_s) {
   return std::chrono::duration_cast<LauncherClock::duration>(
@@ -176,7 +202,7 @@ struct RankWatch {
 
 // Waits until a rank writes, beats or ends, or a signal comes.
 void wait_for_rank_events(const std::vector<Rank>& ranks) {
-  std::vector<pollfd> fds{{g_signal_pipe[0], POLLIN, 0}};
+  std::vector<pollfd> fds{{g_signal_read, POLLIN, 0}};
   for (const auto& r : ranks) {
     if (r.out >= 0) fds.push_back({r.out, POLLIN, 0});
     if (r.err >= 0) fds.push_back({r.err, POLLIN, 0});
@@ -189,7 +215,7 @@ void wait_for_rank_events(const std::vector<Rank>& ranks) {
 // SIGINT and SIGTERM that reached the launcher go on to every rank still running.
 void forward_signals(RankWatch& watch) {
   unsigned char sig;
-  while (::read(g_signal_pipe[0], &sig, 1) == 1) {
+  while (::read(g_signal_read, &sig, 1) == 1) {
     if (sig == SIGINT || sig == SIGTERM) {
       // The ranks finish their step and stop together; asked again, they stop at once.
       if (watch.interrupted)
@@ -282,24 +308,22 @@ void forward_rank_output(std::vector<Rank>& ranks, int first_global) {
   }
 }
 
-// The signal pipe, and the heartbeat pipes still open (the output pipes closed as they ended).
-void close_launcher_pipes(const std::vector<Rank>& ranks) {
-  ::close(g_signal_pipe[0]);
-  ::close(g_signal_pipe[1]);
+// The heartbeat pipes still open (the output pipes closed as they ended).
+void close_heartbeat_pipes(const std::vector<Rank>& ranks) {
   for (auto& r : ranks)
     if (r.beat >= 0) ::close(r.beat);
 }
 
-// How the run ended, in one line where a rank went silent, failed or was interrupted; returns
-// the launcher's exit code.
+// How the run ended, in one line where a rank went silent, failed or was interrupted (unless the
+// caller says so itself); returns the launcher's exit code.
 int launch_exit_code(const RankWatch& watch, int first_global,
-                     LauncherClock::duration silent_after) {
+                     LauncherClock::duration silent_after, bool quiet_interrupt) {
   const int global = first_global + std::max(watch.first_failed, 0);
   // An interrupt that ended a rank before training began comes first: a rank that then failed
   // did so waiting for it.
   const auto interrupted = std::find_if(watch.ranks.begin(), watch.ranks.end(), ended_by_interrupt);
   if (watch.silent < 0 && interrupted != watch.ranks.end()) {
-    std::fprintf(stderr, "parallax: interrupted before training began\n");
+    if (!quiet_interrupt) std::fprintf(stderr, "parallax: interrupted before training began\n");
     return interrupted->code;
   }
   if (watch.silent >= 0) {
@@ -313,7 +337,8 @@ int launch_exit_code(const RankWatch& watch, int first_global,
     for (const auto& r : watch.ranks) {
       if (r.code == kDivergedExit) return kDivergedExit;  // the rank said why, in one line
       if (r.code == kInterruptedExit) {
-        std::fprintf(stderr, "parallax: interrupted: every rank stopped after the same step\n");
+        if (!quiet_interrupt)
+          std::fprintf(stderr, "parallax: interrupted: every rank stopped after the same step\n");
         return kInterruptedExit;
       }
     }
@@ -343,11 +368,13 @@ int free_tcp_port() {
   return ntohs(addr.sin_port);
 }
 
-int launch_ranks(const LaunchSpec& input) {
+int launch_ranks(const LaunchSpec& spec) { return launch_ranks(spec, nullptr); }
+
+int launch_ranks(const LaunchSpec& input, bool* interrupted) {
   LaunchSpec spec = input;
   if (spec.master_port == 0) spec.master_port = free_tcp_port();
   const int world = spec.nproc * spec.nnodes;
-  install_signal_pipe();
+  const SignalPipe signals;
   // One node: the ranks meet in a FileStore in a folder only this user can enter, so no port is
   // open to the network (the TCPStore has no authentication). Removed when the ranks are done.
   PrivateStoreDir store_dir(spec.nnodes == 1);
@@ -363,8 +390,9 @@ int launch_ranks(const LaunchSpec& input) {
     reap_exited_ranks(watch);
     forward_rank_output(watch.ranks, first_global);
   }
-  close_launcher_pipes(watch.ranks);
-  return launch_exit_code(watch, first_global, silent_after);
+  close_heartbeat_pipes(watch.ranks);
+  if (interrupted) *interrupted = watch.interrupted;
+  return launch_exit_code(watch, first_global, silent_after, spec.quiet_interrupt);
 }
 
 }  // namespace parallax

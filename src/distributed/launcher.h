@@ -13,6 +13,7 @@ struct LaunchSpec {
   int master_port = 0;  // 0: a free port on this machine (single node only)
   int threads_per_rank = 1;
   double comm_timeout_s = 120;  // a rank silent for half of it (2 s at least) is named and stopped
+  bool quiet_interrupt = false;  // an interrupt is the caller's to say, in its own words
 };
 
 // A TCP port nobody listens on right now (bound to port 0, then released).
@@ -24,6 +25,11 @@ int free_tcp_port();
 // a rank fails, stops the others, names it in one line and returns its exit code; a rank whose
 // heartbeat stops (SIGSTOP, a frozen process) is named as the one that went silent. A diverged
 // run (exit code 3 on every rank) is left to end by itself, so rank 0 records why.
+// While it runs it handles SIGINT, SIGTERM and SIGCHLD; it puts back the handlers it found when
+// it returns (or throws).
 int launch_ranks(const LaunchSpec& spec);
+// The same; *interrupted says whether SIGINT or SIGTERM reached it meanwhile (even where the
+// ranks had finished anyway).
+int launch_ranks(const LaunchSpec& spec, bool* interrupted);
 
 }  // namespace parallax

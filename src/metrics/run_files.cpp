@@ -24,13 +24,13 @@ std::string fmt(const char* format, ...) {
 std::string steps_csv(const std::vector<StepRecord>& steps) {
   std::string out =
       "step,epoch,images,correct,loss,lr,step_s,data_s,compute_s,comm_s,loss_scale,skipped,"
-      "comm_busy_s,idle_s,grad_norm\n";
+      "comm_busy_s,idle_s,grad_norm,gather_wait_s\n";
   for (const auto& r : steps)
-    out += fmt("%lld,%lld,%lld,%lld,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%d,%.9g,%.9g,%.9g\n",
+    out += fmt("%lld,%lld,%lld,%lld,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%d,%.9g,%.9g,%.9g,%.9g\n",
                static_cast<long long>(r.step), static_cast<long long>(r.epoch),
                static_cast<long long>(r.images), static_cast<long long>(r.correct), r.loss, r.lr,
                r.step_s, r.data_s, r.compute_s, r.comm_s, r.loss_scale, r.skipped ? 1 : 0,
-               r.comm_busy_s, r.idle_s, r.grad_norm);
+               r.comm_busy_s, r.idle_s, r.grad_norm, r.gather_wait_s);
   return out;
 }
 

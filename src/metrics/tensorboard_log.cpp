@@ -19,9 +19,11 @@ void TensorboardLog::step(const StepRecord& r) {
   writer_->scalar("train/loss", r.loss, at);
   writer_->scalar("train/lr", r.lr, at);
   if (r.step_s > 0) writer_->scalar("train/images_per_sec", r.images / r.step_s, at);
-  // As summary.json's comm_hidden_fraction, for this step alone: 1 - exposed / in flight.
+  // As summary.json's comm_hidden_fraction, for this step alone: 1 - exposed / in flight, of the
+  // gradients' collectives (ZeRO's waits for its parameters are not theirs).
   if (r.comm_busy_s > 0)
-    writer_->scalar("comm/hidden_fraction", std::max(0.0, 1.0 - r.comm_s / r.comm_busy_s), at);
+    writer_->scalar("comm/hidden_fraction",
+                    std::max(0.0, 1.0 - (r.comm_s - r.gather_wait_s) / r.comm_busy_s), at);
   if (r.idle_s > 0 && r.step_s > 0) writer_->scalar("pipeline/bubble", r.idle_s / r.step_s, at);
   writer_->flush();
 }

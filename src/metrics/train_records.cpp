@@ -21,7 +21,8 @@ void to_json(nlohmann::json& j, const StepRecord& r) {
        {"correct", r.correct},   {"loss", r.loss},         {"lr", r.lr},
        {"step_s", r.step_s},     {"data_s", r.data_s},     {"compute_s", r.compute_s},
        {"comm_s", r.comm_s},     {"comm_busy_s", r.comm_busy_s}, {"idle_s", r.idle_s},
-       {"loss_scale", r.loss_scale}, {"skipped", r.skipped}, {"grad_norm", r.grad_norm}};
+       {"loss_scale", r.loss_scale}, {"skipped", r.skipped}, {"grad_norm", r.grad_norm},
+       {"gather_wait_s", r.gather_wait_s}};
 }
 
 void from_json(const nlohmann::json& j, StepRecord& r) {
@@ -46,6 +47,7 @@ void from_json(const nlohmann::json& j, StepRecord& r) {
   r.loss_scale = number("loss_scale", defaults.loss_scale);
   r.skipped = j.value("skipped", defaults.skipped);
   r.grad_norm = number("grad_norm", defaults.grad_norm);
+  r.gather_wait_s = number("gather_wait_s", defaults.gather_wait_s);
 }
 PARALLAX_JSON_FUNCS(EpochRecord, epoch, steps, train_loss, train_accuracy, test_loss, test_accuracy,
                     train_time_s, eval_time_s, images_per_sec, lr, elapsed_train_s)

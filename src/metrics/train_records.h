@@ -11,6 +11,7 @@ namespace parallax {
 struct StepRecord {
   int64_t step = 0, epoch = 0, images = 0, correct = 0;
   double loss = 0, lr = 0, step_s = 0, data_s = 0, compute_s = 0, comm_s = 0, comm_busy_s = 0;
+  double gather_wait_s = 0;  // of comm_s: ZeRO's waits for its parameters' all-gathers
   double idle_s = 0;      // waiting on other ranks (a pipeline's bubble), this rank's
   double loss_scale = 1;  // fp16: the loss scale this step's backward ran with (else 1)
   bool skipped = false;   // fp16: gradients overflowed, the optimizer did not step

@@ -123,7 +123,8 @@ StepStats DataParallel::train_step(const Batch& batch) {
   if (verify_replicas_ && std::isfinite(stats.loss) && std::isfinite(stats.grad_norm))
     verify_replicas();
   // exposed_comm_s(): e.g. this step's forward waiting for the last step's parameter all-gathers.
-  stats.comm_s = reduced.wait_s + update_wait_s + exposed_comm_s();
+  stats.gather_wait_s = exposed_comm_s();
+  stats.comm_s = reduced.wait_s + update_wait_s + stats.gather_wait_s;
   stats.comm_busy_s = reduced.busy_s;
   stats.compute_s = watch.seconds() - stats.comm_s;
   // An fp16 step that was skipped created no optimizer state: the next one is probed instead.

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "metrics/pipeline_bubble.h"
+
 namespace parallax {
 
 int PipelineLayout::piece(int stage, int chunk) const {
@@ -178,16 +180,12 @@ int peak_in_flight(const std::vector<Action>& actions) {
   return peak;
 }
 
-double theoretical_bubble(int micro, int stages) {
-  return static_cast<double>(stages - 1) / static_cast<double>(micro + stages - 1);
-}
-
 double bubble_theory(const std::string& schedule, int micro, int stages, int chunks) {
   const double p = stages, m = micro;
   if (schedule == "interleaved-1f1b") return (p - 1) / (chunks * m + p - 1);
   if (schedule == "zb-h1" || schedule == "zb-h2") return (p - 1) / (3 * m + p - 1);
   if (schedule == "zb-v") return (p - 1) / (6 * m + p - 1);
-  return theoretical_bubble(micro, stages);
+  return theoretical_bubble(StageCount(stages), MicroBatchCount(micro));
 }
 
 }  // namespace parallax

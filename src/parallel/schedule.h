@@ -90,9 +90,6 @@ std::string to_string(const Action& a);
 // any point: how many chunks' activations the rank holds at its peak.
 int peak_in_flight(const std::vector<Action>& actions);
 
-// The idle share of a step in a perfectly balanced pipeline: (stages - 1) / (micro + stages - 1).
-double theoretical_bubble(int micro, int stages);
-
 // The schedule's bubble with equal forward, input- and weight-gradient times per stage (F = I =
 // W, B = 2F) in a step that ends with a sync, as a share of the step: gpipe, 1f1b
 // (p-1)/(m+p-1); interleaved (p-1)/(vm+p-1); ZB-H1 and ZB-H2 (p-1)/(3m+p-1), the start-up that

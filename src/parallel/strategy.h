@@ -24,7 +24,10 @@ struct StepStats {
   double loss = 0;         // mean loss of the step's global batch
   double compute_s = 0;    // forward + backward + optimizer
   double comm_s = 0;       // communication not hidden under compute (time spent waiting on it)
-  double comm_busy_s = 0;  // time communication was in flight, hidden or not
+  // Of comm_s, ZeRO's waits for its parameters' all-gathers; the rest waited for the gradients'
+  // collectives, the ones comm_busy_s times in flight.
+  double gather_wait_s = 0;
+  double comm_busy_s = 0;  // time the gradients' collectives were in flight, hidden or not
   double idle_s = 0;       // waiting on other ranks (pipeline bubble)
   int64_t images = 0;      // images in the global batch
   int64_t correct = 0;     // of which predicted right (training accuracy, before the update)

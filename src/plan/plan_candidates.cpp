@@ -2,6 +2,7 @@
 #include "plan/plan_candidates.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <set>
 
 #include "models/partition.h"
@@ -24,6 +25,13 @@ std::vector<int> micro_counts(const CandidateSpace& s, int stages, int64_t batch
     if (m >= 1 && batch % m == 0 && std::find(out.begin(), out.end(), m) == out.end())
       out.push_back(m);
   return out;
+}
+
+// A bucket size as `train --bucket-mb` reads it back to the same double.
+std::string mb_text(double mb) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", mb);
+  return buf;
 }
 
 std::string join_names(const std::vector<std::string>& names, const std::vector<size_t>& cuts) {
@@ -52,6 +60,10 @@ PlanCandidate base_candidate(const CandidateSpace& s, const std::string& label,
   c.reshard_after_forward = s.reshard_after_forward;
   c.args = {"--strategy", strategy};
   if (strategy != "single") c.args.insert(c.args.end(), {"--nproc", std::to_string(s.world)});
+  // ddp and zero are priced with the space's buckets, and their check runs train with them
+  // (the check drops the user's own --bucket-mb: each candidate says its own).
+  if (strategy == "ddp" || strategy == "zero")
+    c.args.insert(c.args.end(), {"--bucket-mb", mb_text(s.bucket_mb)});
   return c;
 }
 
@@ -74,7 +86,7 @@ void add_ddp_candidates(const CandidateSpace& s, const Profile& p,
   if (layout(5) != layout(s.bucket_mb)) {
     c = base_candidate(s, "ddp bucket 5", "ddp");
     c.bucket_mb = 5;
-    c.args.insert(c.args.end(), {"--bucket-mb", "5"});
+    *(std::find(c.args.begin(), c.args.end(), "--bucket-mb") + 1) = "5";
     out.push_back(c);
   }
 }

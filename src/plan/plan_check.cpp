@@ -10,6 +10,7 @@
 #include <functional>
 #include <fstream>
 #include <set>
+#include <stdexcept>
 
 #include "config/user_error.h"
 #include "suite/suite_runner.h"
@@ -127,12 +128,14 @@ bool run_checks(std::vector<PlanRow>& rows, const std::vector<size_t>& which,
         drift[j] = std::min(before[j], t) / reference_at_profile;  // interference only slows
     };
   const SuiteRunResult done = run_suite("plan", runs, runs_dir, around);
-  for (size_t j = 0; j < runs.size(); ++j) {
+  // Only the runs that came to an end: an interrupt stops the one it hits and starts no other.
+  for (size_t j = 0; j < static_cast<size_t>(done.completed); ++j) {
     PlanRow& row = rows[which[j % which.size()]];
     row.checked = true;
     std::ifstream in(runs_dir + "/" + runs[j].name + "/summary.json");
     try {
       const nlohmann::json s = nlohmann::json::parse(in);
+      if (s.value("status", "") != "finished") throw std::runtime_error("not finished");
       // The best round's median step: interference on a shared machine only ever slows a run.
       const double step = s.at("step_time_s").at("median").get<double>();
       if (row.measured_step_s == 0 || step < row.measured_step_s) {

@@ -24,7 +24,8 @@ std::vector<std::string> workload_args(const CLI::App& plan, int argc, char** ar
 // Runs the chosen rows (`extra`: the workload's arguments, then each run's own) `rounds` times,
 // round after round, with `steps` timed steps after 3 untimed, into `runs_dir`, and fills their
 // measured fields: the best round's median step time, the largest peak. Returns false if
-// interrupted.
+// interrupted: then only the rows whose runs came to an end are checked (those of the run it
+// stopped and of the runs never started are not).
 //
 // `reference` (if given) times the machine's reference probe; it runs just before and just
 // after every run, and the faster of the two over `reference_at_profile` is that run's drift: how

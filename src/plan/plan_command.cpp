@@ -13,11 +13,13 @@
 #include <optional>
 #include <sstream>
 
+#include "config/exit_codes.h"
 #include "config/options.h"
 #include "config/user_error.h"
 #include "config/validate.h"
 #include "distributed/cpu_cores.h"
 #include "distributed/device.h"
+#include "distributed/interrupt.h"
 #include "distributed/launcher.h"
 #include "distributed/rank_env.h"
 #include "metrics/atomic_file.h"
@@ -99,9 +101,11 @@ Profile parameter_stub(const PlanModel& m, const MemoryWorkload& w) {
   return stub;
 }
 
-// The profile: the one given (--device-profile), measured in launched ranks, or measured here.
-Profile take_profile(const PlanOptions& opts, const ProfileJob& job, const PlanModel& m, bool local,
-                     std::optional<Profile> given, int argc, char** argv) {
+// The profile: the one given (--device-profile), measured in launched ranks, or measured here;
+// nullopt when Ctrl-C or SIGTERM stopped the ranks (said in one line).
+std::optional<Profile> take_profile(const PlanOptions& opts, const ProfileJob& job,
+                                    const PlanModel& m, bool local, std::optional<Profile> given,
+                                    int argc, char** argv) {
   const Config& cfg = job.cfg;
   const int world = job.world;
   Profile p;
@@ -118,8 +122,14 @@ Profile take_profile(const PlanOptions& opts, const ProfileJob& job, const PlanM
     spec.nproc = world;
     spec.threads_per_rank = cfg.threads;
     spec.comm_timeout_s = std::max(600.0, cfg.comm_timeout);
+    spec.quiet_interrupt = true;
     plan_progress("on " + std::to_string(world) + " ranks");
-    const int rc = launch_ranks(spec);
+    bool interrupted = false;
+    const int rc = launch_ranks(spec, &interrupted);
+    if (interrupted) {
+      std::fprintf(stderr, "parallax: plan: interrupted while profiling; nothing was written\n");
+      return std::nullopt;
+    }
     if (rc != 0)
       throw UserError("plan: the profiling ranks failed (exit " + std::to_string(rc) +
                       "); see the lines above");
@@ -321,6 +331,12 @@ std::vector<std::string> check_run_args(const PlanOptions& opts, const Config& c
 }  // namespace
 
 int plan_main(const PlanOptions& given, int argc, char** argv) {
+  // Ctrl-C or SIGTERM stops plan at any moment, in one line with exit code 130: its files are
+  // written atomically, and while its profiling ranks or its checks run, the launcher and the
+  // suite runner handle the signal and put this back. Not in the profiling ranks: a signal ends
+  // them as it ends a process with no handler.
+  std::optional<ExitOnInterrupt> stop;
+  if (!rank_env_from(::getenv)) stop.emplace("parallax: plan: interrupted\n");
   if (given.memory) return memory_plan_main(given);
   PlanOptions opts = given;
   Config cfg = opts.cfg;
@@ -351,7 +367,9 @@ int plan_main(const PlanOptions& given, int argc, char** argv) {
   configure_threads(cfg.threads);
   const double budget = plan_memory_budget(opts, m, paper, world);
   check_some_candidate_fits(cfg, m, workloads, stub_candidates, paper, budget);
-  const Profile profile = take_profile(opts, job, m, !paper, std::move(given_profile), argc, argv);
+  const auto profiled = take_profile(opts, job, m, !paper, std::move(given_profile), argc, argv);
+  if (!profiled) return kInterruptedExit;
+  const Profile& profile = *profiled;
   keep_profiled_recompute(space, profile);
   // The machine's speed when profiled, by the probe --check repeats around every run.
   const ComputeProbe probe = probe_of(job, m);
@@ -361,7 +379,7 @@ int plan_main(const PlanOptions& given, int argc, char** argv) {
   std::vector<PlanRow> rows =
       price_candidates(plan_candidates(space, profile), profile, cfg, m, workloads, paper, budget);
   rank_rows(rows);
-  const PlanHeader h = plan_header_of(cfg, profile, paper, world, budget);
+  PlanHeader h = plan_header_of(cfg, profile, paper, world, budget);
   print_plan(h, rows);
   check_best_row_fits(rows, budget);
   const std::string plan_file = out_dir + "/plan.json";
@@ -378,9 +396,19 @@ int plan_main(const PlanOptions& given, int argc, char** argv) {
   const bool finished = run_checks(
       rows, which, extra, steps, opts.check_rounds, out_dir,
       [&] { return reference_seconds(probe, probe_rows); }, reference_at_profile);
+  h.check_interrupted = !finished;
   write_file_atomic(plan_file, plan_json(h, rows).dump(2) + "\n");
-  print_check(rows);
-  if (!finished) return 130;
+  print_check(rows, !finished);
+  if (!finished) {
+    std::fflush(stdout);
+    const auto ran =
+        std::count_if(rows.begin(), rows.end(), [](const PlanRow& r) { return r.checked; });
+    std::fprintf(stderr,
+                 "parallax: plan: interrupted after checking %zu of %zu candidates; %s holds "
+                 "what they measured and says so; the same command again checks the rest\n",
+                 static_cast<size_t>(ran), which.size(), plan_file.c_str());
+    return kInterruptedExit;
+  }
   if (opts.write_report) std::printf("plan: report: %s\n", opts.write_report(out_dir, "").c_str());
   return 0;
 }

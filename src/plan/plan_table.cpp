@@ -141,6 +141,7 @@ nlohmann::json plan_json(const PlanHeader& h, const std::vector<PlanRow>& rows) 
                         {"memory_budget_bytes", h.budget_bytes},
                         {"rows", list}};
   if (!checked.empty()) out["checked"] = checked;
+  if (h.check_interrupted) out["interrupted"] = true;  // "checked" lists what ran before it
   return out;
 }
 
@@ -154,7 +155,7 @@ std::vector<double> step_errors(const std::vector<PlanRow>& rows, bool drift_cor
   return e;
 }
 
-void print_check(const std::vector<PlanRow>& rows) {
+void print_check(const std::vector<PlanRow>& rows, bool partial) {
   int w = 28;
   for (const auto& r : rows)
     if (r.checked) w = std::max(w, static_cast<int>(r.candidate.label.size()));
@@ -197,6 +198,7 @@ void print_check(const std::vector<PlanRow>& rows) {
   if (!mem.empty())
     std::printf("check: peak memory error: median %.1f%%, worst %.1f%%\n", 100 * median_of(mem),
                 100 * *std::max_element(mem.begin(), mem.end()));
+  if (partial) return;  // the fastest of the rows that ran is no verdict
   std::printf("check: measured fastest: %s (%.1f ms); ranked first: %s%s\n",
               fastest->candidate.label.c_str(), fastest->measured_step_s * 1e3,
               first.candidate.label.c_str(),

@@ -36,6 +36,7 @@ struct PlanHeader {
   int64_t batch = 0;
   double budget_bytes = 0;
   std::string rate_unit = "img/s";  // what a sample is per second: img/s, or seq/s (text windows)
+  bool check_interrupted = false;  // --check was stopped: the rows checked are those it ran
 };
 
 // Ranks rows in place: those that fit first, each group by predicted step time.
@@ -46,8 +47,9 @@ void print_plan(const PlanHeader& h, const std::vector<PlanRow>& rows);
 
 nlohmann::json plan_json(const PlanHeader& h, const std::vector<PlanRow>& rows);
 
-// After --check: predicted against measured, each error, and the median and worst.
-void print_check(const std::vector<PlanRow>& rows);
+// After --check: predicted against measured, each error, and the median and worst; and the
+// measured fastest, unless the check was interrupted (`partial`): no verdict from some rows.
+void print_check(const std::vector<PlanRow>& rows, bool partial = false);
 
 // |predicted - measured| / measured of the checked rows' step times; with drift_corrected, the
 // prediction is first scaled by the row's measured drift.

@@ -1,4 +1,4 @@
-// Readings of the learning curves: accuracy gaps against the test set's binomial interval, and
+// Readings of the learning curves: accuracy gaps against the two runs' binomial interval, and
 // the known mechanism (BatchNorm's images, the global batch) when a gap is beyond it.
 #include <algorithm>
 #include <limits>
@@ -104,9 +104,8 @@ std::string read_curves_by_epoch(const ReportData& data) {
     return s + "; the test set's size is not recorded, so the " + gap +
            " is not compared with its interval.";
   if (!c.differs)
-    return s + ": per epoch, the configurations are equal within the test set's " +
-           interval_text(c) + ".";
-  s += ": the " + gap + " is beyond the test set's " + interval_text(c);
+    return s + ": per epoch, the configurations are equal within " + interval_text(c) + ".";
+  s += ": the " + gap + " is beyond " + interval_text(c);
   const std::string cause = accuracy_cause(*hi, *lo);
   if (cause.empty())
     return s +
@@ -137,7 +136,7 @@ std::string read_curves_by_time(const ReportData& data) {
   if (acc < 0) return s + " and " + other->label + " has not finished an epoch.";
   s += " and " + other->label + " " + format_percent(acc, 1);
   const AccuracyComparison c = compare_accuracy(own, acc, *first, *other);
-  if (c.known && !c.differs) s += ", equal within the test set's " + interval_text(c);
+  if (c.known && !c.differs) s += ", equal within " + interval_text(c);
   return s + ".";
 }
 

@@ -59,6 +59,26 @@ double wilson_half_width(double p, double n) {
   return z / (1 + z2n) * std::sqrt(p * (1 - p) / n + z2n / (4 * n));
 }
 
+double difference_half_width(double a, double b, double n) {
+  if (n <= 0) return 0;
+  constexpr double z = 1.959963984540054;
+  // The Wilson interval is centred on (p + z^2/2n) / (1 + z^2/n), not on p.
+  auto centre = [&](double p) { return (p + z * z / (2 * n)) / (1 + z * z / n); };
+  const double hi = std::max(a, b), lo = std::min(a, b);
+  const double hi_lower = centre(hi) - wilson_half_width(hi, n);
+  const double lo_upper = centre(lo) + wilson_half_width(lo, n);
+  return std::hypot(hi - hi_lower, lo_upper - lo);
+}
+
+namespace {
+
+// max - min of a configuration's repeats' final test accuracy; 0 with fewer than two.
+double accuracy_spread(const ConfigGroup& g) {
+  return g.test_accuracy.n >= 2 ? g.test_accuracy.max - g.test_accuracy.min : 0.0;
+}
+
+}  // namespace
+
 AccuracyComparison compare_accuracy(double a, double b, const ConfigGroup& ga,
                                     const ConfigGroup& gb) {
   AccuracyComparison c;
@@ -66,11 +86,19 @@ AccuracyComparison compare_accuracy(double a, double b, const ConfigGroup& ga,
   // Different test sets (a suite rarely mixes them): the smaller one bounds what is known.
   std::optional<double> n = ga.test_images;
   if (gb.test_images && (!n || *gb.test_images < *n)) n = gb.test_images;
-  if (!n) return c;
-  c.known = true;
-  c.test_images = *n;
-  c.interval = wilson_half_width((a + b) / 2, *n);
-  c.differs = c.gap > c.interval;
+  if (n) {
+    c.test_images = *n;
+    c.interval = difference_half_width(a, b, *n);
+  }
+  // Repeats show how far a run's accuracy moves with its seed alone, on the same test images:
+  // where that spread is the wider, it is the noise a gap between two runs must clear.
+  const double spread = std::max(accuracy_spread(ga), accuracy_spread(gb));
+  if (spread > c.interval) {
+    c.interval = spread;
+    c.from_repeats = true;
+  }
+  c.known = n.has_value() || c.from_repeats;
+  c.differs = c.known && c.gap > c.interval;
   return c;
 }
 
@@ -89,8 +117,9 @@ std::string spread_text(double spread) {
 }
 
 std::string interval_text(const AccuracyComparison& c) {
-  return "±" + format_percent(c.interval, 1) + " (95% interval, " + format_count(c.test_images) +
-         " images)";
+  if (c.from_repeats) return "their repeats' spread of ±" + format_percent(c.interval, 1);
+  return "the test set's ±" + format_percent(c.interval, 1) + " (95% interval of a difference, " +
+         format_count(c.test_images) + " images)";
 }
 
 std::string names_text(const std::vector<const ConfigGroup*>& groups) {

@@ -35,14 +35,21 @@ double spread_of(const std::vector<const ConfigGroup*>& groups, StatMember m);
 // Half-width of the 95% Wilson score interval of an accuracy p measured on n test images.
 // Wilson rather than the normal approximation: it stays wide near 0% and 100%.
 double wilson_half_width(double p, double n);
+// The 95% interval of the difference of two accuracies measured independently on n test images
+// each: Newcombe's hybrid score interval, from each accuracy's Wilson interval. Its half-width
+// on the side towards zero (the side a gap must clear), about sqrt(2) times one accuracy's.
+double difference_half_width(double a, double b, double n);
 
-// Two test accuracies against the test set's interval.
+// Two test accuracies against the noise of the two runs.
 struct AccuracyComparison {
-  double gap = 0;          // |a - b|, as a fraction
-  double interval = 0;     // the 95% Wilson half-width at their mean accuracy
-  double test_images = 0;  // the test set the interval is for
-  bool known = false;      // the test set's size is recorded
-  bool differs = false;    // known and gap > interval
+  double gap = 0;  // |a - b|, as a fraction
+  // What the gap must clear: the difference's 95% interval on the test set, or the repeats'
+  // spread (max - min) where either configuration ran repeats and they spread wider.
+  double interval = 0;
+  double test_images = 0;     // the test set the interval is for
+  bool from_repeats = false;  // interval is the repeats' spread
+  bool known = false;         // the test set's size is recorded, or the repeats' spread is
+  bool differs = false;       // known and gap > interval
 };
 AccuracyComparison compare_accuracy(double a, double b, const ConfigGroup& ga,
                                     const ConfigGroup& gb);
@@ -51,7 +58,9 @@ AccuracyComparison compare_accuracy(double a, double b, const ConfigGroup& ga,
 std::string factor_text(double ratio);                   // 1.05 -> "1.05x", 1.42 -> "1.4x"
 std::string percent_text(double fraction);               // 0.04 -> "4.0%", 0.22 -> "22%"
 std::string spread_text(double spread);                  // "repeats spread up to 4.0%"
-std::string interval_text(const AccuracyComparison& c);  // "±3.1% (95% interval, 1000 images)"
+// "the test set's ±4.4% (95% interval of a difference, 1000 images)", or "their repeats' spread
+// of ±10%"
+std::string interval_text(const AccuracyComparison& c);
 // "a, b and c"
 std::string names_text(const std::vector<const ConfigGroup*>& groups);
 

@@ -25,10 +25,12 @@ std::string comm_story(const ConfigGroup& g) {
   const bool zero = g.strategy.rfind("zero", 0) == 0;
   double waited = 0;  // the reducer's wait after backward
   for (const auto& b : g.buckets) waited += b.wait_s;
-  // No bucket figures (hybrid), or none timed (a run no longer than its warm-up): comm_s, which
-  // for ddp is the reducer's wait alone.
+  // No bucket figures (hybrid), or none timed (a run no longer than its warm-up): comm_s less
+  // ZeRO's waits for its parameters, the reducer's wait alone.
   const bool by_bucket = waited > 0;
-  if (!by_bucket) waited = g.comm_per_step_s.present() ? g.comm_per_step_s.mean : 0;
+  const bool gathers_split = g.gather_wait_per_step_s.present();
+  if (!by_bucket && g.comm_per_step_s.present())
+    waited = g.comm_per_step_s.mean - (gathers_split ? g.gather_wait_per_step_s.mean : 0);
   waited = std::min(waited, busy);
   std::string s = g.label + ": " + format_percent(std::clamp(1.0 - share(waited, busy), 0.0, 1.0)) +
                   " of the " + format_ms(busy) + " of gradient " +
@@ -48,10 +50,12 @@ std::string comm_story(const ConfigGroup& g) {
                : "bucket " + std::to_string(most + 1) + " of " + std::to_string(g.buckets.size())) +
          " (" + format_mib(b.bytes) + ", " + format_ms(b.in_flight_s) + " in flight)";
   }
-  // ZeRO's other wait: on the parameters' all-gathers (comm_s counts it too): stages 1 and 2 in
-  // the next forward, stage 3 in forward and backward.
-  if (zero && by_bucket && g.comm_per_step_s.present()) {
-    const double gather = g.comm_per_step_s.mean - waited;
+  // ZeRO's other wait: on the parameters' all-gathers (comm_s counts it too; summaries give it
+  // apart, older ones leave it to be told from the buckets'): stages 1 and 2 in the next
+  // forward, stage 3 in forward and backward.
+  if (zero && (by_bucket || gathers_split) && g.comm_per_step_s.present()) {
+    const double gather =
+        gathers_split ? g.gather_wait_per_step_s.mean : g.comm_per_step_s.mean - waited;
     if (gather > 0.01 * step)
       s += std::string(g.strategy == "zero-3" ? "; forward and backward wait "
                                               : "; the next forward waits ") +

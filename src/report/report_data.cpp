@@ -7,6 +7,8 @@
 #include <map>
 #include <set>
 
+#include "metrics/pipeline_bubble.h"
+
 namespace parallax {
 namespace {
 
@@ -187,11 +189,6 @@ int world_size_of(const RunRecord& run) {
   return std::max(1, nproc) * std::max(1, nnodes);
 }
 
-double theoretical_bubble(double stages, double micro_batches) {
-  const double denom = micro_batches + stages - 1;
-  return denom > 0 ? (stages - 1) / denom : 0.0;
-}
-
 const ConfigGroup* ReportData::find(const std::string& label) const {
   for (const auto& g : groups)
     if (g.label == label) return &g;
@@ -297,6 +294,7 @@ ReportData group_runs(const std::vector<RunRecord>& runs) {
     g.compute_per_step_s = stat_over(f, per_step("compute_s"));
     g.comm_per_step_s = stat_over(f, per_step("comm_s"));
     g.comm_busy_per_step_s = stat_over(f, per_step("comm_busy_s"));
+    g.gather_wait_per_step_s = stat_over(f, per_step("comm_gather_wait_s"));
     g.buckets = mean_buckets(f);
     g.bubble_fraction = stat_over(f, bubble_fraction);
     g.bubble_per_step_s = stat_over(f, [](const RunRecord& r) -> std::optional<double> {
@@ -311,7 +309,8 @@ ReportData group_runs(const std::vector<RunRecord>& runs) {
       g.bubble_fraction_theory =
           stat_over(f, summary_number({"strategy_details", "bubble_fraction_theory"}));
       if (!g.bubble_fraction_theory.present() && g.micro_batches && g.stages)
-        g.bubble_fraction_theory = stat_of({theoretical_bubble(*g.stages, *g.micro_batches)});
+        g.bubble_fraction_theory = stat_of(
+            {theoretical_bubble(StageCount(*g.stages), MicroBatchCount(*g.micro_batches))});
       g.bubble_fraction_profiled =
           stat_over(f, summary_number({"strategy_details", "bubble_fraction_profiled"}));
       g.stage_imbalance = stat_over(f, stage_imbalance);

@@ -46,7 +46,9 @@ struct ConfigGroup {
   Stat target_accuracy;
   Stat step_time_s;                                             // median step time
   Stat compute_per_step_s, comm_per_step_s, bubble_per_step_s;  // see breakdown_note()
-  Stat comm_busy_per_step_s;  // time some collective was in flight, hidden or not
+  Stat comm_busy_per_step_s;  // time the gradients' collectives were in flight, hidden or not
+  // Of comm_per_step_s, ZeRO's waits for its parameters' all-gathers (summaries that split them).
+  Stat gather_wait_per_step_s;
   // ddp and zero: each gradient bucket, in launch order, per timed step (the mean over the
   // finished repeats): its bytes on the wire, the time finalize() waited for it after backward,
   // its flight.
@@ -128,8 +130,5 @@ struct RankMemory {
   std::optional<double> peak;  // process peak RSS (includes everything else the process holds)
 };
 std::vector<RankMemory> rank_memory(const ConfigGroup& group);
-
-// Theoretical pipeline bubble, (P-1)/(M+P-1) for P stages and M micro-batches.
-double theoretical_bubble(double stages, double micro_batches);
 
 }  // namespace parallax

@@ -73,7 +73,10 @@ void SuiteParser::use_dataset(Point& p) {
                             ", which is absent; put the dataset there or give it a stand_in");
     if (!it->second) opts = &d.stand_in, p.note = d.note;
   }
-  for (const Opt& o : *opts) set(p.options, o);
+  for (const Opt& o : *opts) {
+    set(p.options, o);
+    if (o.line > 0) p.value_lines.emplace_back(o.name, o.line);  // the dataset's value wins
+  }
 }
 
 // One grid (the suite's or a group's) crossed, per strategy with its override, into points_.
@@ -99,6 +102,9 @@ void SuiteParser::expand(const std::map<std::string, Node>& f, const std::string
     const std::vector<Axis> mine =
         axes_for_strategy(grid, s, strategy_in_grid, overrides, run_line);
     Point first{group, "", "", base, {}, run_line, repeats, {}, {}};
+    // A default's value is named at its own line; the grid's and overrides' come after and win.
+    for (const Opt& o : base)
+      if (o.line > 0) first.value_lines.emplace_back(o.name, o.line);
     if (!strategy_in_grid) set(first.given, {"strategy", s});
     add_grid_points(mine, first, excludes);
   }

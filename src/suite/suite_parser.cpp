@@ -202,7 +202,7 @@ std::vector<Axis> SuiteParser::axes(const Node& map, const std::string& where, b
 
 Opts SuiteParser::options(const Node& map, const std::string& where) {
   Opts out;
-  for (const Axis& a : axes(map, where, false)) out.push_back({a.name, a.values[0]});
+  for (const Axis& a : axes(map, where, false)) out.push_back({a.name, a.values[0], a.lines[0]});
   return out;
 }
 

@@ -26,6 +26,7 @@ struct Value {
 struct Opt {
   std::string name;  // dashed, as `train` spells it
   Value value;
+  int line = 0;  // of the value in the suite file (defaults:, a dataset's options); 0: none
 };
 using Opts = std::vector<Opt>;  // ordered: args follow the suite's order
 
@@ -37,7 +38,7 @@ inline const Value* find(const Opts& opts, const std::string& name) {
 
 inline void set(Opts& opts, const Opt& opt) {
   for (auto& o : opts)
-    if (o.name == opt.name) return void(o.value = opt.value);
+    if (o.name == opt.name) return void(o = opt);  // its value and the value's line
   opts.push_back(opt);
 }
 

@@ -19,6 +19,7 @@
 #include <fstream>
 
 #include "config/user_error.h"
+#include "distributed/signal_scope.h"
 #include "metrics/atomic_file.h"
 #include "metrics/results_db.h"
 #include "metrics/run_import.h"
@@ -106,10 +107,8 @@ std::string result_line(const RunRecord& r) {
   return line;
 }
 
-// The child gets Ctrl-C too (same process group); the suite only stops starting new runs.
-void stop_on_signals() {
-  std::signal(SIGINT, [](int) { g_interrupted = 1; });
-  std::signal(SIGTERM, [](int) { g_interrupted = 1; });
+void note_interrupt(int) {
+  g_interrupted = 1;
 }
 
 // A folder without a finished record is what an interrupted or failed attempt left: the suite
@@ -164,8 +163,11 @@ SuiteRunResult run_suite(const std::string& suite_name, const std::vector<SuiteR
   if (ec) throw UserError("--runs " + runs + ": cannot create it (" + ec.message() + ")");
   ResultsDb db(results_db_path(runs));
   import_missing_runs(db, runs);  // folders finished before the database knew them count too
-  stop_on_signals();
-  int failed = 0, ran = 0;
+  // The child gets Ctrl-C too (same process group); the suite only stops starting new runs. The
+  // handlers found are back when it returns (`plan` goes on after its checks).
+  g_interrupted = 0;
+  const ScopedSignalHandlers handlers({SIGINT, SIGTERM}, note_interrupt, SA_RESTART);
+  int failed = 0, ran = 0, completed = 0;
   double spent = 0;
   for (int i = 0; i < n && !g_interrupted; ++i) {
     const SuiteRun& run = list[i];
@@ -173,6 +175,7 @@ SuiteRunResult run_suite(const std::string& suite_name, const std::vector<SuiteR
     std::printf("[%d/%d] %s: ", i + 1, n, run.name.c_str());
     if (db.has_finished(run.name)) {
       std::printf("finished before, skipped\n");
+      ++completed;
       continue;
     }
     std::fflush(stdout);
@@ -180,16 +183,21 @@ SuiteRunResult run_suite(const std::string& suite_name, const std::vector<SuiteR
     const auto t0 = std::chrono::steady_clock::now();
     const int64_t started = static_cast<int64_t>(std::time(nullptr));
     if (around) around(static_cast<size_t>(i), true);
+    if (g_interrupted) {  // during the work around it: the run is not started
+      std::printf("stopped before it started\n");
+      break;
+    }
     const int status = run_train(run.args, dir);
     if (around && !g_interrupted) around(static_cast<size_t>(i), false);
     const double took =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     spent += took;
     ++ran;
-    if (g_interrupted) {
-      std::printf("interrupted\n");
+    if (g_interrupted) {  // the caller says so, once: here only what became of this run
+      std::printf("stopped\n");
       break;
     }
+    ++completed;
     auto record = db.get(run.name);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && record && record->status == "finished") {
       std::printf("%s (%.0f s)", result_line(*record).c_str(), took);
@@ -207,6 +215,7 @@ SuiteRunResult run_suite(const std::string& suite_name, const std::vector<SuiteR
   SuiteRunResult result;
   result.ran = n;
   result.failed = failed;
+  result.completed = completed;
   result.interrupted = g_interrupted != 0;
   return result;
 }

@@ -14,6 +14,9 @@ namespace parallax {
 struct SuiteRunResult {
   int ran = 0;     // runs in the list
   int failed = 0;  // of those, failed (recorded with their reason)
+  // The runs, from the first, that came to an end: finished, failed, or found finished before.
+  // When interrupted, the one after them was stopped (or not started), and the rest not started.
+  int completed = 0;
   bool interrupted = false;  // Ctrl-C or SIGTERM: the rest were not started
 };
 
@@ -22,6 +25,8 @@ struct SuiteRunResult {
 using AroundRun = std::function<void(size_t index, bool before)>;
 
 // Prints one progress line per run ("[i/n] NAME: 212.3 img/s, train 41.0 s (43 s); about 3m left").
+// Handles SIGINT and SIGTERM while it runs (it stops after the run they interrupt) and puts back
+// the handlers it found when it returns.
 SuiteRunResult run_suite(const std::string& suite_name, const std::vector<SuiteRun>& runs,
                          const std::string& runs_dir, const AroundRun& around = {});
 

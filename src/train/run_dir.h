@@ -8,8 +8,20 @@
 
 namespace parallax {
 
+struct DistContext;
+
 // --out, else --resume's folder, else runs/<time>-<strategy>-<model>.
 std::string choose_run_dir(const Config& cfg);
+// Why `published`, the run folder rank 0 names through the store, is not one this rank may write
+// into; "" when it may. With --out (or --resume) it is the folder this rank was given; with
+// neither, one directly in runs/ named <time>-<strategy>-<model> for this run (rank 0's clock
+// names it). Never one with "..". The store has no authentication: whoever reaches its port
+// could otherwise choose where every rank writes.
+std::string published_run_dir_problem(const std::string& published, const Config& cfg);
+// Every rank's run folder: rank 0's `chosen`, through the store; each rank checks it
+// (published_run_dir_problem) and that every rank read the same name. UserError on every rank,
+// in one line, where any refuses it.
+std::string shared_run_dir(const DistContext& ctx, const Config& cfg, const std::string& chosen);
 // Creates the folder and removes temporary files a kill left behind; UserError if it already
 // holds a run (a checkpoint) and this one does not resume it.
 void prepare_run_dir(const std::string& dir, bool resuming);

@@ -41,7 +41,7 @@ nlohmann::json measured_json(const RunFacts& facts, size_t r) {
 struct TimedSteps {
   int64_t warmup = 0;  // steps left out
   std::vector<double> step_s;
-  double compute_s = 0, comm_s = 0, comm_busy_s = 0, data_s = 0, timed_s = 0;
+  double compute_s = 0, comm_s = 0, gather_wait_s = 0, comm_busy_s = 0, data_s = 0, timed_s = 0;
   int64_t images_per_step = 0;
 };
 
@@ -56,6 +56,7 @@ TimedSteps timed_steps_after_warmup(const Config& cfg, const TrainState& state) 
     t.compute_s += r.compute_s;
     t.comm_s += r.comm_s;
     t.comm_busy_s += r.comm_busy_s;
+    t.gather_wait_s += r.gather_wait_s;
     t.data_s += r.data_s;
     t.timed_s += r.step_s;
     t.images_per_step = r.images;
@@ -165,10 +166,15 @@ void add_task_figures(nlohmann::json& j, const Config& cfg, const TrainState& st
 void add_comm_figures(nlohmann::json& j, const TimedSteps& timed, const RunFacts& facts) {
   j["compute_s"] = timed.compute_s;
   j["comm_s"] = timed.comm_s;  // communication compute did not hide (waits), after the warm-up
-  j["comm_busy_s"] = timed.comm_busy_s;
-  // Share of the all-reduce time that backward's compute covered: 1 - exposed / in flight.
+  // comm_s in two: waits for the gradients' collectives (all-reduce, reduce-scatter), and ZeRO's
+  // for its parameters' all-gathers.
+  const double grad_wait_s = timed.comm_s - timed.gather_wait_s;
+  j["comm_grad_wait_s"] = grad_wait_s;
+  j["comm_gather_wait_s"] = timed.gather_wait_s;
+  j["comm_busy_s"] = timed.comm_busy_s;  // the gradients' collectives in flight
+  // Share of the gradients' collectives that backward's compute covered: 1 - exposed / in flight.
   j["comm_hidden_fraction"] =
-      or_null(timed.comm_busy_s > 0 ? std::max(0.0, 1.0 - timed.comm_s / timed.comm_busy_s) : 0,
+      or_null(timed.comm_busy_s > 0 ? std::max(0.0, 1.0 - grad_wait_s / timed.comm_busy_s) : 0,
               timed.comm_busy_s > 0);
   // Pipelines: the idle share of a step, measured per stage and averaged (null otherwise).
   j["bubble_fraction"] = facts.details.contains("bubble_fraction")

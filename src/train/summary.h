@@ -38,7 +38,7 @@ struct RunFacts {
   nlohmann::json details;                 // the strategy's own figures (Strategy::details)
   int64_t started_at = 0;                 // Unix seconds when this process began the run
   // "running" while epochs remain (the summary after an epoch), then "finished", "diverged"
-  // (a non-finite loss stopped it) or "interrupted" (SIGINT/SIGTERM).
+  // (a non-finite or exploded loss stopped it) or "interrupted" (SIGINT/SIGTERM).
   std::string status = "running";
   std::string stop_reason;  // the one line that says why a run that did not finish stopped
   // What started the ranks: "parallax" (--nproc), "torchrun", "slurm", "mpi", or "none".

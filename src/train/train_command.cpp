@@ -165,16 +165,11 @@ struct RunFolder {
 
 // Every rank takes rank 0's verdict on resuming, and rank 0's name for the folder (a time stamp
 // may differ by a second between ranks).
-void share_run_folder(const DistContext& ctx, RunFolder& folder) {
+void share_run_folder(const DistContext& ctx, const Config& cfg, RunFolder& folder) {
   const std::vector<uint8_t> flag{folder.resume_restart ? uint8_t{1} : uint8_t{0}};
   if (ctx.is_root()) ctx.store->set("parallax/resume_restart", flag);
   folder.resume_restart = ctx.store->get("parallax/resume_restart") == std::vector<uint8_t>{1};
-  // A vector<uint8_t> by name: a braced pair of iterators is ambiguous in LibTorch 2.x's
-  // Store::set overloads (vector<uint8_t> and string_view).
-  const std::vector<uint8_t> bytes(folder.dir.begin(), folder.dir.end());
-  if (ctx.is_root()) ctx.store->set("parallax/run_dir", bytes);
-  const auto name = ctx.store->get("parallax/run_dir");
-  folder.dir.assign(name.begin(), name.end());
+  folder.dir = shared_run_dir(ctx, cfg, folder.dir);
 }
 
 // Chooses and prepares the run folder (rank 0), then tells every rank.
@@ -192,7 +187,7 @@ RunFolder open_run_folder(const Config& cfg, const DistContext& ctx, bool restar
     prepare_run_dir(folder.dir, !cfg.resume.empty() || folder.resume_restart);
     if (folder.elastic) folder.elastic->mark_began();
   }
-  if (ctx.world > 1) share_run_folder(ctx, folder);
+  if (ctx.world > 1) share_run_folder(ctx, cfg, folder);
   return folder;
 }
 
@@ -350,7 +345,7 @@ std::string run_training(const Config& cfg, bool verbose,
   if (resuming) {
     state = load_checkpoint(resume_from, strategy, device);
     // Resuming a finished run changes nothing: not its summary, rows or database record.
-    if (Trainer(cfg, strategy, train, test, false).finished(state) &&
+    if (Trainer(cfg, strategy, train, test, data.classes, false).finished(state) &&
         agree_already_finished(ctx, run_dir)) {
       report_already_finished(ctx, run_dir, state, verbose);
       return run_dir;
@@ -382,9 +377,8 @@ std::string run_training(const Config& cfg, bool verbose,
     }
     outputs.step_done(s, train.batches());
   };
-  Trainer trainer(
-      cfg, strategy, train, test, verbose, [&](const TrainState& s) { outputs.epoch_done(s); },
-      after_step);
+  Trainer trainer(cfg, strategy, train, test, data.classes, verbose,
+                  [&](const TrainState& s) { outputs.epoch_done(s); }, after_step);
   trainer.delay_each_step(planted_step_delay_s(ctx.rank));
   defer_interrupts_to_step_end();
   train_to_end(trainer, state, outputs);

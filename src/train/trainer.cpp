@@ -3,8 +3,12 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <limits>
+#include <string>
 #include <thread>
 
 #include "metrics/clock.h"
@@ -17,25 +21,63 @@ Interrupted::Interrupted(int64_t s)
                          "; --resume continues from the last checkpoint, if one was written"),
       step(s) {}
 
-Diverged::Diverged(int64_t s, double l, double g)
-    : std::runtime_error("training diverged at step " + std::to_string(s) + " (loss " +
-                         std::to_string(l) + ", gradient norm " + std::to_string(g) +
-                         "): lower --lr (or add --warmup), then train again"),
+namespace {
+
+std::string number_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", v);
+  return buf;
+}
+
+}  // namespace
+
+Diverged::Diverged(int64_t s, double l, double g, double bound)
+    : std::runtime_error(
+          "training diverged at step " + std::to_string(s) + " (loss " + number_text(l) +
+          (bound > 0 ? ", beyond " + number_text(bound) +
+                           " = 100x the larger of ln(classes) and the first step's loss;"
+                     : std::string(",")) +
+          " gradient norm " + number_text(g) + "): lower --lr (or add --warmup), then train again"),
       step(s),
       loss(l),
       grad_norm(g) {}
 
-Trainer::Trainer(const Config& cfg, Strategy& strategy, Loader& train, Loader& test, bool verbose,
-                 EpochHook on_epoch, StepHook on_step)
+// Cross-entropy over C classes is ln C for a uniform guess, about where a freshly initialised
+// model starts; the first measured loss stands for a model that starts elsewhere (--init-from, a
+// larger initial scale). A run that learns goes down from there, and a spike it recovers from
+// stays within a few times that. At 100x the larger of the two (230 for 10 classes, 1080 for
+// GPT-2's 50257 tokens) the logits have grown by orders of magnitude in a wrong direction: the
+// softmax is saturated at chance accuracy and the step size that got it there does not bring it
+// back (at --lr 50 resnet20 passes 1e10 in 20 steps and never returns). So the bound is far above
+// any loss a learning run records, and far below where a float overflows into the NaN that the
+// non-finite check would catch many steps later, or never.
+double exploded_loss_bound(int64_t classes, double first_loss) {
+  const double uniform = classes >= 2 ? std::log(static_cast<double>(classes)) : 0.0;
+  return 100 * std::max(uniform, first_loss);
+}
+
+Trainer::Trainer(const Config& cfg, Strategy& strategy, Loader& train, Loader& test,
+                 int64_t classes, bool verbose, EpochHook on_epoch, StepHook on_step)
     : cfg_(cfg),
       strategy_(strategy),
       train_(train),
       test_(test),
+      classes_(classes),
       verbose_(verbose),
       on_epoch_(std::move(on_epoch)),
       on_step_(std::move(on_step)),
       progress_(stderr, cfg.epochs, train.batches()) {
   if (train.targets_per_sample() > 1) progress_.set_language_model(train.targets_per_sample());
+}
+
+double Trainer::loss_bound(const TrainState& state) {
+  if (std::isnan(first_loss_))  // the run's first step, kept in its records across resumes
+    for (const auto& r : state.steps)
+      if (!r.skipped && std::isfinite(r.loss)) {
+        first_loss_ = r.loss;
+        break;
+      }
+  return exploded_loss_bound(classes_, std::isnan(first_loss_) ? 0.0 : first_loss_);
 }
 
 int64_t Trainer::total_steps() const {
@@ -74,6 +116,7 @@ EpochRecord Trainer::train_epoch(TrainState& state, int64_t epoch) {
     rec.compute_s = s.compute_s;
     rec.comm_s = s.comm_s;
     rec.comm_busy_s = s.comm_busy_s;
+    rec.gather_wait_s = s.gather_wait_s;
     rec.idle_s = s.idle_s;
     rec.loss_scale = s.loss_scale;
     rec.skipped = s.skipped;
@@ -84,6 +127,8 @@ EpochRecord Trainer::train_epoch(TrainState& state, int64_t epoch) {
     // An fp16 step that overflowed was skipped (the loss scale backs off): no harm done.
     if (!s.skipped && (!std::isfinite(s.loss) || !std::isfinite(s.grad_norm)))
       throw Diverged(rec.step, s.loss, s.grad_norm);
+    if (!s.skipped && s.loss > loss_bound(state))
+      throw Diverged(rec.step, s.loss, s.grad_norm, loss_bound(state));
     if (s.stop) throw Interrupted(rec.step);
     if (std::isfinite(s.loss)) so_far.loss_sum += s.loss * s.images;  // a skipped fp16 step's may not be
     so_far.images += s.images;

@@ -1,6 +1,7 @@
 // Trainer: epochs of steps, evaluation after each, LR schedule, target accuracy, checkpoints.
 #pragma once
 #include <functional>
+#include <limits>
 
 #include "config/config.h"
 #include "data/loader.h"
@@ -20,12 +21,14 @@ class Trainer {
   // N steps, or TensorBoard scalars).
   using StepHook = std::function<void(const TrainState&)>;
 
-  Trainer(const Config& cfg, Strategy& strategy, Loader& train, Loader& test, bool verbose,
-          EpochHook on_epoch = nullptr, StepHook on_step = nullptr);
+  // classes: the task's (a language model's vocabulary), for the exploded-loss bound.
+  Trainer(const Config& cfg, Strategy& strategy, Loader& train, Loader& test, int64_t classes,
+          bool verbose, EpochHook on_epoch = nullptr, StepHook on_step = nullptr);
 
   // Continues from state (a fresh TrainState or one loaded from a checkpoint, at an epoch's end
   // or within one) until the epochs, the step budget or the target accuracy is exhausted.
-  // Throws Diverged at the first step whose loss is NaN or infinite.
+  // Throws Diverged at the first step whose loss is NaN or infinite, or beyond
+  // exploded_loss_bound (run_stop.h).
   void run(TrainState& state);
   // Nothing left to train from state: epochs, step budget or target accuracy exhausted.
   bool finished(const TrainState& state) const;
@@ -34,12 +37,15 @@ class Trainer {
 
  private:
   int64_t total_steps() const;
+  double loss_bound(const TrainState& state);  // exploded_loss_bound for this run
   EpochRecord train_epoch(TrainState& state, int64_t epoch);
 
   const Config& cfg_;
   Strategy& strategy_;
   Loader& train_;
   Loader& test_;
+  int64_t classes_;
+  double first_loss_ = std::numeric_limits<double>::quiet_NaN();  // found in the step records
   bool verbose_;
   EpochHook on_epoch_;
   StepHook on_step_;

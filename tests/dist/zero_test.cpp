@@ -218,6 +218,23 @@ TEST(Zero, AResumedStageThreeRunMeasuresTheMemoryOfAFreshOne) {
   }
 }
 
+// ZeRO's waits are of two kinds: for its gradients' reduce-scatters (what comm_busy_s times in
+// flight) and for its parameters' all-gathers. The share of the gradient collectives hidden
+// under backward is taken from the former alone (with both, stage 3's often read 0).
+TEST(Zero, HiddenFractionCountsGradientWaitsNotParameterGathers) {
+  testing::TempDir dir;
+  run_ok(zero_args(dir / "z3", 1) + " --strategy zero --zero-stage 3 --nproc 2");
+  const auto s = summary_of(dir / "z3");
+  ASSERT_TRUE(s.contains("comm_grad_wait_s") && s.contains("comm_gather_wait_s")) << s.dump(1);
+  const double comm = s["comm_s"], grad = s["comm_grad_wait_s"], gather = s["comm_gather_wait_s"];
+  const double busy = s["comm_busy_s"];
+  EXPECT_NEAR(grad + gather, comm, 1e-9 + 1e-9 * comm);
+  EXPECT_GT(gather, 0.0);  // stage 3 waits for each block's parameters in forward and backward
+  EXPECT_GE(grad, 0.0);
+  ASSERT_GT(busy, 0.0);
+  EXPECT_NEAR(s["comm_hidden_fraction"].get<double>(), std::max(0.0, 1.0 - grad / busy), 1e-9);
+}
+
 TEST(Resume, AfterARankIsKilledEqualsAnUninterruptedRun) {
   testing::TempDir dir;
   for (const char* strategy : {"ddp", "zero"}) {

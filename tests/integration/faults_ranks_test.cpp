@@ -5,7 +5,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
+
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -95,6 +99,57 @@ TEST(FaultsRanks, SettingsAreCheckedOnceBeforeAnyRankStarts) {
   EXPECT_EQ(odd.output.find("[rank"), std::string::npos) << odd.output;  // said once, not per rank
   EXPECT_NE(odd.output.find("2 data-parallel ranks (2)"), std::string::npos) << odd.output;
   EXPECT_EQ(odd.output.find("--accumulate"), std::string::npos) << odd.output;
+}
+
+void launcher_test_handler(int) {}
+
+// `plan` launches its profiling ranks and goes on working in the same process: the launcher
+// hands back SIGINT, SIGTERM and SIGCHLD as it found them (its own wrote to a pipe it had closed,
+// so Ctrl-C no longer stopped a plan and each check's exit wrote a byte into whatever file had
+// taken that descriptor).
+TEST(FaultsRanks, TheLauncherPutsBackTheSignalHandlersItFound) {
+  struct sigaction mine {}, before_int {}, before_term {}, before_chld {}, now {};
+  mine.sa_handler = launcher_test_handler;
+  ::sigemptyset(&mine.sa_mask);
+  ASSERT_EQ(::sigaction(SIGINT, &mine, &before_int), 0);
+  ::sigaction(SIGTERM, nullptr, &before_term);
+  ::sigaction(SIGCHLD, nullptr, &before_chld);
+  LaunchSpec spec;
+  spec.argv = {"/bin/true"};
+  spec.nproc = 2;
+  EXPECT_EQ(launch_ranks(spec), 0);
+  ::sigaction(SIGINT, nullptr, &now);
+  EXPECT_EQ(now.sa_handler, &launcher_test_handler);
+  ::sigaction(SIGTERM, nullptr, &now);
+  EXPECT_EQ(now.sa_handler, before_term.sa_handler);
+  ::sigaction(SIGCHLD, nullptr, &now);
+  EXPECT_EQ(now.sa_handler, before_chld.sa_handler);
+  ::sigaction(SIGINT, &before_int, nullptr);
+}
+
+// A rank writes where rank 0 says, through the store: only into the folder it was given itself.
+// Two ranks given different --out (as a store that someone else wrote to would tell them) stop
+// before writing anything, each in one line, exit code 2.
+TEST(FaultsRanks, ARunFolderThatIsNotTheRanksOwnIsRefused) {
+  testing::TempDir dir;
+  const std::string port = std::to_string(free_tcp_port());
+  auto rank = [&](int r, const std::string& out) {
+    return testing::start("env RANK=" + std::to_string(r) +
+                          " WORLD_SIZE=2 LOCAL_RANK=0 LOCAL_WORLD_SIZE=1 MASTER_ADDR=127.0.0.1 "
+                          "MASTER_PORT=" + port + " " + std::string(PARALLAX_BINARY) +
+                          " train --strategy ddp --model resnet20 --image-size 8 "
+                          "--synthetic-train 32 --synthetic-test 16 --batch-size 16 --steps 1 "
+                          "--threads 1 --comm-timeout 60 --out " + out);
+  };
+  testing::Child r0 = rank(0, dir / "chosen"), r1 = rank(1, dir / "given");
+  EXPECT_EQ(testing::wait_exit(r1), 2) << r1.output;
+  EXPECT_EQ(testing::wait_exit(r0), 2) << r0.output;
+  EXPECT_EQ(std::count(r1.output.begin(), r1.output.end(), '\n'), 1) << r1.output;
+  EXPECT_NE(r1.output.find(dir / "chosen"), std::string::npos) << r1.output;
+  EXPECT_NE(r1.output.find("--out " + (dir / "given")), std::string::npos) << r1.output;
+  EXPECT_EQ(std::count(r0.output.begin(), r0.output.end(), '\n'), 1) << r0.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "chosen/summary.json"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "given/summary.json"));
 }
 
 // Local addresses of the TCP sockets listening in process `pid` (hex pairs of /proc/net/tcp*).

@@ -6,8 +6,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "metrics/results_db.h"
@@ -162,6 +164,36 @@ TEST(Faults, ADivergingRunStopsAtThatStepAndSaysSo) {
   const auto inf = testing::run_command(faults_args(dir / "inf", 1, "inf"));
   EXPECT_EQ(inf.exit_code, 2) << inf.output;
   EXPECT_NE(inf.output.find("--lr inf: must be a finite number"), std::string::npos) << inf.output;
+}
+
+// A finite loss far above where training started is divergence too (at --lr 50 resnet20's loss
+// climbs past 1e10 at chance accuracy within a few steps): it stops there, as a NaN would.
+TEST(Faults, AFiniteButExplodedLossStopsAsDiverged) {
+  testing::TempDir dir;
+  const std::string run = dir / "exploded";
+  const auto r = testing::run_command(faults_args(run, 2, "50") + " --lr-schedule constant");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("training diverged at step"), std::string::npos) << r.output;
+  const auto s = nlohmann::json::parse(read_text(run + "/summary.json"));
+  EXPECT_EQ(s["status"], "diverged");
+  EXPECT_LT(s["steps"].get<int>(), 24);
+  // It stopped at the first step past the bound, and every loss it recorded was finite.
+  const std::string csv = read_text(run + "/steps.csv");
+  std::istringstream lines(csv);
+  std::string line;
+  std::getline(lines, line);  // header: loss is the fifth column
+  std::vector<double> losses;
+  while (std::getline(lines, line)) {
+    std::istringstream f(line);
+    std::string cell;
+    for (int i = 0; i < 5; ++i) std::getline(f, cell, ',');
+    losses.push_back(std::stod(cell));
+  }
+  ASSERT_FALSE(losses.empty());
+  const double bound = 100 * std::max(std::log(10.0), losses.front());
+  for (size_t i = 0; i + 1 < losses.size(); ++i) EXPECT_LE(losses[i], bound) << "step " << i;
+  EXPECT_GT(losses.back(), bound);
+  EXPECT_TRUE(std::isfinite(losses.back()));
 }
 
 TEST(Faults, SmallerMistakesAreOneLineOrRightFigures) {

@@ -4,9 +4,12 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <map>
 #include <set>
+#include <sstream>
 
+#include "process_util.h"
 #include "test_paths.h"
 #include "test_util.h"
 
@@ -118,6 +121,63 @@ TEST(Plan, ATransformersPlanPricesEveryRecomputeSetting) {
   // Each ran, and the allocator's peak falls with full recomputation.
   for (const auto& mode : {"none", "selective", "full"}) EXPECT_GT(measured(mode), 0) << mode;
   EXPECT_LT(measured("full"), measured("none"));
+// The lines of `output` that say "interrupted".
+int interrupted_lines(const std::string& output) {
+  std::istringstream in(output);
+  int n = 0;
+  for (std::string line; std::getline(in, line);)
+    n += line.find("interrupted") != std::string::npos;
+  return n;
+}
+
+std::string small_plan(const std::string& out, const std::string& more = "") {
+  return std::string(PARALLAX_BINARY) +
+         " plan --model resnet20 --image-size 8 --batch-size 16 --world 2 --steps 2 " + more +
+         " --out " + out;
+}
+
+// A terminal's Ctrl-C (SIGINT to plan's process group) once `marker` is printed: exit code 130
+// and one line that says interrupted, in training's words nowhere.
+testing::Child interrupt_plan_at(const std::string& command, const std::string& marker) {
+  testing::Child c = testing::start(command, /*own_group=*/true);
+  EXPECT_TRUE(testing::read_until(c, marker, 300)) << marker << "\n" << c.output;
+  ::kill(-c.pid, SIGINT);
+  EXPECT_EQ(testing::wait_exit(c), 130) << marker << "\n" << c.output;
+  EXPECT_EQ(interrupted_lines(c.output), 1) << marker << "\n" << c.output;
+  EXPECT_EQ(c.output.find("every rank stopped"), std::string::npos) << c.output;
+  return c;
+}
+
+// Ctrl-C while the profiling ranks run (the launcher's handlers), and once they are done (plan's
+// own again: the launcher puts back the handlers it found).
+TEST(Plan, CtrlCStopsItWhileProfilingAndAfter) {
+  testing::TempDir dir;
+  interrupt_plan_at(small_plan(dir / "ranks"), "[rank 0]");
+  EXPECT_FALSE(std::filesystem::exists(dir / "ranks/plan.json"));
+  interrupt_plan_at(small_plan(dir / "after", "--check 1 --check-rounds 1"), "plan: wrote ");
+}
+
+// Ctrl-C in the second of three checks: the first is reported, the others are not (neither as
+// failed nor as checked), no fastest is named from one row, and plan.json says it was stopped.
+TEST(Plan, AnInterruptedCheckReportsOnlyWhatRan) {
+  testing::TempDir dir;
+  const std::string out = dir / "plan";
+  const auto c = interrupt_plan_at(small_plan(out, "--check 1 --check-rounds 1"), "[2/3]");
+  EXPECT_EQ(c.output.find("failed"), std::string::npos) << c.output;
+  EXPECT_EQ(c.output.find("measured fastest"), std::string::npos) << c.output;
+  const auto plan = nlohmann::json::parse(testing::read_text(out + "/plan.json"));
+  EXPECT_EQ(plan.value("interrupted", false), true) << plan.dump(1);
+  ASSERT_EQ(plan["checked"].size(), 1u) << plan.dump(1);
+  int measured = 0;
+  for (const auto& row : plan["rows"]) {
+    EXPECT_FALSE(row.contains("check_error")) << row.dump();
+    if (row.contains("measured_step_s")) {
+      ++measured;
+      EXPECT_EQ(row["label"], plan["checked"][0]);
+      EXPECT_GT(row["measured_step_s"].get<double>(), 0);
+    }
+  }
+  EXPECT_EQ(measured, 1);
 }
 
 }  // namespace

@@ -24,17 +24,21 @@ struct Child {
 };
 
 // `exec`ed by /bin/sh, so that pid is the command's own (the launcher's, for parallax train).
-inline Child start(const std::string& command) {
+// With own_group, the command leads a process group of its own, as a terminal's foreground job
+// does: ::kill(-pid, SIGINT) is then a Ctrl-C, reaching it and the children it did not move out.
+inline Child start(const std::string& command, bool own_group = false) {
   int p[2];
   EXPECT_EQ(::pipe2(p, O_CLOEXEC), 0);
   Child c;
   c.pid = ::fork();
   if (c.pid == 0) {
+    if (own_group) ::setpgid(0, 0);
     ::dup2(p[1], STDOUT_FILENO);
     ::dup2(p[1], STDERR_FILENO);
     ::execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
+  if (own_group) ::setpgid(c.pid, c.pid);  // as the child does: whichever runs first
   ::close(p[1]);
   c.out = p[0];
   return c;

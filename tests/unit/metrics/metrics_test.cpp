@@ -49,7 +49,7 @@ TEST(RunFiles, CsvHasHeaderAndFullPrecisionRows) {
   const std::string csv = steps_csv({r});
   EXPECT_EQ(csv.substr(0, csv.find('\n')),
             "step,epoch,images,correct,loss,lr,step_s,data_s,compute_s,comm_s,loss_scale,skipped,"
-            "comm_busy_s,idle_s,grad_norm");
+            "comm_busy_s,idle_s,grad_norm,gather_wait_s");
   EXPECT_NE(csv.find("3,0,0,0,1.23456789,"), std::string::npos) << csv;
 }
 

@@ -5,9 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <type_traits>
+#include <utility>
 
+#include "metrics/pipeline_bubble.h"
 #include "parallel/schedule.h"
 #include "parallel/schedule_simulator.h"
+#include "report/report_data.h"
 
 namespace parallax {
 namespace {
@@ -51,9 +55,30 @@ TEST(Schedule, OneFOneBHoldsAtMostStagesMinusStageMicroBatches) {
 }
 
 TEST(Schedule, TheoreticalBubble) {
-  EXPECT_DOUBLE_EQ(theoretical_bubble(1, 2), 0.5);
-  EXPECT_DOUBLE_EQ(theoretical_bubble(8, 4), 3.0 / 11.0);
-  EXPECT_DOUBLE_EQ(theoretical_bubble(4, 1), 0.0);
+  EXPECT_DOUBLE_EQ(theoretical_bubble(StageCount(2), MicroBatchCount(1)), 0.5);
+  EXPECT_DOUBLE_EQ(theoretical_bubble(StageCount(4), MicroBatchCount(8)), 3.0 / 11.0);
+  EXPECT_DOUBLE_EQ(theoretical_bubble(StageCount(1), MicroBatchCount(4)), 0.0);
+  EXPECT_DOUBLE_EQ(bubble_theory("1f1b", 8, 4, 1), 3.0 / 11.0);  // (micro, stages, chunks)
+}
+
+// Whether theoretical_bubble(A, B) compiles, with every declaration of it in view (the
+// schedules' and the report's).
+template <typename A, typename B, typename = void>
+struct BubbleTakes : std::false_type {};
+template <typename A, typename B>
+struct BubbleTakes<A, B,
+                   std::void_t<decltype(theoretical_bubble(std::declval<A>(), std::declval<B>()))>>
+    : std::true_type {};
+
+// One name per meaning: two bare numbers once chose between (micro, stages) and (stages, micro)
+// by their type alone, so a caller passing ints got the other order without a word.
+TEST(Schedule, NoBubbleTheoryTakesTwoBareNumbers) {
+  EXPECT_FALSE((BubbleTakes<int, int>::value));
+  EXPECT_FALSE((BubbleTakes<double, double>::value));
+  EXPECT_FALSE((BubbleTakes<int, double>::value));
+  EXPECT_FALSE((BubbleTakes<MicroBatchCount, StageCount>::value));
+  EXPECT_TRUE((BubbleTakes<StageCount, MicroBatchCount>::value));
+  EXPECT_DOUBLE_EQ(theoretical_bubble(StageCount(4), MicroBatchCount(12)), 3.0 / 15);
 }
 
 using Table = std::vector<std::string>;

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "plan/collective_fit.h"
@@ -229,6 +230,32 @@ TEST(PlanCandidates, EachRecomputeSettingIsACandidatePricedWithItsOwnBlockTimes)
   const auto b = predict_step(p.under_recompute("full"), *full, 8);
   EXPECT_GT(b.backward_s, a.backward_s);
   EXPECT_GT(b.step_s, a.step_s);
+
+// `plan --bucket-mb 10 --check` prices ddp and zero with 10 MiB buckets: their runs get the same
+// (the check drops the user's own --bucket-mb, so each candidate carries its own), and the
+// smaller-bucket candidate gives its 5 once.
+TEST(PlanCandidates, CarryTheBucketSizeTheyWerePricedWith) {
+  Profile p = two_blocks(1, {1, 2, 1, 1}, {1, 2, 1, 1});
+  // Twenty 1 MiB parameters: 5 MiB buckets make another layout than 10 MiB ones.
+  p.param_numels = std::vector<int64_t>(20, 262144);
+  p.param_block = std::vector<size_t>(20, 0);
+  std::fill(p.param_block.begin() + 10, p.param_block.end(), 1);
+  CandidateSpace s;
+  s.world = 2;
+  s.batch = 8;
+  s.bucket_mb = 10;
+  int bucketed = 0;
+  for (const auto& c : plan_candidates(s, p)) {
+    if (c.strategy != "ddp" && c.strategy != "zero") continue;
+    ++bucketed;
+    std::vector<std::string> given;
+    for (size_t i = 0; i + 1 < c.args.size(); ++i)
+      if (c.args[i] == "--bucket-mb") given.push_back(c.args[i + 1]);
+    ASSERT_EQ(given.size(), 1u) << c.label;
+    EXPECT_EQ(std::stod(given[0]), c.bucket_mb) << c.label;
+    EXPECT_EQ(c.bucket_mb, c.label == "ddp bucket 5" ? 5 : 10) << c.label;
+  }
+  EXPECT_EQ(bucketed, 6);  // ddp, ddp no-overlap, ddp bucket 5, zero-1, zero-2, zero-3
 }
 
 }  // namespace

@@ -113,15 +113,17 @@ TEST(ReadingsAccuracy, BatchNormImagesNamedAsTheCause) {
   EXPECT_EQ(read_curves_by_epoch(group_runs(ddp)),
             "after 4 epochs, test accuracy ranges from 52.0% (ddp-nproc2) to 58.0% "
             "(single-nproc1) and train loss from 1.12 to 1.18: the 6.0-point gap is beyond the "
-            "test set's ±3.1% (95% interval, 1000 images); BatchNorm normalises over 120 images "
-            "in single-nproc1 (the whole batch) against 60 in ddp-nproc2 (a rank's share).");
+            "test set's ±4.4% (95% interval of a difference, 1000 images); BatchNorm normalises "
+            "over 120 images in single-nproc1 (the whole batch) against 60 in ddp-nproc2 (a "
+            "rank's share).");
   // A pipeline's BatchNorm sees one micro-batch: 10 of the 120 images.
   const auto pipe = runs_of({config("single-nproc1", "single", 1, 120, 116),
                              config("pipeline-split10", "pipeline", 2, 96, 92, 0.08, 10)});
   const std::string p = read_curves_by_epoch(group_runs(pipe));
-  EXPECT_NE(p.find("the 8.0-point gap is beyond the test set's ±3.0% (95% interval, 1000 "
-                   "images); BatchNorm normalises over 10 images in pipeline-split10 (a "
-                   "micro-batch) against 120 in single-nproc1 (the whole batch)."),
+  EXPECT_NE(p.find("the 8.0-point gap is beyond the test set's ±4.3% (95% interval of a "
+                   "difference, 1000 images); BatchNorm normalises over 10 images in "
+                   "pipeline-split10 (a micro-batch) against 120 in single-nproc1 (the whole "
+                   "batch)."),
             std::string::npos)
       << p;
   EXPECT_EQ(p.find("learns most"), std::string::npos);
@@ -134,9 +136,33 @@ TEST(ReadingsAccuracy, GapWithinTheIntervalIsEqual) {
   EXPECT_EQ(s,
             "after 4 epochs, test accuracy ranges from 56.0% (ddp-nproc2) to 58.0% "
             "(single-nproc1) and train loss from 1.12 to 1.14: per epoch, the configurations are "
-            "equal within the test set's ±3.1% (95% interval, 1000 images).");
+            "equal within the test set's ±4.3% (95% interval of a difference, 1000 images).");
   EXPECT_EQ(s.find("BatchNorm"), std::string::npos);
   EXPECT_EQ(s.find("learns most"), std::string::npos);
+}
+
+// Two runs' accuracies each carry the test set's binomial noise: their difference's 95% interval
+// (Newcombe's, from each one's Wilson interval) is about sqrt(2) wider than one accuracy's. Where
+// the configurations ran repeats, their spread counts where it is wider.
+TEST(ReadingsAccuracy, TwoRunsDifferOnlyBeyondTheTwoProportionInterval) {
+  ConfigGroup a, b;
+  a.test_images = b.test_images = 1000;
+  // 50% against 46%: each one's half-width is 3.1 points, the difference's 4.4.
+  const AccuracyComparison close = compare_accuracy(0.50, 0.46, a, b);
+  EXPECT_NEAR(close.interval, 0.04378, 2e-4);
+  EXPECT_FALSE(close.differs);
+  EXPECT_NEAR(compare_accuracy(0.46, 0.50, a, b).interval, close.interval, 1e-12);
+  EXPECT_TRUE(compare_accuracy(0.50, 0.45, a, b).differs);
+  // Repeats 45% and 55% of one configuration: 10 points apart, wider than the test set's 4.4.
+  a.test_accuracy = stat_of({0.45, 0.55});
+  b.test_accuracy = stat_of({0.44, 0.45});
+  const AccuracyComparison repeated = compare_accuracy(0.50, 0.44, a, b);
+  EXPECT_NEAR(repeated.interval, 0.10, 1e-12);
+  EXPECT_FALSE(repeated.differs);
+  EXPECT_NE(interval_text(repeated).find("repeats"), std::string::npos) << interval_text(repeated);
+  // Repeats that agree closely leave the test set's interval in force.
+  a.test_accuracy = stat_of({0.499, 0.501});
+  EXPECT_NEAR(compare_accuracy(0.50, 0.46, a, b).interval, close.interval, 1e-12);
 }
 
 TEST(ReadingsAccuracy, NoCauseClaimedWhereNoMechanismDiffers) {
@@ -144,7 +170,8 @@ TEST(ReadingsAccuracy, NoCauseClaimedWhereNoMechanismDiffers) {
   const auto same = runs_of({config("single-nproc1", "single", 1, 120, 116),
                              config("ddp-nproc1", "ddp", 1, 118, 114, 0.06)});
   const std::string s = read_curves_by_epoch(group_runs(same));
-  EXPECT_NE(s.find("the 6.0-point gap is beyond the test set's ±3.0% (95% interval, 1000 images); "
+  EXPECT_NE(s.find("the 6.0-point gap is beyond the test set's ±4.3% (95% interval of a "
+                   "difference, 1000 images); "
                    "the two share the global batch and BatchNorm's images, so no known "
                    "mechanism explains it."),
             std::string::npos)

@@ -10,6 +10,7 @@
 #include <regex>
 #include <set>
 
+#include "metrics/pipeline_bubble.h"
 #include "report/charts.h"
 #include "report/gnuplot.h"
 #include "report/html_report.h"
@@ -90,8 +91,8 @@ TEST(ReportData, PipelineShapeAndTheoreticalBubble) {
   ASSERT_NE(model, nullptr);
   EXPECT_EQ(*model->micro_batches, 1);
   EXPECT_EQ(*model->micro_batch_size, 120);
-  EXPECT_DOUBLE_EQ(theoretical_bubble(2, 1), 0.5);
-  EXPECT_DOUBLE_EQ(theoretical_bubble(4, 12), 3.0 / 15);
+  EXPECT_DOUBLE_EQ(theoretical_bubble(StageCount(2), MicroBatchCount(1)), 0.5);
+  EXPECT_DOUBLE_EQ(theoretical_bubble(StageCount(4), MicroBatchCount(12)), 3.0 / 15);
 }
 
 TEST(ReportData, BaselinesAndScalingEfficiency) {
@@ -160,7 +161,7 @@ TEST(Readings, SentencesForTheFixture) {
   EXPECT_EQ(read_curves_by_epoch(data),
             "after 4 epochs, test accuracy ranges from 57.0% (ddp 2 ranks) to 58.5% (ddp 1 rank) "
             "and train loss from 1.12 to 1.13: per epoch, the configurations are equal within "
-            "the test set's ±3.1% (95% interval, 1000 images).");
+            "the test set's ±4.3% (95% interval of a difference, 1000 images).");
   EXPECT_EQ(read_curves_by_time(data),
             "by 23.5 s of training, when ddp 2 ranks finishes, it has 57.0% test accuracy and "
             "single 44.0%.");

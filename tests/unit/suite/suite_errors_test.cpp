@@ -67,6 +67,74 @@ TEST(Suite, ABadValueNamesTheLineOfThatValue) {
                {"t.yaml:4:", "--batch-size 0"}, checks);
 }
 
+// A value from defaults: (the suite's or a group's), grid: or overrides: is named at its own
+// line, not at the grid's strategy line the run came from.
+TEST(Suite, EachBadValueIsNamedAtItsOwnLineWhereverItIsSet) {
+  SuiteChecks checks = permissive();
+  checks.check_run = [](const Args& args) {
+    for (size_t i = 0; i + 1 < args.size(); ++i)
+      if ((args[i] == "--batch-size" || args[i] == "--epochs") && args[i + 1] == "0")
+        throw UserError(args[i] + " 0: must be at least 1");
+  };
+  const std::string defaults = R"(suite: x
+description: defaults first
+repeats: 1
+defaults:
+  model: resnet20
+  epochs: 2
+  batch_size: 0
+  lr: 0.1
+grid:
+  nproc: [1]
+  image_size: [16]
+  strategy: [single, ddp]
+)";
+  expect_error(defaults, {"t.yaml:7:", "--batch-size 0"}, checks);
+  // A group's own defaults, and an override's value.
+  expect_error(R"(suite: x
+defaults:
+  batch_size: 8
+groups:
+  - name: g
+    defaults:
+      epochs: 0
+    grid:
+      strategy: [single]
+)",
+               {"t.yaml:7:", "--epochs 0"}, checks);
+  expect_error(R"(suite: x
+defaults:
+  batch_size: 8
+grid:
+  strategy: [single, ddp]
+overrides:
+  ddp:
+    epochs: [2, 0]
+)",
+               {"t.yaml:8:", "--epochs 0"}, checks);
+  // A group's default replaces the suite's, and is named at its own line.
+  expect_error(R"(suite: x
+defaults:
+  epochs: 2
+groups:
+  - name: g
+    defaults:
+      epochs: 0
+    grid:
+      strategy: [single]
+)",
+               {"t.yaml:7:", "--epochs 0"}, checks);
+  // The grid's value wins over the default it replaces, and is named at its line.
+  expect_error(R"(suite: x
+defaults:
+  batch_size: 8
+grid:
+  strategy: [single]
+  batch_size: [0]
+)",
+               {"t.yaml:6:", "--batch-size 0"}, checks);
+}
+
 TEST(Suite, RepeatsBelowOne) {
   expect_error("suite: x\nrepeats: 0\n", {"t.yaml:2:", "repeats", "1 or more"});
   expect_error("suite: x\nrepeats: two\n", {"t.yaml:2:", "repeats"});
