@@ -121,6 +121,8 @@ TEST(Plan, ATransformersPlanPricesEveryRecomputeSetting) {
   // Each ran, and the allocator's peak falls with full recomputation.
   for (const auto& mode : {"none", "selective", "full"}) EXPECT_GT(measured(mode), 0) << mode;
   EXPECT_LT(measured("full"), measured("none"));
+}
+
 // The lines of `output` that say "interrupted".
 int interrupted_lines(const std::string& output) {
   std::istringstream in(output);

@@ -230,6 +230,7 @@ TEST(PlanCandidates, EachRecomputeSettingIsACandidatePricedWithItsOwnBlockTimes)
   const auto b = predict_step(p.under_recompute("full"), *full, 8);
   EXPECT_GT(b.backward_s, a.backward_s);
   EXPECT_GT(b.step_s, a.step_s);
+}
 
 // `plan --bucket-mb 10 --check` prices ddp and zero with 10 MiB buckets: their runs get the same
 // (the check drops the user's own --bucket-mb, so each candidate carries its own), and the

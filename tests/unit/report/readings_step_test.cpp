@@ -57,6 +57,32 @@ TEST(ReadingsStep, OnePerStrategyFromTheMeasuredFigures) {
   EXPECT_NE(single->find("no communication, no bubble"), std::string::npos) << *single;
 }
 
+// A straggler in summary.json (metrics/stragglers.h) is read where every repeat found the same
+// rank slow, never from one repeat alone.
+TEST(ReadingsStep, AStragglerFoundInEveryRepeatIsRead) {
+  auto runs = testing::fixture_runs();
+  const std::string slow =
+      "rank 1 works 1.6x the median rank's time per step; the others wait for it 31% of the step";
+  auto plant = [&](int repeats) {
+    int planted = 0;
+    for (auto& r : runs)
+      if (r.config.value("strategy", "") == "ddp" && r.config.value("nproc", 0) == 2 &&
+          planted < repeats) {
+        r.summary["straggler"] = {{"rank", 1}, {"reading", slow}};
+        ++planted;
+      }
+  };
+  plant(1);
+  const std::string* one = starting(read_step_by_strategy(group_runs(runs)), "ddp 2 ranks: ");
+  ASSERT_NE(one, nullptr);
+  EXPECT_EQ(one->find("rank 1 works"), std::string::npos) << *one;  // one repeat of two
+  plant(2);
+  const auto lines = read_step_by_strategy(group_runs(runs));
+  const std::string* both = starting(lines, "ddp 2 ranks: ");
+  ASSERT_NE(both, nullptr);
+  EXPECT_NE(both->find("; " + slow + "."), std::string::npos) << *both;
+}
+
 TEST(ReadingsStep, TheBreakdownChartListsThemOnThePage) {
   const auto runs = testing::fixture_runs();
   const ReportData data = group_runs(runs);
