@@ -87,8 +87,10 @@ TEST(CollectivesLayer, TheHostsSmallSumsGoThroughItOnEveryStrategy) {
       }
       EXPECT_EQ(small_sums[kStepSums], 3);
       EXPECT_EQ(small_sums[kEvaluation], 1);
+      EXPECT_EQ(small_sums["run folder check"], 1);  // every rank took the same run folder
       for (const auto& [purpose, n] : small_sums)
-        EXPECT_TRUE(purpose == kStepSums || purpose == kEvaluation || purpose == "block costs")
+        EXPECT_TRUE(purpose == kStepSums || purpose == kEvaluation || purpose == "block costs" ||
+                    purpose == "run folder check")
             << "an unexpected small sum: '" << purpose << "' x" << n;
     }
   }

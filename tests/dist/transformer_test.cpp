@@ -1,6 +1,6 @@
 // A vision transformer under every strategy the ResNet tests cover: vit-tiny's layout
-// (attention, LayerNorm, GELU, a class token) trained by ddp, zero 1/2/3, model, every pipeline
-// schedule (zero-bubble ones split each backward into input and weight passes through those
+// (attention, LayerNorm, GELU, a class token) trained by ddp, zero 1 and 3, model, the pipeline
+// schedules (zero-bubble ones split each backward into input and weight passes through those
 // layers) and hybrid equals one device in float64, and with activation recomputation too.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -39,17 +39,16 @@ TEST(Transformers, VitUnderEveryStrategyAndScheduleEqualsOneDevice) {
   EXPECT_EQ(one["model"]["parameters"], (48 * 48 + 48) + 48 + 17 * 48 + 2 * 28'272 + 96 +
                                             (48 * 10 + 10));
   const std::string pipe = " --strategy pipeline --nproc 2 --micro-batches 2";
+  // Every strategy, and the schedules whose mechanisms differ (gpipe and zb-h2 are 1f1b's and
+  // zb-h1's with other orders, tested so on gpt and the ResNets).
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"ddp", " --strategy ddp --nproc 2"},
       {"zero-1", " --strategy zero --zero-stage 1 --nproc 2"},
-      {"zero-2", " --strategy zero --zero-stage 2 --nproc 2"},
       {"zero-3", " --strategy zero --zero-stage 3 --nproc 2"},
       {"model", " --strategy model --nproc 2"},
-      {"gpipe", pipe + " --pipeline-schedule gpipe"},
       {"1f1b", pipe + " --pipeline-schedule 1f1b"},
       {"interleaved", pipe + " --pipeline-schedule interleaved-1f1b --balance blocks"},
       {"zb-h1", pipe + " --pipeline-schedule zb-h1"},
-      {"zb-h2", pipe + " --pipeline-schedule zb-h2"},
       {"zb-v", pipe + " --pipeline-schedule zb-v --balance blocks"},
       {"hybrid", " --strategy hybrid --dp 2 --pp 2 --nproc 4 --micro-batches 2"},
       // Recomputation: zero-3 gathers a block again before recomputing it; a zero-bubble split
