@@ -179,9 +179,16 @@ std::vector<PredictedMemory> memory_of(const Config& cfg, const PlanModel& m,
   if (c.strategy == "hybrid") cw.batch = cfg.batch_size / c.dp;
   // On paper the batch may be far larger than this machine holds: profiled at up to
   // kPaperRows images, proportional beyond.
-  add_activations(cfg, m, micro_batch_rows(cw, mc), mw, paper ? kPaperRows : 0, quiet);
+  const int64_t rows = micro_batch_rows(cw, mc);
+  const int64_t largest = paper ? kPaperRows : 0;
+  // Kernel caches are the process's, left behind by whichever profile ran first: the one without
+  // recomputation is taken first, and its workspaces count for every setting.
+  MemoryWorkload& plain = workloads.under("none");
+  add_activations(cfg, m, rows, plain, largest, quiet);
+  add_activations(cfg, m, rows, mw, largest, quiet);
   cw.activations_by_rows = mw.activations_by_rows;
-  cw.workspace_by_rows = mw.workspace_by_rows;
+  cw.rebuilt_by_rows = mw.rebuilt_by_rows;
+  cw.workspace_by_rows = plain.workspace_by_rows;
   return predict_memory(cw, mc);
 }
 
