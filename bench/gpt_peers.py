@@ -108,7 +108,9 @@ def rows(build):
 
 def main():
     build = sys.argv[1] if len(sys.argv) > 1 else "build-torch2"
-    table = rows(build)
+    # ROWS="gpt-char,recompute": only the rows whose name contains one of these (all by default).
+    wanted = [w for w in os.environ.get("ROWS", "").split(",") if w]
+    table = [row for row in rows(build) if not wanted or any(w in row[0] for w in wanted)]
     figures, info, notes = {n: {} for n, _, _ in table}, {n: {} for n, _, _ in table}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for rnd in range(ROUNDS):

@@ -3,7 +3,8 @@
 # model in PyTorch 2.x eager (fp32 and bf16 autocast), DDP and FSDP2, Hugging Face's
 # GPT2LMHeadModel where transformers is installed; gpt-mini and gpt-char at 1 and 2 threads, and
 # full recomputation against none. Usage: bench/gpt_peers.sh [BUILD_DIR (build-torch2)]
-# Env: ROUNDS (2), STEPS (10), WARMUP (3), OUT (bench/results).
+# Env: ROUNDS (2), STEPS (10), WARMUP (3), OUT (bench/results), ROWS (names to keep, e.g.
+# "gpt-char": the rows whose name contains one; all by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-torch2}

@@ -150,15 +150,20 @@ TEST(Faults, AFullDiskIsOneLineAndKeepsTheLastCheckpoint) {
   EXPECT_EQ(trainer_state_in(run)["epochs"].size(), 1u);  // the last good one, intact
 }
 
-TEST(Faults, ADivergingRunStopsAtThatStepAndSaysSo) {
-  testing::TempDir dir;
-  const std::string run = dir / "diverged";
-  const auto r = testing::run_command(faults_args(run, 2, "1e30") + " --lr-schedule constant");
+// Trains `run` at a constant --lr `lr` for 2 epochs (24 steps), which must stop it as diverged
+// before the end: exit 3, the one line, status "diverged".
+void expect_diverged(const std::string& run, const char* lr) {
+  const auto r = testing::run_command(faults_args(run, 2, lr) + " --lr-schedule constant");
   EXPECT_EQ(r.exit_code, 3) << r.output;
   EXPECT_NE(r.output.find("training diverged at step"), std::string::npos) << r.output;
   const auto s = nlohmann::json::parse(read_text(run + "/summary.json"));
   EXPECT_EQ(s["status"], "diverged");
   EXPECT_LT(s["steps"].get<int>(), 24);
+}
+
+TEST(Faults, ADivergingRunStopsAtThatStepAndSaysSo) {
+  testing::TempDir dir;
+  expect_diverged(dir / "diverged", "1e30");
   ResultsDb db(dir / "results.sqlite");
   EXPECT_EQ(db.get("diverged")->status, "diverged");
   const auto inf = testing::run_command(faults_args(dir / "inf", 1, "inf"));
@@ -171,12 +176,7 @@ TEST(Faults, ADivergingRunStopsAtThatStepAndSaysSo) {
 TEST(Faults, AFiniteButExplodedLossStopsAsDiverged) {
   testing::TempDir dir;
   const std::string run = dir / "exploded";
-  const auto r = testing::run_command(faults_args(run, 2, "50") + " --lr-schedule constant");
-  EXPECT_EQ(r.exit_code, 3) << r.output;
-  EXPECT_NE(r.output.find("training diverged at step"), std::string::npos) << r.output;
-  const auto s = nlohmann::json::parse(read_text(run + "/summary.json"));
-  EXPECT_EQ(s["status"], "diverged");
-  EXPECT_LT(s["steps"].get<int>(), 24);
+  expect_diverged(run, "50");
   // It stopped at the first step past the bound, and every loss it recorded was finite.
   const std::string csv = read_text(run + "/steps.csv");
   std::istringstream lines(csv);
