@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <set>
 
+#include "config/user_error.h"
 #include "models/partition.h"
 #include "parallel/bucket_layout.h"
 #include "parallel/schedule.h"
@@ -200,6 +201,22 @@ std::vector<PlanCandidate> plan_candidates(const CandidateSpace& s, const Profil
   if (wanted(s, "pipeline")) add_pipeline_candidates(s, p, out);
   if (wanted(s, "hybrid")) add_hybrid_candidates(s, p, out);
   return with_recompute_settings(s, out);
+}
+
+void keep_profiled_recompute(CandidateSpace& space, const Profile& profile) {
+  std::vector<std::string> kept;
+  for (const auto& mode : space.recompute)
+    if (mode == "none" || profile.recomputed_blocks_by_rows.count(mode))
+      kept.push_back(mode);
+    else
+      std::fprintf(stderr,
+                   "parallax: plan: the profile has no block times under --recompute %s; its "
+                   "candidates are left out (profile with it here to price them)\n",
+                   mode.c_str());
+  if (kept.empty())
+    throw UserError("--plan-recompute: the profile has block times under none of these settings; "
+                    "give --plan-recompute none or profile here");
+  space.recompute = kept;
 }
 
 std::vector<int64_t> candidate_rows_needed(const std::vector<PlanCandidate>& candidates,

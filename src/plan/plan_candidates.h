@@ -34,6 +34,11 @@ const std::vector<std::string>& plan_strategy_names();
 // not split, more pieces than blocks, a schedule's own condition) are left out.
 std::vector<PlanCandidate> plan_candidates(const CandidateSpace& space, const Profile& profile);
 
+// Leaves out of space.recompute the settings `profile` has no block times under (a
+// --device-profile taken without them), each said in one line on stderr; UserError if none is
+// left.
+void keep_profiled_recompute(CandidateSpace& space, const Profile& profile);
+
 // The micro-batch sizes `candidates` need block times at, ascending, each once.
 std::vector<int64_t> candidate_rows_needed(const std::vector<PlanCandidate>& candidates,
                                            int64_t batch);

@@ -223,24 +223,6 @@ void cap_rows_on_paper(ProfileJob& job) {
   job.rows.erase(std::unique(job.rows.begin(), job.rows.end()), job.rows.end());
 }
 
-// A --device-profile taken without some recompute setting cannot price it: those candidates are
-// left out, said in one line.
-void keep_profiled_recompute(CandidateSpace& space, const Profile& profile) {
-  std::vector<std::string> kept;
-  for (const auto& mode : space.recompute)
-    if (mode == "none" || profile.recomputed_blocks_by_rows.count(mode))
-      kept.push_back(mode);
-    else
-      std::fprintf(stderr,
-                   "parallax: plan: the profile has no block times under --recompute %s; its "
-                   "candidates are left out (profile with it here to price them)\n",
-                   mode.c_str());
-  if (kept.empty())
-    throw UserError("--plan-recompute: the profile has block times under none of these settings; "
-                    "give --plan-recompute none or profile here");
-  space.recompute = kept;
-}
-
 void create_plan_dir(const std::string& out_dir) {
   std::error_code ec;
   fs::create_directories(out_dir, ec);

@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 #include <torch/csrc/distributed/c10d/HashStore.hpp>
 
+#include <functional>
 #include <thread>
 
 #include "config/user_error.h"
@@ -100,21 +101,35 @@ torch::Tensor slice_of(const torch::Tensor& whole, int64_t dim, int64_t groups, 
   return torch::cat(parts, 0);
 }
 
+// `world` Gloo ranks in threads of this process over one HashStore, each running body with its
+// group's context (which outlives the graphs body builds); the results in rank order.
+template <typename Result>
+std::vector<Result> on_thread_ranks(int world, const std::function<Result(TpContext&)>& body) {
+  auto store = c10::make_intrusive<c10d::HashStore>();
+  std::vector<Result> results(world);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < world; ++r)
+    threads.emplace_back([&, r] {
+      auto opts = c10d::ProcessGroupGloo::Options::create();
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+      TpContext tp;
+      tp.group = c10::make_intrusive<c10d::ProcessGroupGloo>(store, r, world, opts);
+      tp.rank = r;
+      tp.world = world;
+      results[r] = body(tp);
+    });
+  for (auto& t : threads) t.join();
+  return results;
+}
+
 struct TpRankResult {
   torch::Tensor y, dx;
   std::vector<TpBlock::Grad> grads;
   TpTraffic traffic;
 };
 
-TpRankResult run_tp_rank(const c10::intrusive_ptr<c10d::Store>& store, int rank, int world,
-                         const torch::nn::Module& whole, const torch::Tensor& x,
+TpRankResult run_tp_rank(TpContext& tp, const torch::nn::Module& whole, const torch::Tensor& x,
                          const torch::Tensor& dy) {
-  auto opts = c10d::ProcessGroupGloo::Options::create();
-  opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-  TpContext tp;
-  tp.group = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, opts);
-  tp.rank = rank;
-  tp.world = world;
   TpBlock block(whole, tp);
   auto xin = x.clone().requires_grad_(true);
   const auto y = block.forward(xin);
@@ -136,12 +151,8 @@ TEST(TensorParallel, AGptBlockOverTwoAndFourRanksEqualsTheWholeBlock) {
   y.backward(dy);
   for (int world : {2, 4}) {
     SCOPED_TRACE(std::to_string(world) + " ranks");
-    auto store = c10::make_intrusive<c10d::HashStore>();
-    std::vector<TpRankResult> results(world);
-    std::vector<std::thread> threads;
-    for (int r = 0; r < world; ++r)
-      threads.emplace_back([&, r] { results[r] = run_tp_rank(store, r, world, whole, x, dy); });
-    for (auto& t : threads) t.join();
+    const auto results = on_thread_ranks<TpRankResult>(
+        world, [&](TpContext& tp) { return run_tp_rank(tp, whole, x, dy); });
     for (int r = 0; r < world; ++r) {
       const auto& got = results[r];
       EXPECT_LT((got.y - y.detach()).abs().max().item<double>(), 1e-12) << "rank " << r;
@@ -175,16 +186,10 @@ struct VocabRankResult {
 // The tied vocabulary of 16 x 32 split over `world` ranks: an embedding of `tokens` (weighted so
 // that each row's gradient differs), and the head's logits of h against it, cross-entropy with
 // `targets`.
-VocabRankResult run_vocab_rank(const c10::intrusive_ptr<c10d::Store>& store, int rank, int world,
-                               const torch::Tensor& weight, const torch::Tensor& tokens,
-                               const torch::Tensor& h, const torch::Tensor& targets) {
-  auto opts = c10d::ProcessGroupGloo::Options::create();
-  opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-  TpContext tp;
-  tp.group = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, opts);
-  tp.rank = rank;
-  tp.world = world;
-  const auto shard = shard_of(weight, 0, rank, world).requires_grad_(true);
+VocabRankResult run_vocab_rank(TpContext& tp, const torch::Tensor& weight,
+                               const torch::Tensor& tokens, const torch::Tensor& h,
+                               const torch::Tensor& targets) {
+  const auto shard = shard_of(weight, 0, tp.rank, tp.world).requires_grad_(true);
   const auto hin = h.clone().requires_grad_(true);
   const auto embedded = vocab_parallel_embedding(tokens, shard, tp);
   const auto logits = torch::matmul(tp_enter(hin, tp, "tp head"), shard.t());  // [2, 8, 16/T]
@@ -206,13 +211,8 @@ TEST(TensorParallel, TheVocabularySplitGivesTheWholeLossAndGradients) {
   ((embedded * formula({32}, 0.71)).sum() + loss).backward();
   for (int world : {2, 4}) {
     SCOPED_TRACE(std::to_string(world) + " ranks");
-    auto store = c10::make_intrusive<c10d::HashStore>();
-    std::vector<VocabRankResult> results(world);
-    std::vector<std::thread> threads;
-    for (int r = 0; r < world; ++r)
-      threads.emplace_back(
-          [&, r] { results[r] = run_vocab_rank(store, r, world, weight, tokens, h, targets); });
-    for (auto& t : threads) t.join();
+    const auto results = on_thread_ranks<VocabRankResult>(
+        world, [&](TpContext& tp) { return run_vocab_rank(tp, weight, tokens, h, targets); });
     for (int r = 0; r < world; ++r) {
       const auto& got = results[r];
       EXPECT_LT((got.embedded - embedded.detach()).abs().max().item<double>(), 1e-12);
