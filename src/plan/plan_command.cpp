@@ -185,7 +185,7 @@ std::vector<PredictedMemory> memory_of(const Config& cfg, const PlanModel& m,
   // recomputation is taken first, and its workspaces count for every setting.
   MemoryWorkload& plain = workloads.under("none");
   add_activations(cfg, m, rows, plain, largest, quiet);
-  add_activations(cfg, m, rows, mw, largest, quiet);
+  add_activations(cfg, m, rows, mw, largest, quiet, &plain);
   cw.activations_by_rows = mw.activations_by_rows;
   cw.rebuilt_by_rows = mw.rebuilt_by_rows;
   cw.workspace_by_rows = plain.workspace_by_rows;

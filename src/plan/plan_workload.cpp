@@ -64,10 +64,10 @@ MemoryWorkload memory_workload(const Config& cfg, const PlanModel& m) {
 }
 
 void add_activations(const Config& cfg, const PlanModel& m, int64_t rows, MemoryWorkload& w,
-                     int64_t largest, bool quiet) {
+                     int64_t largest, bool quiet, const MemoryWorkload* plain) {
   if (w.activations_by_rows.count(rows)) return;
   if (largest > 0 && rows > largest) {
-    add_activations(cfg, m, largest, w, 0, quiet);
+    add_activations(cfg, m, largest, w, 0, quiet, plain);
     const double k = static_cast<double>(rows) / static_cast<double>(largest);
     for (auto* table : {&w.activations_by_rows, &w.workspace_by_rows, &w.rebuilt_by_rows}) {
       if (!table->count(largest)) continue;
@@ -87,11 +87,17 @@ void add_activations(const Config& cfg, const PlanModel& m, int64_t rows, Memory
   w.activations_by_rows[rows] = profile.activations;
   w.workspace_by_rows[rows] = profile.workspace;
   if (w.recompute != "none") {
-    m.model->set_recompute(Recompute::kNone);
-    const auto plain = profile_activations(*m.model, m.sample, rows, m.device, precision).activations;
+    // Without recomputation: the plain workload's figures where it has them, else profiled here.
+    std::vector<int64_t> whole;
+    if (plain && plain->activations_by_rows.count(rows)) {
+      whole = plain->activations_by_rows.at(rows);
+    } else {
+      m.model->set_recompute(Recompute::kNone);
+      whole = profile_activations(*m.model, m.sample, rows, m.device, precision).activations;
+    }
     std::vector<int64_t> rebuilt;
-    for (size_t b = 0; b < plain.size(); ++b)
-      rebuilt.push_back(std::max<int64_t>(0, plain[b] - profile.activations[b]));
+    for (size_t b = 0; b < whole.size(); ++b)
+      rebuilt.push_back(std::max<int64_t>(0, whole[b] - profile.activations[b]));
     w.rebuilt_by_rows[rows] = rebuilt;
   }
   m.model->set_recompute(was);

@@ -39,10 +39,13 @@ class WorkloadsByRecompute {
   std::map<std::string, MemoryWorkload> made_;
 };
 
-// Profiles the activations at `rows` under w.recompute (and without, for what a recomputed block
-// builds again) (once per size; a progress line on stderr each). With
-// largest > 0, sizes above it are profiled at `largest` images and taken as proportional.
+// Profiles the activations at `rows` under w.recompute (once per size; a progress line on stderr
+// each). Under recomputation, what a recomputed block builds again needs the activations
+// without: `plain`'s (a workload without recomputation, profiled at these sizes first) where
+// given, else profiled here too. With largest > 0, sizes above it are profiled at `largest`
+// images and taken as proportional.
 void add_activations(const Config& cfg, const PlanModel& m, int64_t rows, MemoryWorkload& w,
-                     int64_t largest = 0, bool quiet = false);
+                     int64_t largest = 0, bool quiet = false,
+                     const MemoryWorkload* plain = nullptr);
 
 }  // namespace parallax
