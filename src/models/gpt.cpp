@@ -8,6 +8,7 @@
 
 #include "config/user_error.h"
 #include "models/attention.h"
+#include "models/linear_layer.h"
 
 namespace parallax {
 namespace {
@@ -60,8 +61,8 @@ class CausalSelfAttention : public torch::nn::Module {
     c_proj = register_module("c_proj", linear(s.width, s.width, 0.02 / std::sqrt(2.0 * s.layers)));
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    const auto y = multi_head_attention(c_attn->forward(x), options_, is_training());
-    return F::dropout(c_proj->forward(y),
+    const auto y = multi_head_attention(linear_forward(c_attn, x), options_, is_training());
+    return F::dropout(linear_forward(c_proj, y),
                       F::DropoutFuncOptions().p(options_.dropout).training(is_training()));
   }
   void set_recompute(bool on) { options_.recompute = on; }
@@ -80,8 +81,8 @@ class Mlp : public torch::nn::Module {
         register_module("c_proj", linear(4 * s.width, s.width, 0.02 / std::sqrt(2.0 * s.layers)));
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    const auto h = torch::gelu(c_fc->forward(x), "tanh");
-    return F::dropout(c_proj->forward(h),
+    const auto h = torch::gelu(linear_forward(c_fc, x), "tanh");
+    return F::dropout(linear_forward(c_proj, h),
                       F::DropoutFuncOptions().p(dropout_).training(is_training()));
   }
   torch::nn::Linear c_fc{nullptr}, c_proj{nullptr};
@@ -121,7 +122,7 @@ class GptHead : public Block {
     ln_f = register_module("ln_f", layer_norm(s.width));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
-    return F::linear(ln_f->forward(x), weight_);
+    return at::linear(ln_f->forward(x), weight_);
   }
   void use_weight(const torch::Tensor& w) { weight_ = w; }
   // The tied weight it computes with (the embedding's, or its own copy): recomputation takes it

@@ -5,6 +5,7 @@
 
 #include "config/user_error.h"
 #include "models/attention.h"
+#include "models/linear_layer.h"
 
 namespace parallax {
 namespace {
@@ -57,8 +58,8 @@ class VitAttention : public torch::nn::Module {
     proj = register_module("proj", vit_linear(s.width, s.width));
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    const auto y = multi_head_attention(qkv->forward(x), options_, is_training());
-    return torch::dropout(proj->forward(y), options_.dropout, is_training());
+    const auto y = multi_head_attention(linear_forward(qkv, x), options_, is_training());
+    return torch::dropout(linear_forward(proj, y), options_.dropout, is_training());
   }
   void set_recompute(bool on) { options_.recompute = on; }
   torch::nn::Linear qkv{nullptr}, proj{nullptr};
@@ -80,7 +81,7 @@ class VitBlock : public Block {
   }
   torch::Tensor forward(const torch::Tensor& x) override {
     const auto h = x + attn->forward(norm1->forward(x));
-    const auto m = fc2->forward(torch::gelu(fc1->forward(norm2->forward(h))));
+    const auto m = linear_forward(fc2, torch::gelu(linear_forward(fc1, norm2->forward(h))));
     return h + torch::dropout(m, dropout_, is_training());
   }
   bool set_selective_recompute(bool on) override {
@@ -103,7 +104,7 @@ class VitHead : public Block {
     head = register_module("head", vit_linear(s.width, s.classes));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
-    return head->forward(norm->forward(x).select(1, 0));
+    return linear_forward(head, norm->forward(x).select(1, 0));
   }
   torch::nn::LayerNorm norm{nullptr};
   torch::nn::Linear head{nullptr};

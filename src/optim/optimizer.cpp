@@ -6,6 +6,8 @@
 #include <sstream>
 #include <type_traits>
 
+#include "optim/fused_adamw.h"
+
 namespace parallax {
 
 namespace {
@@ -30,6 +32,7 @@ std::unique_ptr<torch::optim::Optimizer> make_adamw(const Config& cfg,
   };
   if (!decayed.empty()) add(std::move(decayed), cfg.weight_decay);
   if (!kept.empty() || groups.empty()) add(std::move(kept), 0.0);
+  if (fused_adamw_available()) return std::make_unique<FusedAdamW>(std::move(groups), options);
   return std::make_unique<torch::optim::AdamW>(std::move(groups), options);
 }
 

@@ -100,7 +100,7 @@ ColumnParallelLinearImpl::ColumnParallelLinearImpl(const torch::Tensor& w, const
 }
 
 torch::Tensor ColumnParallelLinearImpl::forward(const torch::Tensor& x) {
-  return torch::nn::functional::linear(tp_enter(x, tp_, purpose_), weight, bias);
+  return at::linear(tp_enter(x, tp_, purpose_), weight, bias);
 }
 
 RowParallelLinearImpl::RowParallelLinearImpl(const torch::Tensor& w, const torch::Tensor& b,
@@ -111,7 +111,7 @@ RowParallelLinearImpl::RowParallelLinearImpl(const torch::Tensor& w, const torch
 }
 
 torch::Tensor RowParallelLinearImpl::forward(const torch::Tensor& x) {
-  const auto y = tp_leave(torch::nn::functional::linear(x, weight), tp_, purpose_);
+  const auto y = tp_leave(at::linear(x, weight), tp_, purpose_);
   return bias.defined() ? y + bias : y;
 }
 

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "optim/decoupled_decay.h"
+#include "optim/fused_adamw.h"
 #include "optim/grad_clip.h"
 #include "optim/optimizer.h"
 #include "parallel/bucket_layout.h"
@@ -117,6 +118,43 @@ TEST(AdamW, DecaysMatricesAndNotBiasesOrGains) {
   EXPECT_TRUE(torch::equal(decayed[2], plain[2]));
   EXPECT_LT((plain[0] - decayed[0] - 0.01 * 0.1 * w0).abs().max().item<double>(), 1e-15);
   EXPECT_GT((plain[0] - decayed[0]).abs().max().item<double>(), 5e-4);  // 1e-3 x |W| up to 0.7
+}
+
+// Where LibTorch has the fused kernel, make_optimizer's AdamW is FusedAdamW. It equals
+// torch::optim::AdamW with the same groups step for step and leaves the same state behind, so a
+// checkpoint written by either loads into the other.
+TEST(AdamW, FusedKernelEqualsLibTorchsAdamWAndKeepsItsState) {
+  const Config c = adamw_config();
+  auto fused_params = start_params(), plain_params = start_params();
+  auto fused = make_optimizer(c, fused_params);
+  EXPECT_EQ(dynamic_cast<FusedAdamW*>(fused.get()) != nullptr, fused_adamw_available());
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  for (const auto& [members, decay] :
+       {std::pair{std::vector<torch::Tensor>{plain_params[0]}, c.weight_decay},
+        std::pair{std::vector<torch::Tensor>{plain_params[1], plain_params[2]}, 0.0}}) {
+    auto o = std::make_unique<torch::optim::AdamWOptions>(c.lr);
+    o->betas(std::make_tuple(c.beta1, c.beta2)).weight_decay(decay);
+    groups.emplace_back(members, std::move(o));
+  }
+  torch::optim::AdamW plain(std::move(groups), torch::optim::AdamWOptions(c.lr));
+  for (int t = 1; t <= 4; ++t) {
+    backward(fused_params);
+    backward(plain_params);
+    fused->step();
+    plain.step();
+    EXPECT_LT(max_diff(fused_params, plain_params), 1e-15) << "step " << t;
+  }
+  for (size_t i = 0; i < fused_params.size(); ++i) {
+    const auto f = get_param_state(*fused, fused_params[i]);
+    const auto p = get_param_state(plain, plain_params[i]);
+    ASSERT_TRUE(f && p);
+    EXPECT_EQ(f->step, 4);
+    EXPECT_EQ(p->step, 4);
+    for (const char* name : {"exp_avg", "exp_avg_sq"})
+      EXPECT_LT((f->tensors.at(name) - p->tensors.at(name)).abs().max().item<double>(), 1e-15)
+          << name << " of parameter " << i;
+  }
+  EXPECT_GT(max_diff(fused_params, start_params()), 0.01);  // four steps of about lr moved them
 }
 
 TEST(AdamW, AdamAndSgdKeepTheirSettings) {
