@@ -74,6 +74,7 @@ struct Config {
   int64_t split_size = 0;                 // micro-batch size (the study's term); 0: unused
   int dp = 1;                             // hybrid: data-parallel replicas of the pipeline
   int pp = 1;                             // hybrid: pipeline stages (world = dp x pp)
+  int tp = 0;                             // tensor: ranks a layer is split over; 0 = the world
 
   // Optimisation.
   int64_t batch_size = 32;  // global

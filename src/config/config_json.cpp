@@ -7,7 +7,7 @@ namespace parallax {
   model, norm, dtype, precision, channels_last, loss_scale, dataset, data_dir, synthetic_kind, synthetic_train, synthetic_test, image_size, \
       channels, classes, augment, strategy, device, backend, threads, share_gpu, oversubscribe, nproc, nnodes, node_rank,         \
       master_addr, master_port, comm_timeout, bucket_mb, tail_bucket_mb, buckets_in_flight, overlap, accumulate, verify_replicas, \
-      sync_bn, zero_stage, reshard_after_forward, grad_reduce_dtype, split_at, balance, pipeline_schedule, virtual_stages, micro_batches, split_size, dp, pp, \
+      sync_bn, zero_stage, reshard_after_forward, grad_reduce_dtype, split_at, balance, pipeline_schedule, virtual_stages, micro_batches, split_size, dp, pp, tp, \
       batch_size, eval_batch_size, epochs, steps, target_accuracy, optimizer, lr, momentum,    \
       weight_decay, nesterov, lr_schedule, warmup, seed, timing_warmup, out, resume, checkpoint
 // nlohmann's PASTE macros take at most 64 fields: the newer ones are a list of their own.

@@ -120,8 +120,12 @@ void add_strategy_options(CLI::App* run, Config& c) {
                   "optimizer state, and with --zero-stage 2 the gradients, sharded over ranks); "
                   "model (the model cut into one stage per rank, one batch at a time); pipeline "
                   "(stages fed micro-batches, --pipeline-schedule); hybrid (--dp replicas of a "
-                  "--pp stage pipeline)")
-      ->check(one_of({"single", "ddp", "zero", "model", "pipeline", "hybrid"}));
+                  "--pp stage pipeline); tensor (gpt's layers split over --tp ranks, Megatron's "
+                  "tensor parallelism)")
+      ->check(one_of({"single", "ddp", "zero", "model", "pipeline", "hybrid", "tensor"}));
+  run->add_option("--tp", c.tp,
+                  "tensor: ranks each layer is split over (attention heads, MLP features and the "
+                  "vocabulary must divide by it); 0 = the world");
   run->add_option(
          "--zero-stage", c.zero_stage,
          "zero: 1 = each rank keeps and updates 1/N of the optimizer state, "

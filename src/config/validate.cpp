@@ -148,6 +148,9 @@ void check_stage_options(const Config& c) {
           "needs micro-batches: use --strategy pipeline (model runs one batch through the stages)");
   require(c.dp >= 1, "--dp", c.dp, "must be at least 1");
   require(c.pp >= 1, "--pp", c.pp, "must be at least 1");
+  require(c.tp >= 0, "--tp", c.tp, "must be 1 or more (0: the world)");
+  require(c.strategy == "tensor" || c.tp == 0, "--tp", c.tp,
+          "splits layers over ranks: needs --strategy tensor");
   require(c.strategy == "hybrid" || (c.dp == 1 && c.pp == 1), "--strategy", c.strategy,
           "takes its sizes from the world; --dp and --pp are for --strategy hybrid");
   require(!staged || c.accumulate == 1, "--accumulate", c.accumulate,

@@ -66,6 +66,14 @@ Topology topology_of(const Config& cfg, int world) {
                       std::to_string(cfg.dp * cfg.pp) + " (or leave it out)");
     return {cfg.dp, cfg.pp};
   }
+  if (cfg.strategy == "tensor") {
+    const int tp = cfg.tp == 0 ? world : cfg.tp;
+    if (tp != world)
+      throw UserError("--tp " + std::to_string(tp) + " splits over " + std::to_string(tp) +
+                      " ranks, but the world has " + std::to_string(world) + "; give --nproc " +
+                      std::to_string(tp) + " (or leave --tp out)");
+    return {1, 1, tp};
+  }
   return {1, 1};
 }
 
@@ -82,8 +90,10 @@ DistContext make_dist_context(const Config& cfg, const std::optional<RankEnv>& e
   const Topology topo = topology_of(cfg, ctx.world);
   ctx.dp_size = topo.dp;
   ctx.stages = topo.pp;
-  ctx.dp_rank = ctx.rank / topo.pp;
-  ctx.stage = ctx.rank % topo.pp;
+  ctx.tp_size = topo.tp;
+  ctx.tp_rank = ctx.rank % topo.tp;
+  ctx.dp_rank = ctx.rank / topo.tp / topo.pp;
+  ctx.stage = ctx.rank / topo.tp % topo.pp;
   ctx.env = env;
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.comm_timeout * 1000));
   if (env && env->elastic()) ctx.job_store = make_job_store(*env, timeout);
@@ -114,8 +124,10 @@ DistContext make_dist_context(const Config& cfg, const std::optional<RankEnv>& e
                               rank_in_group, size);
   };
   const std::string pipeline = std::to_string(ctx.dp_rank);
-  ctx.dp_pg = subgroup("dp" + std::to_string(ctx.stage), ctx.dp_size, ctx.dp_rank);
+  const std::string tp_part = ctx.tp_size > 1 ? "." + std::to_string(ctx.tp_rank) : "";
+  ctx.dp_pg = subgroup("dp" + std::to_string(ctx.stage) + tp_part, ctx.dp_size, ctx.dp_rank);
   ctx.pp_pg = subgroup("pp" + pipeline, ctx.stages, ctx.stage);
+  ctx.tp_pg = subgroup("tp" + pipeline + "." + std::to_string(ctx.stage), ctx.tp_size, ctx.tp_rank);
   ctx.pp_back_pg = subgroup("pp-back" + pipeline, ctx.stages, ctx.stage, /*may_be_world=*/false);
   // Two chunks or more per rank: the wrap-around links (last stage to first) too.
   if ((cfg.strategy == "pipeline" || cfg.strategy == "hybrid") &&

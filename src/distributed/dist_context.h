@@ -24,6 +24,11 @@ struct DistContext {
   // stages; each is null when its size is 1, and is world_pg when it spans the world.
   int dp_rank = 0, dp_size = 1, stage = 0, stages = 1;
   compat::Group dp_pg, pp_pg;
+  // Tensor parallelism's group: the ranks that split one replica's layers, neighbours in rank
+  // order (Megatron's layout: rank = (dp_rank x stages + stage) x tp_size + tp_rank). Null when
+  // tp_size is 1.
+  int tp_rank = 0, tp_size = 1;
+  compat::Group tp_pg;
   // The pipeline's gradients flow back on a group of their own: each group then carries messages
   // in one direction only, in the same order on both ends, as NCCL's in-order point-to-point
   // streams need (activations and gradients on one group can deadlock there).
@@ -39,7 +44,7 @@ struct DistContext {
 // Data-parallel size x pipeline stages for a strategy on `world` ranks: ddp/zero (world x 1),
 // model/pipeline (1 x world), hybrid (--dp x --pp, which must multiply to world), single (1 x 1).
 struct Topology {
-  int dp = 1, pp = 1;
+  int dp = 1, pp = 1, tp = 1;
 };
 Topology topology_of(const Config& cfg, int world);
 

@@ -57,6 +57,13 @@ void ModelBlocks::set_recompute(Recompute mode) {
   recompute_ = mode;
 }
 
+void ModelBlocks::split_layers(const std::shared_ptr<SplitLayers>& split) {
+  for (auto& b : blocks_)
+    if (!b.block->split_layers(split))
+      throw UserError("tensor parallelism: block " + b.name +
+                      " has no layers to split (only gpt's are); use another --strategy");
+}
+
 std::vector<std::vector<size_t>> ModelBlocks::parameter_indices_by_block() const {
   std::vector<std::vector<size_t>> indices(blocks_.size());
   size_t next = 0;

@@ -15,6 +15,8 @@ class BatchNorm2dImpl;
 
 namespace parallax {
 
+class SplitLayers;
+
 // Replaces how a block applies its BatchNorm layers in training (e.g. statistics over all ranks);
 // it gets the layer (its weight, bias and running statistics) and the input.
 using NormOverride = std::function<torch::Tensor(torch::nn::BatchNorm2dImpl&, const torch::Tensor&)>;
@@ -37,6 +39,9 @@ class Block : public torch::nn::Module {
   // Selective recomputation: the part a block recomputes in backward (a transformer's attention
   // core) on or off; false where the block has no such part.
   virtual bool set_selective_recompute(bool on) { return false; }
+  // Tensor parallelism: the block shards its whole weights in place and runs its split layers
+  // through `split` from now on; false where the block has none (a ResNet's).
+  virtual bool split_layers(const std::shared_ptr<SplitLayers>& split) { return false; }
 };
 
 // A weight two blocks share (GPT's token embedding and its LM head): `owner` registers it as a
@@ -88,6 +93,9 @@ class ModelBlocks : public torch::nn::Module {
   // own part (UserError where no block has one: a ResNet). The before/after-block hooks run once
   // per forward, never for the recomputation in backward.
   void set_recompute(Recompute mode);
+  // Every block's split layers through `split` (models/split_layers.h), their weights sharded in
+  // place; UserError naming the first block that has none.
+  void split_layers(const std::shared_ptr<SplitLayers>& split);
   Recompute recompute() const { return recompute_; }
   // For each block, the indices of its parameters in parameters() (which lists them block by
   // block, in order).

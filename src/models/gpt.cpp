@@ -9,6 +9,7 @@
 #include "config/user_error.h"
 #include "models/attention.h"
 #include "models/linear_layer.h"
+#include "models/split_layers.h"
 
 namespace parallax {
 namespace {
@@ -21,6 +22,12 @@ torch::nn::Linear linear(int64_t in, int64_t out, double std) {
   l->weight.normal_(0, std);
   l->bias.zero_();
   return l;
+}
+
+// One device's layers: every block starts whole, until a strategy installs split ones.
+std::shared_ptr<SplitLayers> whole_layers() {
+  static const auto whole = std::make_shared<SplitLayers>();
+  return whole;
 }
 
 torch::nn::LayerNorm layer_norm(int64_t width) {
@@ -42,14 +49,20 @@ class GptEmbedding : public Block {
     TORCH_CHECK(t <= context_, "a sequence of ", t, " tokens is longer than the context, ",
                 context_);
     const auto positions = torch::arange(t, tokens.options().dtype(torch::kLong));
-    return F::dropout(wte->forward(tokens) + wpe->forward(positions),
+    return F::dropout(split_->embed(tokens, wte->weight) + wpe->forward(positions),
                       F::DropoutFuncOptions().p(dropout_).training(is_training()));
+  }
+  bool split_layers(const std::shared_ptr<SplitLayers>& split) override {
+    split->shard_vocabulary(wte->weight);
+    split_ = split;
+    return true;
   }
   torch::nn::Embedding wte{nullptr}, wpe{nullptr};
 
  private:
   int64_t context_;
   double dropout_;
+  std::shared_ptr<SplitLayers> split_ = whole_layers();
 };
 
 // Causal self-attention with the fused QKV projection ("c_attn") and the output one ("c_proj").
@@ -61,15 +74,28 @@ class CausalSelfAttention : public torch::nn::Module {
     c_proj = register_module("c_proj", linear(s.width, s.width, 0.02 / std::sqrt(2.0 * s.layers)));
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    const auto y = multi_head_attention(linear_forward(c_attn, x), options_, is_training());
-    return F::dropout(linear_forward(c_proj, y),
+    const auto y = multi_head_attention(split_->column(x, c_attn), options_, is_training());
+    return F::dropout(split_->row(y, c_proj),
                       F::DropoutFuncOptions().p(options_.dropout).training(is_training()));
   }
   void set_recompute(bool on) { options_.recompute = on; }
+  // Heads split over the group (each rank its heads' q, k and v), the output projection by its
+  // input features.
+  void split_layers(const std::shared_ptr<SplitLayers>& split) {
+    if (options_.heads % split->degree() != 0)
+      throw UserError("--tp " + std::to_string(split->degree()) + ": " +
+                      std::to_string(options_.heads) + " attention heads do not split over " +
+                      std::to_string(split->degree()) + " ranks; give a --tp that divides them");
+    split->shard_output_features(c_attn, 3);
+    split->shard_input_features(c_proj);
+    options_.heads /= split->degree();
+    split_ = split;
+  }
   torch::nn::Linear c_attn{nullptr}, c_proj{nullptr};
 
  private:
   AttentionOptions options_;
+  std::shared_ptr<SplitLayers> split_ = whole_layers();
 };
 
 // The MLP: width to 4 x width, GPT-2's tanh GELU, back to width.
@@ -81,14 +107,20 @@ class Mlp : public torch::nn::Module {
         register_module("c_proj", linear(4 * s.width, s.width, 0.02 / std::sqrt(2.0 * s.layers)));
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    const auto h = torch::gelu(linear_forward(c_fc, x), "tanh");
-    return F::dropout(linear_forward(c_proj, h),
+    const auto h = torch::gelu(split_->column(x, c_fc), "tanh");
+    return F::dropout(split_->row(h, c_proj),
                       F::DropoutFuncOptions().p(dropout_).training(is_training()));
+  }
+  void split_layers(const std::shared_ptr<SplitLayers>& split) {
+    split->shard_output_features(c_fc, 1);
+    split->shard_input_features(c_proj);
+    split_ = split;
   }
   torch::nn::Linear c_fc{nullptr}, c_proj{nullptr};
 
  private:
   double dropout_;
+  std::shared_ptr<SplitLayers> split_ = whole_layers();
 };
 
 // x + attn(ln_1(x)), then + mlp(ln_2(x)).
@@ -108,6 +140,11 @@ class GptBlock : public Block {
     attn->set_recompute(on);
     return true;
   }
+  bool split_layers(const std::shared_ptr<SplitLayers>& split) override {
+    attn->split_layers(split);
+    mlp->split_layers(split);
+    return true;
+  }
   torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
   std::shared_ptr<CausalSelfAttention> attn;
   std::shared_ptr<Mlp> mlp;
@@ -122,7 +159,11 @@ class GptHead : public Block {
     ln_f = register_module("ln_f", layer_norm(s.width));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
-    return at::linear(ln_f->forward(x), weight_);
+    return split_->vocab_logits(ln_f->forward(x), weight_);
+  }
+  bool split_layers(const std::shared_ptr<SplitLayers>& split) override {
+    split_ = split;  // the embedding shards the weight both hold
+    return true;
   }
   void use_weight(const torch::Tensor& w) { weight_ = w; }
   // The tied weight it computes with (the embedding's, or its own copy): recomputation takes it
@@ -132,6 +173,7 @@ class GptHead : public Block {
 
  private:
   torch::Tensor weight_;  // the same tensor as the embedding's (one TensorImpl) unless rebound
+  std::shared_ptr<SplitLayers> split_ = whole_layers();
 };
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "parallel/zero.h"
 #include "parallel/zero3.h"
 #include "parallel/strategy.h"
+#include "parallel/tensor_parallel_strategy.h"
 
 namespace parallax {
 
@@ -27,10 +28,14 @@ std::unique_ptr<Strategy> make_strategy(const Config& cfg, const DistContext& ct
   if (cfg.strategy == "zero" && cfg.zero_stage == 3)
     return std::make_unique<Zero3>(cfg, ctx, std::move(model));
   if (cfg.strategy == "zero") return std::make_unique<Zero>(cfg, ctx, std::move(model));
+  if (cfg.strategy == "tensor")
+    return std::make_unique<TensorParallel>(
+        cfg, ctx, std::move(model),
+        std::make_shared<TensorParallelLayers>(ctx.tp_pg, ctx.tp_rank, ctx.tp_size));
   if (cfg.strategy == "model" || cfg.strategy == "pipeline" || cfg.strategy == "hybrid")
     return std::make_unique<Pipeline>(cfg, ctx, std::move(model), sample_shape);
   throw UserError("--strategy " + cfg.strategy +
-                  ": unknown; use single, ddp, zero, model, pipeline or hybrid");
+                  ": unknown; use single, ddp, zero, model, pipeline, hybrid or tensor");
 }
 
 torch::Tensor squared_grad_norm(const std::vector<torch::Tensor>& params) {

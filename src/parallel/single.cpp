@@ -57,6 +57,18 @@ torch::Tensor SingleDevice::forward_logits(const torch::Tensor& images) {
   return model_->forward(images);
 }
 
+torch::Tensor SingleDevice::loss_of(const torch::Tensor& logits, const torch::Tensor& labels) {
+  return task_loss(logits, labels);
+}
+
+torch::Tensor SingleDevice::correct_of(const torch::Tensor& logits, const torch::Tensor& labels) {
+  return correct_count(logits, labels);
+}
+
+torch::Tensor SingleDevice::whole_squared_grad_norm() {
+  return squared_grad_norm(model_->parameters());
+}
+
 void SingleDevice::divide_gradients(const std::vector<torch::Tensor>& params, double scale) {
   torch::NoGradGuard no_grad;
   for (const auto& p : params)
@@ -90,13 +102,13 @@ StepStats SingleDevice::train_step(const Batch& batch) {
   probe_.step_begin();
   trace_begin();
   auto logits = forward_logits(batch.images);
-  auto loss = task_loss(logits.to(model_dtype_), batch.labels);
+  auto loss = loss_of(logits.to(model_dtype_), batch.labels);
   probe_.forward_end();
   trace_phase("forward");
   scaled(loss).backward();
   probe_.backward_end();
   trace_phase("backward");
-  auto grad_norm_sq = squared_grad_norm(model_->parameters());
+  auto grad_norm_sq = whole_squared_grad_norm();
   StepStats stats;
   if (precision_.loss_scaling) {
     // fp16: gradients divided by the scale before the update; a step that overflowed is skipped.
@@ -114,7 +126,7 @@ StepStats SingleDevice::train_step(const Batch& batch) {
   trace_phase("optimizer");
   // One host sync per step: the loss, the count of right answers and the gradient's norm leave
   // the device together.
-  auto correct = correct_count(logits.detach(), batch.labels);
+  auto correct = correct_of(logits.detach(), batch.labels);
   auto all =
       torch::stack({loss.detach().to(torch::kDouble), correct.to(torch::kDouble), grad_norm_sq})
           .cpu();
@@ -143,8 +155,8 @@ EvalStats SingleDevice::evaluate(Loader& test) {
     auto logits = forward_logits(b.images).to(model_dtype_);
     // The mean over the batch's targets, weighted by its samples (a text window's tokens count
     // as one sample: every window has as many).
-    loss_sum += task_loss(logits, b.labels).to(torch::kDouble) * static_cast<double>(b.size());
-    correct += correct_count(logits, b.labels);
+    loss_sum += loss_of(logits, b.labels).to(torch::kDouble) * static_cast<double>(b.size());
+    correct += correct_of(logits, b.labels);
     stats.total += b.size();
   }
   stats.loss_sum = loss_sum.item<double>();

@@ -41,6 +41,11 @@ class SingleDevice : public Strategy {
 
   // Logits under autocast (--precision), cross-entropy in the model's dtype outside it.
   torch::Tensor forward_logits(const torch::Tensor& images);
+  // The task's loss, its count of right answers, and the whole model's squared gradient norm (a
+  // double on the device): one device's; tensor parallelism's logits and gradients are split.
+  virtual torch::Tensor loss_of(const torch::Tensor& logits, const torch::Tensor& labels);
+  virtual torch::Tensor correct_of(const torch::Tensor& logits, const torch::Tensor& labels);
+  virtual torch::Tensor whole_squared_grad_norm();
   // What backward starts from: the loss times fp16's loss scale (the loss itself otherwise).
   torch::Tensor scaled(const torch::Tensor& loss) const;
   double loss_scale() const { return precision_.loss_scaling ? scaler_.scale() : 1.0; }

@@ -6,6 +6,7 @@
 
 #include "config/user_error.h"
 #include "distributed/collectives.h"
+#include "metrics/clock.h"
 
 namespace parallax {
 namespace {
@@ -15,8 +16,11 @@ using torch::autograd::variable_list;
 
 // The sum of `x` over the group, in a tensor of its own (x is left as it is).
 torch::Tensor summed(const torch::Tensor& x, TpContext& tp, const char* purpose) {
+  const Stopwatch watch;
   std::vector<torch::Tensor> t{x.contiguous().clone()};
   all_reduce_sum(tp.group, t, purpose)->wait();
+  tp.traffic.bytes += t[0].numel() * t[0].element_size();
+  tp.traffic.seconds += watch.seconds();
   return t[0];
 }
 
@@ -84,12 +88,27 @@ namespace {
 
 // Rank r's rows of each of `groups` equal parts of t (along dim 0), concatenated.
 torch::Tensor grouped_rows(const torch::Tensor& t, int64_t groups, int rank, int world) {
-  std::vector<torch::Tensor> parts;
-  for (const auto& part : t.detach().chunk(groups, 0)) parts.push_back(shard_of(part, 0, rank, world));
-  return torch::cat(parts, 0);
+  return grouped_shard_of(t, 0, groups, rank, world);
 }
 
 }  // namespace
+
+torch::Tensor grouped_shard_of(const torch::Tensor& t, int64_t dim, int64_t groups, int rank,
+                               int world) {
+  if (groups == 1) return shard_of(t, dim, rank, world);
+  std::vector<torch::Tensor> parts;
+  for (const auto& part : t.detach().chunk(groups, dim))
+    parts.push_back(shard_of(part, dim, rank, world));
+  return torch::cat(parts, dim);
+}
+
+void place_grouped_shard(torch::Tensor& whole, const torch::Tensor& shard, int64_t dim,
+                         int64_t groups, int rank, int world) {
+  torch::NoGradGuard no_grad;
+  const int64_t group = whole.size(dim) / groups, part = group / world;
+  for (int64_t k = 0; k < groups; ++k)
+    whole.narrow(dim, k * group + rank * part, part).copy_(shard.narrow(dim, k * part, part));
+}
 
 ColumnParallelLinearImpl::ColumnParallelLinearImpl(const torch::Tensor& w, const torch::Tensor& b,
                                                    TpContext& tp, const char* purpose,

@@ -23,6 +23,8 @@ namespace parallax {
 struct TpTraffic {
   int64_t forward_all_reduces = 0, forward_elements = 0;
   int64_t backward_all_reduces = 0, backward_elements = 0;
+  int64_t bytes = 0;   // both ways, as the tensors held them
+  double seconds = 0;  // the host waited for them (on the critical path: nothing overlaps them)
 };
 
 // The group a tensor-parallel module's operators reduce over, and what they moved. It must
@@ -41,6 +43,14 @@ torch::Tensor tp_leave(const torch::Tensor& x, TpContext& tp, const char* purpos
 // Rank `rank`'s 1/world of `t` along `dim`, a copy (a leaf of its own). The size along `dim`
 // must divide by world.
 torch::Tensor shard_of(const torch::Tensor& t, int64_t dim, int rank, int world);
+// Rank `rank`'s 1/world of each of `groups` equal parts of `t` along `dim`, concatenated (a
+// fused QKV projection's rows: its heads' q, k and v). groups 1 is shard_of.
+torch::Tensor grouped_shard_of(const torch::Tensor& t, int64_t dim, int64_t groups, int rank,
+                               int world);
+// The inverse, for one rank: writes `shard` (as grouped_shard_of gave it) into its places in
+// `whole`, leaving the other ranks' places as they are.
+void place_grouped_shard(torch::Tensor& whole, const torch::Tensor& shard, int64_t dim,
+                         int64_t groups, int rank, int world);
 
 // Y = f(X) W_r^T + b_r: rank r's share of a whole linear layer's output features. With `groups`
 // > 1 the whole layer's outputs are that many equal parts (a fused QKV projection: q, k, v), and

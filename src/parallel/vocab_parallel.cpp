@@ -32,7 +32,12 @@ torch::Tensor vocab_parallel_cross_entropy(const torch::Tensor& local_logits,
   {
     torch::NoGradGuard no_grad;
     std::vector<torch::Tensor> t{std::get<0>(logits.max(-1)).contiguous()};
-    if (tp.world > 1) all_reduce_max(tp.group, t, "tp cross-entropy max")->wait();
+    if (tp.world > 1) {
+      all_reduce_max(tp.group, t, "tp cross-entropy max")->wait();
+      ++tp.traffic.forward_all_reduces;
+      tp.traffic.forward_elements += t[0].numel();
+      tp.traffic.bytes += t[0].numel() * t[0].element_size();
+    }
     top = t[0];
   }
   const auto shifted = logits - top.unsqueeze(-1);

@@ -30,6 +30,7 @@
 #include "train/run_dir.h"
 #include "train/run_outputs.h"
 #include "train/stage_checks.h"
+#include "train/tensor_parallel_checks.h"
 #include "train/state_dict_file.h"
 #include "train/summary.h"
 #include "train/trainer.h"
@@ -86,9 +87,12 @@ Config checked_train_config(const Config& given) {
   Config cfg = given;
   // Hybrid knows its world from --dp x --pp: --nproc may be left out on one node.
   if (cfg.strategy == "hybrid" && cfg.nproc == 1 && cfg.nnodes == 1) cfg.nproc = cfg.dp * cfg.pp;
+  // And tensor from --tp.
+  if (cfg.strategy == "tensor" && cfg.tp > 0 && cfg.nproc == 1 && cfg.nnodes == 1) cfg.nproc = cfg.tp;
   const auto env = launcher_env(cfg);
   const Topology topo = topology_of(cfg, env ? env->world : cfg.nproc * cfg.nnodes);
   check_stages(cfg, topo);
+  check_tensor_parallel(cfg, topo);
   if (env && env->elastic() && cfg.out.empty() && cfg.resume.empty())
     throw UserError("--out: under torchrun --max-restarts " + std::to_string(env->max_restarts) +
                     " a restarted attempt resumes the run folder's latest checkpoint, so every " +

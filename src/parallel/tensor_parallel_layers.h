@@ -1,0 +1,45 @@
+// Megatron-LM's split layers behind the models' SplitLayers interface (models/split_layers.h):
+// column-parallel (f, then this rank's output features), row-parallel (this rank's input
+// features, then g, then the bias), the vocabulary-parallel embedding, and the LM head's logits
+// by this rank's vocabulary columns. It shards a built model's whole weights in place and keeps
+// where each shard came from, so a strategy can rebuild the whole (checkpoints) and tell split
+// parameters from replicated ones (the gradient norm).
+#pragma once
+#include <vector>
+
+#include "models/split_layers.h"
+#include "parallel/tensor_parallel.h"
+
+namespace parallax {
+
+class TensorParallelLayers : public SplitLayers {
+ public:
+  TensorParallelLayers(compat::Group group, int rank, int world);
+
+  int degree() const override { return tp_.world; }
+  void shard_output_features(torch::nn::Linear& layer, int64_t groups) override;
+  void shard_input_features(torch::nn::Linear& layer) override;
+  void shard_vocabulary(torch::Tensor& weight) override;
+
+  torch::Tensor column(const torch::Tensor& x, const torch::nn::Linear& layer) override;
+  torch::Tensor row(const torch::Tensor& x, const torch::nn::Linear& layer) override;
+  torch::Tensor embed(const torch::Tensor& tokens, const torch::Tensor& weight) override;
+  torch::Tensor vocab_logits(const torch::Tensor& x, const torch::Tensor& weight) override;
+
+  // A parameter this rank holds a share of: along `dim`, 1/T of each of `groups` parts.
+  struct Shard {
+    torch::Tensor param;
+    int64_t dim = 0, groups = 1;
+    std::vector<int64_t> whole_sizes;
+  };
+  const std::vector<Shard>& shards() const { return shards_; }
+  TpContext& context() { return tp_; }
+
+ private:
+  void shard(torch::Tensor& param, int64_t dim, int64_t groups);
+
+  TpContext tp_;
+  std::vector<Shard> shards_;
+};
+
+}  // namespace parallax

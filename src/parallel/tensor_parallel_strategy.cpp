@@ -1,0 +1,172 @@
+// TensorParallel: SingleDevice's step over a split model, with the split loss, accuracy and
+// gradient norm, and one device's checkpoint layout.
+#include "parallel/tensor_parallel_strategy.h"
+
+#include <torch/torch.h>
+
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "config/user_error.h"
+#include "distributed/collectives.h"
+#include "optim/optimizer.h"
+#include "parallel/vocab_parallel.h"
+
+namespace parallax {
+namespace {
+
+std::shared_ptr<ModelBlocks> split(std::shared_ptr<ModelBlocks> model, const Config& cfg,
+                                   const std::shared_ptr<TensorParallelLayers>& layers) {
+  const int t = layers->degree();
+  if (!model->token_input())
+    throw UserError("--strategy tensor: " + cfg.model +
+                    " has no layers tensor parallelism splits here (gpt's only); use another "
+                    "--strategy");
+  if (cfg.dropout > 0)
+    throw UserError("--strategy tensor: --dropout " + std::to_string(cfg.dropout) +
+                    " needs per-rank random streams in the split regions, not built yet; give "
+                    "--dropout 0");
+  const int64_t vocab = model->ties().empty() ? 0 : model->ties()[0].weight().size(0);
+  if (vocab % t != 0)
+    throw UserError("--tp " + std::to_string(t) + ": the vocabulary of " + std::to_string(vocab) +
+                    " tokens does not split over " + std::to_string(t) +
+                    " ranks; give --vocab a multiple of " + std::to_string(t) +
+                    " (synthetic-text) or a --tp that divides it");
+  model->split_layers(layers);
+  return model;
+}
+
+double elapsed(const TpTraffic& a, const TpTraffic& b) {
+  return b.seconds - a.seconds;
+}
+
+}  // namespace
+
+TensorParallel::TensorParallel(const Config& cfg, const DistContext& ctx,
+                               std::shared_ptr<ModelBlocks> model,
+                               std::shared_ptr<TensorParallelLayers> layers)
+    : SingleDevice(cfg, ctx, split(std::move(model), cfg, layers)), layers_(std::move(layers)) {
+  for (const auto& s : layers_->shards()) sharded_.insert(s.param.unsafeGetTensorImpl());
+}
+
+StepStats TensorParallel::train_step(const Batch& batch) {
+  const TpTraffic before = layers_->context().traffic;
+  StepStats stats = SingleDevice::train_step(batch);
+  const TpTraffic& after = layers_->context().traffic;
+  last_step_.forward_all_reduces = after.forward_all_reduces - before.forward_all_reduces;
+  last_step_.forward_elements = after.forward_elements - before.forward_elements;
+  last_step_.backward_all_reduces = after.backward_all_reduces - before.backward_all_reduces;
+  last_step_.backward_elements = after.backward_elements - before.backward_elements;
+  last_step_.bytes = after.bytes - before.bytes;
+  last_step_.seconds = elapsed(before, after);
+  // Nothing overlaps tensor parallelism's all-reduces: the step waited for all of them.
+  stats.comm_s = last_step_.seconds;
+  // A stop asked of one rank stops them all at this step.
+  auto flag = torch::tensor({stats.stop ? 1.0 : 0.0}, torch::kDouble);
+  stats.stop = HostSum(layers_->context().group, flag.to(device_), device_, "tp stop flag")
+                   .host()
+                   .item<double>() > 0;
+  return stats;
+}
+
+torch::Tensor TensorParallel::loss_of(const torch::Tensor& logits, const torch::Tensor& labels) {
+  return vocab_parallel_cross_entropy(logits, labels, layers_->context());
+}
+
+torch::Tensor TensorParallel::correct_of(const torch::Tensor& logits,
+                                         const torch::Tensor& labels) {
+  torch::NoGradGuard no_grad;
+  auto& tp = layers_->context();
+  const auto [top, index] = logits.max(-1);
+  const auto mine = top.to(torch::kDouble);
+  std::vector<torch::Tensor> best{mine.clone()};
+  all_reduce_max(tp.group, best, "tp accuracy: largest logit")->wait();
+  // The lowest whole-vocabulary index holding the largest logit, as argmax picks on one device:
+  // the max over ranks of minus the index, where a rank without it offers minus infinity.
+  const auto start = static_cast<double>(logits.size(-1)) * tp.rank;
+  std::vector<torch::Tensor> pick{torch::where(mine == best[0], -(index.to(torch::kDouble) + start),
+                                               torch::full_like(mine, -std::numeric_limits<double>::infinity()))};
+  all_reduce_max(tp.group, pick, "tp accuracy: its index")->wait();
+  return (-pick[0]).to(torch::kLong).eq(labels).sum();
+}
+
+torch::Tensor TensorParallel::whole_squared_grad_norm() {
+  std::vector<torch::Tensor> split_params, replicas;
+  for (const auto& p : model_->parameters())
+    (sharded_.count(p.unsafeGetTensorImpl()) ? split_params : replicas).push_back(p);
+  std::vector<torch::Tensor> sum{squared_grad_norm(split_params)};
+  all_reduce_sum(layers_->context().group, sum, "tp gradient norm")->wait();
+  return sum[0] + squared_grad_norm(replicas);
+}
+
+torch::Tensor TensorParallel::gathered(const torch::Tensor& t,
+                                       const TensorParallelLayers::Shard& shard) {
+  auto& tp = layers_->context();
+  auto whole = torch::zeros(shard.whole_sizes, t.options());
+  place_grouped_shard(whole, t.detach(), shard.dim, shard.groups, tp.rank, tp.world);
+  std::vector<torch::Tensor> w{whole};
+  all_reduce_sum(tp.group, w, "tp checkpoint gather")->wait();
+  return w[0];
+}
+
+void TensorParallel::save(torch::serialize::OutputArchive& archive) {
+  // One device's layout: each split parameter and its optimizer state made whole for the write,
+  // then this rank's shards again.
+  // The archive refers to the parameters until it is written: they stay whole until then
+  // (checkpoint_written).
+  torch::NoGradGuard no_grad;
+  checkpoint_written();  // a save that was never written
+  for (const auto& s : layers_->shards()) {
+    own_.push_back(s.param.detach());
+    own_state_.push_back(get_param_state(*optimizer_, s.param));
+    if (own_state_.back()) {
+      ParamState whole = *own_state_.back();
+      for (auto& [name, t] : whole.tensors) t = gathered(t, s);
+      set_param_state(*optimizer_, s.param, whole);
+    }
+    s.param.set_data(gathered(s.param, s));
+  }
+  save_with(archive, *optimizer_);
+}
+
+void TensorParallel::checkpoint_written() {
+  const auto& shards = layers_->shards();
+  for (size_t i = 0; i < own_.size(); ++i) {
+    shards[i].param.set_data(own_[i]);
+    if (own_state_[i]) set_param_state(*optimizer_, shards[i].param, *own_state_[i]);
+  }
+  own_.clear();
+  own_state_.clear();
+}
+
+void TensorParallel::load(torch::serialize::InputArchive& archive) {
+  torch::NoGradGuard no_grad;
+  auto& tp = layers_->context();
+  for (const auto& s : layers_->shards())
+    s.param.set_data(torch::zeros(s.whole_sizes, s.param.options()));
+  load_with(archive, *optimizer_);
+  for (const auto& s : layers_->shards()) {
+    s.param.set_data(grouped_shard_of(s.param, s.dim, s.groups, tp.rank, tp.world));
+    if (auto state = get_param_state(*optimizer_, s.param)) {
+      for (auto& [name, t] : state->tensors)
+        t = grouped_shard_of(t, s.dim, s.groups, tp.rank, tp.world);
+      set_param_state(*optimizer_, s.param, *state);
+    }
+  }
+}
+
+nlohmann::json TensorParallel::details() const {
+  const auto& t = last_step_;
+  return {{"tensor_parallel",
+           {{"degree", layers_->degree()},
+            {"split_parameters", layers_->shards().size()},
+            {"last_step",
+             {{"forward_all_reduces", t.forward_all_reduces},
+              {"forward_elements", t.forward_elements},
+              {"backward_all_reduces", t.backward_all_reduces},
+              {"backward_elements", t.backward_elements},
+              {"bytes", t.bytes},
+              {"seconds", t.seconds}}}}}};
+}
+
+}  // namespace parallax

@@ -1,0 +1,39 @@
+// Tensor-parallel checks on the config alone, with the named model's sizes.
+#include "train/tensor_parallel_checks.h"
+
+#include <string>
+
+#include "config/user_error.h"
+#include "models/gpt.h"
+#include "models/make_model.h"
+
+namespace parallax {
+
+void check_tensor_parallel(const Config& cfg, const Topology& topo) {
+  if (cfg.strategy != "tensor") return;
+  const std::string tp = "--tp " + std::to_string(topo.tp);
+  if (!is_language_model(cfg.model))
+    throw UserError("--strategy tensor: " + cfg.model +
+                    " has no layers tensor parallelism splits here (gpt's only); use another "
+                    "--strategy");
+  if (cfg.dropout > 0)
+    throw UserError("--strategy tensor: --dropout " + std::to_string(cfg.dropout) +
+                    " needs per-rank random streams in the split regions, not built yet; give "
+                    "--dropout 0");
+  const int64_t heads = cfg.heads > 0 ? cfg.heads : gpt_spec(cfg.model).heads;
+  if (heads % topo.tp != 0)
+    throw UserError(tp + ": " + std::to_string(heads) + " attention heads do not split over " +
+                    std::to_string(topo.tp) + " ranks; give a --tp that divides them");
+  const int64_t vocab = cfg.dataset == "synthetic-text" ? cfg.vocab
+                        : cfg.dataset == "text"         ? 256
+                                                        : 0;
+  if (vocab > 0 && vocab % topo.tp != 0)
+    throw UserError(tp + ": the vocabulary of " + std::to_string(vocab) +
+                    " tokens does not split over " + std::to_string(topo.tp) + " ranks; give " +
+                    (cfg.dataset == "synthetic-text"
+                         ? "--vocab a multiple of " + std::to_string(topo.tp) + " or "
+                         : std::string("")) +
+                    "a --tp that divides it");
+}
+
+}  // namespace parallax

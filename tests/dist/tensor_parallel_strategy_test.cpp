@@ -1,0 +1,125 @@
+// --strategy tensor: gpt's layers split over 2 and 4 real ranks (Megatron's tensor parallelism)
+// equal one device in float64, move the closed form's all-reduces, hold 1/T of the split
+// parameters, resume from their one-device checkpoint, and refuse what they cannot split in one
+// line before any rank starts.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <string>
+
+#include "run_params.h"
+
+namespace parallax {
+namespace {
+
+using testing::checked_parallax;
+using testing::max_difference;
+using testing::run_ok;
+using testing::summary_of;
+
+// L = 2 blocks, b = 8 windows, s = 16 tokens, h = 32 wide, 4 heads, a vocabulary of V = 64.
+constexpr int64_t kL = 2, kB = 8, kS = 16, kH = 32, kV = 64;
+
+std::string tp_args(const std::string& out) {
+  return checked_parallax() +
+         " train --model gpt-mini --layers 2 --width 32 --heads 4 --context 16 --dtype fp64 "
+         "--dataset synthetic-text --vocab 64 --synthetic-train 64 --synthetic-test 16 "
+         "--batch-size 8 --epochs 1 --lr 0.1 --lr-schedule constant --threads 1 "
+         "--timing-warmup 0 --comm-timeout 60 --no-trace --steps 3 --out " + out;
+}
+
+// Elements of this rank's parameters at degree t: the split ones 1/t, the replicas whole.
+int64_t parameters_at(int64_t t) {
+  const int64_t split = kV * kH + kL * (3 * kH * kH + 3 * kH + kH * kH + 4 * kH * kH + 4 * kH +
+                                        4 * kH * kH);
+  const int64_t replicated = 16 * kH + kL * (4 * kH + kH + kH) + 2 * kH;  // wpe, LNs, row biases
+  return split / t + replicated;
+}
+
+TEST(TensorParallel, GptAtTp2And4EqualsOneDeviceAndMovesTheClosedFormAllReduces) {
+  testing::TempDir dir;
+  run_ok(tp_args(dir / "single") + " --strategy single");
+  const auto one = summary_of(dir / "single");
+  EXPECT_EQ(one["ranks"][0]["param_bytes"].get<int64_t>(), parameters_at(1) * 8);
+  for (int t : {2, 4}) {
+    SCOPED_TRACE("tp " + std::to_string(t));
+    const std::string run = dir / ("tp" + std::to_string(t));
+    run_ok(tp_args(run) + " --strategy tensor --nproc " + std::to_string(t));
+    EXPECT_LT(max_difference(dir / "single", run), 1e-10);
+    const auto s = summary_of(run);
+    EXPECT_NEAR(s["final_loss"].get<double>(), one["final_loss"].get<double>(), 1e-10);
+    EXPECT_NEAR(s["language_model"]["validation_loss"].get<double>(),
+                one["language_model"]["validation_loss"].get<double>(), 1e-10);
+    EXPECT_EQ(s["test_accuracy"], one["test_accuracy"]);
+    // Each rank holds 1/t of the split layers and all of the replicated ones; SGD's momentum
+    // and the gradients alike.
+    for (const auto& r : s["ranks"]) {
+      EXPECT_EQ(r["param_bytes"].get<int64_t>(), parameters_at(t) * 8);
+      EXPECT_EQ(r["grad_bytes"].get<int64_t>(), parameters_at(t) * 8);
+      EXPECT_EQ(r["optimizer_state_bytes"].get<int64_t>(), parameters_at(t) * 8);
+    }
+    // Forward: the embedding's sum, one per attention and per MLP (b x s x h each), and the
+    // cross-entropy's max, sum of exponentials and target logit (b x s each). Backward: one per
+    // attention and per MLP, and the LM head's input (b x s x h each).
+    const auto& step = s["strategy_details"]["tensor_parallel"]["last_step"];
+    EXPECT_EQ(s["strategy_details"]["tensor_parallel"]["degree"], t);
+    const int64_t bsh = kB * kS * kH, bs = kB * kS;
+    EXPECT_EQ(step["forward_all_reduces"], 1 + 2 * kL + 3);
+    EXPECT_EQ(step["forward_elements"], (1 + 2 * kL) * bsh + 3 * bs);
+    EXPECT_EQ(step["backward_all_reduces"], 2 * kL + 1);
+    EXPECT_EQ(step["backward_elements"], (2 * kL + 1) * bsh);
+    EXPECT_EQ(step["bytes"], ((1 + 2 * kL) * bsh + 3 * bs + (2 * kL + 1) * bsh) * 8);
+    EXPECT_GT(step["seconds"].get<double>(), 0);
+    EXPECT_DOUBLE_EQ(s["comm_s"].get<double>() > 0 ? 1.0 : 0.0, 1.0);
+  }
+}
+
+TEST(TensorParallel, ResumesFromItsOneDeviceCheckpointAsOneDevice) {
+  testing::TempDir dir;
+  run_ok(tp_args(dir / "single") + " --strategy single");
+  // Killed after step 2 with a checkpoint of step 2 gathered from both ranks' shards.
+  const auto r = testing::run_command("PARALLAX_FAULT_KILL=1:2 " + tp_args(dir / "resumed") +
+                                      " --strategy tensor --tp 2 --checkpoint-every 1");
+  ASSERT_NE(r.exit_code, 0) << r.output;
+  ASSERT_NE(r.output.find("rank 1 kills itself after step 2"), std::string::npos) << r.output;
+  // The checkpoint is one device's: a single-device model loads it as it is.
+  EXPECT_EQ(testing::parameters_of(dir / "resumed")[0].size(0), kV);
+  run_ok(checked_parallax() + " train --resume " + (dir / "resumed"));
+  EXPECT_LT(max_difference(dir / "single", dir / "resumed"), 1e-10);
+}
+
+TEST(TensorParallel, RefusesWhatItCannotSplitInOneLineBeforeAnyRankStarts) {
+  testing::TempDir dir;
+  struct Case {
+    std::string args, says;
+  };
+  const std::string gpt = std::string(PARALLAX_BINARY) +
+                          " train --model gpt-mini --layers 1 --width 32 --context 16 "
+                          "--dataset synthetic-text --synthetic-train 32 --synthetic-test 8 "
+                          "--batch-size 8 --steps 1 --out " + (dir / "x");
+  for (const Case& c : {
+           Case{gpt + " --heads 2 --vocab 64 --strategy tensor --nproc 4",
+                "--tp 4: 2 attention heads do not split over 4 ranks"},
+           Case{gpt + " --heads 2 --strategy tensor --tp 2",
+                "--tp 2: the vocabulary of 65 tokens does not split over 2 ranks; give --vocab"},
+           Case{gpt + " --heads 2 --vocab 64 --strategy ddp --nproc 2 --tp 2",
+                "--tp 2: splits layers over ranks: needs --strategy tensor"},
+           Case{gpt + " --heads 2 --vocab 64 --strategy tensor --tp 2 --nproc 4",
+                "--tp 2 splits over 2 ranks, but the world has 4"},
+           Case{gpt + " --heads 2 --vocab 64 --strategy tensor --tp 2 --dropout 0.1",
+                "--dropout"},
+           Case{std::string(PARALLAX_BINARY) +
+                    " train --model resnet20 --dataset synthetic --strategy tensor --nproc 2 "
+                    "--steps 1 --out " + (dir / "y"),
+                "--strategy tensor: resnet20 has no layers tensor parallelism splits"},
+       }) {
+    SCOPED_TRACE(c.args);
+    const auto r = testing::run_command(c.args);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find(c.says), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("[rank"), std::string::npos) << "a rank started:\n" << r.output;
+  }
+}
+
+}  // namespace
+}  // namespace parallax
