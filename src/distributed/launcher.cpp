@@ -329,7 +329,9 @@ int launch_exit_code(const RankWatch& watch, int first_global,
   const int global = first_global + std::max(watch.first_failed, 0);
   std::vector<const RankFlightChannel*> channels;
   for (const auto& r : watch.ranks) channels.push_back(&r.flight);
-  const std::string cause = watch.first_failed >= 0 ? flight_cause_line(channels) : "";
+  const FlightCause flight = watch.first_failed >= 0 ? flight_cause_of(channels) : FlightCause{};
+  const std::string records = " (flight records: " + flight.folder + "/)";
+  const std::string& cause = flight.cause;
   // An interrupt that ended a rank before training began comes first: a rank that then failed
   // did so waiting for it.
   const auto interrupted = std::find_if(watch.ranks.begin(), watch.ranks.end(), ended_by_interrupt);
@@ -342,7 +344,7 @@ int launch_exit_code(const RankWatch& watch, int first_global,
                  "parallax: error: rank %d stopped answering (no heartbeat for %.0f s: stopped, "
                  "or frozen); stopped every rank%s\n",
                  global, std::chrono::duration<double>(silent_after).count(),
-                 cause.empty() ? "" : ("; " + cause).c_str());
+                 cause.empty() ? "" : ("; " + cause + records).c_str());
     return 1;
   }
   if (watch.first_failed < 0) {
@@ -359,8 +361,8 @@ int launch_exit_code(const RankWatch& watch, int first_global,
   }
   if (!cause.empty()) {
     std::fprintf(stderr, "parallax: error: %s; rank %d failed first (exit code %d), and the "
-                 "others were stopped\n", cause.c_str(), global,
-                 watch.ranks[watch.first_failed].code);
+                 "others were stopped%s\n", cause.c_str(), global,
+                 watch.ranks[watch.first_failed].code, records.c_str());
   } else {
     std::fprintf(stderr, "parallax: error: rank %d failed first (exit code %d); stopped the "
                  "others\n", global, watch.ranks[watch.first_failed].code);

@@ -52,13 +52,10 @@ bool RankFlightChannel::request_record() {
   return requested_;
 }
 
-std::string flight_cause_line(const std::vector<const RankFlightChannel*>& channels) {
-  for (const auto* c : channels) {
-    if (c->folder().empty()) continue;
-    const std::string cause = flight_cause(read_flight_records(c->folder()));
-    return cause.empty() ? "" : cause + " (flight records: " + c->folder() + "/)";
-  }
-  return "";
+FlightCause flight_cause_of(const std::vector<const RankFlightChannel*>& channels) {
+  for (const auto* c : channels)
+    if (!c->folder().empty()) return {flight_cause(read_flight_records(c->folder())), c->folder()};
+  return {};
 }
 
 }  // namespace parallax

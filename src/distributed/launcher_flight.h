@@ -30,8 +30,11 @@ class RankFlightChannel {
   bool in_folder_ = false, requested_ = false, answered_ = false;
 };
 
-// The cause the records in the first folder any rank named say, with " (flight records: DIR/)"
-// appended; "" when there are none, or they name no cause.
-std::string flight_cause_line(const std::vector<const RankFlightChannel*>& channels);
+// The cause the records in the first folder any rank named say ("" when there are none, or they
+// name no cause), and that folder.
+struct FlightCause {
+  std::string cause, folder;
+};
+FlightCause flight_cause_of(const std::vector<const RankFlightChannel*>& channels);
 
 }  // namespace parallax
