@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "distributed/issuing.h"
+#include "distributed/recorded_issue.h"
 
 #if PARALLAX_HAVE_CUDA
 #include <c10/cuda/CUDAGuard.h>
@@ -37,41 +38,41 @@ torch::Device host_side_device(const compat::Group& group, const torch::Device& 
 
 compat::Work all_reduce_sum(const compat::Group& group, std::vector<torch::Tensor>& tensors,
                             const char* purpose) {
-  const Issuing issuing(purpose);
-  return group->allreduce(tensors);
+  return issue_recorded(flight_call(group, FlightOp::kAllReduceSum, purpose, tensors), group,
+                        [&] { return group->allreduce(tensors); });
 }
 
 compat::Work all_reduce_max(const compat::Group& group, std::vector<torch::Tensor>& tensors,
                             const char* purpose) {
-  const Issuing issuing(purpose);
   c10d::AllreduceOptions opts;
   opts.reduceOp = c10d::ReduceOp::MAX;
-  return group->allreduce(tensors, opts);
+  return issue_recorded(flight_call(group, FlightOp::kAllReduceMax, purpose, tensors), group,
+                        [&] { return group->allreduce(tensors, opts); });
 }
 
 compat::Work broadcast(const compat::Group& group, std::vector<torch::Tensor>& tensors, int root,
                        const char* purpose) {
-  const Issuing issuing(purpose);
   c10d::BroadcastOptions opts;
   opts.rootRank = root;
-  return group->broadcast(tensors, opts);
+  return issue_recorded(flight_call(group, FlightOp::kBroadcast, purpose, tensors, root), group,
+                        [&] { return group->broadcast(tensors, opts); });
 }
 
 compat::Work send(const compat::Group& group, std::vector<torch::Tensor>& tensors, int peer,
                   int tag, const char* purpose) {
-  const Issuing issuing(purpose);
-  return group->send(tensors, peer, tag);
+  return issue_recorded(flight_call(group, FlightOp::kSend, purpose, tensors, peer), group,
+                        [&] { return group->send(tensors, peer, tag); });
 }
 
 compat::Work recv(const compat::Group& group, std::vector<torch::Tensor>& tensors, int peer,
                   int tag, const char* purpose) {
-  const Issuing issuing(purpose);
-  return group->recv(tensors, peer, tag);
+  return issue_recorded(flight_call(group, FlightOp::kRecv, purpose, tensors, peer), group,
+                        [&] { return group->recv(tensors, peer, tag); });
 }
 
 void barrier(const compat::Group& group, const char* purpose) {
-  const Issuing issuing(purpose);
-  group->barrier()->wait();
+  issue_recorded_and_wait(flight_call(group, FlightOp::kBarrier, purpose, {}),
+                          [&] { group->barrier()->wait(); });
 }
 
 #if PARALLAX_HAVE_CUDA

@@ -8,6 +8,7 @@
 #include "config/config_json.h"
 #include "config/user_error.h"
 #include "distributed/device.h"
+#include "distributed/flight_recorder.h"
 #include "distributed/process_group.h"
 #include "distributed/rendezvous_store.h"
 
@@ -115,13 +116,17 @@ DistContext make_dist_context(const Config& cfg, const std::optional<RankEnv>& e
   const GroupSpec spec{cfg.backend, ctx.device, env->master_addr, env->master_port, timeout};
   ctx.world_pg = make_process_group(
       spec, c10::make_intrusive<c10d::PrefixStore>("world", ctx.store), ctx.rank, ctx.world);
+  // The flight recorder names each group as every rank of it does: by its store prefix.
+  flight_recorder().name_group(ctx.world_pg.get(), "world");
   // Subgroups: each rank makes only the two it belongs to; the store prefix names the group.
   auto subgroup = [&](const std::string& name, int size, int rank_in_group,
                       bool may_be_world = true) -> compat::Group {
     if (size == 1) return {};
     if (size == ctx.world && may_be_world) return ctx.world_pg;
-    return make_process_group(spec, c10::make_intrusive<c10d::PrefixStore>(name, ctx.store),
-                              rank_in_group, size);
+    auto group = make_process_group(spec, c10::make_intrusive<c10d::PrefixStore>(name, ctx.store),
+                                    rank_in_group, size);
+    flight_recorder().name_group(group.get(), name);
+    return group;
   };
   const std::string pipeline = std::to_string(ctx.dp_rank);
   const std::string tp_part = ctx.tp_size > 1 ? "." + std::to_string(ctx.tp_rank) : "";

@@ -6,6 +6,7 @@
 
 #include "distributed/collectives.h"
 #include "distributed/issuing.h"
+#include "distributed/recorded_issue.h"
 
 #include <algorithm>
 #include <atomic>
@@ -49,9 +50,10 @@ void PendingReduceScatter::finish() {
   if (mine.defined() && !out.is_same(mine)) out.copy_(mine);
 }
 
-PendingReduceScatter reduce_scatter_sum(const compat::Group& group, const torch::Tensor& flat,
-                                        const torch::Tensor& out, int world) {
-  const Issuing issuing("gradient reduce-scatter");
+namespace {
+
+PendingReduceScatter issue_reduce_scatter(const compat::Group& group, const torch::Tensor& flat,
+                                          const torch::Tensor& out, int world) {
   PendingReduceScatter p;
   p.out = out;
   if (runs_on_device_streams(group)) {
@@ -77,9 +79,8 @@ PendingReduceScatter reduce_scatter_sum(const compat::Group& group, const torch:
   return p;
 }
 
-compat::Work all_gather_in_place(const compat::Group& group, const torch::Tensor& flat, int rank,
-                                 int world) {
-  const Issuing issuing("parameter all-gather");
+compat::Work issue_all_gather(const compat::Group& group, const torch::Tensor& flat, int rank,
+                              int world) {
   const int64_t chunk = flat.numel() / world;
   auto mine = flat.narrow(0, rank * chunk, chunk);
   if (runs_on_device_streams(group)) {
@@ -96,14 +97,33 @@ compat::Work all_gather_in_place(const compat::Group& group, const torch::Tensor
   return c10::make_intrusive<WorkGroup>(std::move(parts));
 }
 
+}  // namespace
+
+PendingReduceScatter reduce_scatter_sum(const compat::Group& group, const torch::Tensor& flat,
+                                        const torch::Tensor& out, int world) {
+  PendingReduceScatter p;
+  p.work = issue_recorded(
+      flight_call(group, FlightOp::kReduceScatter, "gradient reduce-scatter", {flat}), group, [&] {
+        p = issue_reduce_scatter(group, flat, out, world);
+        return p.work;
+      });
+  return p;
+}
+
+compat::Work all_gather_in_place(const compat::Group& group, const torch::Tensor& flat, int rank,
+                                 int world) {
+  return issue_recorded(flight_call(group, FlightOp::kAllGather, "parameter all-gather", {flat}),
+                        group, [&] { return issue_all_gather(group, flat, rank, world); });
+}
+
 std::vector<torch::Tensor> all_gather_rows(const compat::Group& group, int world,
                                            const torch::Tensor& row, const torch::Device& device) {
   if (world == 1) return {row.cpu()};
-  const Issuing issuing("per-rank rows");
   std::vector<torch::Tensor> in{row.to(collective_device(device))};
   std::vector<std::vector<torch::Tensor>> out(1);
   for (int r = 0; r < world; ++r) out[0].push_back(torch::empty_like(in[0]));
-  group->allgather(out, in)->wait();
+  issue_recorded_and_wait(flight_call(group, FlightOp::kAllGather, "per-rank rows", in),
+                          [&] { group->allgather(out, in)->wait(); });
   std::vector<torch::Tensor> rows;
   for (const auto& t : out[0]) rows.push_back(t.cpu());
   return rows;
@@ -111,7 +131,6 @@ std::vector<torch::Tensor> all_gather_rows(const compat::Group& group, int world
 
 void broadcast_coalesced(const compat::Group& group, const std::vector<torch::Tensor>& tensors,
                          int root, const char* purpose) {
-  const Issuing issuing(purpose);
   std::map<c10::ScalarType, std::vector<torch::Tensor>> by_type;
   for (const auto& t : tensors) by_type[t.scalar_type()].push_back(t);
   for (auto& [type, same] : by_type) {
@@ -120,7 +139,8 @@ void broadcast_coalesced(const compat::Group& group, const std::vector<torch::Te
     std::vector<torch::Tensor> flat{torch::cat(parts)};
     c10d::BroadcastOptions opts;
     opts.rootRank = root;
-    group->broadcast(flat, opts)->wait();
+    issue_recorded_and_wait(flight_call(group, FlightOp::kBroadcast, purpose, flat, root),
+                            [&] { group->broadcast(flat, opts)->wait(); });
     if (group->getRank() == root) continue;
     torch::NoGradGuard no_grad;
     int64_t offset = 0;

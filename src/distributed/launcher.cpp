@@ -28,6 +28,8 @@
 #include "config/exit_codes.h"
 #include "config/user_error.h"
 #include "distributed/heartbeat.h"
+#include "distributed/launcher_flight.h"
+#include "distributed/private_store_dir.h"
 #include "distributed/rendezvous_store.h"
 #include "distributed/signal_scope.h"
 
@@ -77,6 +79,7 @@ struct Rank {
   pid_t pid = -1;
   int out = -1, err = -1;  // read ends of the child's stdout and stderr
   int beat = -1;           // read end of its heartbeat pipe
+  RankFlightChannel flight;  // what it says on that pipe; its flight-record request pipe
   std::chrono::steady_clock::time_point last_beat;
   std::string out_tail, err_tail;  // bytes after the last newline
   bool running = true;
@@ -100,20 +103,21 @@ void forward_lines(int rank, std::string& tail, const char* data, size_t n, std:
   std::fflush(to);
 }
 
-pid_t spawn(const LaunchSpec& spec, int local, int out_fd, int err_fd, int beat_fd, int world,
-            const std::string& store_file) {
+pid_t spawn(const LaunchSpec& spec, int local, int out_fd, int err_fd, int beat_fd,
+            int request_fd, int world, const std::string& store_file) {
   const pid_t pid = ::fork();
   if (pid != 0) return pid;
   // Child: ends with its parent (no orphans if the launcher is killed), own output pipes.
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   ::dup2(out_fd, STDOUT_FILENO);
   ::dup2(err_fd, STDERR_FILENO);
-  // dup2 clears close-on-exec, so the rank inherits it (unless the pipe already is that fd).
-  if (beat_fd == kHeartbeatFd)
-    ::fcntl(beat_fd, F_SETFD, 0);
-  else
-    ::dup2(beat_fd, kHeartbeatFd);
+  // dup2 clears close-on-exec, so the rank inherits them; first out of the way of both numbers.
+  beat_fd = ::fcntl(beat_fd, F_DUPFD_CLOEXEC, kFlightRequestFd + 1);
+  request_fd = ::fcntl(request_fd, F_DUPFD_CLOEXEC, kFlightRequestFd + 1);
+  ::dup2(beat_fd, kHeartbeatFd);
+  ::dup2(request_fd, kFlightRequestFd);
   ::setenv(kHeartbeatEnv, std::to_string(kHeartbeatFd).c_str(), 1);
+  ::setenv(kFlightRequestEnv, std::to_string(kFlightRequestFd).c_str(), 1);
   ::setpgid(0, 0);  // a terminal's Ctrl-C reaches the launcher alone, which forwards it once
   ::setenv("RANK", std::to_string(spec.node_rank * spec.nproc + local).c_str(), 1);
   ::setenv("WORLD_SIZE", std::to_string(world).c_str(), 1);
@@ -131,25 +135,6 @@ pid_t spawn(const LaunchSpec& spec, int local, int out_fd, int err_fd, int beat_
   ::_exit(127);
 }
 
-// A mkdtemp folder (mode 0700) holding the FileStore's file; removed with everything in it.
-struct PrivateStoreDir {
-  explicit PrivateStoreDir(bool make) {
-    if (!make) return;
-    const char* tmp = std::getenv("TMPDIR");
-    std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/parallax-store-XXXXXX";
-    if (!::mkdtemp(pattern.data()))
-      throw UserError("cannot create a folder under " + pattern + " for the rendezvous (" +
-                      std::strerror(errno) + "); set TMPDIR to a writable folder");
-    dir = pattern;
-    file = dir + "/store";
-  }
-  ~PrivateStoreDir() {
-    std::error_code ec;
-    if (!dir.empty()) std::filesystem::remove_all(dir, ec);
-  }
-  std::string dir, file;
-};
-
 using LauncherClock = std::chrono::steady_clock;
 
 // Silent for half the collective timeout: named before the ranks waiting for it time out.
@@ -165,14 +150,17 @@ std::vector<Rank> start_local_ranks(const LaunchSpec& spec, int world,
                                     LauncherClock::duration silent_after) {
   std::vector<Rank> ranks(spec.nproc);
   for (int i = 0; i < spec.nproc; ++i) {
-    int out[2], err[2], beat[2];
+    int out[2], err[2], beat[2], request[2];
     if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 ||
-        ::pipe2(beat, O_CLOEXEC) != 0)
+        ::pipe2(beat, O_CLOEXEC) != 0 || ::pipe2(request, O_CLOEXEC) != 0)
       throw std::runtime_error("pipe failed");
-    ranks[i].pid = spawn(spec, i, out[1], err[1], beat[1], world, store_file);
+    ::fcntl(request[1], F_SETFL, O_NONBLOCK);  // a rank that reads no more never blocks us
+    ranks[i].pid = spawn(spec, i, out[1], err[1], beat[1], request[0], world, store_file);
     ::close(out[1]);
     ::close(err[1]);
     ::close(beat[1]);
+    ::close(request[0]);
+    ranks[i].flight = RankFlightChannel(request[1]);
     ranks[i].out = out[0];
     ranks[i].err = err[0];
     ranks[i].beat = beat[0];
@@ -189,10 +177,31 @@ struct RankWatch {
   std::vector<Rank> ranks;
   int first_failed = -1, running = 0, silent = -1;
   bool interrupted = false;
+  std::optional<LauncherClock::time_point> stop_at;  // set while the ranks write their records
 
   void stop_all(int sig) {
     for (auto& r : ranks)
       if (r.running) ::kill(r.pid, sig);
+  }
+  // A rank failed or went silent: the others are likely waiting for it in a collective. Each
+  // that can is asked for its flight record first (the heartbeat's thread writes it, in
+  // milliseconds); then all are killed at once (a SIGTERM would only ask them to stop after a
+  // step they cannot finish).
+  void stop_after_flight_records() {
+    bool asked = false;
+    for (int i = 0; i < static_cast<int>(ranks.size()); ++i)
+      if (ranks[i].running && i != silent) asked |= ranks[i].flight.request_record();
+    stop_at = LauncherClock::now() + std::chrono::seconds(asked ? 3 : 0);
+    kill_when_recorded();
+  }
+  void kill_when_recorded() {
+    if (!stop_at) return;
+    const bool all = std::all_of(ranks.begin(), ranks.end(), [](const Rank& r) {
+      return !r.running || !r.flight.requested() || r.flight.answered();
+    });
+    if (!all && LauncherClock::now() < *stop_at) return;
+    stop_at.reset();
+    stop_all(SIGKILL);
   }
   bool output_open() const {
     return std::any_of(ranks.begin(), ranks.end(),
@@ -236,7 +245,8 @@ void check_heartbeats(RankWatch& watch, LauncherClock::duration silent_after) {
     char beats[64];
     pollfd p{r.beat, POLLIN, 0};
     if (::poll(&p, 1, 0) > 0) {
-      if (::read(r.beat, beats, sizeof(beats)) > 0) {
+      if (const ssize_t n = ::read(r.beat, beats, sizeof(beats)); n > 0) {
+        r.flight.take(beats, static_cast<size_t>(n));
         r.last_beat = now;
       } else {
         ::close(r.beat);  // the rank ended (or closed it): its exit status tells the rest
@@ -248,7 +258,7 @@ void check_heartbeats(RankWatch& watch, LauncherClock::duration silent_after) {
       watch.silent = i;
       watch.first_failed = i;
       // A stopped process takes no SIGTERM; the others are waiting for it in a collective.
-      watch.stop_all(SIGKILL);
+      watch.stop_after_flight_records();
     }
   }
 }
@@ -277,9 +287,7 @@ void reap_exited_ranks(RankWatch& watch) {
         r.code == kInterruptedExit || r.code == kDivergedExit || ended_by_interrupt(r);
     if (r.code != 0 && watch.first_failed < 0 && !expected) {
       watch.first_failed = i;
-      // At once: the others are likely waiting for the failed one in a collective, and a
-      // SIGTERM would only ask them to stop after a step they cannot finish.
-      watch.stop_all(SIGKILL);
+      watch.stop_after_flight_records();
     }
   }
 }
@@ -319,6 +327,11 @@ void close_heartbeat_pipes(const std::vector<Rank>& ranks) {
 int launch_exit_code(const RankWatch& watch, int first_global,
                      LauncherClock::duration silent_after, bool quiet_interrupt) {
   const int global = first_global + std::max(watch.first_failed, 0);
+  std::vector<const RankFlightChannel*> channels;
+  for (const auto& r : watch.ranks) channels.push_back(&r.flight);
+  const FlightCause flight = watch.first_failed >= 0 ? flight_cause_of(channels) : FlightCause{};
+  const std::string records = " (flight records: " + flight.folder + "/)";
+  const std::string& cause = flight.cause;
   // An interrupt that ended a rank before training began comes first: a rank that then failed
   // did so waiting for it.
   const auto interrupted = std::find_if(watch.ranks.begin(), watch.ranks.end(), ended_by_interrupt);
@@ -329,8 +342,9 @@ int launch_exit_code(const RankWatch& watch, int first_global,
   if (watch.silent >= 0) {
     std::fprintf(stderr,
                  "parallax: error: rank %d stopped answering (no heartbeat for %.0f s: stopped, "
-                 "or frozen); stopped every rank\n",
-                 global, std::chrono::duration<double>(silent_after).count());
+                 "or frozen); stopped every rank%s\n",
+                 global, std::chrono::duration<double>(silent_after).count(),
+                 cause.empty() ? "" : ("; " + cause + records).c_str());
     return 1;
   }
   if (watch.first_failed < 0) {
@@ -345,8 +359,14 @@ int launch_exit_code(const RankWatch& watch, int first_global,
 
     return 0;  // finished, even if a signal came too late to stop it
   }
-  std::fprintf(stderr, "parallax: error: rank %d failed first (exit code %d); stopped the others\n",
-               global, watch.ranks[watch.first_failed].code);
+  if (!cause.empty()) {
+    std::fprintf(stderr, "parallax: error: %s; rank %d failed first (exit code %d), and the "
+                 "others were stopped%s\n", cause.c_str(), global,
+                 watch.ranks[watch.first_failed].code, records.c_str());
+  } else {
+    std::fprintf(stderr, "parallax: error: rank %d failed first (exit code %d); stopped the "
+                 "others\n", global, watch.ranks[watch.first_failed].code);
+  }
   return watch.ranks[watch.first_failed].code;
 }
 
@@ -388,6 +408,7 @@ int launch_ranks(const LaunchSpec& input, bool* interrupted) {
     forward_signals(watch);
     check_heartbeats(watch, silent_after);
     reap_exited_ranks(watch);
+    watch.kill_when_recorded();
     forward_rank_output(watch.ranks, first_global);
   }
   close_heartbeat_pipes(watch.ranks);

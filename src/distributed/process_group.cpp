@@ -12,6 +12,8 @@
 
 #include "config/user_error.h"
 #include "distributed/checked_group.h"
+
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #if PARALLAX_HAVE_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif

@@ -14,6 +14,7 @@
 #include "distributed/cpu_cores.h"
 #include "distributed/device.h"
 #include "distributed/dist_context.h"
+#include "distributed/flight_recorder.h"
 #include "distributed/heartbeat.h"
 #include "distributed/interrupt.h"
 #include "distributed/launcher.h"
@@ -29,6 +30,7 @@
 #include "train/planted_delay.h"
 #include "train/run_dir.h"
 #include "train/run_outputs.h"
+#include "train/run_stop.h"
 #include "train/stage_checks.h"
 #include "train/tensor_parallel_checks.h"
 #include "train/state_dict_file.h"
@@ -121,7 +123,18 @@ int train_main(const Config& given, int argc, char** argv) {
   if (env || asked == 1) {
     start_heartbeat_from_env();  // the launcher's way to tell a silent rank from a waiting one
     install_interrupt_handlers();
-    run_training(cfg);
+    try {
+      run_training(cfg);
+    } catch (const std::exception& e) {
+      // A rank that fails (a collective's timeout among the causes) leaves its flight record
+      // for the launcher to compare with the others' (none where the run folder was not yet
+      // known, or the run has one rank). Interrupts and divergence stop every rank together.
+      if (!dynamic_cast<const Interrupted*>(&e) && !dynamic_cast<const Diverged*>(&e)) {
+        const std::string what = e.what();
+        dump_flight_record("this rank failed: " + what.substr(0, what.find('\n')));
+      }
+      throw;
+    }
     return 0;
   }
   // The data's size, where it is known without reading it, before any rank starts (a suite
@@ -324,6 +337,7 @@ std::string run_training(const Config& cfg, bool verbose,
   check_batch_split(cfg, ctx.dp_size);  // again here for worlds that a launcher of others made
   const bool restarted = env && env->restart_count > 0;
   const RunFolder folder = open_run_folder(cfg, ctx, restarted);
+  if (ctx.world > 1) announce_flight_folder(folder.dir + "/flight", ctx.rank, ctx.world);
   const std::string& run_dir = folder.dir;
   const bool resuming = !cfg.resume.empty() || folder.resume_restart;
   const std::string resume_from = folder.resume_restart ? run_dir : cfg.resume;
