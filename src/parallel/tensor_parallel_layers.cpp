@@ -3,6 +3,9 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <limits>
+
 #include "parallel/vocab_parallel.h"
 
 namespace parallax {
@@ -13,15 +16,17 @@ TensorParallelLayers::TensorParallelLayers(compat::Group group, int rank, int wo
   tp_.world = world;
 }
 
-void TensorParallelLayers::shard(torch::Tensor& param, int64_t dim, int64_t groups) {
+void TensorParallelLayers::shard(torch::Tensor& param, int64_t dim, int64_t groups,
+                                 int64_t padding) {
   if (!param.defined()) return;
   Shard s;
   s.dim = dim;
   s.groups = groups;
+  s.padding = padding;
   s.whole_sizes = param.sizes().vec();
   // The same parameter (its TensorImpl: the optimizer's key, the tied head's handle) now holds
   // this rank's share only; the whole copy is freed.
-  param.set_data(grouped_shard_of(param, dim, groups, tp_.rank, tp_.world));
+  param.set_data(shard_of_whole(param, s, tp_.rank, tp_.world));
   s.param = param;
   shards_.push_back(std::move(s));
 }
@@ -36,7 +41,14 @@ void TensorParallelLayers::shard_input_features(torch::nn::Linear& layer) {
 }
 
 void TensorParallelLayers::shard_vocabulary(torch::Tensor& weight) {
-  shard(weight, 0, 1);
+  const int64_t vocab = weight.size(0), t = tp_.world;
+  const int64_t padded = (vocab + t - 1) / t * t, columns = padded / t;
+  shard(weight, 0, 1, padded - vocab);
+  // Which of this rank's columns stand for no token: the logits there are minus infinity.
+  const int64_t valid = std::clamp<int64_t>(vocab - columns * tp_.rank, 0, columns);
+  if (valid < columns)
+    padded_columns_ =
+        torch::arange(columns, torch::TensorOptions().device(weight.device())).ge(valid);
 }
 
 torch::Tensor TensorParallelLayers::column(const torch::Tensor& x,
@@ -56,7 +68,20 @@ torch::Tensor TensorParallelLayers::embed(const torch::Tensor& tokens,
 
 torch::Tensor TensorParallelLayers::vocab_logits(const torch::Tensor& x,
                                                  const torch::Tensor& weight) {
-  return at::linear(tp_enter(x, tp_, "tp lm head input"), weight);
+  const auto logits = at::linear(tp_enter(x, tp_, "tp lm head input"), weight);
+  if (!padded_columns_.defined()) return logits;
+  if (padded_columns_.device() != logits.device()) padded_columns_ = padded_columns_.to(logits.device());
+  return logits.masked_fill(padded_columns_, -std::numeric_limits<double>::infinity());
+}
+
+torch::Tensor shard_of_whole(const torch::Tensor& whole, const TensorParallelLayers::Shard& s,
+                             int rank, int world) {
+  const auto padded =
+      s.padding == 0
+          ? whole
+          : torch::cat({whole.detach(),
+                        torch::zeros({s.padding, whole.size(1)}, whole.options())});
+  return grouped_shard_of(padded, s.dim, s.groups, rank, world);
 }
 
 }  // namespace parallax

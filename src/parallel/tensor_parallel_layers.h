@@ -26,20 +26,28 @@ class TensorParallelLayers : public SplitLayers {
   torch::Tensor embed(const torch::Tensor& tokens, const torch::Tensor& weight) override;
   torch::Tensor vocab_logits(const torch::Tensor& x, const torch::Tensor& weight) override;
 
-  // A parameter this rank holds a share of: along `dim`, 1/T of each of `groups` parts.
+  // A parameter this rank holds a share of: along `dim`, 1/T of each of `groups` parts of the
+  // whole, which is first padded with `padding` zero rows along dim 0 (a vocabulary that does not
+  // split evenly, as Megatron pads it: the padded rows are never looked up, and their logits are
+  // masked out of the loss, so they stay zero and change no result).
   struct Shard {
     torch::Tensor param;
-    int64_t dim = 0, groups = 1;
-    std::vector<int64_t> whole_sizes;
+    int64_t dim = 0, groups = 1, padding = 0;
+    std::vector<int64_t> whole_sizes;  // unpadded
   };
   const std::vector<Shard>& shards() const { return shards_; }
   TpContext& context() { return tp_; }
 
  private:
-  void shard(torch::Tensor& param, int64_t dim, int64_t groups);
+  void shard(torch::Tensor& param, int64_t dim, int64_t groups, int64_t padding = 0);
 
   TpContext tp_;
+  torch::Tensor padded_columns_;  // this rank's vocabulary columns that are padding (bool)
   std::vector<Shard> shards_;
 };
+
+// Rank `rank`'s share of `whole` (unpadded, as one device holds it) as `s` splits it.
+torch::Tensor shard_of_whole(const torch::Tensor& whole, const TensorParallelLayers::Shard& s,
+                             int rank, int world);
 
 }  // namespace parallax

@@ -26,12 +26,7 @@ std::shared_ptr<ModelBlocks> split(std::shared_ptr<ModelBlocks> model, const Con
     throw UserError("--strategy tensor: --dropout " + std::to_string(cfg.dropout) +
                     " needs per-rank random streams in the split regions, not built yet; give "
                     "--dropout 0");
-  const int64_t vocab = model->ties().empty() ? 0 : model->ties()[0].weight().size(0);
-  if (vocab % t != 0)
-    throw UserError("--tp " + std::to_string(t) + ": the vocabulary of " + std::to_string(vocab) +
-                    " tokens does not split over " + std::to_string(t) +
-                    " ranks; give --vocab a multiple of " + std::to_string(t) +
-                    " (synthetic-text) or a --tp that divides it");
+  (void)t;
   model->split_layers(layers);
   return model;
 }
@@ -102,11 +97,13 @@ torch::Tensor TensorParallel::whole_squared_grad_norm() {
 torch::Tensor TensorParallel::gathered(const torch::Tensor& t,
                                        const TensorParallelLayers::Shard& shard) {
   auto& tp = layers_->context();
-  auto whole = torch::zeros(shard.whole_sizes, t.options());
+  auto sizes = shard.whole_sizes;
+  sizes[0] += shard.padding;
+  auto whole = torch::zeros(sizes, t.options());
   place_grouped_shard(whole, t.detach(), shard.dim, shard.groups, tp.rank, tp.world);
   std::vector<torch::Tensor> w{whole};
   all_reduce_sum(tp.group, w, "tp checkpoint gather")->wait();
-  return w[0];
+  return shard.padding == 0 ? w[0] : w[0].narrow(0, 0, shard.whole_sizes[0]).clone();
 }
 
 void TensorParallel::save(torch::serialize::OutputArchive& archive) {
@@ -146,10 +143,9 @@ void TensorParallel::load(torch::serialize::InputArchive& archive) {
     s.param.set_data(torch::zeros(s.whole_sizes, s.param.options()));
   load_with(archive, *optimizer_);
   for (const auto& s : layers_->shards()) {
-    s.param.set_data(grouped_shard_of(s.param, s.dim, s.groups, tp.rank, tp.world));
+    s.param.set_data(shard_of_whole(s.param, s, tp.rank, tp.world));
     if (auto state = get_param_state(*optimizer_, s.param)) {
-      for (auto& [name, t] : state->tensors)
-        t = grouped_shard_of(t, s.dim, s.groups, tp.rank, tp.world);
+      for (auto& [name, t] : state->tensors) t = shard_of_whole(t, s, tp.rank, tp.world);
       set_param_state(*optimizer_, s.param, *state);
     }
   }

@@ -24,16 +24,6 @@ void check_tensor_parallel(const Config& cfg, const Topology& topo) {
   if (heads % topo.tp != 0)
     throw UserError(tp + ": " + std::to_string(heads) + " attention heads do not split over " +
                     std::to_string(topo.tp) + " ranks; give a --tp that divides them");
-  const int64_t vocab = cfg.dataset == "synthetic-text" ? cfg.vocab
-                        : cfg.dataset == "text"         ? 256
-                                                        : 0;
-  if (vocab > 0 && vocab % topo.tp != 0)
-    throw UserError(tp + ": the vocabulary of " + std::to_string(vocab) +
-                    " tokens does not split over " + std::to_string(topo.tp) + " ranks; give " +
-                    (cfg.dataset == "synthetic-text"
-                         ? "--vocab a multiple of " + std::to_string(topo.tp) + " or "
-                         : std::string("")) +
-                    "a --tp that divides it");
 }
 
 }  // namespace parallax

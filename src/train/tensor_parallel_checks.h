@@ -1,7 +1,6 @@
 // Tensor-parallel settings that would fail inside every rank (a model with no split layers,
-// heads or a known vocabulary that do not divide by --tp, dropout), checked once before any rank
-// starts: one UserError line. A vocabulary known only from the data (shakespeare's) is checked
-// by the ranks, as the strategy splits it.
+// attention heads that do not divide by --tp, dropout), checked once before any rank starts:
+// one UserError line. A vocabulary that does not divide is padded (parallel/tensor_parallel_layers.h).
 #pragma once
 #include "config/config.h"
 #include "distributed/dist_context.h"
