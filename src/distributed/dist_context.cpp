@@ -68,12 +68,13 @@ Topology topology_of(const Config& cfg, int world) {
     return {cfg.dp, cfg.pp};
   }
   if (cfg.strategy == "tensor") {
+    // --tp ranks split each layer; the world holds world / tp data-parallel replicas of them.
     const int tp = cfg.tp == 0 ? world : cfg.tp;
-    if (tp != world)
-      throw UserError("--tp " + std::to_string(tp) + " splits over " + std::to_string(tp) +
-                      " ranks, but the world has " + std::to_string(world) + "; give --nproc " +
-                      std::to_string(tp) + " (or leave --tp out)");
-    return {1, 1, tp};
+    if (world % tp != 0)
+      throw UserError("--tp " + std::to_string(tp) + " does not divide the world of " +
+                      std::to_string(world) + " ranks into data-parallel replicas; give --nproc " +
+                      "a multiple of " + std::to_string(tp));
+    return {world / tp, 1, tp};
   }
   return {1, 1};
 }

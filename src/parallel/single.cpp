@@ -108,6 +108,7 @@ StepStats SingleDevice::train_step(const Batch& batch) {
   scaled(loss).backward();
   probe_.backward_end();
   trace_phase("backward");
+  reduce_gradients();
   auto grad_norm_sq = whole_squared_grad_norm();
   StepStats stats;
   if (precision_.loss_scaling) {

@@ -46,6 +46,9 @@ class SingleDevice : public Strategy {
   virtual torch::Tensor loss_of(const torch::Tensor& logits, const torch::Tensor& labels);
   virtual torch::Tensor correct_of(const torch::Tensor& logits, const torch::Tensor& labels);
   virtual torch::Tensor whole_squared_grad_norm();
+  // After backward, before the norm and the update: gradients made those of the global batch
+  // (nothing to do on one device; tensor parallelism's data-parallel replicas average theirs).
+  virtual void reduce_gradients() {}
   // What backward starts from: the loss times fp16's loss scale (the loss itself otherwise).
   torch::Tensor scaled(const torch::Tensor& loss) const;
   double loss_scale() const { return precision_.loss_scaling ? scaler_.scale() : 1.0; }

@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -40,7 +41,12 @@ double elapsed(const TpTraffic& a, const TpTraffic& b) {
 TensorParallel::TensorParallel(const Config& cfg, const DistContext& ctx,
                                std::shared_ptr<ModelBlocks> model,
                                std::shared_ptr<TensorParallelLayers> layers)
-    : SingleDevice(cfg, ctx, split(std::move(model), cfg, layers)), layers_(std::move(layers)) {
+    : SingleDevice(cfg, ctx, split(std::move(model), cfg, layers)),
+      layers_(std::move(layers)),
+      world_pg_(ctx.world_pg),
+      dp_pg_(ctx.dp_pg),
+      world_(ctx.world),
+      dp_size_(ctx.dp_size) {
   for (const auto& s : layers_->shards()) sharded_.insert(s.param.unsafeGetTensorImpl());
 }
 
@@ -56,12 +62,70 @@ StepStats TensorParallel::train_step(const Batch& batch) {
   last_step_.seconds = elapsed(before, after);
   // Nothing overlaps tensor parallelism's all-reduces: the step waited for all of them.
   stats.comm_s = last_step_.seconds;
-  // A stop asked of one rank stops them all at this step.
-  auto flag = torch::tensor({stats.stop ? 1.0 : 0.0}, torch::kDouble);
-  stats.stop = HostSum(layers_->context().group, flag.to(device_), device_, "tp stop flag")
-                   .host()
-                   .item<double>() > 0;
+  // The global batch's figures: every rank of a replica holds its replica's (the same), so the
+  // sums over the world count each replica tp times. A stop asked of one rank stops them all.
+  const double t = layers_->degree();
+  const auto sums =
+      HostSum(world_pg_,
+              torch::tensor({stats.loss, static_cast<double>(stats.correct),
+                             static_cast<double>(stats.images), stats.stop ? 1.0 : 0.0},
+                            torch::kDouble)
+                  .to(device_),
+              device_, "tp step sums: loss, accuracy, samples, stop")
+          .host();
+  const double* v = sums.data_ptr<double>();
+  stats.loss = v[0] / world_;
+  stats.correct = static_cast<int64_t>(std::llround(v[1] / t));
+  stats.images = static_cast<int64_t>(std::llround(v[2] / t));
+  stats.stop = v[3] > 0;
   return stats;
+}
+
+EvalStats TensorParallel::evaluate(Loader& test) {
+  EvalStats local = SingleDevice::evaluate(test);
+  if (dp_size_ == 1) return local;
+  const double t = layers_->degree();
+  const auto sums = HostSum(world_pg_,
+                            torch::tensor({local.loss_sum, static_cast<double>(local.correct),
+                                           static_cast<double>(local.total)},
+                                          torch::kDouble)
+                                .to(device_),
+                            device_, "tp evaluation sums")
+                        .host();
+  const double* v = sums.data_ptr<double>();
+  EvalStats all;
+  all.loss_sum = v[0] / t;
+  all.correct = static_cast<int64_t>(std::llround(v[1] / t));
+  all.total = static_cast<int64_t>(std::llround(v[2] / t));
+  return all;
+}
+
+void TensorParallel::reduce_gradients() {
+  if (dp_size_ == 1) return;
+  torch::NoGradGuard no_grad;
+  const auto params = model_->parameters();
+  if (!flat_grads_.defined()) {
+    int64_t total = 0;
+    for (const auto& p : params) total += p.numel();
+    flat_grads_ = torch::empty({total}, params.front().options());
+  }
+  int64_t at = 0;
+  for (const auto& p : params) {
+    auto part = flat_grads_.narrow(0, at, p.numel());
+    if (p.grad().defined()) part.copy_(p.grad().reshape(-1));
+    else part.zero_();
+    at += p.numel();
+  }
+  std::vector<torch::Tensor> flat{flat_grads_};
+  all_reduce_sum(dp_pg_, flat, "tp replicas' gradient all-reduce")->wait();
+  flat_grads_.div_(dp_size_);
+  at = 0;
+  for (auto& p : params) {
+    const auto part = flat_grads_.narrow(0, at, p.numel()).view(p.sizes());
+    if (p.grad().defined()) p.mutable_grad().copy_(part);
+    else p.mutable_grad() = part.clone();
+    at += p.numel();
+  }
 }
 
 torch::Tensor TensorParallel::loss_of(const torch::Tensor& logits, const torch::Tensor& labels) {
@@ -155,6 +219,7 @@ nlohmann::json TensorParallel::details() const {
   const auto& t = last_step_;
   return {{"tensor_parallel",
            {{"degree", layers_->degree()},
+            {"data_parallel_replicas", dp_size_},
             {"split_parameters", layers_->shards().size()},
             {"last_step",
              {{"forward_all_reduces", t.forward_all_reduces},

@@ -1,5 +1,6 @@
 // TensorParallel (--strategy tensor): Megatron-LM's tensor parallelism over --tp ranks that all
-// see the same batch. Each rank holds its shards of the split layers (attention's heads, the
+// see the same batch, in world / tp data-parallel replicas (each its share of the batch; their
+// gradients averaged over the replicas after backward). Each rank holds its shards of the split layers (attention's heads, the
 // MLP's hidden features, the vocabulary) and replicas of the rest (LayerNorms, the row-parallel
 // biases, the position embedding), whose gradients come out equal on every rank. The loss is the
 // vocabulary-parallel cross-entropy (the logits are never gathered), the gradient norm sums the
@@ -23,6 +24,7 @@ class TensorParallel : public SingleDevice {
                  std::shared_ptr<TensorParallelLayers> layers);
 
   StepStats train_step(const Batch& batch) override;
+  EvalStats evaluate(Loader& test) override;
   void save(torch::serialize::OutputArchive& archive) override;
   void load(torch::serialize::InputArchive& archive) override;
   void checkpoint_written() override;  // back to this rank's shards
@@ -32,12 +34,16 @@ class TensorParallel : public SingleDevice {
   torch::Tensor loss_of(const torch::Tensor& logits, const torch::Tensor& labels) override;
   torch::Tensor correct_of(const torch::Tensor& logits, const torch::Tensor& labels) override;
   torch::Tensor whole_squared_grad_norm() override;
+  void reduce_gradients() override;
 
  private:
   // `t`, one shard of a tensor split as `shard` says, made whole on every rank of the group.
   torch::Tensor gathered(const torch::Tensor& t, const TensorParallelLayers::Shard& shard);
 
   std::shared_ptr<TensorParallelLayers> layers_;
+  compat::Group world_pg_, dp_pg_;
+  int world_ = 1, dp_size_ = 1;
+  torch::Tensor flat_grads_;  // the replicas' all-reduce buffer, reused step to step
   std::unordered_set<const void*> sharded_;  // the split parameters' TensorImpls
   TpTraffic last_step_;                      // what the last training step moved
   // While a checkpoint is being written: this rank's shards and their optimizer state.

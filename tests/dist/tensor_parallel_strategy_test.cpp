@@ -37,15 +37,18 @@ int64_t parameters_at(int64_t t) {
   return split / t + replicated;
 }
 
-TEST(TensorParallel, GptAtTp2And4EqualsOneDeviceAndMovesTheClosedFormAllReduces) {
+// tp 2, tp 4, and tp 2 x dp 2 (two replicas of 2 ranks, each its half of the batch).
+TEST(TensorParallel, GptAtTp2And4AndTp2xDp2EqualsOneDeviceAndMovesTheClosedFormAllReduces) {
   testing::TempDir dir;
   run_ok(tp_args(dir / "single") + " --strategy single");
   const auto one = summary_of(dir / "single");
   EXPECT_EQ(one["ranks"][0]["param_bytes"].get<int64_t>(), parameters_at(1) * 8);
-  for (int t : {2, 4}) {
-    SCOPED_TRACE("tp " + std::to_string(t));
-    const std::string run = dir / ("tp" + std::to_string(t));
-    run_ok(tp_args(run) + " --strategy tensor --nproc " + std::to_string(t));
+  for (const auto& [t, world] : {std::pair{2, 2}, std::pair{4, 4}, std::pair{2, 4}}) {
+    const int dp = world / t;
+    SCOPED_TRACE("tp " + std::to_string(t) + " x dp " + std::to_string(dp));
+    const std::string run = dir / ("tp" + std::to_string(t) + "dp" + std::to_string(dp));
+    run_ok(tp_args(run) + " --strategy tensor --tp " + std::to_string(t) + " --nproc " +
+           std::to_string(world));
     EXPECT_LT(max_difference(dir / "single", run), 1e-10);
     const auto s = summary_of(run);
     EXPECT_NEAR(s["final_loss"].get<double>(), one["final_loss"].get<double>(), 1e-10);
@@ -64,7 +67,8 @@ TEST(TensorParallel, GptAtTp2And4EqualsOneDeviceAndMovesTheClosedFormAllReduces)
     // attention and per MLP, and the LM head's input (b x s x h each).
     const auto& step = s["strategy_details"]["tensor_parallel"]["last_step"];
     EXPECT_EQ(s["strategy_details"]["tensor_parallel"]["degree"], t);
-    const int64_t bsh = kB * kS * kH, bs = kB * kS;
+    EXPECT_EQ(s["strategy_details"]["tensor_parallel"]["data_parallel_replicas"], dp);
+    const int64_t bsh = kB / dp * kS * kH, bs = kB / dp * kS;  // a replica's batch
     EXPECT_EQ(step["forward_all_reduces"], 1 + 2 * kL + 3);
     EXPECT_EQ(step["forward_elements"], (1 + 2 * kL) * bsh + 3 * bs);
     EXPECT_EQ(step["backward_all_reduces"], 2 * kL + 1);
@@ -118,8 +122,8 @@ TEST(TensorParallel, RefusesWhatItCannotSplitInOneLineBeforeAnyRankStarts) {
                 "--tp 4: 2 attention heads do not split over 4 ranks"},
            Case{gpt + " --heads 2 --vocab 64 --strategy ddp --nproc 2 --tp 2",
                 "--tp 2: splits layers over ranks: needs --strategy tensor"},
-           Case{gpt + " --heads 2 --vocab 64 --strategy tensor --tp 2 --nproc 4",
-                "--tp 2 splits over 2 ranks, but the world has 4"},
+           Case{gpt + " --heads 2 --vocab 64 --strategy tensor --tp 2 --nproc 3",
+                "--tp 2 does not divide the world of 3 ranks"},
            Case{gpt + " --heads 2 --vocab 64 --strategy tensor --tp 2 --dropout 0.1",
                 "--dropout"},
            Case{std::string(PARALLAX_BINARY) +
