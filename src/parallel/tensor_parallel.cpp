@@ -7,6 +7,7 @@
 #include "config/user_error.h"
 #include "distributed/collectives.h"
 #include "metrics/clock.h"
+#include "metrics/timeline.h"
 
 namespace parallax {
 namespace {
@@ -16,11 +17,11 @@ using torch::autograd::variable_list;
 
 // The sum of `x` over the group, in a tensor of its own (x is left as it is).
 torch::Tensor summed(const torch::Tensor& x, TpContext& tp, const char* purpose) {
+  const double start_us = tp.timeline ? tp.timeline->now_us() : 0;
   const Stopwatch watch;
   std::vector<torch::Tensor> t{x.contiguous().clone()};
   all_reduce_sum(tp.group, t, purpose)->wait();
-  tp.traffic.bytes += t[0].numel() * t[0].element_size();
-  tp.traffic.seconds += watch.seconds();
+  record_tp_all_reduce(tp, purpose, t[0], start_us, watch.seconds());
   return t[0];
 }
 
@@ -63,6 +64,16 @@ int64_t address_of(TpContext& tp) {
 }
 
 }  // namespace
+
+void record_tp_all_reduce(TpContext& tp, const char* purpose, const torch::Tensor& t,
+                          double start_us, double seconds) {
+  const int64_t bytes = t.numel() * t.element_size();
+  tp.traffic.bytes += bytes;
+  tp.traffic.seconds += seconds;
+  if (tp.timeline && !tp.timeline->full())
+    tp.timeline->collective(std::string(purpose) + " (" + std::to_string(bytes) + " B)", start_us,
+                            tp.timeline->now_us());
+}
 
 torch::Tensor tp_enter(const torch::Tensor& x, TpContext& tp, const char* purpose) {
   if (tp.world == 1) return x;

@@ -19,6 +19,8 @@
 
 namespace parallax {
 
+class Timeline;
+
 // What a tensor-parallel module moved: all-reduces and their elements, forward and backward.
 struct TpTraffic {
   int64_t forward_all_reduces = 0, forward_elements = 0;
@@ -33,7 +35,14 @@ struct TpContext {
   compat::Group group;
   int rank = 0, world = 1;
   TpTraffic traffic;
+  // Where each all-reduce goes as a span on the comm lanes, named with its bytes (null: none).
+  Timeline* timeline = nullptr;
 };
+
+// Counts an all-reduce of `t` that began `watch` ago and has just completed on the host (Gloo
+// waits for it): its bytes, its wait, and its span on the timeline.
+void record_tp_all_reduce(TpContext& tp, const char* purpose, const torch::Tensor& t,
+                          double start_us, double seconds);
 
 // f: x forward; its gradient summed over the group backward.
 torch::Tensor tp_enter(const torch::Tensor& x, TpContext& tp, const char* purpose);

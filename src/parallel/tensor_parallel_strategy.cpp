@@ -46,8 +46,10 @@ TensorParallel::TensorParallel(const Config& cfg, const DistContext& ctx,
       world_pg_(ctx.world_pg),
       dp_pg_(ctx.dp_pg),
       world_(ctx.world),
-      dp_size_(ctx.dp_size) {
+      dp_size_(ctx.dp_size),
+      on_device_streams_(ctx.tp_pg && runs_on_device_streams(ctx.tp_pg)) {
   for (const auto& s : layers_->shards()) sharded_.insert(s.param.unsafeGetTensorImpl());
+  if (trace_) layers_->context().timeline = &trace_->timeline();
 }
 
 StepStats TensorParallel::train_step(const Batch& batch) {
@@ -61,7 +63,7 @@ StepStats TensorParallel::train_step(const Batch& batch) {
   last_step_.bytes = after.bytes - before.bytes;
   last_step_.seconds = elapsed(before, after);
   // Nothing overlaps tensor parallelism's all-reduces: the step waited for all of them.
-  stats.comm_s = last_step_.seconds;
+  if (!on_device_streams_) stats.comm_s = last_step_.seconds;
   // The global batch's figures: every rank of a replica holds its replica's (the same), so the
   // sums over the world count each replica tp times. A stop asked of one rank stops them all.
   const double t = layers_->degree();
@@ -227,7 +229,9 @@ nlohmann::json TensorParallel::details() const {
               {"backward_all_reduces", t.backward_all_reduces},
               {"backward_elements", t.backward_elements},
               {"bytes", t.bytes},
-              {"seconds", t.seconds}}}}}};
+              // Gloo's all-reduces complete before the host goes on; NCCL's are only queued then
+              // (their time would need CUDA events): not reported as a wait there.
+              {"seconds", on_device_streams_ ? nlohmann::json() : nlohmann::json(t.seconds)}}}}}};
 }
 
 }  // namespace parallax

@@ -43,6 +43,7 @@ class TensorParallel : public SingleDevice {
   std::shared_ptr<TensorParallelLayers> layers_;
   compat::Group world_pg_, dp_pg_;
   int world_ = 1, dp_size_ = 1;
+  bool on_device_streams_ = false;  // NCCL: the host does not wait for the all-reduces
   torch::Tensor flat_grads_;  // the replicas' all-reduce buffer, reused step to step
   std::unordered_set<const void*> sharded_;  // the split parameters' TensorImpls
   TpTraffic last_step_;                      // what the last training step moved

@@ -6,6 +6,8 @@
 #include <torch/torch.h>
 
 #include "distributed/collectives.h"
+#include "metrics/clock.h"
+#include "metrics/timeline.h"
 
 namespace parallax {
 
@@ -33,10 +35,12 @@ torch::Tensor vocab_parallel_cross_entropy(const torch::Tensor& local_logits,
     torch::NoGradGuard no_grad;
     std::vector<torch::Tensor> t{std::get<0>(logits.max(-1)).contiguous()};
     if (tp.world > 1) {
+      const double start_us = tp.timeline ? tp.timeline->now_us() : 0;
+      const Stopwatch watch;
       all_reduce_max(tp.group, t, "tp cross-entropy max")->wait();
       ++tp.traffic.forward_all_reduces;
       tp.traffic.forward_elements += t[0].numel();
-      tp.traffic.bytes += t[0].numel() * t[0].element_size();
+      record_tp_all_reduce(tp, "tp cross-entropy max", t[0], start_us, watch.seconds());
     }
     top = t[0];
   }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "run_params.h"
+#include "trace_spans.h"
 
 namespace parallax {
 namespace {
@@ -92,6 +93,35 @@ TEST(TensorParallel, AVocabularyThatDoesNotSplitIsPaddedAndChangesNothing) {
   EXPECT_NEAR(split["language_model"]["validation_loss"].get<double>(),
               one["language_model"]["validation_loss"].get<double>(), 1e-10);
   EXPECT_EQ(split["test_accuracy"], one["test_accuracy"]);
+}
+
+// Every TP all-reduce is a span on its rank's comm lanes, named with its bytes: the row-parallel
+// outputs in each forward (3 training steps of 8 windows, and 1 evaluation of the 15 test
+// windows), the column-parallel inputs' gradients in each backward.
+TEST(TensorParallel, EachAllReduceIsASpanOnTheCommLanesWithItsBytes) {
+  testing::TempDir dir;
+  std::string args = tp_args(dir / "traced");
+  args.replace(args.find(" --no-trace"), 11, "");
+  run_ok(args + " --strategy tensor --tp 2");
+  for (int rank : {0, 1}) {
+    SCOPED_TRACE("rank " + std::to_string(rank));
+    int rows = 0, eval_rows = 0, columns = 0, heads = 0;
+    const std::string bsh = "(" + std::to_string(kB * kS * kH * 8) + " B)";
+    for (const auto& s : testing::spans_of(dir / ("traced/trace/rank" + std::to_string(rank) +
+                                                  ".json"))) {
+      if (s.lane.rfind("comm", 0) != 0) continue;
+      if (s.name == "tp row-parallel output " + bsh) ++rows;
+      if (s.name == "tp row-parallel output (" + std::to_string(15 * kS * kH * 8) + " B)")
+        ++eval_rows;
+      if (s.name == "tp column-parallel input " + bsh) ++columns;
+      if (s.name == "tp lm head input " + bsh) ++heads;
+      EXPECT_GE(s.end, s.start);
+    }
+    EXPECT_EQ(rows, 2 * kL * 3);
+    EXPECT_EQ(eval_rows, 2 * kL);
+    EXPECT_EQ(columns, 2 * kL * 3);
+    EXPECT_EQ(heads, 3);
+  }
 }
 
 TEST(TensorParallel, ResumesFromItsOneDeviceCheckpointAsOneDevice) {
