@@ -61,7 +61,7 @@ void ModelBlocks::split_layers(const std::shared_ptr<SplitLayers>& split) {
   for (auto& b : blocks_)
     if (!b.block->split_layers(split))
       throw UserError("tensor parallelism: block " + b.name +
-                      " has no layers to split (only gpt's are); use another --strategy");
+                      " has no layers to split (gpt's and vit's have); use another --strategy");
 }
 
 std::vector<std::vector<size_t>> ModelBlocks::parameter_indices_by_block() const {

@@ -6,6 +6,7 @@
 #include "config/user_error.h"
 #include "models/attention.h"
 #include "models/linear_layer.h"
+#include "models/split_layers.h"
 
 namespace parallax {
 namespace {
@@ -43,12 +44,20 @@ class PatchEmbedding : public Block {
     const auto cls = cls_token.expand({images.size(0), 1, cls_token.size(2)});
     return torch::dropout(torch::cat({cls, patches}, 1) + pos_embed, dropout_, is_training());
   }
+  // Tensor parallelism keeps the patch embedding whole on every rank.
+  bool split_layers(const std::shared_ptr<SplitLayers>&) override { return true; }
   torch::nn::Conv2d proj{nullptr};
   torch::Tensor cls_token, pos_embed;
 
  private:
   double dropout_;
 };
+
+// One device's layers, until a strategy installs split ones.
+std::shared_ptr<SplitLayers> whole_vit_layers() {
+  static const auto whole = std::make_shared<SplitLayers>();
+  return whole;
+}
 
 class VitAttention : public torch::nn::Module {
  public:
@@ -58,14 +67,26 @@ class VitAttention : public torch::nn::Module {
     proj = register_module("proj", vit_linear(s.width, s.width));
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    const auto y = multi_head_attention(linear_forward(qkv, x), options_, is_training());
-    return torch::dropout(linear_forward(proj, y), options_.dropout, is_training());
+    const auto y = multi_head_attention(split_->column(x, qkv), options_, is_training());
+    return torch::dropout(split_->row(y, proj), options_.dropout, is_training());
   }
   void set_recompute(bool on) { options_.recompute = on; }
+  // Heads split over the group, as gpt's (models/gpt.cpp).
+  void split_layers(const std::shared_ptr<SplitLayers>& split) {
+    if (options_.heads % split->degree() != 0)
+      throw UserError("--tp " + std::to_string(split->degree()) + ": " +
+                      std::to_string(options_.heads) + " attention heads do not split over " +
+                      std::to_string(split->degree()) + " ranks; give a --tp that divides them");
+    split->shard_output_features(qkv, 3);
+    split->shard_input_features(proj);
+    options_.heads /= split->degree();
+    split_ = split;
+  }
   torch::nn::Linear qkv{nullptr}, proj{nullptr};
 
  private:
   AttentionOptions options_;
+  std::shared_ptr<SplitLayers> split_ = whole_vit_layers();
 };
 
 // x + attn(norm1(x)), then + mlp(norm2(x)); the MLP is fc1, GELU, fc2.
@@ -81,11 +102,18 @@ class VitBlock : public Block {
   }
   torch::Tensor forward(const torch::Tensor& x) override {
     const auto h = x + attn->forward(norm1->forward(x));
-    const auto m = linear_forward(fc2, torch::gelu(linear_forward(fc1, norm2->forward(h))));
+    const auto m = split_->row(torch::gelu(split_->column(norm2->forward(h), fc1)), fc2);
     return h + torch::dropout(m, dropout_, is_training());
   }
   bool set_selective_recompute(bool on) override {
     attn->set_recompute(on);
+    return true;
+  }
+  bool split_layers(const std::shared_ptr<SplitLayers>& split) override {
+    attn->split_layers(split);
+    split->shard_output_features(fc1, 1);
+    split->shard_input_features(fc2);
+    split_ = split;
     return true;
   }
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
@@ -94,6 +122,7 @@ class VitBlock : public Block {
 
  private:
   double dropout_;
+  std::shared_ptr<SplitLayers> split_ = whole_vit_layers();
 };
 
 // LayerNorm, then the class token's features to the classes' logits.
@@ -106,6 +135,8 @@ class VitHead : public Block {
   torch::Tensor forward(const torch::Tensor& x) override {
     return linear_forward(head, norm->forward(x).select(1, 0));
   }
+  // Tensor parallelism keeps the classifier whole on every rank (its logits are few).
+  bool split_layers(const std::shared_ptr<SplitLayers>&) override { return true; }
   torch::nn::LayerNorm norm{nullptr};
   torch::nn::Linear head{nullptr};
 };

@@ -19,10 +19,6 @@ namespace {
 std::shared_ptr<ModelBlocks> split(std::shared_ptr<ModelBlocks> model, const Config& cfg,
                                    const std::shared_ptr<TensorParallelLayers>& layers) {
   const int t = layers->degree();
-  if (!model->token_input())
-    throw UserError("--strategy tensor: " + cfg.model +
-                    " has no layers tensor parallelism splits here (gpt's only); use another "
-                    "--strategy");
   if (cfg.dropout > 0)
     throw UserError("--strategy tensor: --dropout " + std::to_string(cfg.dropout) +
                     " needs per-rank random streams in the split regions, not built yet; give "
@@ -131,11 +127,14 @@ void TensorParallel::reduce_gradients() {
 }
 
 torch::Tensor TensorParallel::loss_of(const torch::Tensor& logits, const torch::Tensor& labels) {
+  // A language model's logits are split by vocabulary; a classifier's (vit's) are whole.
+  if (!model_->token_input()) return SingleDevice::loss_of(logits, labels);
   return vocab_parallel_cross_entropy(logits, labels, layers_->context());
 }
 
 torch::Tensor TensorParallel::correct_of(const torch::Tensor& logits,
                                          const torch::Tensor& labels) {
+  if (!model_->token_input()) return SingleDevice::correct_of(logits, labels);
   torch::NoGradGuard no_grad;
   auto& tp = layers_->context();
   const auto [top, index] = logits.max(-1);

@@ -6,21 +6,25 @@
 #include "config/user_error.h"
 #include "models/gpt.h"
 #include "models/make_model.h"
+#include "models/vit.h"
 
 namespace parallax {
 
 void check_tensor_parallel(const Config& cfg, const Topology& topo) {
   if (cfg.strategy != "tensor") return;
   const std::string tp = "--tp " + std::to_string(topo.tp);
-  if (!is_language_model(cfg.model))
+  const bool vit = cfg.model.rfind("vit", 0) == 0;
+  if (!is_language_model(cfg.model) && !vit)
     throw UserError("--strategy tensor: " + cfg.model +
-                    " has no layers tensor parallelism splits here (gpt's only); use another "
-                    "--strategy");
+                    " has no layers tensor parallelism splits (gpt's and vit's have); use "
+                    "another --strategy");
   if (cfg.dropout > 0)
     throw UserError("--strategy tensor: --dropout " + std::to_string(cfg.dropout) +
                     " needs per-rank random streams in the split regions, not built yet; give "
                     "--dropout 0");
-  const int64_t heads = cfg.heads > 0 ? cfg.heads : gpt_spec(cfg.model).heads;
+  const int64_t heads = cfg.heads > 0 ? cfg.heads
+                        : vit        ? vit_spec(cfg.model, 32, 3, 10).heads
+                                     : gpt_spec(cfg.model).heads;
   if (heads % topo.tp != 0)
     throw UserError(tp + ": " + std::to_string(heads) + " attention heads do not split over " +
                     std::to_string(topo.tp) + " ranks; give a --tp that divides them");

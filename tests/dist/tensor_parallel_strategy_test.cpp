@@ -80,6 +80,28 @@ TEST(TensorParallel, GptAtTp2And4AndTp2xDp2EqualsOneDeviceAndMovesTheClosedFormA
   }
 }
 
+// vit: attention's heads and the MLP split as gpt's; the patch embedding and the classifier stay
+// whole on every rank, and the loss is the plain cross-entropy of the whole logits.
+TEST(TensorParallel, VitAtTp2EqualsOneDevice) {
+  testing::TempDir dir;
+  const std::string vit = checked_parallax() +
+                          " train --model vit-tiny --layers 2 --width 48 --heads 2 --dtype fp64 "
+                          "--image-size 16 --synthetic-train 32 --synthetic-test 16 "
+                          "--batch-size 16 --lr 0.01 --lr-schedule constant --threads 1 "
+                          "--no-augment --timing-warmup 0 --comm-timeout 60 --no-trace --epochs 1 "
+                          "--out ";
+  run_ok(vit + (dir / "single") + " --strategy single");
+  run_ok(vit + (dir / "tp2") + " --strategy tensor --tp 2");
+  EXPECT_LT(max_difference(dir / "single", dir / "tp2"), 1e-10);
+  const auto one = summary_of(dir / "single"), split = summary_of(dir / "tp2");
+  EXPECT_NEAR(split["final_loss"].get<double>(), one["final_loss"].get<double>(), 1e-10);
+  EXPECT_EQ(split["test_accuracy"], one["test_accuracy"]);
+  // Forward: one all-reduce per attention and per MLP, each of batch x (patches + 1) x width.
+  const auto& step = split["strategy_details"]["tensor_parallel"]["last_step"];
+  EXPECT_EQ(step["forward_all_reduces"], 2 * 2);
+  EXPECT_EQ(step["forward_elements"], 2 * 2 * 16 * (16 + 1) * 48);
+}
+
 // A vocabulary that does not split evenly (65 over 4 ranks: 17 columns each, the last 3 of
 // rank 3 padding) is padded as Megatron pads it: masked out of the loss, never looked up, left
 // out of the checkpoint. The result is one device's.
@@ -160,6 +182,10 @@ TEST(TensorParallel, RefusesWhatItCannotSplitInOneLineBeforeAnyRankStarts) {
                     " train --model resnet20 --dataset synthetic --strategy tensor --nproc 2 "
                     "--steps 1 --out " + (dir / "y"),
                 "--strategy tensor: resnet20 has no layers tensor parallelism splits"},
+           Case{std::string(PARALLAX_BINARY) +
+                    " train --model vit-tiny --dataset synthetic --strategy tensor --nproc 2 "
+                    "--steps 1 --out " + (dir / "z"),
+                "--tp 2: 3 attention heads do not split over 2 ranks"},
        }) {
     SCOPED_TRACE(c.args);
     const auto r = testing::run_command(c.args);
