@@ -75,6 +75,7 @@ struct Config {
   int dp = 1;                             // hybrid: data-parallel replicas of the pipeline
   int pp = 1;                             // hybrid: pipeline stages (world = dp x pp)
   int tp = 0;                             // tensor: ranks a layer is split over; 0 = the world
+  bool sequence_parallel = false;         // tensor: the tokens between split layers split too
 
   // Optimisation.
   int64_t batch_size = 32;  // global

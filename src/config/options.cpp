@@ -126,6 +126,10 @@ void add_strategy_options(CLI::App* run, Config& c) {
   run->add_option("--tp", c.tp,
                   "tensor: ranks each layer is split over (attention heads, MLP features and the "
                   "vocabulary must divide by it); 0 = the world");
+  run->add_flag("--sequence-parallel", c.sequence_parallel,
+                "tensor: LayerNorms and the residual stream hold 1/tp of the tokens; each "
+                "all-reduce becomes a reduce-scatter and an all-gather (gpt; the context must "
+                "divide by --tp)");
   run->add_option(
          "--zero-stage", c.zero_stage,
          "zero: 1 = each rank keeps and updates 1/N of the optimizer state, "

@@ -151,6 +151,8 @@ void check_stage_options(const Config& c) {
   require(c.tp >= 0, "--tp", c.tp, "must be 1 or more (0: the world)");
   require(c.strategy == "tensor" || c.tp == 0, "--tp", c.tp,
           "splits layers over ranks: needs --strategy tensor");
+  require(c.strategy == "tensor" || !c.sequence_parallel, "--sequence-parallel", "",
+          "splits the tokens between tensor-parallel layers: needs --strategy tensor");
   require(c.strategy == "hybrid" || (c.dp == 1 && c.pp == 1), "--strategy", c.strategy,
           "takes its sizes from the world; --dp and --pp are for --strategy hybrid");
   require(!staged || c.accumulate == 1, "--accumulate", c.accumulate,

@@ -92,11 +92,12 @@ struct PendingReduceScatter {
   void finish();
 };
 PendingReduceScatter reduce_scatter_sum(const compat::Group& group, const torch::Tensor& flat,
-                                        const torch::Tensor& out, int world);
+                                        const torch::Tensor& out, int world,
+                                        const char* purpose = "gradient reduce-scatter");
 
 // All-gather in place: rank r's chunk of `flat` (world x chunk elements) goes to every rank.
 compat::Work all_gather_in_place(const compat::Group& group, const torch::Tensor& flat, int rank,
-                                 int world);
+                                 int world, const char* purpose = "parameter all-gather");
 
 // Every rank's `row` (same shape on all), in rank order; {row} when world is 1. The row travels
 // on `device` (NCCL moves device tensors only) and comes back on the CPU.

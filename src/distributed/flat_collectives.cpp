@@ -100,10 +100,10 @@ compat::Work issue_all_gather(const compat::Group& group, const torch::Tensor& f
 }  // namespace
 
 PendingReduceScatter reduce_scatter_sum(const compat::Group& group, const torch::Tensor& flat,
-                                        const torch::Tensor& out, int world) {
+                                        const torch::Tensor& out, int world, const char* purpose) {
   PendingReduceScatter p;
   p.work = issue_recorded(
-      flight_call(group, FlightOp::kReduceScatter, "gradient reduce-scatter", {flat}), group, [&] {
+      flight_call(group, FlightOp::kReduceScatter, purpose, {flat}), group, [&] {
         p = issue_reduce_scatter(group, flat, out, world);
         return p.work;
       });
@@ -111,8 +111,8 @@ PendingReduceScatter reduce_scatter_sum(const compat::Group& group, const torch:
 }
 
 compat::Work all_gather_in_place(const compat::Group& group, const torch::Tensor& flat, int rank,
-                                 int world) {
-  return issue_recorded(flight_call(group, FlightOp::kAllGather, "parameter all-gather", {flat}),
+                                 int world, const char* purpose) {
+  return issue_recorded(flight_call(group, FlightOp::kAllGather, purpose, {flat}),
                         group, [&] { return issue_all_gather(group, flat, rank, world); });
 }
 

@@ -49,7 +49,8 @@ class GptEmbedding : public Block {
     TORCH_CHECK(t <= context_, "a sequence of ", t, " tokens is longer than the context, ",
                 context_);
     const auto positions = torch::arange(t, tokens.options().dtype(torch::kLong));
-    return F::dropout(split_->embed(tokens, wte->weight) + wpe->forward(positions),
+    return F::dropout(split_->embed(tokens, wte->weight) +
+                          split_->sequence_part(wpe->forward(positions)),
                       F::DropoutFuncOptions().p(dropout_).training(is_training()));
   }
   bool split_layers(const std::shared_ptr<SplitLayers>& split) override {

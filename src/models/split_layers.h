@@ -44,6 +44,10 @@ class SplitLayers {
   virtual torch::Tensor embed(const torch::Tensor& tokens, const torch::Tensor& weight) {
     return at::embedding(weight, tokens);
   }
+  // This rank's rows of a replicated per-token tensor ([tokens, width]: the position embedding),
+  // where sequence parallelism holds 1/T of the tokens between the split layers; all of them
+  // otherwise.
+  virtual torch::Tensor sequence_part(const torch::Tensor& per_token) { return per_token; }
   // The LM head's logits against the (tied) vocabulary weight: this rank's vocabulary columns.
   virtual torch::Tensor vocab_logits(const torch::Tensor& x, const torch::Tensor& weight) {
     return at::linear(x, weight);

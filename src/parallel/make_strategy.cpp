@@ -31,7 +31,8 @@ std::unique_ptr<Strategy> make_strategy(const Config& cfg, const DistContext& ct
   if (cfg.strategy == "tensor")
     return std::make_unique<TensorParallel>(
         cfg, ctx, std::move(model),
-        std::make_shared<TensorParallelLayers>(ctx.tp_pg, ctx.tp_rank, ctx.tp_size));
+        std::make_shared<TensorParallelLayers>(ctx.tp_pg, ctx.tp_rank, ctx.tp_size,
+                                               cfg.sequence_parallel));
   if (cfg.strategy == "model" || cfg.strategy == "pipeline" || cfg.strategy == "hybrid")
     return std::make_unique<Pipeline>(cfg, ctx, std::move(model), sample_shape);
   throw UserError("--strategy " + cfg.strategy +

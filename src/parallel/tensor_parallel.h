@@ -23,8 +23,12 @@ class Timeline;
 
 // What a tensor-parallel module moved: all-reduces and their elements, forward and backward.
 struct TpTraffic {
+  // Collectives and the elements of the whole tensors they join: all-reduces, and under
+  // sequence parallelism reduce-scatters and all-gathers (each of the whole b x s x h).
   int64_t forward_all_reduces = 0, forward_elements = 0;
   int64_t backward_all_reduces = 0, backward_elements = 0;
+  int64_t forward_reduce_scatters = 0, forward_all_gathers = 0;
+  int64_t backward_reduce_scatters = 0, backward_all_gathers = 0;
   int64_t bytes = 0;   // both ways, as the tensors held them
   double seconds = 0;  // the host waited for them (on the critical path: nothing overlaps them)
 };

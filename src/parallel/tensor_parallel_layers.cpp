@@ -6,11 +6,14 @@
 #include <algorithm>
 #include <limits>
 
+#include "parallel/sequence_parallel.h"
 #include "parallel/vocab_parallel.h"
 
 namespace parallax {
 
-TensorParallelLayers::TensorParallelLayers(compat::Group group, int rank, int world) {
+TensorParallelLayers::TensorParallelLayers(compat::Group group, int rank, int world,
+                                           bool sequence_parallel)
+    : sequence_parallel_(sequence_parallel) {
   tp_.group = std::move(group);
   tp_.rank = rank;
   tp_.world = world;
@@ -53,22 +56,33 @@ void TensorParallelLayers::shard_vocabulary(torch::Tensor& weight) {
 
 torch::Tensor TensorParallelLayers::column(const torch::Tensor& x,
                                            const torch::nn::Linear& layer) {
-  return at::linear(tp_enter(x, tp_, "tp column-parallel input"), layer->weight, layer->bias);
+  const auto whole = sequence_parallel_ ? sp_gather(x, tp_, "sp column-parallel input")
+                                        : tp_enter(x, tp_, "tp column-parallel input");
+  return at::linear(whole, layer->weight, layer->bias);
 }
 
 torch::Tensor TensorParallelLayers::row(const torch::Tensor& x, const torch::nn::Linear& layer) {
-  const auto y = tp_leave(at::linear(x, layer->weight), tp_, "tp row-parallel output");
+  const auto partial = at::linear(x, layer->weight);
+  const auto y = sequence_parallel_ ? sp_scatter(partial, tp_, "sp row-parallel output")
+                                    : tp_leave(partial, tp_, "tp row-parallel output");
   return layer->bias.defined() ? y + layer->bias : y;
 }
 
 torch::Tensor TensorParallelLayers::embed(const torch::Tensor& tokens,
                                           const torch::Tensor& weight) {
-  return vocab_parallel_embedding(tokens, weight, tp_);
+  if (!sequence_parallel_) return vocab_parallel_embedding(tokens, weight, tp_);
+  return sp_scatter(vocab_parallel_lookup(tokens, weight, tp_), tp_, "sp embedding");
+}
+
+torch::Tensor TensorParallelLayers::sequence_part(const torch::Tensor& per_token) {
+  return sequence_parallel_ ? sp_part(per_token, tp_, 0) : per_token;
 }
 
 torch::Tensor TensorParallelLayers::vocab_logits(const torch::Tensor& x,
                                                  const torch::Tensor& weight) {
-  const auto logits = at::linear(tp_enter(x, tp_, "tp lm head input"), weight);
+  const auto whole = sequence_parallel_ ? sp_gather(x, tp_, "sp lm head input")
+                                        : tp_enter(x, tp_, "tp lm head input");
+  const auto logits = at::linear(whole, weight);
   if (!padded_columns_.defined()) return logits;
   if (padded_columns_.device() != logits.device()) padded_columns_ = padded_columns_.to(logits.device());
   return logits.masked_fill(padded_columns_, -std::numeric_limits<double>::infinity());

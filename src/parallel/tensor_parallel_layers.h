@@ -14,7 +14,8 @@ namespace parallax {
 
 class TensorParallelLayers : public SplitLayers {
  public:
-  TensorParallelLayers(compat::Group group, int rank, int world);
+  // sequence_parallel: the tokens between the split layers are split too (sequence_parallel.h).
+  TensorParallelLayers(compat::Group group, int rank, int world, bool sequence_parallel = false);
 
   int degree() const override { return tp_.world; }
   void shard_output_features(torch::nn::Linear& layer, int64_t groups) override;
@@ -25,6 +26,8 @@ class TensorParallelLayers : public SplitLayers {
   torch::Tensor row(const torch::Tensor& x, const torch::nn::Linear& layer) override;
   torch::Tensor embed(const torch::Tensor& tokens, const torch::Tensor& weight) override;
   torch::Tensor vocab_logits(const torch::Tensor& x, const torch::Tensor& weight) override;
+  torch::Tensor sequence_part(const torch::Tensor& per_token) override;
+  bool sequence_parallel() const { return sequence_parallel_; }
 
   // A parameter this rank holds a share of: along `dim`, 1/T of each of `groups` parts of the
   // whole, which is first padded with `padding` zero rows along dim 0 (a vocabulary that does not
@@ -42,6 +45,7 @@ class TensorParallelLayers : public SplitLayers {
   void shard(torch::Tensor& param, int64_t dim, int64_t groups, int64_t padding = 0);
 
   TpContext tp_;
+  bool sequence_parallel_ = false;
   torch::Tensor padded_columns_;  // this rank's vocabulary columns that are padding (bool)
   std::vector<Shard> shards_;
 };

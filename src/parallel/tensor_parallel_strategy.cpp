@@ -11,6 +11,8 @@
 #include "config/user_error.h"
 #include "distributed/collectives.h"
 #include "optim/optimizer.h"
+#include "metrics/clock.h"
+#include "metrics/timeline.h"
 #include "parallel/vocab_parallel.h"
 
 namespace parallax {
@@ -56,6 +58,11 @@ StepStats TensorParallel::train_step(const Batch& batch) {
   last_step_.forward_elements = after.forward_elements - before.forward_elements;
   last_step_.backward_all_reduces = after.backward_all_reduces - before.backward_all_reduces;
   last_step_.backward_elements = after.backward_elements - before.backward_elements;
+  last_step_.forward_reduce_scatters = after.forward_reduce_scatters - before.forward_reduce_scatters;
+  last_step_.forward_all_gathers = after.forward_all_gathers - before.forward_all_gathers;
+  last_step_.backward_reduce_scatters =
+      after.backward_reduce_scatters - before.backward_reduce_scatters;
+  last_step_.backward_all_gathers = after.backward_all_gathers - before.backward_all_gathers;
   last_step_.bytes = after.bytes - before.bytes;
   last_step_.seconds = elapsed(before, after);
   // Nothing overlaps tensor parallelism's all-reduces: the step waited for all of them.
@@ -99,8 +106,40 @@ EvalStats TensorParallel::evaluate(Loader& test) {
 }
 
 void TensorParallel::reduce_gradients() {
-  if (dp_size_ == 1) return;
   torch::NoGradGuard no_grad;
+  // Sequence parallelism: each rank's replicated parameters (LayerNorms, row-parallel biases, the
+  // position embedding) saw only its tokens, so their gradients are summed over the group.
+  if (layers_->sequence_parallel()) {
+    std::vector<torch::Tensor> replicas;
+    int64_t total = 0;
+    for (const auto& p : model_->parameters())
+      if (!sharded_.count(p.unsafeGetTensorImpl()) && p.grad().defined()) {
+        replicas.push_back(p.grad());
+        total += p.numel();
+      }
+    if (!flat_replica_grads_.defined())
+      flat_replica_grads_ = torch::empty({total}, replicas.front().options());
+    int64_t at = 0;
+    for (const auto& g : replicas) {
+      flat_replica_grads_.narrow(0, at, g.numel()).copy_(g.reshape(-1));
+      at += g.numel();
+    }
+    auto& tp = layers_->context();
+    const Stopwatch watch;
+    const double start_us = tp.timeline ? tp.timeline->now_us() : 0;
+    std::vector<torch::Tensor> flat{flat_replica_grads_};
+    all_reduce_sum(tp.group, flat, "sp replicated gradients")->wait();
+    ++tp.traffic.backward_all_reduces;
+    tp.traffic.backward_elements += total;
+    record_tp_all_reduce(tp, "sp replicated gradients", flat_replica_grads_, start_us,
+                         watch.seconds());
+    at = 0;
+    for (auto& g : replicas) {
+      g.copy_(flat_replica_grads_.narrow(0, at, g.numel()).view(g.sizes()));
+      at += g.numel();
+    }
+  }
+  if (dp_size_ == 1) return;
   const auto params = model_->parameters();
   if (!flat_grads_.defined()) {
     int64_t total = 0;
@@ -221,12 +260,17 @@ nlohmann::json TensorParallel::details() const {
   return {{"tensor_parallel",
            {{"degree", layers_->degree()},
             {"data_parallel_replicas", dp_size_},
+            {"sequence_parallel", layers_->sequence_parallel()},
             {"split_parameters", layers_->shards().size()},
             {"last_step",
              {{"forward_all_reduces", t.forward_all_reduces},
               {"forward_elements", t.forward_elements},
               {"backward_all_reduces", t.backward_all_reduces},
               {"backward_elements", t.backward_elements},
+              {"forward_reduce_scatters", t.forward_reduce_scatters},
+              {"forward_all_gathers", t.forward_all_gathers},
+              {"backward_reduce_scatters", t.backward_reduce_scatters},
+              {"backward_all_gathers", t.backward_all_gathers},
               {"bytes", t.bytes},
               // Gloo's all-reduces complete before the host goes on; NCCL's are only queued then
               // (their time would need CUDA events): not reported as a wait there.

@@ -45,6 +45,7 @@ class TensorParallel : public SingleDevice {
   int world_ = 1, dp_size_ = 1;
   bool on_device_streams_ = false;  // NCCL: the host does not wait for the all-reduces
   torch::Tensor flat_grads_;  // the replicas' all-reduce buffer, reused step to step
+  torch::Tensor flat_replica_grads_;  // sequence parallelism's replicated gradients, likewise
   std::unordered_set<const void*> sharded_;  // the split parameters' TensorImpls
   TpTraffic last_step_;                      // what the last training step moved
   // While a checkpoint is being written: this rank's shards and their optimizer state.

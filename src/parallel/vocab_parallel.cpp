@@ -15,13 +15,17 @@ int64_t vocab_start(int64_t vocab, const TpContext& tp) {
   return vocab / tp.world * tp.rank;
 }
 
-torch::Tensor vocab_parallel_embedding(const torch::Tensor& tokens, const torch::Tensor& shard,
-                                       TpContext& tp) {
+torch::Tensor vocab_parallel_lookup(const torch::Tensor& tokens, const torch::Tensor& shard,
+                                    const TpContext& tp) {
   const int64_t rows = shard.size(0), start = rows * tp.rank;
   const auto mine = (tokens >= start).logical_and(tokens < start + rows);
   const auto local = torch::where(mine, tokens - start, torch::zeros_like(tokens));
-  const auto looked_up = torch::embedding(shard, local) * mine.unsqueeze(-1).to(shard.scalar_type());
-  return tp_leave(looked_up, tp, "tp embedding");
+  return torch::embedding(shard, local) * mine.unsqueeze(-1).to(shard.scalar_type());
+}
+
+torch::Tensor vocab_parallel_embedding(const torch::Tensor& tokens, const torch::Tensor& shard,
+                                       TpContext& tp) {
+  return tp_leave(vocab_parallel_lookup(tokens, shard, tp), tp, "tp embedding");
 }
 
 torch::Tensor vocab_parallel_cross_entropy(const torch::Tensor& local_logits,

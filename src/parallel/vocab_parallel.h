@@ -17,6 +17,9 @@ int64_t vocab_start(int64_t vocab, const TpContext& tp);
 // summed over the group. Gradients reach only the rows of the tokens this rank holds.
 torch::Tensor vocab_parallel_embedding(const torch::Tensor& tokens, const torch::Tensor& shard,
                                        TpContext& tp);
+// The same before the sum: the rows this rank holds, zeros for the others' tokens.
+torch::Tensor vocab_parallel_lookup(const torch::Tensor& tokens, const torch::Tensor& shard,
+                                    const TpContext& tp);
 
 // The mean over targets of -log softmax(logits)[target], where `local_logits` [..., V/T] are this
 // rank's vocabulary columns and `targets` [...] whole-vocabulary ids. Its gradient into

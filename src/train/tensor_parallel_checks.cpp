@@ -28,6 +28,16 @@ void check_tensor_parallel(const Config& cfg, const Topology& topo) {
   if (heads % topo.tp != 0)
     throw UserError(tp + ": " + std::to_string(heads) + " attention heads do not split over " +
                     std::to_string(topo.tp) + " ranks; give a --tp that divides them");
+  if (cfg.sequence_parallel) {
+    if (vit)
+      throw UserError("--sequence-parallel: gpt only for now (vit's class token and patches do "
+                      "not split evenly); leave it out for " + cfg.model);
+    const int64_t context = context_of(cfg.model, cfg.context);
+    if (context % topo.tp != 0)
+      throw UserError("--sequence-parallel: a context of " + std::to_string(context) +
+                      " tokens does not split over " + std::to_string(topo.tp) +
+                      " ranks; give a --context that divides by " + std::to_string(topo.tp));
+  }
 }
 
 }  // namespace parallax

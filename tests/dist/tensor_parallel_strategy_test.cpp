@@ -80,6 +80,44 @@ TEST(TensorParallel, GptAtTp2And4AndTp2xDp2EqualsOneDeviceAndMovesTheClosedFormA
   }
 }
 
+// Sequence parallelism: each all-reduce becomes a reduce-scatter and an all-gather of the same
+// whole tensor, the replicated parameters' gradients (seen on 1/T of the tokens each) are summed
+// over the group once, and the result is one device's.
+TEST(TensorParallel, SequenceParallelEqualsOneDeviceWithAReduceScatterAndAnAllGatherPerAllReduce) {
+  testing::TempDir dir;
+  run_ok(tp_args(dir / "single") + " --strategy single");
+  run_ok(tp_args(dir / "tp2") + " --strategy tensor --tp 2");
+  run_ok(tp_args(dir / "sp2") + " --strategy tensor --tp 2 --sequence-parallel");
+  EXPECT_LT(max_difference(dir / "single", dir / "sp2"), 1e-10);
+  const auto one = summary_of(dir / "single"), sp = summary_of(dir / "sp2");
+  EXPECT_NEAR(sp["final_loss"].get<double>(), one["final_loss"].get<double>(), 1e-10);
+  EXPECT_NEAR(sp["language_model"]["validation_loss"].get<double>(),
+              one["language_model"]["validation_loss"].get<double>(), 1e-10);
+  const auto& step = sp["strategy_details"]["tensor_parallel"]["last_step"];
+  EXPECT_EQ(sp["strategy_details"]["tensor_parallel"]["sequence_parallel"], true);
+  const int64_t bsh = kB * kS * kH, bs = kB * kS;
+  // Forward: the embedding's and each row-parallel output's reduce-scatter, each column-parallel
+  // input's and the head's all-gather, the cross-entropy's three all-reduces of b x s.
+  EXPECT_EQ(step["forward_reduce_scatters"], 1 + 2 * kL);
+  EXPECT_EQ(step["forward_all_gathers"], 2 * kL + 1);
+  EXPECT_EQ(step["forward_all_reduces"], 3);
+  EXPECT_EQ(step["forward_elements"], (1 + 2 * kL) * bsh + (2 * kL + 1) * bsh + 3 * bs);
+  // Backward: the mirror image, and one all-reduce of the replicated parameters' gradients
+  // (the position embedding, 2 LayerNorms and 2 row-parallel biases per block, the final
+  // LayerNorm).
+  const int64_t replicated = 16 * kH + kL * (4 * kH + 2 * kH) + 2 * kH;
+  EXPECT_EQ(step["backward_reduce_scatters"], 2 * kL + 1);
+  EXPECT_EQ(step["backward_all_gathers"], 1 + 2 * kL);
+  EXPECT_EQ(step["backward_all_reduces"], 1);
+  EXPECT_EQ(step["backward_elements"], (2 * kL + 1) * bsh + (1 + 2 * kL) * bsh + replicated);
+  // The LayerNorms and the residual stream hold half the tokens: the allocator's activation
+  // bytes fall (the column-parallel layers still keep their gathered input for the weight
+  // gradient, which Megatron gathers again in backward instead).
+  const auto tp = summary_of(dir / "tp2");
+  EXPECT_LT(sp["ranks"][0]["memory_measured"]["activations"].get<int64_t>(),
+            tp["ranks"][0]["memory_measured"]["activations"].get<int64_t>());
+}
+
 // vit: attention's heads and the MLP split as gpt's; the patch embedding and the classifier stay
 // whole on every rank, and the loss is the plain cross-entropy of the whole logits.
 TEST(TensorParallel, VitAtTp2EqualsOneDevice) {
@@ -182,6 +220,13 @@ TEST(TensorParallel, RefusesWhatItCannotSplitInOneLineBeforeAnyRankStarts) {
                     " train --model resnet20 --dataset synthetic --strategy tensor --nproc 2 "
                     "--steps 1 --out " + (dir / "y"),
                 "--strategy tensor: resnet20 has no layers tensor parallelism splits"},
+           Case{std::string(PARALLAX_BINARY) +
+                    " train --model gpt-mini --layers 1 --width 32 --context 15 --heads 2 "
+                    "--dataset synthetic-text --vocab 64 --strategy tensor --tp 2 "
+                    "--sequence-parallel --steps 1 --out " + (dir / "w"),
+                "--sequence-parallel: a context of 15 tokens does not split over 2 ranks"},
+           Case{gpt + " --heads 2 --vocab 64 --strategy ddp --nproc 2 --sequence-parallel",
+                "splits the tokens between tensor-parallel layers: needs --strategy tensor"},
            Case{std::string(PARALLAX_BINARY) +
                     " train --model vit-tiny --dataset synthetic --strategy tensor --nproc 2 "
                     "--steps 1 --out " + (dir / "z"),
