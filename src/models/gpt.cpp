@@ -83,13 +83,7 @@ class CausalSelfAttention : public torch::nn::Module {
   // Heads split over the group (each rank its heads' q, k and v), the output projection by its
   // input features.
   void split_layers(const std::shared_ptr<SplitLayers>& split) {
-    if (options_.heads % split->degree() != 0)
-      throw UserError("--tp " + std::to_string(split->degree()) + ": " +
-                      std::to_string(options_.heads) + " attention heads do not split over " +
-                      std::to_string(split->degree()) + " ranks; give a --tp that divides them");
-    split->shard_output_features(c_attn, 3);
-    split->shard_input_features(c_proj);
-    options_.heads /= split->degree();
+    options_.heads = split->split_attention(c_attn, c_proj, options_.heads);
     split_ = split;
   }
   torch::nn::Linear c_attn{nullptr}, c_proj{nullptr};

@@ -29,6 +29,10 @@ class SplitLayers {
   virtual void shard_input_features(torch::nn::Linear& layer) {}
   // A vocabulary's rows (the token embedding, which the LM head shares).
   virtual void shard_vocabulary(torch::Tensor& weight) {}
+  // An attention layer's split: the fused QKV projection by heads (each rank its heads' q, k and
+  // v), the output projection by its input features. Returns the heads this rank keeps; a
+  // UserError line where they do not divide by degree().
+  int64_t split_attention(torch::nn::Linear& qkv, torch::nn::Linear& proj, int64_t heads);
 
   // ---- Forward ----
   // A layer whose output features are split (column-parallel): x whole in, this rank's outputs.

@@ -71,15 +71,9 @@ class VitAttention : public torch::nn::Module {
     return torch::dropout(split_->row(y, proj), options_.dropout, is_training());
   }
   void set_recompute(bool on) { options_.recompute = on; }
-  // Heads split over the group, as gpt's (models/gpt.cpp).
+  // Heads split over the group (models/split_layers.h), as gpt's.
   void split_layers(const std::shared_ptr<SplitLayers>& split) {
-    if (options_.heads % split->degree() != 0)
-      throw UserError("--tp " + std::to_string(split->degree()) + ": " +
-                      std::to_string(options_.heads) + " attention heads do not split over " +
-                      std::to_string(split->degree()) + " ranks; give a --tp that divides them");
-    split->shard_output_features(qkv, 3);
-    split->shard_input_features(proj);
-    options_.heads /= split->degree();
+    options_.heads = split->split_attention(qkv, proj, options_.heads);
     split_ = split;
   }
   torch::nn::Linear qkv{nullptr}, proj{nullptr};
