@@ -24,12 +24,6 @@ torch::nn::Linear linear(int64_t in, int64_t out, double std) {
   return l;
 }
 
-// One device's layers: every block starts whole, until a strategy installs split ones.
-std::shared_ptr<SplitLayers> whole_layers() {
-  static const auto whole = std::make_shared<SplitLayers>();
-  return whole;
-}
-
 torch::nn::LayerNorm layer_norm(int64_t width) {
   return torch::nn::LayerNorm(torch::nn::LayerNormOptions({width}));  // eps 1e-5, as GPT-2's
 }

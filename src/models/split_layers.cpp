@@ -7,6 +7,11 @@
 
 namespace parallax {
 
+std::shared_ptr<SplitLayers> whole_layers() {
+  static const auto whole = std::make_shared<SplitLayers>();
+  return whole;
+}
+
 int64_t SplitLayers::split_attention(torch::nn::Linear& qkv, torch::nn::Linear& proj,
                                      int64_t heads) {
   if (heads % degree() != 0)

@@ -9,10 +9,15 @@
 #include <torch/nn/modules/linear.h>
 
 #include <cstdint>
+#include <memory>
 
 #include "models/linear_layer.h"
 
 namespace parallax {
+
+class SplitLayers;
+// One device's layers (the plain ops), shared by every block until a strategy installs split ones.
+std::shared_ptr<SplitLayers> whole_layers();
 
 class SplitLayers {
  public:

@@ -53,12 +53,6 @@ class PatchEmbedding : public Block {
   double dropout_;
 };
 
-// One device's layers, until a strategy installs split ones.
-std::shared_ptr<SplitLayers> whole_vit_layers() {
-  static const auto whole = std::make_shared<SplitLayers>();
-  return whole;
-}
-
 class VitAttention : public torch::nn::Module {
  public:
   explicit VitAttention(const VitSpec& s)
@@ -80,7 +74,7 @@ class VitAttention : public torch::nn::Module {
 
  private:
   AttentionOptions options_;
-  std::shared_ptr<SplitLayers> split_ = whole_vit_layers();
+  std::shared_ptr<SplitLayers> split_ = whole_layers();
 };
 
 // x + attn(norm1(x)), then + mlp(norm2(x)); the MLP is fc1, GELU, fc2.
@@ -116,7 +110,7 @@ class VitBlock : public Block {
 
  private:
   double dropout_;
-  std::shared_ptr<SplitLayers> split_ = whole_vit_layers();
+  std::shared_ptr<SplitLayers> split_ = whole_layers();
 };
 
 // LayerNorm, then the class token's features to the classes' logits.

@@ -31,7 +31,7 @@ torch::Tensor gathered_tokens(const torch::Tensor& x, TpContext& tp, const char*
   auto sizes = mine.sizes().vec();
   sizes[0] *= tp.world;
   const auto whole = flat.view(sizes).transpose(0, 1).contiguous();
-  record_tp_all_reduce(tp, purpose, flat, start_us, watch.seconds());
+  record_tp_collective(tp, purpose, flat, start_us, watch.seconds());
   return whole;
 }
 
@@ -51,7 +51,7 @@ torch::Tensor scattered_tokens(const torch::Tensor& x, TpContext& tp, const char
   pending.finish();
   auto sizes = tokens_first.sizes().vec();
   sizes[0] /= tp.world;
-  record_tp_all_reduce(tp, purpose, tokens_first, start_us, watch.seconds());
+  record_tp_collective(tp, purpose, tokens_first, start_us, watch.seconds());
   return out.view(sizes).transpose(0, 1).contiguous();
 }
 

@@ -21,7 +21,7 @@ torch::Tensor summed(const torch::Tensor& x, TpContext& tp, const char* purpose)
   const Stopwatch watch;
   std::vector<torch::Tensor> t{x.contiguous().clone()};
   all_reduce_sum(tp.group, t, purpose)->wait();
-  record_tp_all_reduce(tp, purpose, t[0], start_us, watch.seconds());
+  record_tp_collective(tp, purpose, t[0], start_us, watch.seconds());
   return t[0];
 }
 
@@ -65,7 +65,22 @@ int64_t address_of(TpContext& tp) {
 
 }  // namespace
 
-void record_tp_all_reduce(TpContext& tp, const char* purpose, const torch::Tensor& t,
+TpTraffic operator-(const TpTraffic& b, const TpTraffic& a) {
+  TpTraffic d;
+  d.forward_all_reduces = b.forward_all_reduces - a.forward_all_reduces;
+  d.forward_elements = b.forward_elements - a.forward_elements;
+  d.backward_all_reduces = b.backward_all_reduces - a.backward_all_reduces;
+  d.backward_elements = b.backward_elements - a.backward_elements;
+  d.forward_reduce_scatters = b.forward_reduce_scatters - a.forward_reduce_scatters;
+  d.forward_all_gathers = b.forward_all_gathers - a.forward_all_gathers;
+  d.backward_reduce_scatters = b.backward_reduce_scatters - a.backward_reduce_scatters;
+  d.backward_all_gathers = b.backward_all_gathers - a.backward_all_gathers;
+  d.bytes = b.bytes - a.bytes;
+  d.seconds = b.seconds - a.seconds;
+  return d;
+}
+
+void record_tp_collective(TpContext& tp, const char* purpose, const torch::Tensor& t,
                           double start_us, double seconds) {
   const int64_t bytes = t.numel() * t.element_size();
   tp.traffic.bytes += bytes;

@@ -32,6 +32,8 @@ struct TpTraffic {
   int64_t bytes = 0;   // both ways, as the tensors held them
   double seconds = 0;  // the host waited for them (on the critical path: nothing overlaps them)
 };
+// What moved between two readings of the same counters (b taken after a).
+TpTraffic operator-(const TpTraffic& b, const TpTraffic& a);
 
 // The group a tensor-parallel module's operators reduce over, and what they moved. It must
 // outlive every graph built through it (the backward reduces over it).
@@ -43,9 +45,10 @@ struct TpContext {
   Timeline* timeline = nullptr;
 };
 
-// Counts an all-reduce of `t` that began `watch` ago and has just completed on the host (Gloo
-// waits for it): its bytes, its wait, and its span on the timeline.
-void record_tp_all_reduce(TpContext& tp, const char* purpose, const torch::Tensor& t,
+// Counts a collective over `t` (an all-reduce, or sequence parallelism's all-gather or
+// reduce-scatter) that began at start_us and has just completed on the host (Gloo waits for it):
+// its bytes, its wait, and its span on the timeline.
+void record_tp_collective(TpContext& tp, const char* purpose, const torch::Tensor& t,
                           double start_us, double seconds);
 
 // f: x forward; its gradient summed over the group backward.

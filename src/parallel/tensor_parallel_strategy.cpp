@@ -20,18 +20,36 @@ namespace {
 
 std::shared_ptr<ModelBlocks> split(std::shared_ptr<ModelBlocks> model, const Config& cfg,
                                    const std::shared_ptr<TensorParallelLayers>& layers) {
-  const int t = layers->degree();
   if (cfg.dropout > 0)
     throw UserError("--strategy tensor: --dropout " + std::to_string(cfg.dropout) +
                     " needs per-rank random streams in the split regions, not built yet; give "
                     "--dropout 0");
-  (void)t;
   model->split_layers(layers);
   return model;
 }
 
-double elapsed(const TpTraffic& a, const TpTraffic& b) {
-  return b.seconds - a.seconds;
+// Sums `tensors` over `group` in place through one flat buffer (allocated on the first call,
+// reused after: the same tensors every step), and returns that buffer.
+torch::Tensor sum_through_flat(std::vector<torch::Tensor>& tensors, torch::Tensor& buffer,
+                               const compat::Group& group, const char* purpose) {
+  if (!buffer.defined()) {
+    int64_t total = 0;
+    for (const auto& t : tensors) total += t.numel();
+    buffer = torch::empty({total}, tensors.front().options());
+  }
+  int64_t at = 0;
+  for (const auto& t : tensors) {
+    buffer.narrow(0, at, t.numel()).copy_(t.reshape(-1));
+    at += t.numel();
+  }
+  std::vector<torch::Tensor> flat{buffer};
+  all_reduce_sum(group, flat, purpose)->wait();
+  at = 0;
+  for (auto& t : tensors) {
+    t.copy_(buffer.narrow(0, at, t.numel()).view(t.sizes()));
+    at += t.numel();
+  }
+  return buffer;
 }
 
 }  // namespace
@@ -53,18 +71,7 @@ TensorParallel::TensorParallel(const Config& cfg, const DistContext& ctx,
 StepStats TensorParallel::train_step(const Batch& batch) {
   const TpTraffic before = layers_->context().traffic;
   StepStats stats = SingleDevice::train_step(batch);
-  const TpTraffic& after = layers_->context().traffic;
-  last_step_.forward_all_reduces = after.forward_all_reduces - before.forward_all_reduces;
-  last_step_.forward_elements = after.forward_elements - before.forward_elements;
-  last_step_.backward_all_reduces = after.backward_all_reduces - before.backward_all_reduces;
-  last_step_.backward_elements = after.backward_elements - before.backward_elements;
-  last_step_.forward_reduce_scatters = after.forward_reduce_scatters - before.forward_reduce_scatters;
-  last_step_.forward_all_gathers = after.forward_all_gathers - before.forward_all_gathers;
-  last_step_.backward_reduce_scatters =
-      after.backward_reduce_scatters - before.backward_reduce_scatters;
-  last_step_.backward_all_gathers = after.backward_all_gathers - before.backward_all_gathers;
-  last_step_.bytes = after.bytes - before.bytes;
-  last_step_.seconds = elapsed(before, after);
+  last_step_ = layers_->context().traffic - before;
   // Nothing overlaps tensor parallelism's all-reduces: the step waited for all of them.
   if (!on_device_streams_) stats.comm_s = last_step_.seconds;
   // The global batch's figures: every rank of a replica holds its replica's (the same), so the
@@ -111,58 +118,28 @@ void TensorParallel::reduce_gradients() {
   // position embedding) saw only its tokens, so their gradients are summed over the group.
   if (layers_->sequence_parallel()) {
     std::vector<torch::Tensor> replicas;
-    int64_t total = 0;
     for (const auto& p : model_->parameters())
-      if (!sharded_.count(p.unsafeGetTensorImpl()) && p.grad().defined()) {
+      if (!sharded_.count(p.unsafeGetTensorImpl()) && p.grad().defined())
         replicas.push_back(p.grad());
-        total += p.numel();
-      }
-    if (!flat_replica_grads_.defined())
-      flat_replica_grads_ = torch::empty({total}, replicas.front().options());
-    int64_t at = 0;
-    for (const auto& g : replicas) {
-      flat_replica_grads_.narrow(0, at, g.numel()).copy_(g.reshape(-1));
-      at += g.numel();
-    }
     auto& tp = layers_->context();
     const Stopwatch watch;
     const double start_us = tp.timeline ? tp.timeline->now_us() : 0;
-    std::vector<torch::Tensor> flat{flat_replica_grads_};
-    all_reduce_sum(tp.group, flat, "sp replicated gradients")->wait();
+    const auto flat =
+        sum_through_flat(replicas, flat_replica_grads_, tp.group, "sp replicated gradients");
     ++tp.traffic.backward_all_reduces;
-    tp.traffic.backward_elements += total;
-    record_tp_all_reduce(tp, "sp replicated gradients", flat_replica_grads_, start_us,
-                         watch.seconds());
-    at = 0;
-    for (auto& g : replicas) {
-      g.copy_(flat_replica_grads_.narrow(0, at, g.numel()).view(g.sizes()));
-      at += g.numel();
-    }
+    tp.traffic.backward_elements += flat.numel();
+    record_tp_collective(tp, "sp replicated gradients", flat, start_us, watch.seconds());
   }
   if (dp_size_ == 1) return;
-  const auto params = model_->parameters();
-  if (!flat_grads_.defined()) {
-    int64_t total = 0;
-    for (const auto& p : params) total += p.numel();
-    flat_grads_ = torch::empty({total}, params.front().options());
+  // Every replica sends every gradient (a parameter left out of the graph counts as zero), and
+  // the sum over replicas divided by their count is the global batch's mean.
+  std::vector<torch::Tensor> grads;
+  for (auto& p : model_->parameters()) {
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    grads.push_back(p.grad());
   }
-  int64_t at = 0;
-  for (const auto& p : params) {
-    auto part = flat_grads_.narrow(0, at, p.numel());
-    if (p.grad().defined()) part.copy_(p.grad().reshape(-1));
-    else part.zero_();
-    at += p.numel();
-  }
-  std::vector<torch::Tensor> flat{flat_grads_};
-  all_reduce_sum(dp_pg_, flat, "tp replicas' gradient all-reduce")->wait();
-  flat_grads_.div_(dp_size_);
-  at = 0;
-  for (auto& p : params) {
-    const auto part = flat_grads_.narrow(0, at, p.numel()).view(p.sizes());
-    if (p.grad().defined()) p.mutable_grad().copy_(part);
-    else p.mutable_grad() = part.clone();
-    at += p.numel();
-  }
+  sum_through_flat(grads, flat_grads_, dp_pg_, "tp replicas' gradient all-reduce");
+  for (auto& g : grads) g.div_(dp_size_);
 }
 
 torch::Tensor TensorParallel::loss_of(const torch::Tensor& logits, const torch::Tensor& labels) {

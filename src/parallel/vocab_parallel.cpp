@@ -44,7 +44,7 @@ torch::Tensor vocab_parallel_cross_entropy(const torch::Tensor& local_logits,
       all_reduce_max(tp.group, t, "tp cross-entropy max")->wait();
       ++tp.traffic.forward_all_reduces;
       tp.traffic.forward_elements += t[0].numel();
-      record_tp_all_reduce(tp, "tp cross-entropy max", t[0], start_us, watch.seconds());
+      record_tp_collective(tp, "tp cross-entropy max", t[0], start_us, watch.seconds());
     }
     top = t[0];
   }
