@@ -104,6 +104,10 @@ struct Config {
   std::string resume;         // run directory to continue from its last checkpoint
   bool checkpoint = true;
   int64_t checkpoint_every = 0;  // also a checkpoint every N steps (0: at each epoch's end only)
+  // sharded (each rank writes its own shards; train/sharded_checkpoint.h), consolidated (one
+  // checkpoint.pt in one device's layout), or auto: sharded where ranks hold shards of the state
+  // (zero, pipelines, tensor, over more than one rank), consolidated where each holds it all.
+  std::string checkpoint_format = "auto";
   std::string init_from;         // a PyTorch state dict (torchvision's names) to start from
   std::string tensorboard;       // event files' folder ("" none); {run_dir} is the run's folder
   int64_t log_every = 1;         // steps between TensorBoard's per-step scalars

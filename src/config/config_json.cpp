@@ -16,8 +16,8 @@ namespace parallax {
 // Transformers and text.
 #define PARALLAX_CONFIG_FIELDS_3 layers, heads, width, context, dropout, vocab, text_windows, \
       eval_windows, target_loss, min_lr
-// Tensor and sequence parallelism.
-#define PARALLAX_CONFIG_FIELDS_4 tp, sequence_parallel
+// Tensor and sequence parallelism; the checkpoints' format.
+#define PARALLAX_CONFIG_FIELDS_4 tp, sequence_parallel, checkpoint_format
 
 void to_json(nlohmann::json& nlohmann_json_j, const Config& nlohmann_json_t) {
   NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(NLOHMANN_JSON_TO, PARALLAX_CONFIG_FIELDS))

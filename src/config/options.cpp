@@ -304,6 +304,12 @@ void add_output_options(CLI::App* out, Config& c) {
   out->add_option("--checkpoint-every", c.checkpoint_every,
                   "also write the checkpoint every N optimizer steps (0: at each epoch's end "
                   "only); a run restarted by torchrun --max-restarts resumes from it");
+  out->add_option("--checkpoint-format", c.checkpoint_format,
+                  "sharded: each rank writes the shards it holds, in parallel, and a resume "
+                  "reshards them to any world size and strategy; consolidated: one checkpoint.pt "
+                  "in one device's layout; auto: sharded where ranks hold shards (zero, "
+                  "pipelines, tensor)")
+      ->check(one_of({"auto", "sharded", "consolidated"}));
 }
 
 // Weights to start from, listed last among the optimisation options.

@@ -149,8 +149,9 @@ void check_stage_options(const Config& c) {
   require(c.dp >= 1, "--dp", c.dp, "must be at least 1");
   require(c.pp >= 1, "--pp", c.pp, "must be at least 1");
   require(c.tp >= 0, "--tp", c.tp, "must be 1 or more (0: the world)");
-  require(c.strategy == "tensor" || c.tp == 0, "--tp", c.tp,
-          "splits layers over ranks: needs --strategy tensor");
+  require(c.strategy == "tensor" || c.tp <= 1, "--tp", c.tp,
+          "splits layers over ranks: needs --strategy tensor (with another strategy, --tp 1; "
+          "a tensor-parallel run resumes on any strategy with --tp 1)");
   require(c.strategy == "tensor" || !c.sequence_parallel, "--sequence-parallel", "",
           "splits the tokens between tensor-parallel layers: needs --strategy tensor");
   require(c.strategy == "hybrid" || (c.dp == 1 && c.pp == 1), "--strategy", c.strategy,

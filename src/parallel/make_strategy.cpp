@@ -65,4 +65,8 @@ nlohmann::json Strategy::details() const {
   return nlohmann::json::object();
 }
 
+nlohmann::json Strategy::checkpoint_extra() const {
+  return nlohmann::json::object();
+}
+
 }  // namespace parallax

@@ -29,6 +29,8 @@ class Pipeline : public SingleDevice {
   void save(torch::serialize::OutputArchive& archive) override;
   void load(torch::serialize::InputArchive& archive) override;
   void checkpoint_written() override { place_model(); }  // frees the other stages again
+  // Sharded: this stage's blocks (replica 0 writes them) and its tied copies' (the owner writes).
+  std::vector<StatePiece> state_pieces(const OptimizerStateSpec* load) override;
   // A collective: every rank's stage figures are gathered for rank 0's summary.
   nlohmann::json details() const override;
 

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "distributed/collectives.h"
 #include "optim/optimizer.h"
@@ -64,6 +65,31 @@ void Pipeline::load(torch::serialize::InputArchive& archive) {
       if (const auto state = get_param_state(*whole, p)) set_param_state(*optimizer_, p, *state);
   }
   if (reducer_) reducer_->hook_parameters();  // hybrid: the loaded parameters' new accumulators
+}
+
+std::vector<StatePiece> Pipeline::state_pieces(const OptimizerStateSpec* load) {
+  if (ctx_.stages == 1) return SingleDevice::state_pieces(load);
+  std::vector<StatePiece> out;
+  const bool writes = ctx_.dp_rank == 0;
+  std::set<const void*> mine;
+  for (const auto& p : params_) mine.insert(p.unsafeGetTensorImpl());
+  for (const auto& p : model_->named_parameters())
+    if (mine.count(p.value().unsafeGetTensorImpl()))
+      add_kept_pieces(out, p.value(), {whole_part(p.key(), p.value())}, writes, optimizer_.get(),
+                      load);
+  // A tied weight's copy is the owner's parameter: filled from it, written by the owner's rank.
+  for (const auto& t : stage_ties_) {
+    if (t.owner) continue;
+    const auto& tie = model_->ties()[t.tie];
+    const std::string name = model_->blocks()[tie.owner].name + "." + tie.name;
+    add_kept_pieces(out, t.copy, {whole_part(name, t.copy)}, false, optimizer_.get(), load);
+  }
+  std::set<const void*> own_buffers;
+  for (const auto& b : buffers_) own_buffers.insert(b.unsafeGetTensorImpl());
+  add_buffer_pieces(out, writes, [&](const torch::Tensor& b) {
+    return own_buffers.count(b.unsafeGetTensorImpl()) > 0;
+  });
+  return out;
 }
 
 int64_t Pipeline::stage_parameters(int stage) const {

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "data/loader.h"
 #include "distributed/interrupt.h"
@@ -28,7 +29,8 @@ SingleDevice::SingleDevice(const Config& cfg, const DistContext& ctx,
       scaler_(LossScalerOptions{cfg.loss_scale}),
       grad_clip_(cfg.grad_clip),
       model_dtype_(model_->scalar_type()),
-      channels_last_(cfg.channels_last) {
+      channels_last_(cfg.channels_last),
+      replica_(ctx.dp_rank) {
   if (place_model) model_->to(device_);
   if (!precision_.warning.empty() && ctx.rank == 0)
     std::fprintf(stderr, "parallax: warning: %s\n", precision_.warning.c_str());
@@ -225,6 +227,33 @@ void SingleDevice::load_with(torch::serialize::InputArchive& archive,
     scaler_.restore(s[0].item<double>(), s[1].item<int64_t>(), s[2].item<int64_t>());
   }
   place_model();
+}
+
+std::vector<StatePiece> SingleDevice::state_pieces(const OptimizerStateSpec* load) {
+  std::vector<StatePiece> out;
+  for (const auto& p : model_->named_parameters())
+    add_kept_pieces(out, p.value(), {whole_part(p.key(), p.value())}, replica_ == 0,
+                    optimizer_.get(), load);
+  add_buffer_pieces(out, replica_ == 0);
+  return out;
+}
+
+void SingleDevice::add_buffer_pieces(std::vector<StatePiece>& out, bool writes,
+                                     const std::function<bool(const torch::Tensor&)>& keep) const {
+  for (const auto& b : model_->named_buffers())
+    if (!keep || keep(b.value()))
+      add_kept_pieces(out, b.value(), {whole_part(b.key(), b.value())}, writes, nullptr, nullptr);
+}
+
+nlohmann::json SingleDevice::checkpoint_extra() const {
+  if (!precision_.loss_scaling) return nlohmann::json::object();
+  return {{"loss_scaler", {scaler_.scale(), scaler_.good_streak(), scaler_.skipped()}}};
+}
+
+void SingleDevice::restore_checkpoint_extra(const nlohmann::json& extra) {
+  if (!precision_.loss_scaling || !extra.contains("loss_scaler")) return;
+  const auto& s = extra["loss_scaler"];
+  scaler_.restore(s[0].get<double>(), s[1].get<int64_t>(), s[2].get<int64_t>());
 }
 
 }  // namespace parallax

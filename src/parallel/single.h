@@ -21,6 +21,10 @@ class SingleDevice : public Strategy {
   std::vector<torch::Tensor> resident_state() const override;  // the model's parameters, buffers
   void save(torch::serialize::OutputArchive& archive) override;
   void load(torch::serialize::InputArchive& archive) override;
+  // The whole model's parameters, buffers and optimizer state, written by replica 0.
+  std::vector<StatePiece> state_pieces(const OptimizerStateSpec* load) override;
+  nlohmann::json checkpoint_extra() const override;
+  void restore_checkpoint_extra(const nlohmann::json& extra) override;
   void write_trace(const std::string& path) const override;
 
  protected:
@@ -34,6 +38,10 @@ class SingleDevice : public Strategy {
   // The checkpoint layout every strategy shares: "model" and "optimizer" (over the whole model).
   void save_with(torch::serialize::OutputArchive& archive, torch::optim::Optimizer& optimizer);
   void load_with(torch::serialize::InputArchive& archive, torch::optim::Optimizer& optimizer);
+  // The named buffers of the model that `keep` accepts, as whole pieces (this rank writes them
+  // where `writes`).
+  void add_buffer_pieces(std::vector<StatePiece>& out, bool writes,
+                         const std::function<bool(const torch::Tensor&)>& keep = nullptr) const;
   // After optimizer_'s step: its state as the allocator holds it, for the memory probe.
   void record_optimizer_state();
   // Bytes of these parameters, their gradients, and optimizer_'s state.
@@ -78,6 +86,7 @@ class SingleDevice : public Strategy {
   double grad_clip_ = 0;  // --grad-clip: the whole gradient's largest L2 norm (0: no clipping)
   torch::ScalarType model_dtype_;  // of the parameters: the loss is computed in it
   bool channels_last_ = false;     // --channels-last: kept through checkpoint loads
+  int replica_ = 0;  // this rank's data-parallel replica: replica 0 writes replicated state
   // --trace (the default): this rank's steps on its timeline; null with --no-trace.
   std::unique_ptr<StepTrace> trace_;
   void trace_begin() {

@@ -10,6 +10,7 @@
 #include "distributed/dist_context.h"
 #include "metrics/memory_probe.h"
 #include "models/blocks.h"
+#include "parallel/state_pieces.h"
 
 namespace torch::serialize {
 class InputArchive;
@@ -67,6 +68,14 @@ class Strategy {
   }
   // The archive save() filled is written (or dropped): what it held only for that may go.
   virtual void checkpoint_written() {}
+  // Sharded checkpoints (train/sharded_checkpoint.h): what this rank holds, as pieces of one
+  // device's tensors whose `local` is the live tensor, so a save reads it and a load fills it in
+  // place. `load` is null for a save; for a load it names the optimizer state the checkpoint
+  // holds (none where its names are empty), which the strategy creates first.
+  virtual std::vector<StatePiece> state_pieces(const OptimizerStateSpec* load) = 0;
+  // Small state beside the pieces (fp16's loss scale), restored after a load.
+  virtual nlohmann::json checkpoint_extra() const;
+  virtual void restore_checkpoint_extra(const nlohmann::json& extra) {}
   // Strategy-specific figures for summary.json (bucket timings, stage costs...). Called on every
   // rank (it may gather figures from the others); rank 0's result is written.
   virtual nlohmann::json details() const;

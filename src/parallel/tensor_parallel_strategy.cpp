@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "config/user_error.h"
@@ -230,6 +231,54 @@ void TensorParallel::load(torch::serialize::InputArchive& archive) {
       set_param_state(*optimizer_, s.param, *state);
     }
   }
+}
+
+namespace {
+
+// The parts of the whole that `s` gives TP rank `rank` of `world`, as elements of its shard.
+std::vector<KeptPart> shard_parts(const std::string& name, const TensorParallelLayers::Shard& s,
+                                  int rank, int world) {
+  std::vector<KeptPart> parts;
+  const int64_t whole = s.whole_sizes[s.dim], padded = whole + s.padding;
+  const int64_t group = padded / s.groups, part = group / world;
+  for (int64_t g = 0; g < s.groups; ++g) {
+    // Padding rows (a vocabulary that does not split evenly) lie past the whole: not saved.
+    const int64_t start = g * group + rank * part;
+    const int64_t length = std::min(start + part, whole) - start;
+    if (length <= 0) continue;
+    KeptPart p;
+    p.name = name;
+    p.where.whole_sizes = s.whole_sizes;
+    p.where.cut = StatePiece::Cut::kAlongDim;
+    p.where.dim = s.dim;
+    p.where.start = start;
+    p.where.length = length;
+    p.of = [dim = s.dim, at = g * part, length](const torch::Tensor& t) {
+      return t.narrow(dim, at, length);
+    };
+    parts.push_back(std::move(p));
+  }
+  return parts;
+}
+
+}  // namespace
+
+std::vector<StatePiece> TensorParallel::state_pieces(const OptimizerStateSpec* load) {
+  std::map<const void*, const TensorParallelLayers::Shard*> shard_of;
+  for (const auto& s : layers_->shards()) shard_of[s.param.unsafeGetTensorImpl()] = &s;
+  const auto& tp = layers_->context();
+  std::vector<StatePiece> out;
+  for (const auto& p : model_->named_parameters()) {
+    const auto it = shard_of.find(p.value().unsafeGetTensorImpl());
+    if (it == shard_of.end())
+      add_kept_pieces(out, p.value(), {whole_part(p.key(), p.value())},
+                      replica_ == 0 && tp.rank == 0, optimizer_.get(), load);
+    else
+      add_kept_pieces(out, p.value(), shard_parts(p.key(), *it->second, tp.rank, tp.world),
+                      replica_ == 0, optimizer_.get(), load);
+  }
+  add_buffer_pieces(out, replica_ == 0 && tp.rank == 0);
+  return out;
 }
 
 nlohmann::json TensorParallel::details() const {

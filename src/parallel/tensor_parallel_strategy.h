@@ -28,6 +28,9 @@ class TensorParallel : public SingleDevice {
   void save(torch::serialize::OutputArchive& archive) override;
   void load(torch::serialize::InputArchive& archive) override;
   void checkpoint_written() override;  // back to this rank's shards
+  // Sharded: each split parameter's rows or columns this rank holds (replica 0 of each shard
+  // writes), the replicated ones from TP rank 0 of replica 0.
+  std::vector<StatePiece> state_pieces(const OptimizerStateSpec* load) override;
   nlohmann::json details() const override;
 
  protected:

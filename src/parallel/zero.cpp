@@ -256,4 +256,46 @@ void Zero::place_model() {
   for (auto& t : model_->buffers()) t.set_data(t.to(device_));
 }
 
+std::vector<KeptPart> Zero::chunk_parts(size_t b) const {
+  const auto& plan = reducer_->layout().buckets[b];
+  const auto named = model_->named_parameters();
+  const int64_t chunk = shards_[b].numel(), first = ctx_.rank * chunk, end = first + chunk;
+  std::vector<KeptPart> parts;
+  for (size_t i = 0; i < plan.params.size(); ++i) {
+    const auto& p = named[plan.params[i]];
+    const int64_t begin = plan.offsets[i], n = p.value().numel();
+    const int64_t lo = std::max(begin, first), hi = std::min(begin + n, end);
+    if (lo >= hi) continue;
+    KeptPart part;
+    part.name = p.key();
+    part.where.whole_sizes = p.value().sizes().vec();
+    part.where.cut = StatePiece::Cut::kFlat;
+    part.where.start = lo - begin;
+    part.where.length = hi - lo;
+    // The bucket holds a parameter in its memory order (bucket_view): channels-last is NHWC.
+    part.where.channels_last = p.value().dim() == 4 && !p.value().is_contiguous();
+    part.of = [at = lo - first, len = hi - lo](const torch::Tensor& t) {
+      return t.narrow(0, at, len);
+    };
+    parts.push_back(std::move(part));
+  }
+  return parts;
+}
+
+std::vector<StatePiece> Zero::state_pieces(const OptimizerStateSpec* load) {
+  if (!sharded_) return DataParallel::state_pieces(load);
+  wait_gathers();  // the parameters and chunks are this step's
+  std::vector<StatePiece> out;
+  // A load into ZeRO-1/2 fills every rank's whole parameters (the chunks are views of them).
+  const bool whole_parameters = load && !chunks_hold_parameters();
+  if (whole_parameters)
+    for (const auto& p : model_->named_parameters())
+      add_kept_pieces(out, p.value(), {whole_part(p.key(), p.value())}, false, nullptr, nullptr);
+  for (size_t b = 0; b < shards_.size(); ++b)
+    add_kept_pieces(out, shards_[b], chunk_parts(b), true, optimizer_.get(), load,
+                    !whole_parameters);
+  add_buffer_pieces(out, ctx_.is_root());
+  return out;
+}
+
 }  // namespace parallax

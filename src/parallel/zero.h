@@ -24,6 +24,9 @@ class Zero : public DataParallel {
   // Sharded: the host. The optimizer state's chunks and the parameters go from there straight
   // into this rank's shards and buckets; the whole archive never sits on the device.
   torch::Device checkpoint_load_device(const torch::Device& rank_device) const override;
+  // Sharded: each rank's chunks of the parameters and of their optimizer state, as flat parts of
+  // the parameters (a load into ZeRO-1/2 fills the whole parameters, which every rank holds).
+  std::vector<StatePiece> state_pieces(const OptimizerStateSpec* load) override;
 
  protected:
   // After a load (sharded): the parameters are copied into their buckets, the buffers moved.
@@ -40,6 +43,10 @@ class Zero : public DataParallel {
   void wait_gathers(const std::vector<size_t>& buckets);  // and time the wait
   void wait_gathers();                                    // all of them
   double exposed_comm_s() override;
+  // The parts of the parameters that bucket b's chunk on this rank holds, as elements of it.
+  std::vector<KeptPart> chunk_parts(size_t b) const;
+  // ZeRO-3: the chunks are the only copy of the parameters (a load fills them, not the whole).
+  virtual bool chunks_hold_parameters() const { return false; }
 
   Config cfg_;
   bool sharded_ = false;            // false with one rank: plain single-device training

@@ -18,6 +18,7 @@ class Zero3 : public Zero {
   void save(torch::serialize::OutputArchive& archive) override;  // gathers the whole model
   void load(torch::serialize::InputArchive& archive) override;
   void checkpoint_written() override { release_all(); }
+  bool chunks_hold_parameters() const override { return true; }
   std::vector<torch::Tensor> resident_state() const override;  // and the chunks
   int64_t transient_parameter_bytes() const override { return gathered_bytes_; }
 

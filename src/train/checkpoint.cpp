@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -19,8 +20,25 @@ std::string checkpoint_path(const std::string& run_dir) {
   return run_dir + "/checkpoint.pt";
 }
 
-void save_checkpoint(const std::string& run_dir, Strategy& strategy, const TrainState& state,
-                     bool write_file) {
+bool has_checkpoint(const std::string& run_dir) {
+  return fs::exists(checkpoint_path(run_dir)) || fs::exists(sharded_checkpoint_path(run_dir));
+}
+
+bool latest_checkpoint_is_sharded(const std::string& run_dir) {
+  const std::string path = checkpoint_path(run_dir), sharded = sharded_checkpoint_path(run_dir);
+  return fs::exists(sharded) &&
+         (!fs::exists(path) || fs::last_write_time(sharded) >= fs::last_write_time(path));
+}
+
+bool sharded_checkpoints(const Config& cfg, int world) {
+  if (cfg.checkpoint_format != "auto") return cfg.checkpoint_format == "sharded";
+  return world > 1 && cfg.strategy != "single" && cfg.strategy != "ddp";
+}
+
+namespace {
+
+void save_consolidated(const std::string& run_dir, Strategy& strategy, const TrainState& state,
+                       bool write_file) {
   torch::serialize::OutputArchive archive;
   strategy.save(archive);
   // The archive refers to the model's tensors until it is written; then the strategy may free
@@ -48,9 +66,30 @@ void save_checkpoint(const std::string& run_dir, Strategy& strategy, const Train
   });
 }
 
+}  // namespace
+
+CheckpointIo save_checkpoint(const std::string& run_dir, Strategy& strategy,
+                             const TrainState& state, const Config& cfg, const DistContext& ctx) {
+  if (sharded_checkpoints(cfg, ctx.world))
+    return save_sharded_checkpoint(run_dir, strategy, state, ctx);
+  const auto begin = std::chrono::steady_clock::now();
+  save_consolidated(run_dir, strategy, state, ctx.is_root());
+  CheckpointIo io;
+  io.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  if (ctx.is_root()) {  // a sharded checkpoint from before a change of format is stale now
+    std::error_code ec;
+    fs::remove(sharded_checkpoint_path(run_dir), ec);
+    fs::remove_all(run_dir + "/checkpoint", ec);
+  }
+  return io;
+}
+
 TrainState load_checkpoint(const std::string& run_dir, Strategy& strategy,
-                           const c10::Device& device) {
+                           const c10::Device& device, CheckpointIo* io) {
+  if (latest_checkpoint_is_sharded(run_dir))
+    return load_sharded_checkpoint(run_dir, strategy, io);
   const std::string path = checkpoint_path(run_dir);
+  const auto begin = std::chrono::steady_clock::now();
   if (!fs::exists(path)) {
     if (fs::exists(run_dir + "/config.json"))
       throw UserError("--resume " + run_dir + ": the run stopped before its first checkpoint " +
@@ -68,6 +107,8 @@ TrainState load_checkpoint(const std::string& run_dir, Strategy& strategy,
     archive.read("trainer_state", bytes);
     bytes = bytes.cpu();
     const std::string json(static_cast<const char*>(bytes.data_ptr()), bytes.numel());
+    if (io)
+      io->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
     return nlohmann::json::parse(json).get<TrainState>();
   } catch (const c10::Error& e) {
     throw UserError(path + ": unreadable checkpoint or one from another model/optimizer (" +

@@ -6,6 +6,7 @@
 #include "data/dataset.h"
 #include "parallel/strategy.h"
 #include "metrics/train_records.h"
+#include "train/sharded_checkpoint.h"
 
 namespace CLI {
 class App;
@@ -13,16 +14,27 @@ class App;
 
 namespace parallax {
 
+// The consolidated checkpoint's file (--checkpoint-format consolidated).
 std::string checkpoint_path(const std::string& run_dir);
-// Every rank calls it (a sharded strategy gathers its state); only the one with write_file set
-// (rank 0) writes the file.
-void save_checkpoint(const std::string& run_dir, Strategy& strategy, const TrainState& state,
-                     bool write_file = true);
-// Restores strategy in place and returns the trainer's state; UserError if missing or unreadable.
-// Every tensor (parameters, buffers, optimizer state) lands on `device`, the rank's own: a
-// checkpoint written from cuda:0, or from a GPU on a machine that has none, loads anywhere.
+// Whether run_dir holds a checkpoint of either format, and whether its latest is the sharded one
+// (both are there only when a kill came between a save and its removal of the other format's).
+bool has_checkpoint(const std::string& run_dir);
+bool latest_checkpoint_is_sharded(const std::string& run_dir);
+// Whether cfg's checkpoints are sharded: --checkpoint-format, auto resolved for a world of
+// `world` ranks (sharded where ranks hold shards of the state: zero, pipelines, tensor).
+bool sharded_checkpoints(const Config& cfg, int world);
+
+// Every rank calls it. Consolidated: a sharded strategy gathers its state and rank 0 writes
+// checkpoint.pt; sharded: every rank writes its own (train/sharded_checkpoint.h). Either way the
+// other format's files go once this one is complete. Returns this rank's time.
+CheckpointIo save_checkpoint(const std::string& run_dir, Strategy& strategy,
+                             const TrainState& state, const Config& cfg, const DistContext& ctx);
+// Restores strategy in place from either format (the newer, if a switch of format left both) and
+// returns the trainer's state; UserError if missing or unreadable. Every tensor (parameters,
+// buffers, optimizer state) lands on `device`, the rank's own: a checkpoint written from cuda:0,
+// or from a GPU on a machine that has none, loads anywhere. `io`: this rank's figures.
 TrainState load_checkpoint(const std::string& run_dir, Strategy& strategy,
-                           const c10::Device& device);
+                           const c10::Device& device, CheckpointIo* io = nullptr);
 
 // The config a run directory was started with (its config.json).
 void save_run_config(const std::string& run_dir, const Config& cfg);

@@ -15,7 +15,7 @@ CLI::App* add_export_command(CLI::App& app, ExportOptions& opts) {
       "write a run's weights as a PyTorch state dict: torchvision's names for a ResNet "
       "(torchvision.models.resnet50(num_classes=10).load_state_dict(torch.load(FILE))), Hugging "
       "Face's for a gpt (transformers.GPT2LMHeadModel(config).load_state_dict(torch.load(FILE)))");
-  cmd->add_option("run_dir", opts.run_dir, "run directory (its checkpoint.pt)")->required();
+  cmd->add_option("run_dir", opts.run_dir, "run directory (its checkpoint)")->required();
   cmd->add_option("-o,--out", opts.out, "the state dict file to write")->capture_default_str();
   return cmd;
 }

@@ -102,7 +102,7 @@ void remove_stale_temp_files(const std::string& run_dir) {
 }  // namespace
 
 void prepare_run_dir(const std::string& dir, bool resuming) {
-  if (!resuming && fs::exists(checkpoint_path(dir)))
+  if (!resuming && has_checkpoint(dir))
     throw UserError("--out " + dir + ": already holds a run; continue it with --resume " + dir +
                     " or choose another --out");
   std::error_code ec;

@@ -39,12 +39,26 @@ RunModel load_run_model(const std::string& run_dir) {
   run.config = load_run_config(run_dir);
   const Config& cfg = run.config;
   const std::string path = checkpoint_path(run_dir);
-  if (!std::filesystem::exists(path))
-    throw UserError(run_dir + ": no checkpoint.pt (the run stopped before its first " +
+  if (!has_checkpoint(run_dir))
+    throw UserError(run_dir + ": no checkpoint (the run stopped before its first " +
                     "checkpoint, or ran with --no-checkpoint); it has no weights to read");
   // Before the checkpoint: a missing vocabulary is the user's error, not an unreadable archive.
   const bool language_model = is_language_model(cfg.model);
   const int64_t vocabulary = language_model ? load_vocabulary(run_dir).size : 0;
+  if (latest_checkpoint_is_sharded(run_dir)) {
+    if (language_model) {
+      run.model = make_model(model_spec(cfg, /*channels=*/1, vocabulary, /*image_size=*/0));
+    } else {
+      const auto conv = sharded_whole_sizes(run_dir, "model.stem.conv1.weight");
+      const auto fc = sharded_whole_sizes(run_dir, "model.fc.linear.weight");
+      if (conv.size() != 4 || fc.size() != 2)
+        throw UserError(sharded_checkpoint_path(run_dir) + ": not its config's model (no ResNet stem or head in it)");
+      run.model = make_resnet({cfg.model, conv[1], fc[0], cfg.norm == "batch"});
+    }
+    if (cfg.dtype == "fp64") run.model->set_floating_dtype(torch::kDouble);
+    load_sharded_model(run_dir, *run.model);
+    return run;
+  }
   torch::serialize::InputArchive archive, model_archive;
   try {
     archive.load_from(path, torch::kCPU);

@@ -51,13 +51,21 @@ void gather_rank_timing(const Config& cfg, const DistContext& ctx, const TrainSt
   std::vector<double> v;
   for (const Percentiles* p : {&t.step_s, &t.work_s, &t.wait_s})
     v.insert(v.end(), {p->median, p->p10, p->p90});
+  // And its checkpoint figures, in the same gathering.
+  v.insert(v.end(), {facts.save_io.seconds, facts.load_io.seconds,
+                     static_cast<double>(facts.load_io.peak_bytes),
+                     static_cast<double>(facts.load_io.state_bytes)});
   const auto rows = all_gather_rows(ctx.world_pg, ctx.world, torch::tensor(v, torch::kDouble),
                                     ctx.device);
   facts.rank_timing.clear();
+  facts.rank_checkpoint_io.clear();
   for (const auto& r : rows) {
     const auto host = r.cpu();
     const double* x = host.data_ptr<double>();
     facts.rank_timing.push_back({{x[0], x[1], x[2]}, {x[3], x[4], x[5]}, {x[6], x[7], x[8]}});
+    facts.rank_checkpoint_io.push_back(
+        {CheckpointIo{x[9]}, CheckpointIo{x[10], static_cast<int64_t>(x[11]),
+                                          static_cast<int64_t>(x[12])}});
   }
 }
 
@@ -95,7 +103,7 @@ void RunOutputs::write_summary(const TrainState& s) {
 void RunOutputs::epoch_done(const TrainState& s) {
   // Collective parts first, on every rank: the checkpoint (ZeRO gathers its shards) and the
   // per-rank memory figures.
-  if (cfg_.checkpoint) save_checkpoint(run_dir_, strategy_, s, ctx_.is_root());
+  if (cfg_.checkpoint) facts_.save_io = save_checkpoint(run_dir_, strategy_, s, cfg_, ctx_);
   gather_rank_memory(ctx_, strategy_, facts_);
   gather_rank_timing(cfg_, ctx_, s, facts_);
   facts_.details = strategy_.details();  // a collective for some strategies
@@ -115,7 +123,7 @@ void RunOutputs::step_done(const TrainState& s, int64_t epoch_batches) {
   const bool epoch_ends =
       s.in_epoch.steps == epoch_batches || (cfg_.steps > 0 && s.step >= cfg_.steps);
   if (cfg_.checkpoint_every > 0 && s.step % cfg_.checkpoint_every == 0 && !epoch_ends)
-    save_checkpoint(run_dir_, strategy_, s, ctx_.is_root());
+    facts_.save_io = save_checkpoint(run_dir_, strategy_, s, cfg_, ctx_);
 }
 
 void RunOutputs::record_stop(const TrainState& state, const std::string& status,

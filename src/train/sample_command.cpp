@@ -21,7 +21,7 @@ CLI::App* add_sample_command(CLI::App& app, SampleOptions& opts) {
       "sample",
       "print text a trained language model (a gpt run) writes after a prompt: the prompt, then "
       "--tokens more, each drawn from the model's next-token distribution");
-  cmd->add_option("run_dir", opts.run_dir, "run directory (its checkpoint.pt and vocabulary.json)")
+  cmd->add_option("run_dir", opts.run_dir, "run directory (its checkpoint and vocabulary.json)")
       ->required();
   cmd->add_option("--tokens", opts.tokens, "how many tokens to generate")
       ->check(CLI::NonNegativeNumber)

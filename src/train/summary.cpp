@@ -191,6 +191,17 @@ nlohmann::json timing_json(const RunFacts& facts, size_t r) {
   return {{"step_s", pair(t.step_s)}, {"work_s", pair(t.work_s)}, {"wait_s", pair(t.wait_s)}};
 }
 
+// ranks[r].checkpoint: its last save and its load, measured (null where it did neither).
+nlohmann::json checkpoint_io_json(const RunFacts& facts, size_t r) {
+  if (r >= facts.rank_checkpoint_io.size()) return nullptr;
+  const auto& [save, load] = facts.rank_checkpoint_io[r];
+  const auto bytes = [](int64_t b) { return b < 0 ? nlohmann::json(nullptr) : nlohmann::json(b); };
+  return {{"save_s", save.seconds > 0 ? nlohmann::json(save.seconds) : nlohmann::json(nullptr)},
+          {"load_s", load.seconds > 0 ? nlohmann::json(load.seconds) : nlohmann::json(nullptr)},
+          {"load_peak_bytes", bytes(load.peak_bytes)},
+          {"load_state_bytes", bytes(load.state_bytes)}};
+}
+
 nlohmann::json rank_summary_json(const RunFacts& facts, size_t r) {
   const MemoryStats& m = facts.rank_memory[r];
   return {
@@ -208,7 +219,8 @@ nlohmann::json rank_summary_json(const RunFacts& facts, size_t r) {
       {"grad_bytes", m.grad_bytes},
       {"optimizer_state_bytes", m.optimizer_state_bytes},
       {"memory_measured", measured_json(facts, r)},
-      {"timing", timing_json(facts, r)}};
+      {"timing", timing_json(facts, r)},
+      {"checkpoint", checkpoint_io_json(facts, r)}};
 }
 
 // The rank that works longest, where that stands out beyond noise (metrics/stragglers.h).
@@ -235,6 +247,7 @@ nlohmann::json make_summary(const Config& cfg, const TrainState& state, const Ru
   for (size_t r = 0; r < facts.rank_memory.size(); ++r)
     j["ranks"].push_back(rank_summary_json(facts, r));
   j["straggler"] = straggler_json(facts);
+  if (!facts.checkpoint_format.empty()) j["checkpoint_format"] = facts.checkpoint_format;
   if (!facts.details.is_null() && !facts.details.empty()) j["strategy_details"] = facts.details;
   return j;
 }

@@ -10,6 +10,7 @@
 #include "metrics/stragglers.h"
 #include "parallel/strategy.h"
 #include "metrics/train_records.h"
+#include "train/sharded_checkpoint.h"
 
 namespace parallax {
 
@@ -36,6 +37,11 @@ struct RunFacts {
   std::vector<MeasuredMemory> rank_measured_memory;  // index = rank; from the allocator
   std::vector<RankTiming> rank_timing;    // index = rank; each rank's own steps (stragglers)
   nlohmann::json details;                 // the strategy's own figures (Strategy::details)
+  // Checkpoints: the format, this rank's last save and its load (a resumed run), and every
+  // rank's, once gathered (index = rank).
+  std::string checkpoint_format;
+  CheckpointIo save_io, load_io;
+  std::vector<std::pair<CheckpointIo, CheckpointIo>> rank_checkpoint_io;
   int64_t started_at = 0;                 // Unix seconds when this process began the run
   // "running" while epochs remain (the summary after an epoch), then "finished", "diverged"
   // (a non-finite or exploded loss stopped it) or "interrupted" (SIGINT/SIGTERM).

@@ -200,7 +200,7 @@ RunFolder open_run_folder(const Config& cfg, const DistContext& ctx, bool restar
     folder.elastic = std::make_unique<ElasticProgress>(*ctx.job_store);
   if (ctx.is_root()) {
     folder.resume_restart = restarted && (!folder.elastic || folder.elastic->began()) &&
-                            fs::exists(checkpoint_path(folder.dir));
+                            has_checkpoint(folder.dir);
     prepare_run_dir(folder.dir, !cfg.resume.empty() || folder.resume_restart);
     if (folder.elastic) folder.elastic->mark_began();
   }
@@ -360,8 +360,9 @@ std::string run_training(const Config& cfg, bool verbose,
   Loader test(data.test, norm, test_opts, device);
 
   TrainState state;
+  CheckpointIo loaded;
   if (resuming) {
-    state = load_checkpoint(resume_from, strategy, device);
+    state = load_checkpoint(resume_from, strategy, device, &loaded);
     // Resuming a finished run changes nothing: not its summary, rows or database record.
     if (Trainer(cfg, strategy, train, test, data.classes, false).finished(state) &&
         agree_already_finished(ctx, run_dir)) {
@@ -382,6 +383,8 @@ std::string run_training(const Config& cfg, bool verbose,
   facts.training_flops_per_sample = built.training_flops_per_sample;
   facts.peak_flops_per_rank = peak.flops_per_sec;
   facts.peak_flops_source = peak.source;
+  facts.checkpoint_format = sharded_checkpoints(cfg, ctx.world) ? "sharded" : "consolidated";
+  facts.load_io = loaded;
   RunOutputs outputs(cfg, ctx, run_dir, strategy, facts, verbose, after_epoch);
   if (verbose) print_run_start(cfg, facts, threads, run_dir);
   // After each step, on every rank: a test's injected fault, the elastic run's progress mark,

@@ -1,5 +1,5 @@
 // Runs of the CLI in dist tests: running one that must succeed, reading its summary, and reading
-// its checkpoint back: the parameters of its model (the one its config.json names, BatchNorm-free
+// its checkpoint back (either format): the parameters of its model (the one its config.json names, BatchNorm-free
 // unless asked) and the largest difference between two runs'.
 #pragma once
 #include <gtest/gtest.h>
@@ -12,6 +12,7 @@
 
 #include "config/config_json.h"
 #include "models/make_model.h"
+#include "train/checkpoint.h"
 #include "test_paths.h"
 #include "test_util.h"
 
@@ -47,6 +48,10 @@ inline std::vector<torch::Tensor> parameters_of(const std::string& run_dir, bool
   spec.batch_norm = batch_norm;
   auto model = make_model(spec);
   model->set_floating_dtype(dtype_of_run(run_dir));
+  if (latest_checkpoint_is_sharded(run_dir)) {
+    load_sharded_model(run_dir, *model);
+    return model->parameters();
+  }
   torch::serialize::InputArchive archive, model_archive;
   archive.load_from(run_dir + "/checkpoint.pt", torch::kCPU);  // a GPU run's too
   archive.read("model", model_archive);

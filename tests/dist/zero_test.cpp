@@ -167,6 +167,10 @@ TEST(Zero, Float32AdamOnFourRanksStaysWithinRoundingOfDdp) {
 
 TEST(Zero, ConsolidatedCheckpointsResumeOnAnyWorldSizeAndStrategy) {
   testing::TempDir dir;
+  // ZeRO's checkpoints are sharded by default (sharded_checkpoint_test.cpp); here the other format.
+  const auto zero_args = [](const std::string& out) {
+    return ::parallax::zero_args(out) + " --checkpoint-format consolidated";
+  };
   // Reference: 2 epochs on 2 ranks in one go (float64, for the reason above).
   run_ok(zero_args(dir / "whole") + " --strategy zero --nproc 2 --no-augment");
   // One epoch on 2 ranks, the second on 4, then (from the same checkpoint) on one device.

@@ -12,6 +12,7 @@
 #include "distributed/torch_compat.h"
 #include "models/resnet.h"
 #include "test_paths.h"
+#include "train/checkpoint.h"
 #include "test_util.h"
 
 namespace parallax::testing {
@@ -45,13 +46,17 @@ inline bool on_path(const std::string& program) {
   return run_command("command -v " + program + " >/dev/null").exit_code == 0;
 }
 
-// Every parameter and buffer of a run's checkpointed resnet20 (with BatchNorm).
+// Every parameter and buffer of a run's checkpointed resnet20 (with BatchNorm), either format.
 inline std::vector<torch::Tensor> model_tensors_of(const std::string& run_dir) {
   auto model = make_resnet({"resnet20", 3, 10, true});
-  torch::serialize::InputArchive archive, model_archive;
-  archive.load_from(run_dir + "/checkpoint.pt", torch::kCPU);
-  archive.read("model", model_archive);
-  model->load(model_archive);
+  if (latest_checkpoint_is_sharded(run_dir)) {
+    load_sharded_model(run_dir, *model);
+  } else {
+    torch::serialize::InputArchive archive, model_archive;
+    archive.load_from(run_dir + "/checkpoint.pt", torch::kCPU);
+    archive.read("model", model_archive);
+    model->load(model_archive);
+  }
   auto tensors = model->parameters();
   for (const auto& b : model->buffers()) tensors.push_back(b);
   return tensors;
