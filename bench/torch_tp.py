@@ -18,8 +18,11 @@ The split, Megatron's, written as torchtitan's Llama plan writes it:
     sequence (Shard(1)): the embedding and each RowwiseParallel reduce-scatter into it, the
     attention, the MLP and the head all-gather out of it; the learned position embedding is a
     replicated DTensor whose output each rank takes its sequence shard of.
-  The position embedding, and without sequence parallelism the LayerNorms, stay plain replicated
-  tensors (their gradients are equal on every rank, as Megatron's). Gradient clipping is
+  Without sequence parallelism the position embedding and the LayerNorms stay plain replicated
+  tensors (their gradients are equal on every rank, as Megatron's); with it DTensor leaves the
+  LayerNorms' gradients Partial (each rank's tokens' share), summed here in one all-reduce of one
+  flat buffer before clipping (left alone, the clip and AdamW would see each rank's share: the
+  gradient norm is then off by 2e-4 relative on gpt-mini). Gradient clipping is
   Megatron's: squared norms of the sharded gradients summed over the group in one all-reduce,
   the replicated ones counted once. AdamW is torch.optim.AdamW, fused (--adamw to change).
 
