@@ -13,6 +13,7 @@ activation memory the allocator measured. Writes OUT/gpt_peers.json.
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -141,6 +142,20 @@ def main():
         if peers and peer_best:
             row["parallax_over_best_peer"] = ours_best / peer_best
             print(f"{name:<30} {'=> parallax / best peer':<26} {ours_best / peer_best:9.2f}x")
+            # Paired: each round's best of ours over its best peer, measured back to back; the
+            # median of those is robust to one round a noisy neighbour sped up or slowed down.
+            paired = []
+            for r in range(ROUNDS):
+                o = [figures[name][k][r] for k in ours if len(figures[name].get(k, [])) > r]
+                p = [figures[name][k][r] for k in peers if len(figures[name].get(k, [])) > r]
+                if o and p:
+                    paired.append(max(o) / max(p))
+            if paired:
+                row["parallax_over_best_peer_by_round"] = paired
+                row["parallax_over_best_peer_median_round"] = statistics.median(paired)
+                print(f"{name:<30} {'=> median of round ratios':<26} "
+                      f"{statistics.median(paired):9.2f}x  "
+                      f"({' '.join(f'{x:.2f}' for x in paired)})")
         if not peers and len(best) == 2:
             none, full = info[name].get("parallax none", {}), info[name].get("parallax full", {})
             if none.get("step_time_s") and full.get("step_time_s"):

@@ -108,7 +108,7 @@ struct Config {
   // checkpoint.pt in one device's layout), or auto: sharded where ranks hold shards of the state
   // (zero, pipelines, tensor, over more than one rank), consolidated where each holds it all.
   std::string checkpoint_format = "auto";
-  std::string init_from;         // a PyTorch state dict (torchvision's names) to start from
+  std::string init_from;  // a PyTorch state dict to start from (torchvision's or GPT-2's names)
   std::string tensorboard;       // event files' folder ("" none); {run_dir} is the run's folder
   int64_t log_every = 1;         // steps between TensorBoard's per-step scalars
   bool trace = true;             // trace/rank<R>.json: each step's compute and collectives

@@ -315,9 +315,9 @@ void add_output_options(CLI::App* out, Config& c) {
 // Weights to start from, listed last among the optimisation options.
 void add_init_from_option(CLI::App* opt, Config& c) {
   opt->add_option("--init-from", c.init_from,
-                  "start from these weights: a PyTorch state dict file (torch.save, "
-                  "torchvision's names, e.g. `parallax export` output or torchvision's "
-                  "pretrained weights)");
+                  "start from these weights: a PyTorch state dict file (torch.save): "
+                  "torchvision's names for a ResNet, Hugging Face GPT2LMHeadModel's for a gpt "
+                  "(e.g. `parallax export` output, torchvision's or GPT-2's pretrained weights)");
 }
 
 // TensorBoard (whose DIR may be left out: the run directory's tb/) and traces.

@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include "config/user_error.h"
 #include "optim/optimizer.h"
 
 namespace parallax {
@@ -73,7 +74,16 @@ void add_kept_pieces(std::vector<StatePiece>& out, const torch::Tensor& kept,
     created.step = load->step;
     for (const auto& name : load->names) created.tensors[name] = torch::zeros_like(kept);
     set_param_state(*optimizer, kept, created);
-    state = created;
+    // The optimizer keeps only the state it knows: another optimizer's would be dropped.
+    state = get_param_state(*optimizer, kept);
+    std::string has, keeps;
+    for (const auto& [name, t] : created.tensors) has += (has.empty() ? "" : ", ") + name;
+    if (state)
+      for (const auto& [name, t] : state->tensors) keeps += (keeps.empty() ? "" : ", ") + name;
+    if (has != keeps)
+      throw UserError("the checkpoint holds optimizer state " + has + " where this run's " +
+                      "optimizer keeps " + (keeps.empty() ? "none" : keeps) + ": resume with the " +
+                      "--optimizer it was written with");
   } else {
     state = get_param_state(*optimizer, kept);
   }

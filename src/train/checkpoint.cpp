@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include "config/options.h"
 #include "config/user_error.h"
 #include "metrics/atomic_file.h"
+#include "metrics/heap.h"
 
 namespace parallax {
 namespace fs = std::filesystem;
@@ -96,24 +98,48 @@ TrainState load_checkpoint(const std::string& run_dir, Strategy& strategy,
                       "(written at the end of each epoch), so there is nothing to resume; " +
                       "start it again with --out " + run_dir);
     throw UserError("--resume " + run_dir +
-                    ": no checkpoint.pt there; give a run directory "
+                    ": no checkpoint there; give a run directory "
                     "written with checkpoints on");
   }
-  torch::serialize::InputArchive archive;
+  // The allocator's count (host, and the device's) where the load holds the most: the whole
+  // archive read in, then the strategy's copies made from it.
+  const auto held = [&device] {
+    const int64_t host = allocated_bytes(torch::kCPU);
+    const int64_t on_device = device.is_cpu() ? 0 : allocated_bytes(device);
+    return host < 0 || on_device < 0 ? int64_t{-1} : host + on_device;
+  };
+  int64_t most = -1;
+  TrainState state;
   try {
-    archive.load_from(path, strategy.checkpoint_load_device(device));
-    strategy.load(archive);
-    torch::Tensor bytes;
-    archive.read("trainer_state", bytes);
-    bytes = bytes.cpu();
-    const std::string json(static_cast<const char*>(bytes.data_ptr()), bytes.numel());
-    if (io)
-      io->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
-    return nlohmann::json::parse(json).get<TrainState>();
+    {
+      torch::serialize::InputArchive archive;
+      archive.load_from(path, strategy.checkpoint_load_device(device));
+      most = held();
+      strategy.load(archive);
+      most = std::max(most, held());
+      torch::Tensor bytes;
+      archive.read("trainer_state", bytes);
+      bytes = bytes.cpu();
+      const std::string json(static_cast<const char*>(bytes.data_ptr()), bytes.numel());
+      state = nlohmann::json::parse(json).get<TrainState>();
+    }
   } catch (const c10::Error& e) {
     throw UserError(path + ": unreadable checkpoint or one from another model/optimizer (" +
                     std::string(e.what_without_backtrace()).substr(0, 200) + ")");
   }
+  if (io) {
+    io->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+    // What the rank keeps, as the allocator sized it; the peak adds what the load held beyond it
+    // (the archive and the copies made from it), freed by now.
+    auto kept = strategy.resident_state();
+    for (const auto& p : strategy.state_pieces(nullptr)) kept.push_back(p.local);
+    const int64_t end = held();
+    if (most >= 0 && end >= 0) {
+      io->state_bytes = storage_bytes(kept);
+      io->peak_bytes = io->state_bytes + std::max<int64_t>(0, most - end);
+    }
+  }
+  return state;
 }
 
 void save_run_config(const std::string& run_dir, const Config& cfg) {

@@ -58,4 +58,16 @@ void kill_if_fault_injected(int rank, const RankEnv* env, int64_t steps_done) {
   std::raise(SIGKILL);
 }
 
+void kill_in_save_if_fault_injected(int rank, int64_t step) {
+  static const char* fault = std::getenv("PARALLAX_FAULT_KILL_IN_SAVE");
+  int fault_rank = -1;
+  long long fault_step = -1;
+  if (fault == nullptr || std::sscanf(fault, "%d:%lld", &fault_rank, &fault_step) != 2) return;
+  if (fault_rank != rank || fault_step != step) return;
+  std::fprintf(stderr, "PARALLAX_FAULT_KILL_IN_SAVE: rank %d kills itself in the checkpoint of "
+               "step %lld\n", rank, fault_step);
+  std::fflush(stderr);
+  std::raise(SIGKILL);
+}
+
 }  // namespace parallax

@@ -32,5 +32,9 @@ class ElasticProgress {
 // Tests: PARALLAX_FAULT_KILL="RANK:STEP" makes that rank SIGKILL itself once it has finished
 // STEP steps, in the first attempt only (a restarted attempt goes past that step).
 void kill_if_fault_injected(int rank, const RankEnv* env, int64_t steps_done);
+// Test hook: PARALLAX_FAULT_KILL_IN_SAVE=RANK:STEP makes that rank SIGKILL itself inside the
+// sharded checkpoint of that step, once its own pieces are on disk and before the checkpoint is
+// marked complete.
+void kill_in_save_if_fault_injected(int rank, int64_t step);
 
 }  // namespace parallax

@@ -19,7 +19,7 @@
 #include "config/user_error.h"
 #include "distributed/collectives.h"
 #include "metrics/atomic_file.h"
-#include "metrics/heap.h"
+#include "train/elastic.h"
 
 namespace parallax {
 namespace fs = std::filesystem;
@@ -55,10 +55,12 @@ const char* cut_name(StatePiece::Cut c) {
   return "whole";
 }
 
-StatePiece::Cut cut_of(const std::string& name) {
+StatePiece::Cut cut_of(const std::string& name, const std::string& file) {
+  if (name == "whole") return StatePiece::Cut::kWhole;
   if (name == "along_dim") return StatePiece::Cut::kAlongDim;
   if (name == "flat") return StatePiece::Cut::kFlat;
-  return StatePiece::Cut::kWhole;
+  throw UserError(file + ": a piece cut \"" + name + "\", unknown; the checkpoint is damaged, " +
+                  "resume from an earlier copy");
 }
 
 // The shape of a piece's elements as its writer held them (and as they are stored).
@@ -113,30 +115,67 @@ class ShardedCheckpoint {
     meta_ = read_json(sharded_checkpoint_path(run_dir), damaged);
     if (meta_.value("format", "") != kFormat)
       throw UserError(sharded_checkpoint_path(run_dir) + ": not a " + kFormat);
-    folder_ = run_dir + "/" + meta_.at("folder").get<std::string>();
-    const int ranks = meta_.at("ranks").get<int>();
+    int ranks = 0;
+    try {
+      folder_ = run_dir + "/" + meta_.at("folder").get<std::string>();
+      ranks = meta_.at("ranks").get<int>();
+    } catch (const nlohmann::json::exception& e) {
+      throw UserError(sharded_checkpoint_path(run_dir) + ": damaged (" + e.what() + "); " +
+                      damaged);
+    }
     for (int r = 0; r < ranks; ++r) {
       files_.push_back(rank_file(folder_, r, ".bin"));
-      const auto index = read_json(rank_file(folder_, r, ".json"), damaged);
-      for (const auto& e : index.at("pieces")) {
-        Stored s;
-        s.piece.key = e.at("key");
-        s.piece.whole_sizes = e.at("whole").get<std::vector<int64_t>>();
-        s.piece.cut = cut_of(e.at("cut"));
-        s.piece.dim = e.value("dim", 0);
-        s.piece.start = e.value("start", 0);
-        s.piece.length = e.value("length", 0);
-        s.piece.channels_last = e.value("channels_last", false);
-        s.dtype = dtype_of(e.at("dtype"), files_.back());
-        s.file = r;
-        s.offset = e.at("offset");
-        s.bytes = e.at("bytes");
-        by_key_[s.piece.key].push_back(std::move(s));
+      const std::string index_file = rank_file(folder_, r, ".json");
+      const auto index = read_json(index_file, damaged);
+      try {
+        for (const auto& e : index.at("pieces")) {
+          Stored s;
+          s.piece.key = e.at("key");
+          s.piece.whole_sizes = e.at("whole").get<std::vector<int64_t>>();
+          s.piece.cut = cut_of(e.at("cut"), index_file);
+          s.piece.dim = e.value("dim", 0);
+          s.piece.start = e.value("start", 0);
+          s.piece.length = e.value("length", 0);
+          s.piece.channels_last = e.value("channels_last", false);
+          s.dtype = dtype_of(e.at("dtype"), index_file);
+          s.file = r;
+          s.offset = e.at("offset");
+          s.bytes = e.at("bytes");
+          check(s, index_file);
+          by_key_[s.piece.key].push_back(std::move(s));
+        }
+      } catch (const nlohmann::json::exception& e) {
+        throw UserError(index_file + ": a damaged index (" + e.what() + "); " + damaged);
       }
     }
   }
 
   const nlohmann::json& meta() const { return meta_; }
+
+  // A stored piece's coordinates lie inside its tensor, its bytes are its elements', and every
+  // piece of a tensor agrees on the tensor's sizes; else the index is damaged.
+  void check(const Stored& s, const std::string& file) const {
+    const auto& p = s.piece;
+    int64_t numel = 1;
+    bool ok = s.offset >= 0;
+    for (int64_t d : p.whole_sizes) {
+      ok = ok && d >= 0;
+      numel *= d;
+    }
+    const int64_t dims = static_cast<int64_t>(p.whole_sizes.size());
+    if (p.cut == StatePiece::Cut::kAlongDim)
+      ok = ok && p.dim >= 0 && p.dim < dims && p.start >= 0 && p.length >= 0 &&
+           p.start + p.length <= p.whole_sizes[p.dim];
+    if (p.cut == StatePiece::Cut::kFlat)
+      ok = ok && p.start >= 0 && p.length >= 0 && p.start + p.length <= numel &&
+           (!p.channels_last || dims == 4);
+    ok = ok && s.bytes == piece_numel(p) * static_cast<int64_t>(c10::elementSize(s.dtype));
+    const auto* others = stored(p.key);
+    ok = ok && (!others || others->front().piece.whole_sizes == p.whole_sizes);
+    if (!ok)
+      throw UserError(file + ": " + p.key + " lies outside its tensor or disagrees with its " +
+                      "other pieces; the checkpoint is damaged, resume from an earlier copy");
+  }
 
   // The buffers the load holds only for reading (staging, a tensor put together), as the
   // allocator sized them: held while a Held lives; the most at once is the load's overhead.
@@ -191,6 +230,10 @@ class ShardedCheckpoint {
     for (const auto& s : pieces) {
       const int64_t n = piece_numel(s.piece);
       auto part = part_of(whole, s.piece);
+      // Every piece of one tensor is cut one way (one writer), so part_of gives a view here.
+      if (!part.is_alias_of(whole))
+        throw UserError(folder_ + ": " + key + " has pieces in two orders; the checkpoint is " +
+                        "damaged, resume from an earlier copy");
       if (part.is_contiguous()) {
         read_into(s, 0, n, part.view({-1}));
       } else {
@@ -380,16 +423,30 @@ std::string sharded_checkpoint_path(const std::string& run_dir) {
   return run_dir + "/checkpoint.json";
 }
 
-CheckpointIo save_sharded_checkpoint(const std::string& run_dir, Strategy& strategy,
-                                     const TrainState& state, const DistContext& ctx) {
-  const auto begin = std::chrono::steady_clock::now();
-  const std::string name = folder_name(state.step), folder = run_dir + "/" + name;
-  fs::create_directories(folder);
-  auto pieces = strategy.state_pieces(nullptr);
+namespace {
+
+// The folder a save writes: step-N, or step-N.1 where the complete checkpoint is step-N itself (a
+// resumed run saving its step again), which must stay intact until the new one is complete.
+std::string folder_to_write(const std::string& run_dir, int64_t step) {
+  std::string name = folder_name(step);
+  std::ifstream in(sharded_checkpoint_path(run_dir));
+  if (!in) return name;
+  try {
+    if (nlohmann::json::parse(in).value("folder", "") == name) name += ".1";
+  } catch (const nlohmann::json::exception&) {  // not a complete checkpoint: nothing to keep
+  }
+  return name;
+}
+
+// Writes this rank's pieces and their index into `folder`; returns the optimizer state's names
+// and step count (from every piece, written here or not).
+void write_pieces(const std::string& folder, const std::vector<StatePiece>& pieces, int rank,
+                  std::set<std::string>& states, int64_t& step) {
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  if (ec) throw storage_error(folder, ec.value());
   nlohmann::json index = nlohmann::json::array();
-  std::set<std::string> states;
-  int64_t step = -1;
-  const std::string bin = rank_file(folder, ctx.rank, ".bin");
+  const std::string bin = rank_file(folder, rank, ".bin");
   write_with(bin, bin, [&](const Write& write) {
     int64_t offset = 0;
     for (const auto& p : pieces) {
@@ -417,12 +474,42 @@ CheckpointIo save_sharded_checkpoint(const std::string& run_dir, Strategy& strat
       offset += bytes;
     }
   });
-  write_file_atomic(rank_file(folder, ctx.rank, ".json"),
-                    nlohmann::json{{"rank", ctx.rank}, {"pieces", index}}.dump() + "\n");
+  write_file_atomic(rank_file(folder, rank, ".json"),
+                    nlohmann::json{{"rank", rank}, {"pieces", index}}.dump() + "\n");
+}
+
+}  // namespace
+
+CheckpointIo save_sharded_checkpoint(const std::string& run_dir, Strategy& strategy,
+                                     const TrainState& state, const DistContext& ctx) {
+  const auto begin = std::chrono::steady_clock::now();
+  // Every rank reads the same name: checkpoint.json changes only after the all-reduce below.
+  const std::string name = folder_to_write(run_dir, state.step);
+  std::set<std::string> states;
+  int64_t step = -1;
+  std::string failure;
+  try {
+    write_pieces(run_dir + "/" + name, strategy.state_pieces(nullptr), ctx.rank, states, step);
+  } catch (const UserError& e) {  // a full disk: every rank stops, the last checkpoint kept
+    failure = e.what();
+  }
   CheckpointIo io;
   io.seconds = seconds_since(begin);
-  // Every rank's pieces are on disk before the metadata names them.
-  if (ctx.world > 1) barrier(ctx.world_pg, "checkpoint shards written");
+  kill_in_save_if_fault_injected(ctx.rank, state.step);
+  // Every rank's pieces are on disk before the metadata names them, and a rank that could not
+  // write its own stops them all with its line (the highest such rank, plus one).
+  if (ctx.world > 1) {
+    std::vector<torch::Tensor> failed{torch::full(
+        {1}, failure.empty() ? 0.0 : ctx.rank + 1.0,
+        torch::TensorOptions().dtype(torch::kDouble).device(ctx.device))};
+    all_reduce_max(ctx.world_pg, failed, "checkpoint pieces written")->wait();
+    const int rank = static_cast<int>(failed[0].item<double>()) - 1;
+    if (failure.empty() && rank >= 0)
+      throw UserError("rank " + std::to_string(rank) + " could not write its part of the " +
+                      "checkpoint of step " + std::to_string(state.step) + " (its line says " +
+                      "why); the last complete checkpoint is kept");
+  }
+  if (!failure.empty()) throw UserError(failure);
   if (!ctx.is_root()) return io;
   nlohmann::json meta = {{"format", kFormat},
                          {"version", 1},
@@ -434,10 +521,13 @@ CheckpointIo save_sharded_checkpoint(const std::string& run_dir, Strategy& strat
   meta["optimizer"] = states.empty() ? nlohmann::json()
                                      : nlohmann::json{{"states", states}, {"step", step}};
   write_file_atomic(sharded_checkpoint_path(run_dir), meta.dump(1) + "\n");
-  // Now the earlier checkpoints (and a consolidated one, the format having changed) may go.
+  // Now the earlier checkpoints (and a consolidated one, the format having changed) may go:
+  // every folder but the one just named.
   std::error_code ec;
+  std::vector<fs::path> older;
   for (const auto& entry : fs::directory_iterator(run_dir + "/checkpoint", ec))
-    if (entry.path().filename() != fs::path(name).filename()) fs::remove_all(entry.path(), ec);
+    if (entry.path().filename() != fs::path(name).filename()) older.push_back(entry.path());
+  for (const auto& path : older) fs::remove_all(path, ec);
   fs::remove(run_dir + "/checkpoint.pt", ec);
   return io;
 }
@@ -459,7 +549,12 @@ TrainState load_sharded_checkpoint(const std::string& run_dir, Strategy& strateg
     io->state_bytes = storage_bytes(kept);
     io->peak_bytes = io->state_bytes + ck.most_held();
   }
-  return ck.meta().at("trainer_state").get<TrainState>();
+  try {
+    return ck.meta().at("trainer_state").get<TrainState>();
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(sharded_checkpoint_path(run_dir) + ": a damaged trainer state (" + e.what() +
+                    "); resume from an earlier copy");
+  }
 }
 
 void load_sharded_model(const std::string& run_dir, ModelBlocks& model) {

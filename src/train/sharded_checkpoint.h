@@ -23,7 +23,9 @@ struct CheckpointIo {
   // Load: the bytes of the state the rank keeps (the storages under its parameters, buffers and
   // optimizer state), and its peak while loading: those plus the most the load held at once
   // only for reading (staging, one tensor put together), each block as the allocator sized it.
-  // -1 where not measured (a consolidated load).
+  // A consolidated load's peak: the allocator's count where it held the most (the archive, then
+  // the strategy's copies from it) less its count once all of that is freed, on top. -1 where
+  // not measured.
   int64_t peak_bytes = -1, state_bytes = -1;
 };
 

@@ -15,11 +15,11 @@ namespace {
 using testing::checked_parallax;
 using testing::run_command;
 
-std::string checkpoint_args(const std::string& out) {
+std::string checkpoint_args(const std::string& out, const std::string& strategy = "ddp") {
   return checked_parallax() +
          " train --model resnet20 --image-size 16 --synthetic-train 128 --synthetic-test 32 "
          "--batch-size 16 --epochs 2 --lr 0.05 --threads 1 --timing-warmup 0 --comm-timeout 60 "
-         "--strategy ddp --nproc 2 --checkpoint-every 3 --out " +
+         "--nproc 2 --checkpoint-every 3 --strategy " + strategy + " --out " +
          out;
 }
 
@@ -56,6 +56,30 @@ TEST(CheckpointEvery, ARunKilledMidEpochResumesToTheUninterruptedRunsModelBitwis
   EXPECT_EQ(s["steps"], 16);
   EXPECT_EQ(s["status"], "finished");
   // The resumed epoch's sums continue from the checkpoint's: the same records to the last digit.
+  EXPECT_EQ(epoch_records(killed), epoch_records(whole));
+}
+
+// A rank killed (SIGKILL) inside a sharded checkpoint, its own pieces written and the others'
+// not all: the checkpoint is not marked complete, so the previous one stays the run's, and the
+// resumed run ends with the uninterrupted run's model.
+TEST(CheckpointEvery, AKillInsideAShardedSaveLeavesThePreviousCheckpointUsable) {
+  testing::TempDir dir;
+  const std::string killed = dir / "killed", whole = dir / "whole";
+  const std::string zero = " --checkpoint-format sharded";
+  auto r = run_command("PARALLAX_FAULT_KILL_IN_SAVE=1:6 " + checkpoint_args(killed, "zero") + zero);
+  ASSERT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("PARALLAX_FAULT_KILL_IN_SAVE: rank 1 kills itself in the checkpoint "
+                          "of step 6"),
+            std::string::npos)
+      << r.output;
+  const auto meta = nlohmann::json::parse(testing::read_text(killed + "/checkpoint.json"));
+  EXPECT_EQ(meta["step"], 3);
+  EXPECT_TRUE(std::filesystem::exists(killed + "/checkpoint/step-000000006/rank1.bin"));
+  r = run_command(checked_parallax() + " train --resume " + killed);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = run_command(checkpoint_args(whole, "zero") + zero);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(testing::tensors_differing(killed, whole), 0);
   EXPECT_EQ(epoch_records(killed), epoch_records(whole));
 }
 

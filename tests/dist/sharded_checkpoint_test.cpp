@@ -1,6 +1,7 @@
 // Sharded checkpoints (--checkpoint-format sharded): every rank writes its own pieces, and a resume
 // reshards them to another world size and strategy. A run that changes world and strategy at
-// every epoch ends with the model of one that never stopped (float64, within 1e-10), each load
+// every epoch (a single device's and hybrid's written in the sharded format too) ends with the
+// model of one that never stopped (float64, within 1e-10), each load
 // holding at most 1.2x the state its rank keeps; export reads the format; a damaged checkpoint is
 // one line.
 #include <gtest/gtest.h>
@@ -73,10 +74,10 @@ void expect_one_complete_checkpoint(const std::string& run, int ranks) {
   EXPECT_FALSE(fs::exists(run + "/checkpoint.pt"));
 }
 
-TEST(ShardedCheckpoint, ZeroThreeDdpPipelineAndOneDeviceReshardWorld2To4To2To1) {
+TEST(ShardedCheckpoint, ZeroThreeDdpPipelineOneDeviceAndHybridReshardWorld2To4To2To1To4) {
   testing::TempDir dir;
   const std::string whole = dir / "whole", run = dir / "run";
-  run_ok(resnet_args(whole, 4) + " --strategy zero --zero-stage 3 --nproc 2");
+  run_ok(resnet_args(whole, 5) + " --strategy zero --zero-stage 3 --nproc 2");
   // Epoch 1 as ZeRO-3 on 2 ranks, then each epoch on another world and strategy. Each reads the
   // last one's pieces: flat ZeRO chunks into whole parameters, whole ones into pipeline stages,
   // stages into one device.
@@ -87,7 +88,8 @@ TEST(ShardedCheckpoint, ZeroThreeDdpPipelineAndOneDeviceReshardWorld2To4To2To1) 
     int ranks;
   } resumes[] = {{" --strategy ddp --nproc 4", 4},
                  {" --strategy pipeline --nproc 2", 2},
-                 {" --strategy single --nproc 1", 1}};
+                 {" --strategy single --nproc 1", 1},
+                 {" --strategy hybrid --dp 2 --pp 2 --nproc 4", 4}};
   int epochs = 1;
   for (const auto& r : resumes) {
     ++epochs;
@@ -97,7 +99,8 @@ TEST(ShardedCheckpoint, ZeroThreeDdpPipelineAndOneDeviceReshardWorld2To4To2To1) 
     expect_one_complete_checkpoint(run, r.ranks);
   }
   const double diff = max_difference(whole, run);
-  std::printf("zero-3 x2 -> ddp x4 -> pipeline x2 -> single: max |difference| %.3g\n", diff);
+  std::printf("zero-3 x2 -> ddp x4 -> pipeline x2 -> single -> hybrid 2x2: max |difference| %.3g\n",
+              diff);
   EXPECT_LT(diff, 1e-10);
 
   // export reads the format: torchvision's state dict holds the same weights.
@@ -150,11 +153,19 @@ TEST(ShardedCheckpoint, TensorParallelShardsReshardToTp4PipelineAndZeroThree) {
   EXPECT_LT(diff, 1e-10);
 }
 
-// A rank's file cut short, or the metadata naming a folder that is gone: one line, exit 2.
-TEST(ShardedCheckpoint, ADamagedCheckpointIsOneLineNamingTheFile) {
+// A rank's file cut short, or another optimizer than the one that wrote it: one line, exit 2.
+TEST(ShardedCheckpoint, ADamagedCheckpointOrAnotherOptimizerIsOneLine) {
   testing::TempDir dir;
   const std::string run = dir / "run";
   run_ok(resnet_args(run, 1) + " --strategy zero --zero-stage 1 --nproc 2");
+  auto other = testing::run_command(checked_parallax() + " train --resume " + run +
+                                    " --epochs 2 --optimizer sgd");
+  EXPECT_EQ(other.exit_code, 2) << other.output;
+  EXPECT_NE(other.output.find("the checkpoint holds optimizer state exp_avg, exp_avg_sq where "
+                              "this run's optimizer keeps none: resume with the --optimizer it "
+                              "was written with"),
+            std::string::npos)
+      << other.output;
   const auto meta = nlohmann::json::parse(testing::read_text(run + "/checkpoint.json"));
   const std::string bin = run + "/" + meta["folder"].get<std::string>() + "/rank1.bin";
   fs::resize_file(bin, fs::file_size(bin) / 2);
