@@ -125,6 +125,19 @@ def throughput(a, rank=0, world=1):
     return statistics.median(times), context
 
 
+def spawn_ranks(worker, a):
+    """Runs worker(rank, a, port, queue) on a.nproc processes that meet at a free loopback port;
+    returns what one of them put in the queue (rank 0's results)."""
+    import socket
+    import torch.multiprocessing as mp
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    queue = mp.get_context("spawn").Queue()
+    mp.spawn(worker, args=(a, port, queue), nprocs=a.nproc, join=True)
+    return queue.get()
+
+
 def worker(rank, a, port, queue):
     import torch.distributed as dist
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
@@ -207,14 +220,7 @@ def main():
                           "wall_s": wall}))
         return
     if a.nproc > 1:
-        import socket
-        import torch.multiprocessing as mp
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        queue = mp.get_context("spawn").Queue()
-        mp.spawn(worker, args=(a, port, queue), nprocs=a.nproc, join=True)
-        median, context = queue.get()
+        median, context = spawn_ranks(worker, a)
     else:
         median, context = throughput(a)
     print(json.dumps({"framework": f"pytorch-{a.peer} " + torch.__version__, "model": a.model,

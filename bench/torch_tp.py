@@ -38,7 +38,6 @@ Modes:
 import argparse
 import json
 import os
-import socket
 import statistics
 import sys
 import time
@@ -48,7 +47,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_gpt import SIZES, Gpt  # noqa: E402
+from torch_gpt import SIZES, Gpt, spawn_ranks  # noqa: E402
 
 VOCAB = 65
 
@@ -340,13 +339,7 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     if a.nproc > 1:
-        import torch.multiprocessing as mp
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        queue = mp.get_context("spawn").Queue()
-        mp.spawn(worker, args=(a, port, queue), nprocs=a.nproc, join=True)
-        times, losses, norms, context = queue.get()
+        times, losses, norms, context = spawn_ranks(worker, a)
     else:
         times, losses, norms, context = train(a)
     median = statistics.median(times)

@@ -88,9 +88,12 @@ TEST(CollectivesLayer, TheHostsSmallSumsGoThroughItOnEveryStrategy) {
       EXPECT_EQ(small_sums[kStepSums], 3);
       EXPECT_EQ(small_sums[kEvaluation], 1);
       EXPECT_EQ(small_sums["run folder check"], 1);  // every rank took the same run folder
+      // The epoch's sharded checkpoint (zero and pipelines by default): one flag, every rank's
+      // pieces written, before rank 0 marks it complete.
+      EXPECT_EQ(small_sums["checkpoint pieces written"], c.name == "ddp" ? 0 : 1);
       for (const auto& [purpose, n] : small_sums)
         EXPECT_TRUE(purpose == kStepSums || purpose == kEvaluation || purpose == "block costs" ||
-                    purpose == "run folder check")
+                    purpose == "run folder check" || purpose == "checkpoint pieces written")
             << "an unexpected small sum: '" << purpose << "' x" << n;
     }
   }
