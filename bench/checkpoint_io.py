@@ -18,7 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def run(args, env):
-    r = subprocess.run(args, env=env, capture_output=True, text=True)
+    r = subprocess.run(args, env=env, capture_output=True, text=True, errors="replace")
     if r.returncode != 0:
         sys.exit(f"failed: {' '.join(args)}\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
 

@@ -9,10 +9,26 @@ namespace parallax {
   void to_json(nlohmann::json& nlohmann_json_j, const Type& nlohmann_json_t) {              \
     NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(NLOHMANN_JSON_TO, __VA_ARGS__))                \
   }                                                                                         \
-  void from_json(const nlohmann::json& nlohmann_json_j, Type& nlohmann_json_t) {            \
+  void from_json(const nlohmann::json& given, Type& nlohmann_json_t) {                      \
+    const nlohmann::json nlohmann_json_j = nan_for_null(given);                             \
     const Type nlohmann_json_default_obj{}; /* older files lack newer fields */             \
     NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(NLOHMANN_JSON_FROM_WITH_DEFAULT, __VA_ARGS__)) \
   }
+
+namespace {
+
+// JSON has no inf or nan: nlohmann writes a non-finite figure (an epoch's test loss that
+// overflowed) as null; its fields read it back as nan (only floating-point figures are ever
+// non-finite).
+nlohmann::json nan_for_null(const nlohmann::json& j) {
+  nlohmann::json out = j;
+  if (out.is_object())
+    for (auto& [key, value] : out.items())
+      if (value.is_null()) value = std::numeric_limits<double>::quiet_NaN();
+  return out;
+}
+
+}  // namespace
 
 // JSON has no inf or nan: nlohmann writes a step's non-finite figure (an fp16 step's overflowed
 // gradient norm) as null, which is read back as nan.

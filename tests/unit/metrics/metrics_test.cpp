@@ -3,13 +3,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <filesystem>
+#include <limits>
 #include <random>
 
 #include "metrics/atomic_file.h"
 #include "metrics/percentiles.h"
 #include "metrics/run_files.h"
 #include "metrics/timeline.h"
+#include "metrics/train_records.h"
 #include "test_util.h"
 
 namespace parallax {
@@ -78,6 +81,24 @@ TEST(Timeline, SpansEndingTogetherEndAtTheSameWrittenTime) {
     EXPECT_EQ(written[2 * i], written[2 * i + 1]) << "pair " << i;
     EXPECT_NEAR(written[2 * i], ends[i], 1e-3) << "pair " << i;  // the grid: 2^-10 us
   }
+}
+
+// A non-finite figure (an epoch's test loss that overflowed) is written as null and read back as
+// nan: such a checkpoint resumes (it failed to parse before).
+TEST(TrainRecords, NonFiniteFiguresRoundTripThroughJsonAsNan) {
+  TrainState s;
+  EpochRecord e;
+  e.test_loss = std::numeric_limits<double>::quiet_NaN();
+  e.train_loss = std::numeric_limits<double>::infinity();
+  e.test_accuracy = 0.125;
+  s.epochs.push_back(e);
+  const auto text = nlohmann::json(s).dump();
+  EXPECT_NE(text.find("\"test_loss\":null"), std::string::npos) << text;
+  const auto back = nlohmann::json::parse(text).get<TrainState>();
+  ASSERT_EQ(back.epochs.size(), 1u);
+  EXPECT_TRUE(std::isnan(back.epochs[0].test_loss));
+  EXPECT_TRUE(std::isnan(back.epochs[0].train_loss));  // JSON keeps no infinity either
+  EXPECT_EQ(back.epochs[0].test_accuracy, 0.125);
 }
 
 }  // namespace
