@@ -1,8 +1,12 @@
 // Parsing the heartbeat pipe's messages; the request pipe; reading the records' verdict.
 #include "distributed/launcher_flight.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <ctime>
 #include <utility>
 
 #include "distributed/flight_verdict.h"
@@ -45,10 +49,33 @@ void RankFlightChannel::take(const char* data, size_t n) {
   }
 }
 
+namespace {
+
+// One byte into a pipe whose reader may be gone: then the write fails (EPIPE) instead of the
+// SIGPIPE it raises ending the launcher (found: exit 141 when both ranks had refused a setting and
+// exited before the launcher asked for their records). The signal is blocked in this thread for
+// the write, and the one it raised is taken before the mask is restored.
+bool write_byte_without_sigpipe(int fd, char byte) {
+  sigset_t pipe, old;
+  ::sigemptyset(&pipe);
+  ::sigaddset(&pipe, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe, &old);
+  const bool written = ::write(fd, &byte, 1) == 1;
+  if (!written && errno == EPIPE) {
+    const timespec now{0, 0};
+    while (::sigtimedwait(&pipe, nullptr, &now) == -1 && errno == EINTR) {
+    }
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return written;
+}
+
+}  // namespace
+
 bool RankFlightChannel::request_record() {
   if (requested_ || folder_.empty() || request_fd_ < 0) return false;
-  const char ask = 1;
-  requested_ = ::write(request_fd_, &ask, 1) == 1;  // non-blocking: a rank gone says no
+  // Non-blocking: a rank gone says no.
+  requested_ = write_byte_without_sigpipe(request_fd_, 1);
   return requested_;
 }
 

@@ -2,10 +2,15 @@
 // the launcher reads from the ranks' records, on records made here.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <string>
 #include <thread>
 
 #include "distributed/flight_recorder.h"
 #include "distributed/flight_verdict.h"
+#include "distributed/heartbeat.h"
+#include "distributed/launcher_flight.h"
 
 namespace parallax {
 namespace {
@@ -155,6 +160,22 @@ TEST(FlightVerdict, NamesAMessageItsPeerNeverSent) {
                           parse_flight_record(r1.to_json(1, 2, ""))}),
             "rank 0 never sent message #1 'activation' (of 4 float on group pp0) that rank 1 "
             "waited for");
+}
+
+// Asking a rank that has just exited for its record: the request pipe's reader is gone, so the
+// write fails and says no, where its SIGPIPE used to end the launcher (exit 141, seen in CI when
+// both ranks refused a setting before the launcher asked). Without the fix this test's process
+// dies of SIGPIPE.
+TEST(LauncherFlight, AskingARankThatHasExitedSaysNoInsteadOfDyingOfSigpipe) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  ::close(fds[0]);  // the rank is gone
+  RankFlightChannel channel(fds[1]);  // owns and closes the write end
+  const std::string folder = std::string(1, kFlightFolder) + "/tmp/flight\n";
+  channel.take(folder.data(), folder.size());
+  ASSERT_EQ(channel.folder(), "/tmp/flight");
+  EXPECT_FALSE(channel.request_record());
+  EXPECT_FALSE(channel.requested());
 }
 
 }  // namespace
