@@ -90,7 +90,8 @@ void add_kept_pieces(std::vector<StatePiece>& out, const torch::Tensor& kept,
   if (!state) return;
   for (const auto& [name, t] : state->tensors) {
     if (!t.defined()) continue;
-    for (const auto& part : parts) add("optimizer." + part.name + "." + name, part, t, name, state->step);
+    for (const auto& part : parts)
+      add("optimizer." + part.name + "." + name, part, t, name, state->step);
   }
 }
 

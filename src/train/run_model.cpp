@@ -4,20 +4,40 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <utility>
+#include <vector>
 
 #include "config/user_error.h"
 #include "data/vocabulary.h"
 #include "models/make_model.h"
 #include "models/resnet.h"
 #include "train/checkpoint.h"
+#include "train/sharded_checkpoint_reader.h"
 
 namespace parallax {
 namespace {
 
-// A ResNet's input channels and classes come from the data the run trained on: read them off the
-// stem's first convolution and the head.
-std::shared_ptr<ModelBlocks> resnet_of(const Config& cfg,
-                                       torch::serialize::InputArchive& model_archive) {
+// The run's model as its config says, in its dtype. A ResNet's input channels and classes come
+// from the data the run trained on: read off the sizes of the stem's first convolution's weight
+// (`conv`) and the head's (`fc`), as its checkpoint holds them.
+std::shared_ptr<ModelBlocks> model_of(const Config& cfg, int64_t vocabulary,
+                                      const std::vector<int64_t>& conv,
+                                      const std::vector<int64_t>& fc, const std::string& shown) {
+  std::shared_ptr<ModelBlocks> model;
+  if (is_language_model(cfg.model)) {
+    model = make_model(model_spec(cfg, /*channels=*/1, vocabulary, /*image_size=*/0));
+  } else {
+    if (conv.size() != 4 || fc.size() != 2)
+      throw UserError(shown + ": not its config's model (no ResNet stem or head in it)");
+    model = make_resnet({cfg.model, conv[1], fc[0], cfg.norm == "batch"});
+  }
+  if (cfg.dtype == "fp64") model->set_floating_dtype(torch::kDouble);
+  return model;
+}
+
+// The sizes of a consolidated archive's stem convolution and head weights.
+std::pair<std::vector<int64_t>, std::vector<int64_t>> resnet_sizes(
+    torch::serialize::InputArchive& model_archive) {
   torch::serialize::InputArchive stem, conv1, fc, linear;
   torch::Tensor conv_weight, fc_weight;
   model_archive.read("stem", stem);
@@ -26,7 +46,7 @@ std::shared_ptr<ModelBlocks> resnet_of(const Config& cfg,
   model_archive.read("fc", fc);
   fc.read("linear", linear);
   linear.read("weight", fc_weight);
-  return make_resnet({cfg.model, conv_weight.size(1), fc_weight.size(0), cfg.norm == "batch"});
+  return {conv_weight.sizes().vec(), fc_weight.sizes().vec()};
 }
 
 }  // namespace
@@ -46,27 +66,20 @@ RunModel load_run_model(const std::string& run_dir) {
   const bool language_model = is_language_model(cfg.model);
   const int64_t vocabulary = language_model ? load_vocabulary(run_dir).size : 0;
   if (latest_checkpoint_is_sharded(run_dir)) {
-    if (language_model) {
-      run.model = make_model(model_spec(cfg, /*channels=*/1, vocabulary, /*image_size=*/0));
-    } else {
-      const auto conv = sharded_whole_sizes(run_dir, "model.stem.conv1.weight");
-      const auto fc = sharded_whole_sizes(run_dir, "model.fc.linear.weight");
-      if (conv.size() != 4 || fc.size() != 2)
-        throw UserError(sharded_checkpoint_path(run_dir) + ": not its config's model (no ResNet stem or head in it)");
-      run.model = make_resnet({cfg.model, conv[1], fc[0], cfg.norm == "batch"});
-    }
-    if (cfg.dtype == "fp64") run.model->set_floating_dtype(torch::kDouble);
-    load_sharded_model(run_dir, *run.model);
+    ShardedCheckpointReader ck(run_dir);  // its index read once
+    run.model = model_of(cfg, vocabulary, ck.whole_sizes("model.stem.conv1.weight"),
+                         ck.whole_sizes("model.fc.linear.weight"), sharded_checkpoint_path(run_dir));
+    load_sharded_model(ck, *run.model);
     return run;
   }
   torch::serialize::InputArchive archive, model_archive;
   try {
     archive.load_from(path, torch::kCPU);
     archive.read("model", model_archive);
-    run.model = language_model
-                    ? make_model(model_spec(cfg, /*channels=*/1, vocabulary, /*image_size=*/0))
-                    : resnet_of(cfg, model_archive);
-    if (cfg.dtype == "fp64") run.model->set_floating_dtype(torch::kDouble);
+    const auto [conv, fc] = language_model
+                                ? std::pair<std::vector<int64_t>, std::vector<int64_t>>{}
+                                : resnet_sizes(model_archive);
+    run.model = model_of(cfg, vocabulary, conv, fc, path);
     run.model->load(model_archive);
   } catch (const c10::Error& e) {
     throw UserError(path + ": unreadable checkpoint, or not its config's model (" +

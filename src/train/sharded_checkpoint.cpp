@@ -164,17 +164,17 @@ TrainState load_sharded_checkpoint(const std::string& run_dir, Strategy& strateg
 }
 
 void load_sharded_model(const std::string& run_dir, ModelBlocks& model) {
-  ShardedCheckpointReader ck(run_dir);
+  ShardedCheckpointReader checkpoint(run_dir);
+  load_sharded_model(checkpoint, model);
+}
+
+void load_sharded_model(ShardedCheckpointReader& checkpoint, ModelBlocks& model) {
   std::vector<StatePiece> targets;
   for (const auto& p : model.named_parameters())
     add_kept_pieces(targets, p.value(), {whole_part(p.key(), p.value())}, false, nullptr, nullptr);
   for (const auto& b : model.named_buffers())
     add_kept_pieces(targets, b.value(), {whole_part(b.key(), b.value())}, false, nullptr, nullptr);
-  ck.fill(targets);
-}
-
-std::vector<int64_t> sharded_whole_sizes(const std::string& run_dir, const std::string& key) {
-  return ShardedCheckpointReader(run_dir).whole_sizes(key);
+  checkpoint.fill(targets);
 }
 
 }  // namespace parallax

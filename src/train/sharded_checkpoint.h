@@ -17,6 +17,8 @@
 
 namespace parallax {
 
+class ShardedCheckpointReader;
+
 // A rank's figures for one checkpoint save or load, measured.
 struct CheckpointIo {
   double seconds = 0;
@@ -41,7 +43,6 @@ TrainState load_sharded_checkpoint(const std::string& run_dir, Strategy& strateg
 
 // One device's model (its parameters and buffers) from a sharded checkpoint: export, sample.
 void load_sharded_model(const std::string& run_dir, ModelBlocks& model);
-// The whole sizes of the tensor stored under `key` ("model.fc.weight"); empty if absent.
-std::vector<int64_t> sharded_whole_sizes(const std::string& run_dir, const std::string& key);
+void load_sharded_model(ShardedCheckpointReader& checkpoint, ModelBlocks& model);
 
 }  // namespace parallax
